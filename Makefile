@@ -1,0 +1,50 @@
+# SigmaSight developer targets. `make demo` and `make test` are the two set-up commands.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SIGMASIGHT := $(BIN)/sigmasight
+
+.PHONY: demo test lint format install dev clean help
+
+help:
+	@echo "make demo    create .venv, install, build the SQLite db, load offline data, seed demo portfolios, verify"
+	@echo "make test    install dev extras and run the whole suite (SQLite + PostgreSQL + notebooks)"
+	@echo "make lint    ruff check and format check"
+	@echo "make format  ruff format and autofix"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+dev: $(VENV)/.installed-dev
+
+demo: install
+	$(SIGMASIGHT) db upgrade
+	$(SIGMASIGHT) demo seed
+	$(SIGMASIGHT) market-data sync
+	$(SIGMASIGHT) market-data coverage > /dev/null
+	$(SIGMASIGHT) verify
+
+test: dev
+	$(BIN)/python -m pytest
+
+lint: dev
+	$(BIN)/ruff check sigmasight_lib tests scripts
+	$(BIN)/ruff format --check sigmasight_lib tests scripts
+
+format: dev
+	$(BIN)/ruff format sigmasight_lib tests scripts
+	$(BIN)/ruff check --fix sigmasight_lib tests scripts
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,433 @@
+"""The ``sigmasight`` command line: a thin layer over the library.
+
+Every :class:`~sigmasight_lib.exceptions.SigmaSightError` becomes one line on
+stderr and exit status 1; ``--json`` prints machine-readable output on stdout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import pandas as pd
+
+from sigmasight_lib.config import Settings, load_settings
+from sigmasight_lib.exceptions import SigmaSightError
+from sigmasight_lib.logs import Progress, setup_logging
+
+log = logging.getLogger("sigmasight_lib.cli")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _parse_as_of(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form") from None
+
+
+as_of_option = click.option(
+    "--as-of",
+    "as_of",
+    callback=_parse_as_of,
+    metavar="YYYY-MM-DD",
+    help="Valuation date (default: latest date on which every needed series exists).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+
+
+def _echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return str(value)
+
+
+def _echo_frame(frame: pd.DataFrame) -> None:
+    if frame.empty:
+        click.echo("(none)")
+    else:
+        with pd.option_context("display.max_rows", None, "display.width", 160):
+            click.echo(frame.to_string(index=False))
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.ensure_object(dict)["settings"]
+
+
+def _session(ctx: click.Context):  # noqa: ANN202 (context manager)
+    from sigmasight_lib.db.session import session_scope
+
+    return session_scope(_settings(ctx))
+
+
+def _resolve_as_of(session, as_of: dt.date | None) -> dt.date:  # noqa: ANN001
+    from sigmasight_lib.marketdata.cache import default_as_of
+
+    if as_of is not None:
+        return as_of
+    resolved = default_as_of(session)
+    if resolved is None:
+        raise click.ClickException(
+            "no as-of date: the cache holds no date with every needed series; "
+            "run `sigmasight market-data sync` or pass --as-of"
+        )
+    return resolved
+
+
+# --------------------------------------------------------------------------- root
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.option("-q", "--quiet", is_flag=True, help="Warnings and errors only.")
+@click.version_option(package_name="sigmasight", prog_name="sigmasight")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
+    """SigmaSight: portfolio risk analytics for research notebooks."""
+    setup_logging(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    ctx.ensure_object(dict)["settings"] = load_settings()
+
+
+# --------------------------------------------------------------------------- db
+
+
+@cli.group()
+def db() -> None:
+    """Database schema: migrations and reset."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply all migrations and load reference data (factor definitions)."""
+    from sigmasight_lib.db.session import session_scope, upgrade
+    from sigmasight_lib.portfolios.demo import seed_factor_definitions
+
+    settings = _settings(ctx)
+    upgrade(settings)
+    with session_scope(settings) as session:
+        seed_factor_definitions(session, settings.params_dir)
+    click.echo(f"database {settings.database_url_safe} is at the latest schema")
+
+
+@db.command("reset")
+@click.option("--yes", is_flag=True, help="Confirm: every table is dropped and recreated empty.")
+@click.pass_context
+def db_reset(ctx: click.Context, yes: bool) -> None:
+    """Drop all data and recreate the schema (asks for --yes)."""
+    from sigmasight_lib.db.session import reset, session_scope
+    from sigmasight_lib.portfolios.demo import seed_factor_definitions
+
+    if not yes:
+        raise click.ClickException("refusing to reset without --yes (this deletes all data)")
+    settings = _settings(ctx)
+    reset(settings)
+    with session_scope(settings) as session:
+        seed_factor_definitions(session, settings.params_dir)
+    click.echo(f"database {settings.database_url_safe} reset to an empty schema")
+
+
+# --------------------------------------------------------------------------- market data
+
+
+@cli.group("market-data")
+def market_data() -> None:
+    """Price cache: sync from the provider, check history coverage."""
+
+
+@market_data.command("sync")
+@as_of_option
+@click.option("--symbol", "symbols", multiple=True, help="Sync only this ticker (repeatable).")
+@click.option(
+    "--history-sessions",
+    type=click.IntRange(1, 10000),
+    default=None,
+    help="Trading days of history to keep before the as-of date (default 520).",
+)
+@json_option
+@click.pass_context
+def market_data_sync(
+    ctx: click.Context,
+    as_of: dt.date | None,
+    symbols: tuple[str, ...],
+    history_sessions: int | None,
+    as_json: bool,
+) -> None:
+    """Fetch the prices, rates and metadata the cache lacks."""
+    from sigmasight_lib.marketdata import get_provider
+    from sigmasight_lib.marketdata.cache import (
+        DEFAULT_HISTORY_SESSIONS,
+        needed_symbols,
+        resolve_sync_end,
+        sync_market_data,
+    )
+
+    settings = _settings(ctx)
+    provider = get_provider(settings)
+    with _session(ctx) as session:
+        wanted = [s.upper() for s in symbols] or needed_symbols(session, provider.name)
+        end = as_of or resolve_sync_end(provider, wanted)
+        report = sync_market_data(
+            session,
+            provider,
+            as_of=end,
+            symbols=wanted,
+            history_sessions=history_sessions or DEFAULT_HISTORY_SESSIONS,
+            progress=Progress("market data sync"),
+        )
+    if as_json:
+        _echo_json(report.to_dict())
+        return
+    click.echo(
+        f"{provider.name}: {report.start}..{report.end}, {len(report.symbols)} symbols, "
+        f"{report.fetched} price rows fetched, {report.rate_days_fetched} rate days, "
+        f"{report.metadata_fetched} metadata rows"
+    )
+    gaps = [s for s in report.symbols if s.missing_after]
+    for s in gaps:
+        click.echo(f"  {s.symbol}: {s.missing_after} sessions the provider has no price for")
+    if report.unknown_symbols:
+        click.echo(f"  unknown to {provider.name}: {', '.join(report.unknown_symbols)}")
+
+
+@market_data.command("coverage")
+@as_of_option
+@click.option("--no-backfill", is_flag=True, help="Only measure; do not fetch missing history.")
+@json_option
+@click.pass_context
+def market_data_coverage(
+    ctx: click.Context, as_of: dt.date | None, no_backfill: bool, as_json: bool
+) -> None:
+    """Apply the 252 / 150 / 60 trading-day rule per symbol and record the report."""
+    from sigmasight_lib.marketdata import get_provider
+    from sigmasight_lib.marketdata.cache import check_coverage
+
+    provider = get_provider(_settings(ctx))
+    with _session(ctx) as session:
+        day = _resolve_as_of(session, as_of)
+        report = check_coverage(session, provider, as_of=day, backfill=not no_backfill)
+    if as_json:
+        _echo_json(report.to_dict())
+    else:
+        click.echo(f"coverage at {report.as_of} ({report.provider}):")
+        _echo_frame(
+            pd.DataFrame(
+                [
+                    {
+                        "symbol": s.symbol,
+                        "status": s.status.value,
+                        "observations": s.observations,
+                        "first": s.first_date,
+                        "last": s.last_date,
+                        "note": s.message,
+                    }
+                    for s in report.symbols
+                ]
+            )
+        )
+    if not report.ok:
+        sys.exit(1)
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@cli.group()
+def demo() -> None:
+    """Demo data."""
+
+
+@demo.command("seed")
+@json_option
+@click.pass_context
+def demo_seed(ctx: click.Context, as_json: bool) -> None:
+    """Create or reconcile the three demo portfolios (idempotent)."""
+    from sigmasight_lib.portfolios.demo import seed_demo
+
+    settings = _settings(ctx)
+    with _session(ctx) as session:
+        summaries = seed_demo(session, settings.params_dir)
+    if as_json:
+        _echo_json({name: vars(s) for name, s in summaries.items()})
+        return
+    for name, s in summaries.items():
+        click.echo(
+            f"{name}: {s.created} created, {s.updated} updated, {s.removed} removed, "
+            f"{s.unchanged} unchanged"
+        )
+
+
+# --------------------------------------------------------------------------- portfolio
+
+
+@cli.group()
+def portfolio() -> None:
+    """Portfolios: import, list, show."""
+
+
+@portfolio.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", required=True, help="Portfolio name.")
+@click.option("--owner", required=True, help="Owner e-mail.")
+@click.option("--dry-run", is_flag=True, help="Validate and preview; write nothing.")
+@click.option("--valid-rows-only", is_flag=True, help="Import the valid rows even if some fail.")
+@as_of_option
+@json_option
+@click.pass_context
+def portfolio_import(
+    ctx: click.Context,
+    file: Path,
+    name: str,
+    owner: str,
+    dry_run: bool,
+    valid_rows_only: bool,
+    as_of: dt.date | None,
+    as_json: bool,
+) -> None:
+    """Import positions from a broker-style CSV FILE.
+
+    Exit status 0 only when rows were imported (or, with --dry-run, when every
+    row is valid). When any row fails nothing is written unless
+    --valid-rows-only is given.
+    """
+    from sigmasight_lib.marketdata import get_provider
+    from sigmasight_lib.portfolios.importer import import_portfolio_csv
+
+    settings = _settings(ctx)
+    provider = get_provider(settings)
+    with _session(ctx) as session:
+        result = import_portfolio_csv(
+            session,
+            file,
+            name=name,
+            owner_email=owner,
+            provider=provider,
+            dry_run=dry_run,
+            valid_rows_only=valid_rows_only,
+            as_of=as_of,
+        )
+    if as_json:
+        _echo_json(result.to_dict())
+    else:
+        for line in result.lines():
+            click.echo(line)
+    if not result.succeeded:
+        sys.exit(1)
+
+
+@portfolio.command("list")
+@json_option
+@click.pass_context
+def portfolio_list(ctx: click.Context, as_json: bool) -> None:
+    """All portfolios with their owners and position counts."""
+    from sigmasight_lib.portfolios.service import list_portfolios
+
+    with _session(ctx) as session:
+        frame = list_portfolios(session)
+    if as_json:
+        _echo_json(frame.to_dict(orient="records"))
+    else:
+        _echo_frame(frame)
+
+
+@portfolio.command("show")
+@click.argument("name_or_id")
+@as_of_option
+@json_option
+@click.pass_context
+def portfolio_show(ctx: click.Context, name_or_id: str, as_of: dt.date | None, as_json: bool) -> None:
+    """Positions of one portfolio (by id, slug or name).
+
+    With --as-of, positions entered after that date are left out.
+    """
+    from sigmasight_lib.portfolios.service import find_portfolio, positions_frame
+
+    with _session(ctx) as session:
+        p = find_portfolio(session, name_or_id)
+        frame = positions_frame(p)
+        header = {"id": p.id, "name": p.name, "slug": p.slug, "owner": p.owner.email}
+    if as_of is not None:
+        frame = frame[frame["entry_date"].isna() | (frame["entry_date"] <= as_of)]
+    if as_json:
+        _echo_json({**header, "positions": frame.to_dict(orient="records")})
+        return
+    click.echo(f"{header['name']} (id {header['id']}, {header['owner']}): {len(frame)} positions")
+    shown = frame.assign(tags=frame["tags"].map(", ".join)).drop(columns=["multiplier"])
+    _echo_frame(shown)
+
+
+@portfolio.command("template")
+def portfolio_template() -> None:
+    """Print a CSV template with every accepted column and example rows."""
+    from sigmasight_lib.portfolios.csv_import import template_csv
+
+    click.echo(template_csv(), nl=False)
+
+
+# --------------------------------------------------------------------------- verify
+
+
+@cli.command("verify")
+@as_of_option
+@json_option
+@click.pass_context
+def verify_command(ctx: click.Context, as_of: dt.date | None, as_json: bool) -> None:
+    """Demo positions found vs expected, market data coverage, engine results per as-of."""
+    from sigmasight_lib.verify import verify
+
+    with _session(ctx) as session:
+        report = verify(session, _settings(ctx), as_of)
+    if as_json:
+        _echo_json(report.to_dict())
+    else:
+        click.echo(f"as-of {report.as_of or 'n/a'}: {'OK' if report.ok else 'PROBLEMS'}")
+        for p in report.portfolios:
+            click.echo(
+                f"  {p['name']}: {p['positions_found']}/{p['positions_expected']} positions "
+                f"({p['status']})"
+            )
+            for engine, state in p["engines"].items():
+                click.echo(f"    {engine:<13} {state}")
+        cov = report.coverage
+        click.echo(f"  coverage: {cov['status']} {cov.get('counts', {})}")
+    if not report.ok:
+        sys.exit(1)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: errors become one line and exit status 1."""
+    try:
+        cli.main(args=argv, prog_name="sigmasight", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except SigmaSightError as exc:
+        from sigmasight_lib.logs import redact
+
+        click.echo(f"error: {redact(str(exc))}", err=True)
+        sys.exit(1)
+
+

@@ -1,0 +1,1 @@
+"""Persistence: typed ORM models, engine/session handling, Alembic migrations, store."""

@@ -1,0 +1,521 @@
+"""SQLAlchemy 2 typed ORM models: one class per table of SPEC "Database".
+
+Conventions
+-----------
+- Money in USD, prices per share, rates and returns as decimals (0.05 = 5 %).
+- Every engine result row carries ``portfolio_id``, ``as_of`` (the valuation
+  date) and ``batch_run_id`` (the run that produced it; NULL for an ad-hoc CLI
+  run) through :class:`ResultMixin`; result tables are unique on
+  (portfolio, as-of, the row's own key) so that a rerun replaces, never
+  duplicates.
+- Quantities and entry prices are exact ``NUMERIC`` read back as float.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Quantity = Numeric(24, 8, asdecimal=False)
+"""Exact storage for share/contract counts and entry prices, float in Python."""
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class TimestampMixin:
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
+
+
+# --------------------------------------------------------------------------- portfolios
+
+
+class Owner(TimestampMixin, Base):
+    __tablename__ = "owners"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+
+    portfolios: Mapped[list[Portfolio]] = relationship(back_populates="owner")
+    tags: Mapped[list[Tag]] = relationship(back_populates="owner")
+
+
+class Portfolio(TimestampMixin, Base):
+    __tablename__ = "portfolios"
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    source: Mapped[str] = mapped_column(String(20), default="manual")
+    """How the portfolio was created: ``demo``, ``csv`` or ``manual``."""
+
+    owner: Mapped[Owner] = relationship(back_populates="portfolios")
+    positions: Mapped[list[Position]] = relationship(
+        back_populates="portfolio", cascade="all, delete-orphan", order_by="Position.id"
+    )
+    strategies: Mapped[list[Strategy]] = relationship(
+        back_populates="portfolio", cascade="all, delete-orphan"
+    )
+
+
+class PositionTag(Base):
+    __tablename__ = "position_tags"
+
+    position_id: Mapped[int] = mapped_column(
+        ForeignKey("positions.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
+
+
+class Tag(TimestampMixin, Base):
+    """A label owned by one owner; unique per owner case-insensitively (``name_key``)."""
+
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("owner_id", "name_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(40))
+    name_key: Mapped[str] = mapped_column(String(40))
+    """``name`` case-folded: the uniqueness key."""
+
+    owner: Mapped[Owner] = relationship(back_populates="tags")
+    positions: Mapped[list[Position]] = relationship(
+        secondary="position_tags", back_populates="tags"
+    )
+
+
+class Strategy(TimestampMixin, Base):
+    """A named group of positions of one portfolio (covered call, pairs trade, ...)."""
+
+    __tablename__ = "strategies"
+    __table_args__ = (UniqueConstraint("portfolio_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    strategy_type: Mapped[str] = mapped_column(String(40), default="free_form")
+    description: Mapped[str | None] = mapped_column(Text)
+
+    portfolio: Mapped[Portfolio] = relationship(back_populates="strategies")
+    positions: Mapped[list[Position]] = relationship(back_populates="strategy")
+
+
+class Position(TimestampMixin, Base):
+    """A stock, ETF or listed option position. ``quantity`` is signed (negative = short)."""
+
+    __tablename__ = "positions"
+    __table_args__ = (Index("ix_positions_portfolio_symbol", "portfolio_id", "symbol"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"))
+    symbol: Mapped[str] = mapped_column(String(32))
+    """Ticker, or compact OCC symbol for options."""
+    underlying: Mapped[str] = mapped_column(String(16))
+    position_type: Mapped[str] = mapped_column(String(5))
+    """LONG, SHORT, LC, LP, SC or SP."""
+    quantity: Mapped[float] = mapped_column(Quantity)
+    entry_price: Mapped[float | None] = mapped_column(Quantity)
+    entry_date: Mapped[dt.date | None] = mapped_column(Date)
+    exit_price: Mapped[float | None] = mapped_column(Quantity)
+    exit_date: Mapped[dt.date | None] = mapped_column(Date)
+    option_type: Mapped[str | None] = mapped_column(String(1))
+    strike: Mapped[float | None] = mapped_column(Float)
+    expiry: Mapped[dt.date | None] = mapped_column(Date)
+    multiplier: Mapped[int] = mapped_column(Integer, default=1)
+    strategy_id: Mapped[int | None] = mapped_column(
+        ForeignKey("strategies.id", ondelete="SET NULL")
+    )
+
+    portfolio: Mapped[Portfolio] = relationship(back_populates="positions")
+    strategy: Mapped[Strategy | None] = relationship(back_populates="positions")
+    tags: Mapped[list[Tag]] = relationship(
+        secondary="position_tags", back_populates="positions", order_by="Tag.name"
+    )
+
+
+# --------------------------------------------------------------------------- market data
+
+
+class MarketPrice(Base):
+    """One daily bar. Fields a provider lacks are NULL (the offline snapshot has adjusted
+    closes only; SPY offline has total returns only)."""
+
+    __tablename__ = "market_prices"
+
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    open: Mapped[float | None] = mapped_column(Float)
+    high: Mapped[float | None] = mapped_column(Float)
+    low: Mapped[float | None] = mapped_column(Float)
+    close: Mapped[float | None] = mapped_column(Float)
+    adj_close: Mapped[float | None] = mapped_column(Float)
+    volume: Mapped[float | None] = mapped_column(Float)
+    total_return: Mapped[float | None] = mapped_column(Float)
+    """Daily total return (decimal) for series published as returns only."""
+    provider: Mapped[str] = mapped_column(String(20))
+    fetched_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SecurityMetadata(Base):
+    __tablename__ = "security_metadata"
+
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    sector: Mapped[str | None] = mapped_column(String(100))
+    industry: Mapped[str | None] = mapped_column(String(200))
+    asset_type: Mapped[str | None] = mapped_column(String(32))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    provider: Mapped[str] = mapped_column(String(20))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TreasuryRate(Base):
+    """A treasury curve point; ``yield_rate`` as a decimal."""
+
+    __tablename__ = "treasury_rates"
+
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    tenor: Mapped[str] = mapped_column(String(4), primary_key=True)
+    yield_rate: Mapped[float] = mapped_column(Float)
+    provider: Mapped[str] = mapped_column(String(20))
+
+
+class FactorDefinition(Base):
+    """A risk factor and its proxy symbol per provider (``{"offline": "MTUM", ...}``)."""
+
+    __tablename__ = "factor_definitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    factor_type: Mapped[str] = mapped_column(String(20))
+    """``market``, ``style``, ``macro`` or ``rates``."""
+    proxies: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    display_order: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class MarketDataCoverage(Base):
+    """Depth of one symbol's price history at an as-of date (the 252/150/60 rule)."""
+
+    __tablename__ = "market_data_coverage"
+    __table_args__ = (UniqueConstraint("as_of", "symbol"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    as_of: Mapped[dt.date] = mapped_column(Date, index=True)
+    symbol: Mapped[str] = mapped_column(String(32))
+    observations: Mapped[int] = mapped_column(Integer)
+    """Trading days with a price among the last ``window_sessions`` sessions to ``as_of``."""
+    window_sessions: Mapped[int] = mapped_column(Integer)
+    first_date: Mapped[dt.date | None] = mapped_column(Date)
+    last_date: Mapped[dt.date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20))
+    """``ok`` (>= 252), ``warning`` (>= 150), ``minimal`` (>= 60), ``insufficient``."""
+    message: Mapped[str | None] = mapped_column(Text)
+    provider: Mapped[str] = mapped_column(String(20))
+    batch_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("batch_runs.id", ondelete="SET NULL")
+    )
+    checked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --------------------------------------------------------------------------- batch
+
+
+class BatchRun(Base):
+    __tablename__ = "batch_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    as_of: Mapped[dt.date] = mapped_column(Date, index=True)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    """``running``, ``succeeded``, ``failed``, ``partial``."""
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    provider: Mapped[str | None] = mapped_column(String(20))
+    code_version: Mapped[str | None] = mapped_column(String(100))
+    market_data_hash: Mapped[str | None] = mapped_column(String(64))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    jobs: Mapped[list[BatchJob]] = relationship(
+        back_populates="batch_run", cascade="all, delete-orphan"
+    )
+
+
+class BatchJob(Base):
+    """One (portfolio, engine) job of a batch run; ``error`` is a structured record."""
+
+    __tablename__ = "batch_jobs"
+    __table_args__ = (UniqueConstraint("batch_run_id", "portfolio_id", "job_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_run_id: Mapped[int] = mapped_column(ForeignKey("batch_runs.id", ondelete="CASCADE"))
+    portfolio_id: Mapped[int | None] = mapped_column(
+        ForeignKey("portfolios.id", ondelete="CASCADE")
+    )
+    job_name: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    """``pending``, ``running``, ``succeeded``, ``failed``, ``skipped``."""
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    artifact_path: Mapped[str | None] = mapped_column(Text)
+
+    batch_run: Mapped[BatchRun] = relationship(back_populates="jobs")
+
+
+# --------------------------------------------------------------------------- engine results
+
+
+class ResultMixin:
+    """Columns every engine result row carries."""
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @declared_attr
+    def portfolio_id(cls) -> Mapped[int]:  # noqa: N805
+        return mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"), index=True)
+
+    @declared_attr
+    def batch_run_id(cls) -> Mapped[int | None]:  # noqa: N805
+        return mapped_column(ForeignKey("batch_runs.id", ondelete="SET NULL"))
+
+
+def _position_fk() -> Mapped[int]:
+    return mapped_column(ForeignKey("positions.id", ondelete="CASCADE"))
+
+
+class PositionGreeks(ResultMixin, Base):
+    """Position Greeks (contract Greeks × quantity × multiplier), mibian units:
+    theta per calendar day, vega per 1 vol point, rho per 1 rate point."""
+
+    __tablename__ = "position_greeks"
+    __table_args__ = (UniqueConstraint("portfolio_id", "as_of", "position_id"),)
+
+    position_id: Mapped[int] = _position_fk()
+    delta: Mapped[float | None] = mapped_column(Float)
+    gamma: Mapped[float | None] = mapped_column(Float)
+    theta: Mapped[float | None] = mapped_column(Float)
+    vega: Mapped[float | None] = mapped_column(Float)
+    rho: Mapped[float | None] = mapped_column(Float)
+    model_price: Mapped[float | None] = mapped_column(Float)
+    implied_vol: Mapped[float | None] = mapped_column(Float)
+    vol_source: Mapped[str | None] = mapped_column(String(20))
+    risk_free_rate: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(Text)
+    """Why a Greek is NULL (invalid input, expired, ...)."""
+
+
+class PositionFactorExposure(ResultMixin, Base):
+    __tablename__ = "position_factor_exposures"
+    __table_args__ = (UniqueConstraint("portfolio_id", "as_of", "position_id", "factor_id"),)
+
+    position_id: Mapped[int] = _position_fk()
+    factor_id: Mapped[int] = mapped_column(ForeignKey("factor_definitions.id", ondelete="CASCADE"))
+    beta: Mapped[float | None] = mapped_column(Float)
+    t_stat: Mapped[float | None] = mapped_column(Float)
+    exposure_usd: Mapped[float | None] = mapped_column(Float)
+    r_squared: Mapped[float | None] = mapped_column(Float)
+    observations: Mapped[int | None] = mapped_column(Integer)
+    capped: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PortfolioFactorExposure(ResultMixin, Base):
+    __tablename__ = "portfolio_factor_exposures"
+    __table_args__ = (UniqueConstraint("portfolio_id", "as_of", "factor_id"),)
+
+    factor_id: Mapped[int] = mapped_column(ForeignKey("factor_definitions.id", ondelete="CASCADE"))
+    beta: Mapped[float | None] = mapped_column(Float)
+    exposure_usd: Mapped[float | None] = mapped_column(Float)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class PositionInterestRateBeta(ResultMixin, Base):
+    """OLS beta of daily position returns on daily changes of the 10-year yield."""
+
+    __tablename__ = "position_interest_rate_betas"
+    __table_args__ = (UniqueConstraint("portfolio_id", "as_of", "position_id"),)
+
+    position_id: Mapped[int] = _position_fk()
+    ir_beta: Mapped[float | None] = mapped_column(Float)
+    r_squared: Mapped[float | None] = mapped_column(Float)
+    observations: Mapped[int | None] = mapped_column(Integer)
+
+
+class MarketRiskScenarioResult(ResultMixin, Base):
+    __tablename__ = "market_risk_scenarios"
+    __table_args__ = (UniqueConstraint("portfolio_id", "as_of", "scenario"),)
+
+    scenario: Mapped[str] = mapped_column(String(60))
+    scenario_type: Mapped[str] = mapped_column(String(20))
+    """``market``, ``rates`` or ``backtest``."""
+    shock: Mapped[float | None] = mapped_column(Float)
+    pnl_usd: Mapped[float | None] = mapped_column(Float)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class StressScenario(Base):
+    """A scenario definition from ``params/stress_scenarios.yaml`` (or a custom file)."""
+
+    __tablename__ = "stress_scenarios"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str | None] = mapped_column(Text)
+    shocks: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """Factor name → shock as a decimal (−0.10 = −10 %; rates in decimal yield units)."""
+    source: Mapped[str] = mapped_column(String(200), default="params/stress_scenarios.yaml")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class StressResult(ResultMixin, Base):
+    __tablename__ = "stress_results"
+    __table_args__ = (UniqueConstraint("portfolio_id", "as_of", "scenario_id"),)
+
+    scenario_id: Mapped[int] = mapped_column(ForeignKey("stress_scenarios.id", ondelete="CASCADE"))
+    direct_pnl_usd: Mapped[float | None] = mapped_column(Float)
+    correlated_pnl_usd: Mapped[float | None] = mapped_column(Float)
+    partial: Mapped[bool] = mapped_column(Boolean, default=False)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class FactorCorrelation(Base):
+    """Exponentially weighted factor correlation (λ = decay) at an as-of date."""
+
+    __tablename__ = "factor_correlations"
+    __table_args__ = (UniqueConstraint("as_of", "factor_1_id", "factor_2_id", "provider"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    factor_1_id: Mapped[int] = mapped_column(ForeignKey("factor_definitions.id", ondelete="CASCADE"))
+    factor_2_id: Mapped[int] = mapped_column(ForeignKey("factor_definitions.id", ondelete="CASCADE"))
+    correlation: Mapped[float] = mapped_column(Float)
+    lookback_days: Mapped[int] = mapped_column(Integer)
+    decay: Mapped[float] = mapped_column(Float)
+    provider: Mapped[str] = mapped_column(String(20))
+    batch_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("batch_runs.id", ondelete="SET NULL")
+    )
+
+
+class PositionCorrelation(ResultMixin, Base):
+    __tablename__ = "position_correlations"
+    __table_args__ = (UniqueConstraint("portfolio_id", "as_of", "symbol_1", "symbol_2"),)
+
+    symbol_1: Mapped[str] = mapped_column(String(32))
+    symbol_2: Mapped[str] = mapped_column(String(32))
+    correlation: Mapped[float | None] = mapped_column(Float)
+    overlap_days: Mapped[int] = mapped_column(Integer)
+
+
+class RiskMetric(ResultMixin, Base):
+    """One portfolio risk metric (``sharpe``, ``var_95``, ...); units in ``unit``."""
+
+    __tablename__ = "risk_metrics"
+    __table_args__ = (UniqueConstraint("portfolio_id", "as_of", "metric"),)
+
+    metric: Mapped[str] = mapped_column(String(60))
+    value: Mapped[float | None] = mapped_column(Float)
+    unit: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class PortfolioSnapshot(ResultMixin, Base):
+    """One row per portfolio per trading day."""
+
+    __tablename__ = "portfolio_snapshots"
+    __table_args__ = (UniqueConstraint("portfolio_id", "as_of"),)
+
+    market_value_usd: Mapped[float | None] = mapped_column(Float)
+    long_exposure_usd: Mapped[float | None] = mapped_column(Float)
+    short_exposure_usd: Mapped[float | None] = mapped_column(Float)
+    gross_exposure_usd: Mapped[float | None] = mapped_column(Float)
+    net_exposure_usd: Mapped[float | None] = mapped_column(Float)
+    daily_pnl_usd: Mapped[float | None] = mapped_column(Float)
+    delta: Mapped[float | None] = mapped_column(Float)
+    gamma: Mapped[float | None] = mapped_column(Float)
+    theta: Mapped[float | None] = mapped_column(Float)
+    vega: Mapped[float | None] = mapped_column(Float)
+    market_beta: Mapped[float | None] = mapped_column(Float)
+    position_count: Mapped[int | None] = mapped_column(Integer)
+
+
+# --------------------------------------------------------------------------- what-if
+
+
+class ModelingSession(TimestampMixin, Base):
+    """A base portfolio plus hypothetical trades, with its last calculated impacts."""
+
+    __tablename__ = "modeling_sessions"
+    __table_args__ = (UniqueConstraint("portfolio_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    trades: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    impacts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    saved_as_of: Mapped[dt.date | None] = mapped_column(Date)
+    saved_batch_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("batch_runs.id", ondelete="SET NULL")
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class ExportHistory(TimestampMixin, Base):
+    __tablename__ = "export_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("modeling_sessions.id", ondelete="SET NULL")
+    )
+    export_format: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str | None] = mapped_column(Text)
+    trade_count: Mapped[int] = mapped_column(Integer)
+    content_sha256: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,71 @@
+"""Logging, set up once per process, and a progress display for long steps.
+
+Every handler installed here redacts credentials in URLs
+(``postgresql://user:secret@host`` → ``postgresql://user:***@host``) and
+``password=...`` pairs, so secrets never reach logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import TextIO
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]+:)[^@\s]+(?P<at>@)")
+_KV_PASSWORD = re.compile(r"(?i)(?P<head>\b(?:password|passwd|pwd|api[_-]?key|token)\s*[=:]\s*)[^\s&;,]+")
+
+_configured = False
+
+
+def redact(text: str) -> str:
+    """``text`` with URL passwords and ``password=...`` / ``api_key=...`` values masked."""
+    text = _URL_PASSWORD.sub(r"\g<head>***\g<at>", text)
+    return _KV_PASSWORD.sub(r"\g<head>***", text)
+
+
+class RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def setup_logging(level: int | str = logging.INFO, stream: TextIO | None = None) -> None:
+    """Configure the ``sigmasight_lib`` logger once; later calls only change the level."""
+    global _configured
+    logger = logging.getLogger("sigmasight_lib")
+    logger.setLevel(level)
+    if _configured:
+        return
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.propagate = False
+    for noisy in ("yfinance", "alembic", "urllib3", "peewee"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _configured = True
+
+
+class Progress:
+    """``done/total label`` on one refreshed line of a terminal; a log line every 10 % otherwise.
+
+    Call it as ``progress(done, total, label)`` (a ``ProgressCallback``).
+    """
+
+    def __init__(self, title: str, stream: TextIO | None = None) -> None:
+        self.title = title
+        self.stream = stream or sys.stderr
+        self._tty = self.stream.isatty()
+        self._last_decile = -1
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        if self._tty:
+            end = "\n" if done >= total else ""
+            self.stream.write(f"\r{self.title}: {done}/{total} {label:<24}{end}")
+            self.stream.flush()
+            return
+        decile = (10 * done) // max(total, 1)
+        if decile != self._last_decile or done == total:
+            self._last_decile = decile
+            logging.getLogger("sigmasight_lib.progress").info(
+                "%s: %d/%d %s", self.title, done, total, label
+            )

@@ -1,0 +1,59 @@
+"""The NYSE trading calendar (exchange-calendars' ``XNYS``): sessions and offsets.
+
+Every "trading day" count in SigmaSight (coverage, lookback windows) is a count
+of NYSE sessions, so weekends and exchange holidays never count as missing data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+
+import exchange_calendars as xcals
+import pandas as pd
+
+CALENDAR_START = "1990-01-01"
+
+
+@cache
+def _xnys() -> xcals.ExchangeCalendar:
+    return xcals.get_calendar("XNYS", start=CALENDAR_START)
+
+
+def trading_sessions(start: dt.date, end: dt.date) -> list[dt.date]:
+    """NYSE sessions with ``start <= session <= end`` (inclusive), oldest first."""
+    if end < start:
+        return []
+    cal = _xnys()
+    lo = max(pd.Timestamp(start), cal.first_session)
+    hi = min(pd.Timestamp(end), cal.last_session)
+    if hi < lo:
+        return []
+    return [ts.date() for ts in cal.sessions_in_range(lo, hi)]
+
+
+def is_trading_session(day: dt.date) -> bool:
+    return _xnys().is_session(pd.Timestamp(day))
+
+
+def previous_session(day: dt.date) -> dt.date:
+    """The last session strictly before ``day``."""
+    cal = _xnys()
+    ts = pd.Timestamp(day)
+    if cal.is_session(ts):
+        return cal.previous_session(ts).date()
+    return cal.date_to_session(ts, direction="previous").date()
+
+
+def session_on_or_before(day: dt.date) -> dt.date:
+    """``day`` if it is a session, else the previous session."""
+    return _xnys().date_to_session(pd.Timestamp(day), direction="previous").date()
+
+
+def sessions_window(as_of: dt.date, sessions: int) -> list[dt.date]:
+    """The last ``sessions`` NYSE sessions ending on or before ``as_of``, oldest first."""
+    cal = _xnys()
+    end = cal.date_to_session(pd.Timestamp(as_of), direction="previous")
+    end_idx = cal.sessions.get_loc(end)
+    start_idx = max(0, end_idx - sessions + 1)
+    return [ts.date() for ts in cal.sessions[start_idx : end_idx + 1]]

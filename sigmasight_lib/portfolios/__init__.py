@@ -1,0 +1,1 @@
+"""Portfolios: position parsing and validation, CSV import, demo seeding."""

@@ -1,0 +1,93 @@
+"""Shared fixtures: settings bound to a fresh SQLite file or a real PostgreSQL database.
+
+PostgreSQL comes from ``SIGMASIGHT_TEST_DATABASE_URL`` when set, else from a
+server the suite starts itself with ``pgserver``. With ``CI=true`` the
+PostgreSQL tests must run: a server that cannot start fails them instead of
+skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from sigmasight_lib.config import REPO_DIR, Settings, load_settings, parse_database_url
+from sigmasight_lib.db.session import dispose_engine, upgrade
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """URL of a PostgreSQL server's maintenance database (``postgres``)."""
+    env_url = os.environ.get("SIGMASIGHT_TEST_DATABASE_URL")
+    if env_url:
+        yield env_url
+        return
+    try:
+        import pgserver
+    except ImportError as exc:  # pragma: no cover - dev extras missing
+        if IN_CI:
+            pytest.fail(f"pgserver is not installed but CI requires PostgreSQL tests: {exc}")
+        pytest.skip("pgserver not installed; set SIGMASIGHT_TEST_DATABASE_URL to run these")
+    data_dir = Path(tempfile.mkdtemp(prefix="sigmasight-pg-"))
+    try:
+        server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        if IN_CI:
+            pytest.fail(f"could not start PostgreSQL with pgserver: {exc}")
+        pytest.skip(f"could not start PostgreSQL with pgserver: {exc}")
+    yield server.get_uri()
+    server.cleanup()
+
+
+def _settings_for(url: str, tmp_path: Path) -> Settings:
+    env = {
+        "SIGMASIGHT_DATABASE_URL": url,
+        "SIGMASIGHT_OUTPUTS_DIR": str(tmp_path / "outputs"),
+        "SIGMASIGHT_PARAMS_DIR": str(REPO_DIR / "params"),
+        "SIGMASIGHT_MARKET_DATA": "offline",
+    }
+    return load_settings(env)
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    """Settings for an empty SQLite file (no schema)."""
+    return _settings_for(f"sqlite:///{tmp_path / 'test.db'}", tmp_path)
+
+
+@pytest.fixture
+def postgres_settings(postgres_admin_url: str, tmp_path: Path) -> Iterator[Settings]:
+    """Settings for a new, empty PostgreSQL database, dropped afterwards."""
+    admin = parse_database_url(postgres_admin_url)
+    name = f"sigmasight_test_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    settings = _settings_for(admin.set(database=name).render_as_string(hide_password=False), tmp_path)
+    yield settings
+    dispose_engine(settings)
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_db_settings(request: pytest.FixtureRequest) -> Settings:
+    """Each test using it runs twice: on SQLite and on PostgreSQL (no schema yet)."""
+    name = "sqlite_settings" if request.param == "sqlite" else "postgres_settings"
+    return request.getfixturevalue(name)
+
+
+@pytest.fixture
+def db_settings(empty_db_settings: Settings) -> Settings:
+    """A migrated, empty database on each backend."""
+    upgrade(empty_db_settings)
+    return empty_db_settings

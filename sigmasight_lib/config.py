@@ -96,10 +96,10 @@ def parse_database_url(raw: str) -> URL:
             "use sqlite:///path/to/file.db or postgresql+psycopg://user@host/dbname"
         )
     if backend == "postgresql":
-        driver = url.get_driver_name()
-        if driver in ("", "psycopg2", "postgresql"):
+        driver = url.drivername.partition("+")[2]
+        if driver in ("", "psycopg2", "psycopg"):
             url = url.set(drivername="postgresql+psycopg")
-        elif driver != "psycopg":
+        else:
             raise ConfigError(
                 f"SIGMASIGHT_DATABASE_URL uses driver {driver!r}; SigmaSight uses psycopg 3 "
                 "(postgresql+psycopg://...)"

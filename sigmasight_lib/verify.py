@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -36,7 +37,7 @@ RESULT_MODELS: dict[str, type[Base]] = {
     "risk_metrics": RiskMetric,
     "snapshot": PortfolioSnapshot,
 }
-"""Engine → the table its results are stored in (engines not built yet are absent)."""
+"""Engine → the table its results are stored in."""
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,16 @@ class VerifyReport:
         }
 
 
+def engine_built(engine: str) -> bool:
+    """True when ``sigmasight_lib.engines.<engine>`` exists."""
+    return importlib.util.find_spec(f"sigmasight_lib.engines.{engine}") is not None
+
+
 def _engine_status(session: Session, portfolio_id: int, as_of: dt.date | None) -> dict[str, str]:
     status: dict[str, str] = {}
     for engine in ENGINE_ORDER:
         model = RESULT_MODELS.get(engine)
-        if model is None:
+        if model is None or not engine_built(engine):
             status[engine] = "not run (engine not built yet)"
             continue
         rows = 0

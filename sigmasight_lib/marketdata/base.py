@@ -12,7 +12,7 @@ prices : columns :data:`PRICE_COLUMNS`
     =========== ====== ===== ... ========= ======= ============
     date        symbol close ... adj_close volume  total_return
     =========== ====== ===== ... ========= ======= ============
-    2017-03-29  AAPL   NaN   ... 140.88    NaN     NaN
+    2017-03-29  AAPL   NaN   ... 33.767    NaN     NaN
     2017-03-29  SPY    NaN   ... NaN       NaN     0.0011
     =========== ====== ===== ... ========= ======= ============
 
@@ -21,7 +21,7 @@ rates : columns :data:`RATE_COLUMNS`
     0.0242 = 2.42 %).
 metadata : columns :data:`METADATA_COLUMNS`
     ``symbol``, ``name``, ``sector``, ``industry``, ``asset_type`` (``stock``,
-    ``etf``, ``index``, ``commodity``, ``volatility_index``), ``currency``.
+    ``etf``, ``index``, ``commodity``, ``volatility_index``, ``rate``), ``currency``.
 option quotes : columns :data:`OPTION_QUOTE_COLUMNS`
     ``contract_symbol`` (compact OCC), ``implied_vol`` (decimal), ``bid``,
     ``ask``, ``last_price`` (currency per share of underlying).

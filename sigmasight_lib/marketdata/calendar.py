@@ -7,6 +7,7 @@ of NYSE sessions, so weekends and exchange holidays never count as missing data.
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from functools import cache
 
 import exchange_calendars as xcals
@@ -17,7 +18,11 @@ CALENDAR_START = "1990-01-01"
 
 @cache
 def _xnys() -> xcals.ExchangeCalendar:
-    return xcals.get_calendar("XNYS", start=CALENDAR_START)
+    # exchange-calendars 4.x reads tz-aware Series.values, deprecated in pandas 3.1;
+    # the warning is about its internals, not our data.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
+        return xcals.get_calendar("XNYS", start=CALENDAR_START)
 
 
 def trading_sessions(start: dt.date, end: dt.date) -> list[dt.date]:

@@ -236,9 +236,12 @@ def find_portfolio(session: Session, name_or_id: str | int) -> Portfolio:
 
 def list_portfolios(session: Session) -> pd.DataFrame:
     """One row per portfolio: id, name, slug, owner, source, positions."""
-    counts = dict(
-        session.execute(select(Position.portfolio_id, func.count()).group_by(Position.portfolio_id))
-    )
+    counts = {
+        portfolio_id: n
+        for portfolio_id, n in session.execute(
+            select(Position.portfolio_id, func.count()).group_by(Position.portfolio_id)
+        )
+    }
     rows = [
         {
             "id": p.id,

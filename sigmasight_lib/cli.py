@@ -352,7 +352,9 @@ def portfolio_list(ctx: click.Context, as_json: bool) -> None:
 @as_of_option
 @json_option
 @click.pass_context
-def portfolio_show(ctx: click.Context, name_or_id: str, as_of: dt.date | None, as_json: bool) -> None:
+def portfolio_show(
+    ctx: click.Context, name_or_id: str, as_of: dt.date | None, as_json: bool
+) -> None:
     """Positions of one portfolio (by id, slug or name).
 
     With --as-of, positions entered after that date are left out.
@@ -429,5 +431,3 @@ def main(argv: list[str] | None = None) -> None:
 
         click.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(1)
-
-

@@ -107,9 +107,7 @@ def parse_database_url(raw: str) -> URL:
     if backend == "sqlite" and url.database not in (None, "", ":memory:"):
         parent = Path(url.database).expanduser().resolve().parent
         if not parent.exists():
-            raise ConfigError(
-                f"SIGMASIGHT_DATABASE_URL points into a missing directory: {parent}"
-            )
+            raise ConfigError(f"SIGMASIGHT_DATABASE_URL points into a missing directory: {parent}")
     return url
 
 

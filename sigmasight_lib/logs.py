@@ -13,7 +13,9 @@ import sys
 from typing import TextIO
 
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]+:)[^@\s]+(?P<at>@)")
-_KV_PASSWORD = re.compile(r"(?i)(?P<head>\b(?:password|passwd|pwd|api[_-]?key|token)\s*[=:]\s*)[^\s&;,]+")
+_KV_PASSWORD = re.compile(
+    r"(?i)(?P<head>\b(?:password|passwd|pwd|api[_-]?key|token)\s*[=:]\s*)[^\s&;,]+"
+)
 
 _configured = False
 

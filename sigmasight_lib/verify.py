@@ -99,7 +99,9 @@ def verify(session: Session, settings: Settings, as_of: dt.date | None = None) -
         found: list[str] = []
         if portfolio is not None:
             found = sorted(
-                session.scalars(select(Position.symbol).where(Position.portfolio_id == portfolio.id))
+                session.scalars(
+                    select(Position.symbol).where(Position.portfolio_id == portfolio.id)
+                )
             )
         missing = sorted(set(expected) - set(found))
         unexpected = sorted(set(found) - set(expected))
@@ -121,7 +123,9 @@ def verify(session: Session, settings: Settings, as_of: dt.date | None = None) -
 
     coverage: dict = {"status": "not checked", "counts": {}, "below_floor": []}
     if as_of is not None:
-        rows = list(session.scalars(select(MarketDataCoverage).where(MarketDataCoverage.as_of == as_of)))
+        rows = list(
+            session.scalars(select(MarketDataCoverage).where(MarketDataCoverage.as_of == as_of))
+        )
         if rows:
             counts: dict[str, int] = {}
             for r in rows:

@@ -71,7 +71,9 @@ def postgres_settings(postgres_admin_url: str, tmp_path: Path) -> Iterator[Setti
     engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    settings = _settings_for(admin.set(database=name).render_as_string(hide_password=False), tmp_path)
+    settings = _settings_for(
+        admin.set(database=name).render_as_string(hide_password=False), tmp_path
+    )
     yield settings
     dispose_engine(settings)
     with engine.connect() as conn:

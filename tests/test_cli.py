@@ -27,7 +27,9 @@ MSFT,abc,60.00,2016-06-15
 @pytest.fixture
 def cli(db_settings, monkeypatch, capsys):
     """Run ``sigmasight ARGS`` against the test database; returns (exit code, stdout, stderr)."""
-    monkeypatch.setenv("SIGMASIGHT_DATABASE_URL", db_settings.database_url.render_as_string(hide_password=False))
+    monkeypatch.setenv(
+        "SIGMASIGHT_DATABASE_URL", db_settings.database_url.render_as_string(hide_password=False)
+    )
     monkeypatch.setenv("SIGMASIGHT_OUTPUTS_DIR", str(db_settings.outputs_dir))
     monkeypatch.setenv("SIGMASIGHT_PARAMS_DIR", str(db_settings.params_dir))
     monkeypatch.setenv("SIGMASIGHT_MARKET_DATA", "offline")
@@ -57,7 +59,16 @@ def _positions(settings) -> list[tuple[str, float]]:
 
 
 def test_import_writes_positions_and_metadata(cli, db_settings, tmp_path):
-    code, out, _ = cli("portfolio", "import", _write(tmp_path, GOOD_CSV), "--name", "Book", "--owner", "me@example.com", "--json")
+    code, out, _ = cli(
+        "portfolio",
+        "import",
+        _write(tmp_path, GOOD_CSV),
+        "--name",
+        "Book",
+        "--owner",
+        "me@example.com",
+        "--json",
+    )
     assert code == 0
     result = json.loads(out)
     assert result["succeeded"] and result["imported_rows"] == [2, 3, 4]
@@ -77,7 +88,15 @@ def test_import_rerun_replaces_never_duplicates(cli, db_settings, tmp_path):
 
 
 def test_failed_import_writes_nothing_and_names_row_field_reason(cli, db_settings, tmp_path):
-    code, out, _ = cli("portfolio", "import", _write(tmp_path, BAD_CSV), "--name", "Book", "--owner", "me@example.com")
+    code, out, _ = cli(
+        "portfolio",
+        "import",
+        _write(tmp_path, BAD_CSV),
+        "--name",
+        "Book",
+        "--owner",
+        "me@example.com",
+    )
     assert code == 1
     assert "row 3, field symbol, value 'ZZZZ': symbol not known to the market data provider" in out
     assert "row 4, field quantity, value 'abc': not a number" in out
@@ -86,21 +105,42 @@ def test_failed_import_writes_nothing_and_names_row_field_reason(cli, db_setting
 
 
 def test_valid_rows_only_imports_the_good_rows(cli, db_settings, tmp_path):
-    code, out, _ = cli("portfolio", "import", _write(tmp_path, BAD_CSV), "--name", "Book", "--owner", "me@example.com", "--valid-rows-only", "--json")
+    code, out, _ = cli(
+        "portfolio",
+        "import",
+        _write(tmp_path, BAD_CSV),
+        "--name",
+        "Book",
+        "--owner",
+        "me@example.com",
+        "--valid-rows-only",
+        "--json",
+    )
     assert code == 0
     assert json.loads(out)["imported_rows"] == [2]
     assert _positions(db_settings) == [("AAPL", 100.0)]
 
 
 def test_dry_run_writes_nothing(cli, db_settings, tmp_path):
-    code, out, _ = cli("portfolio", "import", _write(tmp_path, GOOD_CSV), "--name", "Book", "--owner", "me@example.com", "--dry-run")
+    code, out, _ = cli(
+        "portfolio",
+        "import",
+        _write(tmp_path, GOOD_CSV),
+        "--name",
+        "Book",
+        "--owner",
+        "me@example.com",
+        "--dry-run",
+    )
     assert code == 0 and "dry run: nothing written" in out
     assert "row 3: SC    JPM170616C00075000" in out
     assert _positions(db_settings) == []
 
 
 def test_empty_file_fails(cli, tmp_path):
-    code, out, _ = cli("portfolio", "import", _write(tmp_path, ""), "--name", "Book", "--owner", "me@example.com")
+    code, out, _ = cli(
+        "portfolio", "import", _write(tmp_path, ""), "--name", "Book", "--owner", "me@example.com"
+    )
     assert code == 1 and "empty" in out
 
 
@@ -123,7 +163,9 @@ def test_demo_flow_and_verify_counts(cli):
     assert len(shown["positions"]) == 30
     straddle = [p for p in shown["positions"] if p["strategy"] == "JPM long straddle"]
     assert {p["position_type"] for p in straddle} == {"LC", "LP"}
-    code, out, _ = cli("portfolio", "show", "Sophisticated High Net Worth", "--as-of", "2016-06-30", "--json")
+    code, out, _ = cli(
+        "portfolio", "show", "Sophisticated High Net Worth", "--as-of", "2016-06-30", "--json"
+    )
     assert len(json.loads(out)["positions"]) == 10  # AAPL MSFT JPM MRK PFE UNH CVX HD SIZE QUAL
 
 

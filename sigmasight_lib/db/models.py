@@ -431,8 +431,12 @@ class FactorCorrelation(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     as_of: Mapped[dt.date] = mapped_column(Date)
-    factor_1_id: Mapped[int] = mapped_column(ForeignKey("factor_definitions.id", ondelete="CASCADE"))
-    factor_2_id: Mapped[int] = mapped_column(ForeignKey("factor_definitions.id", ondelete="CASCADE"))
+    factor_1_id: Mapped[int] = mapped_column(
+        ForeignKey("factor_definitions.id", ondelete="CASCADE")
+    )
+    factor_2_id: Mapped[int] = mapped_column(
+        ForeignKey("factor_definitions.id", ondelete="CASCADE")
+    )
     correlation: Mapped[float] = mapped_column(Float)
     lookback_days: Mapped[int] = mapped_column(Integer)
     decay: Mapped[float] = mapped_column(Float)

@@ -152,7 +152,9 @@ def load_metadata_symbols(session: Session) -> set[str]:
     return set(session.scalars(select(SecurityMetadata.symbol)))
 
 
-def load_position_underlyings(session: Session, portfolio_ids: Iterable[int] | None = None) -> set[str]:
+def load_position_underlyings(
+    session: Session, portfolio_ids: Iterable[int] | None = None
+) -> set[str]:
     """Every underlying held (stocks/ETFs and the underlyings of options)."""
     stmt = select(Position.underlying).distinct()
     if portfolio_ids is not None:

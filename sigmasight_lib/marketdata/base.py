@@ -99,9 +99,7 @@ class MarketDataProvider(Protocol):
     name: str
     """Provider name as used in ``SIGMASIGHT_MARKET_DATA`` and factor proxies."""
 
-    def fetch_prices(
-        self, symbols: Sequence[str], start: dt.date, end: dt.date
-    ) -> pd.DataFrame:
+    def fetch_prices(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         """Daily prices for ``symbols`` with ``start <= date <= end`` (both inclusive).
 
         Returns a frame with :data:`PRICE_COLUMNS`; symbols without data in the
@@ -118,9 +116,7 @@ class MarketDataProvider(Protocol):
         """Security metadata with :data:`METADATA_COLUMNS`, one row per known symbol."""
         ...
 
-    def fetch_option_quotes(
-        self, contract_symbols: Sequence[str], as_of: dt.date
-    ) -> pd.DataFrame:
+    def fetch_option_quotes(self, contract_symbols: Sequence[str], as_of: dt.date) -> pd.DataFrame:
         """Quotes and implied vols for compact OCC contract symbols.
 
         Returns :data:`OPTION_QUOTE_COLUMNS`; contracts without quotes are

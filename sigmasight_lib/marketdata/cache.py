@@ -193,7 +193,9 @@ def sync_market_data(
     SyncReport
         Per symbol: rows cached before, fetched, and sessions still missing.
     """
-    symbols = sorted(set(symbols if symbols is not None else needed_symbols(session, provider.name)))
+    symbols = sorted(
+        set(symbols if symbols is not None else needed_symbols(session, provider.name))
+    )
     window = sessions_window(as_of, history_sessions)
     start, end = window[0], window[-1]
     unknown = provider.unknown_symbols(symbols) if symbols else set()
@@ -248,7 +250,12 @@ def sync_market_data(
     )
     log.info(
         "sync %s %s..%s: %d price rows fetched for %d symbols, %d rate days",
-        provider.name, start, end, report.fetched, len(known), rate_days,
+        provider.name,
+        start,
+        end,
+        report.fetched,
+        len(known),
+        rate_days,
     )
     return report
 
@@ -322,7 +329,9 @@ def check_coverage(
     One ``market_data_coverage`` row per (as-of, symbol) is written; a rerun
     replaces it.
     """
-    symbols = sorted(set(symbols if symbols is not None else needed_symbols(session, provider.name)))
+    symbols = sorted(
+        set(symbols if symbols is not None else needed_symbols(session, provider.name))
+    )
     window = sessions_window(as_of, COVERAGE_WANTED)
     dates = _measure(session, symbols, window)
     short = [s for s in symbols if len(dates[s]) < COVERAGE_WANTED]

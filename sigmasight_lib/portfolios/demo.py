@@ -51,8 +51,12 @@ def load_demo_portfolios(params_dir: Path) -> list[DemoPortfolio]:
                 spec = make_position_spec(
                     str(raw["symbol"]),
                     float(raw["quantity"]),
-                    entry_price=float(raw["entry_price"]) if raw.get("entry_price") is not None else None,
-                    entry_date=parse_date(raw["entry_date"], where) if raw.get("entry_date") else None,
+                    entry_price=float(raw["entry_price"])
+                    if raw.get("entry_price") is not None
+                    else None,
+                    entry_date=parse_date(raw["entry_date"], where)
+                    if raw.get("entry_date")
+                    else None,
                     tags=tuple(raw.get("tags") or ()),
                     strategy=raw.get("strategy"),
                 )

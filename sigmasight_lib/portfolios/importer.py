@@ -110,7 +110,11 @@ def import_portfolio_csv(
     )
     underlyings = {r.spec.underlying for r in report.rows}
     lacking = sorted(underlyings - store.load_metadata_symbols(session))
-    fetched = store.save_metadata(session, provider.fetch_metadata(lacking), provider.name) if lacking else 0
+    fetched = (
+        store.save_metadata(session, provider.fetch_metadata(lacking), provider.name)
+        if lacking
+        else 0
+    )
     return ImportResult(
         file=str(file),
         portfolio=name,

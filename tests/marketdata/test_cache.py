@@ -67,32 +67,46 @@ def test_sync_fetches_only_missing_sessions(db_settings):
     provider = CountingProvider()
     as_of = dt.date(2017, 3, 29)
     with session_scope(db_settings) as session:
-        first = sync_market_data(session, provider, as_of=as_of, symbols=["AAPL", "SPY"], history_sessions=20)
+        first = sync_market_data(
+            session, provider, as_of=as_of, symbols=["AAPL", "SPY"], history_sessions=20
+        )
     assert {s.symbol: s.fetched for s in first.symbols} == {"AAPL": 20, "SPY": 20}
     with session_scope(db_settings) as session:
         # knock out three sessions of AAPL in the middle of the window
         session.execute(
             sa.delete(MarketPrice).where(
                 MarketPrice.symbol == "AAPL",
-                MarketPrice.date.in_([dt.date(2017, 3, 20), dt.date(2017, 3, 21), dt.date(2017, 3, 22)]),
+                MarketPrice.date.in_(
+                    [dt.date(2017, 3, 20), dt.date(2017, 3, 21), dt.date(2017, 3, 22)]
+                ),
             )
         )
     provider.price_calls.clear()
     with session_scope(db_settings) as session:
-        second = sync_market_data(session, provider, as_of=as_of, symbols=["AAPL", "SPY"], history_sessions=20)
+        second = sync_market_data(
+            session, provider, as_of=as_of, symbols=["AAPL", "SPY"], history_sessions=20
+        )
         rows = session.scalar(sa.select(sa.func.count()).select_from(MarketPrice))
     assert provider.price_calls == [(("AAPL",), dt.date(2017, 3, 20), dt.date(2017, 3, 22))]
     assert {s.symbol: s.fetched for s in second.symbols} == {"AAPL": 3, "SPY": 0}
     assert rows == 40  # no duplicates
     provider.price_calls.clear()
     with session_scope(db_settings) as session:
-        third = sync_market_data(session, provider, as_of=as_of, symbols=["AAPL", "SPY"], history_sessions=20)
+        third = sync_market_data(
+            session, provider, as_of=as_of, symbols=["AAPL", "SPY"], history_sessions=20
+        )
     assert provider.price_calls == [] and third.fetched == 0
 
 
 def test_sync_values_match_the_snapshot(db_settings):
     with session_scope(db_settings) as session:
-        sync_market_data(session, OfflineSnapshotProvider(), as_of=dt.date(2017, 3, 29), symbols=["AAPL"], history_sessions=5)
+        sync_market_data(
+            session,
+            OfflineSnapshotProvider(),
+            as_of=dt.date(2017, 3, 29),
+            symbols=["AAPL"],
+            history_sessions=5,
+        )
         row = session.get(MarketPrice, ("AAPL", dt.date(2017, 3, 29)))
         ten_year = session.get(TreasuryRate, (dt.date(2017, 3, 29), "10y"))
     # read by hand from skfolio's sp500_dataset.csv.gz and zipline's treasury_curves.csv
@@ -107,9 +121,15 @@ def test_default_as_of_is_computed_from_the_data(db_settings):
     assert resolve_sync_end(provider, symbols) == dt.date(2017, 3, 29)  # treasury curve ends
     with session_scope(db_settings) as session:
         assert default_as_of(session, symbols) is None
-        sync_market_data(session, provider, as_of=dt.date(2017, 3, 29), symbols=symbols, history_sessions=10)
+        sync_market_data(
+            session, provider, as_of=dt.date(2017, 3, 29), symbols=symbols, history_sessions=10
+        )
         assert default_as_of(session, symbols) == dt.date(2017, 3, 29)
-        session.execute(sa.delete(MarketPrice).where(MarketPrice.symbol == "MTUM", MarketPrice.date == dt.date(2017, 3, 29)))
+        session.execute(
+            sa.delete(MarketPrice).where(
+                MarketPrice.symbol == "MTUM", MarketPrice.date == dt.date(2017, 3, 29)
+            )
+        )
         assert default_as_of(session, symbols) == dt.date(2017, 3, 28)
         session.execute(sa.delete(TreasuryRate).where(TreasuryRate.date == dt.date(2017, 3, 28)))
         assert default_as_of(session, symbols) == dt.date(2017, 3, 27)
@@ -159,6 +179,8 @@ def test_coverage_without_backfill_reports_and_rerun_replaces(db_settings):
 
 def test_coverage_names_unknown_symbols(db_settings):
     with session_scope(db_settings) as session:
-        report = check_coverage(session, OfflineSnapshotProvider(), as_of=dt.date(2017, 3, 29), symbols=["NOPE"])
+        report = check_coverage(
+            session, OfflineSnapshotProvider(), as_of=dt.date(2017, 3, 29), symbols=["NOPE"]
+        )
     assert report.symbols[0].status is CoverageStatus.INSUFFICIENT
     assert "does not know NOPE" in report.symbols[0].message

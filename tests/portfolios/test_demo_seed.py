@@ -77,21 +77,33 @@ def test_seed_keeps_tags_and_strategies(db_settings):
         assert call.strategy.name == "AAPL covered call"
         assert call.strategy.strategy_type == "covered_call"
         assert {t.name for t in call.tags} == {"Options Overlay", "Income"}
-        hf = session.scalar(sa.select(Portfolio).where(Portfolio.name == "Long/Short Hedge Fund Style"))
-        assert {s.name for s in hf.strategies} == {"AMD covered call", "XOM/CVX pair", "JPM long straddle"}
+        hf = session.scalar(
+            sa.select(Portfolio).where(Portfolio.name == "Long/Short Hedge Fund Style")
+        )
+        assert {s.name for s in hf.strategies} == {
+            "AMD covered call",
+            "XOM/CVX pair",
+            "JPM long straddle",
+        }
 
 
 def test_reseed_restores_a_deleted_position_and_removes_strays(db_settings):
     with session_scope(db_settings) as session:
         seed_demo(session, PARAMS)
     with session_scope(db_settings) as session:
-        p = session.scalar(sa.select(Portfolio).where(Portfolio.name == "Balanced Individual Investor"))
+        p = session.scalar(
+            sa.select(Portfolio).where(Portfolio.name == "Balanced Individual Investor")
+        )
         session.delete(
             session.scalar(
                 sa.select(Position).where(Position.portfolio_id == p.id, Position.symbol == "MTUM")
             )
         )
-        session.add(Position(portfolio_id=p.id, symbol="KO", underlying="KO", position_type="LONG", quantity=1))
+        session.add(
+            Position(
+                portfolio_id=p.id, symbol="KO", underlying="KO", position_type="LONG", quantity=1
+            )
+        )
     with session_scope(db_settings) as session:
         summary = seed_demo(session, PARAMS)["Balanced Individual Investor"]
         assert (summary.created, summary.removed) == (1, 1)

@@ -333,14 +333,18 @@ def portfolio_import(
 
 
 @portfolio.command("list")
+@as_of_option
 @json_option
 @click.pass_context
-def portfolio_list(ctx: click.Context, as_json: bool) -> None:
-    """All portfolios with their owners and position counts."""
+def portfolio_list(ctx: click.Context, as_of: dt.date | None, as_json: bool) -> None:
+    """All portfolios with their owners and position counts.
+
+    With --as-of, only positions entered on or before that date are counted.
+    """
     from sigmasight_lib.portfolios.service import list_portfolios
 
     with _session(ctx) as session:
-        frame = list_portfolios(session)
+        frame = list_portfolios(session, as_of=as_of)
     if as_json:
         _echo_json(frame.to_dict(orient="records"))
     else:

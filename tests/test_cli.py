@@ -158,6 +158,8 @@ def test_demo_flow_and_verify_counts(cli):
     )
     code, out, _ = cli("portfolio", "list", "--json")
     assert [p["positions"] for p in json.loads(out)] == [16, 17, 30]
+    code, out, _ = cli("portfolio", "list", "--as-of", "2016-06-30", "--json")
+    assert [p["positions"] for p in json.loads(out)][1] == 10  # as counted below
     code, out, _ = cli("portfolio", "show", "long-short-hedge-fund-style", "--json")
     shown = json.loads(out)
     assert len(shown["positions"]) == 30

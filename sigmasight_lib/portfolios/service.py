@@ -7,6 +7,7 @@ the same seed or import twice leaves the database as after the first run.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from collections import defaultdict
@@ -234,14 +235,18 @@ def find_portfolio(session: Session, name_or_id: str | int) -> Portfolio:
     raise NotFoundError(f"no portfolio {text!r}" + (f" (known: {known})" if known else ""))
 
 
-def list_portfolios(session: Session) -> pd.DataFrame:
-    """One row per portfolio: id, name, slug, owner, source, positions."""
-    counts = {
-        portfolio_id: n
-        for portfolio_id, n in session.execute(
-            select(Position.portfolio_id, func.count()).group_by(Position.portfolio_id)
+def list_portfolios(session: Session, as_of: dt.date | None = None) -> pd.DataFrame:
+    """One row per portfolio: id, name, slug, owner, source, positions.
+
+    With ``as_of``, ``positions`` counts only positions entered on or before it
+    (positions without an entry date always count).
+    """
+    count_stmt = select(Position.portfolio_id, func.count()).group_by(Position.portfolio_id)
+    if as_of is not None:
+        count_stmt = count_stmt.where(
+            Position.entry_date.is_(None) | (Position.entry_date <= as_of)
         )
-    }
+    counts = {portfolio_id: n for portfolio_id, n in session.execute(count_stmt)}
     rows = [
         {
             "id": p.id,

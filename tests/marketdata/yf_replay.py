@@ -155,8 +155,10 @@ def recorded(path_suffix: str, directory: Path = RECORDED_DIR, **params: str) ->
     return found[0]
 
 
-def write_recording(directory: Path, exchanges: Iterable[Exchange], *, source: str) -> None:
+def write_recording(directory: Path, exchanges: Iterable[Exchange], *, source: str) -> int:
     """Replace the recording in ``directory`` by ``exchanges`` (README.md is kept).
+
+    Returns the number of manifest entries written.
 
     Requests that match alike are stored once (the last response wins). JSON
     bodies are re-serialized indented, which keeps every value: Python's json
@@ -183,6 +185,7 @@ def write_recording(directory: Path, exchanges: Iterable[Exchange], *, source: s
         )
     manifest = {"source": source, "entries": entries}
     (directory / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return len(entries)
 
 
 def _body_file(exchange: Exchange) -> tuple[str, bytes]:

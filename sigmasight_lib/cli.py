@@ -387,6 +387,52 @@ def portfolio_template() -> None:
     click.echo(template_csv(), nl=False)
 
 
+# --------------------------------------------------------------------------- engines
+
+
+def _engine_names() -> list[str]:
+    from sigmasight_lib.runs import ENGINE_RUNNERS
+
+    return [name.replace("_", "-") for name in ENGINE_RUNNERS]
+
+
+@cli.command("engine")
+@click.argument("engine", metavar="ENGINE", type=click.Choice(_engine_names()))
+@click.option(
+    "--portfolio",
+    "portfolio_ref",
+    required=True,
+    metavar="NAME_OR_ID",
+    help="Portfolio id, slug or name.",
+)
+@as_of_option
+@json_option
+@click.pass_context
+def engine_command(
+    ctx: click.Context, engine: str, portfolio_ref: str, as_of: dt.date | None, as_json: bool
+) -> None:
+    """Run one engine for one portfolio, save its results and print them."""
+    from sigmasight_lib.runs import ENGINE_RUNNERS
+
+    run = ENGINE_RUNNERS[engine.replace("-", "_")](_settings(ctx), portfolio_ref, as_of)
+    if as_json:
+        _echo_json(run.to_dict())
+        return
+    click.echo(
+        f"{run.engine}: {run.portfolio} (id {run.portfolio_id}) as of {run.as_of}, {run.rows_saved} rows saved"
+    )
+    for key, value in run.to_dict()["summary"].items():
+        click.echo(f"  {key}: {value}")
+    for name, table in run.tables.items():
+        click.echo(f"\n{name}:")
+        with pd.option_context("display.float_format", "{:,.4f}".format):
+            _echo_frame(
+                table.reset_index() if not isinstance(table.index, pd.RangeIndex) else table
+            )
+    for note in run.notes:
+        click.echo(f"note: {note}")
+
+
 # --------------------------------------------------------------------------- verify
 
 

@@ -6,7 +6,7 @@ Errors name the file, the entry and the field.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +91,79 @@ def parse_date(value: Any, where: str) -> dt.date:
         return dt.date.fromisoformat(str(value))
     except ValueError:
         raise ConfigError(f"{where}: {value!r} is not an ISO date (YYYY-MM-DD)") from None
+
+
+ENGINES_FILE = "engines.yaml"
+
+
+@dataclass(frozen=True)
+class GreeksParams:
+    greeks_backend: str = "numpy"
+    realized_vol_sessions: int = 60
+    risk_free_rate: float = 0.02
+    dividend_yield: float = 0.0
+
+
+@dataclass(frozen=True)
+class FactorsParams:
+    mode: str = "spread"
+    window: int = 252
+    min_obs: int = 60
+    cap: float = 3.0
+    factor_types: tuple[str, ...] = ("market", "style")
+
+
+@dataclass(frozen=True)
+class EngineParams:
+    greeks: GreeksParams = field(default_factory=GreeksParams)
+    factors: FactorsParams = field(default_factory=FactorsParams)
+
+
+def _section(path: Path, doc: dict, name: str, cls: type) -> Any:
+    raw = doc.get(name) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: section {name!r} must be a mapping")
+    allowed = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in allowed:
+            raise ConfigError(
+                f"{path}: {name}.{key} is not a parameter (allowed: {', '.join(allowed)})"
+            )
+        default = getattr(cls(), key)
+        try:
+            if isinstance(default, tuple):
+                value = tuple(str(v) for v in value)
+            elif isinstance(default, bool):
+                value = bool(value)
+            else:
+                value = type(default)(value)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{path}: {name}.{key} = {value!r} is not a {type(default).__name__}"
+            ) from None
+        values[key] = value
+    return cls(**values)
+
+
+def load_engine_params(params_dir: Path) -> EngineParams:
+    """Engine parameters from ``params/engines.yaml`` (defaults for what it omits).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown key or a value of the wrong type, naming both.
+    """
+    path = params_dir / ENGINES_FILE
+    doc = (read_yaml(path) or {}) if path.exists() else {}
+    params = EngineParams(
+        greeks=_section(path, doc, "greeks", GreeksParams),
+        factors=_section(path, doc, "factors", FactorsParams),
+    )
+    if params.greeks.greeks_backend not in ("numpy", "mibian"):
+        raise ConfigError(
+            f"{path}: greeks.greeks_backend = {params.greeks.greeks_backend!r}; use numpy or mibian"
+        )
+    if params.factors.mode not in ("spread", "raw"):
+        raise ConfigError(f"{path}: factors.mode = {params.factors.mode!r}; use spread or raw")
+    return params

@@ -327,6 +327,56 @@ def _position_fk() -> Mapped[int]:
     return mapped_column(ForeignKey("positions.id", ondelete="CASCADE"))
 
 
+class PositionValuation(ResultMixin, Base):
+    """Price, market value, exposure and P&L of one position at the as-of date (USD)."""
+
+    __tablename__ = "position_valuations"
+    __table_args__ = (UniqueConstraint("portfolio_id", "as_of", "position_id"),)
+
+    position_id: Mapped[int] = _position_fk()
+    price: Mapped[float | None] = mapped_column(Float)
+    """Per share (premium per share of underlying for options)."""
+    previous_price: Mapped[float | None] = mapped_column(Float)
+    price_source: Mapped[str | None] = mapped_column(String(20))
+    """``market``, ``model`` (BSM, no quote) or NULL when no price."""
+    underlying_price: Mapped[float | None] = mapped_column(Float)
+    market_value_usd: Mapped[float | None] = mapped_column(Float)
+    exposure_usd: Mapped[float | None] = mapped_column(Float)
+    notional_usd: Mapped[float | None] = mapped_column(Float)
+    cost_basis_usd: Mapped[float | None] = mapped_column(Float)
+    unrealized_pnl_usd: Mapped[float | None] = mapped_column(Float)
+    daily_pnl_usd: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ExposureResult(ResultMixin, Base):
+    """Exposure aggregates: the whole portfolio (``group_by='portfolio'``) or one group
+    of a breakdown (``underlying``, ``sector``, ``tag``, ``type``)."""
+
+    __tablename__ = "exposure_results"
+    __table_args__ = (UniqueConstraint("portfolio_id", "as_of", "group_by", "group_key"),)
+
+    group_by: Mapped[str] = mapped_column(String(20))
+    group_key: Mapped[str] = mapped_column(String(100))
+    position_count: Mapped[int] = mapped_column(Integer)
+    long_count: Mapped[int] = mapped_column(Integer)
+    short_count: Mapped[int] = mapped_column(Integer)
+    gross_exposure_usd: Mapped[float] = mapped_column(Float)
+    net_exposure_usd: Mapped[float] = mapped_column(Float)
+    long_exposure_usd: Mapped[float] = mapped_column(Float)
+    short_exposure_usd: Mapped[float] = mapped_column(Float)
+    market_value_usd: Mapped[float] = mapped_column(Float)
+    notional_usd: Mapped[float] = mapped_column(Float)
+    options_exposure_usd: Mapped[float] = mapped_column(Float)
+    stock_exposure_usd: Mapped[float] = mapped_column(Float)
+    delta_adjusted_exposure_usd: Mapped[float] = mapped_column(Float)
+    delta: Mapped[float] = mapped_column(Float)
+    gamma: Mapped[float] = mapped_column(Float)
+    theta: Mapped[float] = mapped_column(Float)
+    vega: Mapped[float] = mapped_column(Float)
+    rho: Mapped[float] = mapped_column(Float)
+
+
 class PositionGreeks(ResultMixin, Base):
     """Position Greeks (contract Greeks × quantity × multiplier), mibian units:
     theta per calendar day, vega per 1 vol point, rho per 1 rate point."""
@@ -341,6 +391,8 @@ class PositionGreeks(ResultMixin, Base):
     vega: Mapped[float | None] = mapped_column(Float)
     rho: Mapped[float | None] = mapped_column(Float)
     model_price: Mapped[float | None] = mapped_column(Float)
+    underlying_price: Mapped[float | None] = mapped_column(Float)
+    years_to_expiry: Mapped[float | None] = mapped_column(Float)
     implied_vol: Mapped[float | None] = mapped_column(Float)
     vol_source: Mapped[str | None] = mapped_column(String(20))
     risk_free_rate: Mapped[float | None] = mapped_column(Float)
@@ -360,6 +412,7 @@ class PositionFactorExposure(ResultMixin, Base):
     r_squared: Mapped[float | None] = mapped_column(Float)
     observations: Mapped[int | None] = mapped_column(Integer)
     capped: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class PortfolioFactorExposure(ResultMixin, Base):

@@ -12,8 +12,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Table, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -32,9 +33,11 @@ CHUNK_ROWS = 500
 
 
 def _clean(value: Any) -> Any:
-    """NaN / NaT → None so that missing values are stored as NULL."""
+    """NaN / NaT → None (stored as NULL); NumPy scalars → Python scalars."""
     if value is None:
         return None
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, float) and math.isnan(value):
         return None
     if value is pd.NaT:
@@ -171,3 +174,157 @@ def load_factor_definitions(session: Session, active_only: bool = True) -> list[
 
 def load_portfolios(session: Session) -> list[Portfolio]:
     return list(session.scalars(select(Portfolio).order_by(Portfolio.id)))
+
+
+# --------------------------------------------------------------------------- engine inputs
+
+
+def load_positions(session: Session, portfolio_id: int, as_of: dt.date) -> pd.DataFrame:
+    """Positions held at ``as_of``, indexed by position id, with sector and asset type.
+
+    Held = entered on or before ``as_of`` (or no entry date) and not exited by
+    then. Columns: symbol, underlying, position_type, quantity, multiplier,
+    option_type, strike, expiry, entry_price, entry_date, strategy, tags (list),
+    sector, asset_type.
+    """
+    from sqlalchemy.orm import selectinload
+
+    stmt = (
+        select(Position)
+        .where(Position.portfolio_id == portfolio_id)
+        .where(Position.entry_date.is_(None) | (Position.entry_date <= as_of))
+        .where(Position.exit_date.is_(None) | (Position.exit_date > as_of))
+        .options(selectinload(Position.tags), selectinload(Position.strategy))
+        .order_by(Position.id)
+    )
+    rows = [
+        {
+            "id": p.id,
+            "symbol": p.symbol,
+            "underlying": p.underlying,
+            "position_type": p.position_type,
+            "quantity": float(p.quantity),
+            "multiplier": int(p.multiplier),
+            "option_type": p.option_type,
+            "strike": p.strike,
+            "expiry": p.expiry,
+            "entry_price": p.entry_price,
+            "entry_date": p.entry_date,
+            "strategy": p.strategy.name if p.strategy else None,
+            "tags": [t.name for t in p.tags],
+        }
+        for p in session.scalars(stmt)
+    ]
+    columns = [
+        "id", "symbol", "underlying", "position_type", "quantity", "multiplier", "option_type",
+        "strike", "expiry", "entry_price", "entry_date", "strategy", "tags",
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=columns).set_index("id")
+    meta = {
+        m.symbol: m
+        for m in session.scalars(
+            select(SecurityMetadata).where(
+                SecurityMetadata.symbol.in_(frame["underlying"].unique().tolist())
+            )
+        )
+    }
+    frame["sector"] = frame["underlying"].map(lambda s: meta[s].sector if s in meta else None)
+    frame["asset_type"] = frame["underlying"].map(
+        lambda s: meta[s].asset_type if s in meta else None
+    )
+    return frame
+
+
+def load_price_table(
+    session: Session, symbols: Iterable[str], start: dt.date, end: dt.date
+) -> pd.DataFrame:
+    """Cached bars of ``symbols`` in ``[start, end]``, long format (date, symbol, close,
+    adj_close, total_return)."""
+    stmt = select(
+        MarketPrice.date, MarketPrice.symbol, MarketPrice.close, MarketPrice.adj_close,
+        MarketPrice.total_return,
+    ).where(MarketPrice.symbol.in_(sorted(set(symbols))), MarketPrice.date >= start, MarketPrice.date <= end)  # fmt: skip
+    return pd.DataFrame(
+        session.execute(stmt).all(),
+        columns=["date", "symbol", "close", "adj_close", "total_return"],
+    )
+
+
+def price_levels(table: pd.DataFrame) -> pd.DataFrame:
+    """Wide frame (Timestamp dates × symbols) of the traded price: close, else adjusted close."""
+    if table.empty:
+        return pd.DataFrame()
+    level = table["close"].fillna(table["adj_close"])
+    wide = table.assign(level=level).pivot(index="date", columns="symbol", values="level")
+    wide.index = pd.to_datetime(wide.index)
+    return wide.sort_index().astype(float)
+
+
+def daily_returns(table: pd.DataFrame) -> pd.DataFrame:
+    """Wide frame of daily simple returns (decimal) per symbol.
+
+    A symbol's published total return is used as is; otherwise the change of
+    its adjusted close (else close) from its previous observation. The first
+    observation of each symbol has no return (NaN).
+    """
+    if table.empty:
+        return pd.DataFrame()
+    table = table.sort_values(["symbol", "date"])
+    level = table["adj_close"].fillna(table["close"])
+    from_level = level.groupby(table["symbol"]).pct_change(fill_method=None)
+    ret = table["total_return"].where(table["total_return"].notna(), from_level)
+    wide = table.assign(ret=ret).pivot(index="date", columns="symbol", values="ret")
+    wide.index = pd.to_datetime(wide.index)
+    return wide.sort_index().astype(float)
+
+
+def load_treasury_curve(session: Session, as_of: dt.date, max_age_days: int = 10) -> pd.Series:
+    """The latest treasury curve on or before ``as_of`` (tenor → decimal yield).
+
+    Empty when no curve exists within ``max_age_days`` calendar days.
+    """
+    latest = session.scalar(
+        select(func.max(TreasuryRate.date)).where(
+            TreasuryRate.date <= as_of, TreasuryRate.date >= as_of - dt.timedelta(days=max_age_days)
+        )
+    )
+    if latest is None:
+        return pd.Series(dtype=float, name="yield_rate")
+    rows = session.execute(
+        select(TreasuryRate.tenor, TreasuryRate.yield_rate).where(TreasuryRate.date == latest)
+    ).all()
+    return pd.Series(dict(rows), name="yield_rate", dtype=float)
+
+
+def replace_results(
+    session: Session,
+    model: type[Base],
+    *,
+    portfolio_id: int,
+    as_of: dt.date,
+    rows: Sequence[Mapping[str, Any]],
+    batch_run_id: int | None = None,
+) -> int:
+    """Replace ``model``'s rows for (portfolio, as-of) with ``rows`` in the open transaction.
+
+    Deleting then inserting inside the caller's transaction means a rerun
+    leaves exactly the new rows (also for positions that disappeared), and a
+    failure rolls back to the earlier results.
+    """
+    session.execute(
+        delete(model).where(model.portfolio_id == portfolio_id, model.as_of == as_of)  # type: ignore[attr-defined]
+    )
+    now = dt.datetime.now(dt.UTC)
+    records = [
+        {
+            **{k: _clean(v) for k, v in row.items()},
+            "portfolio_id": portfolio_id,
+            "as_of": as_of,
+            "batch_run_id": batch_run_id,
+            "computed_at": now,
+        }
+        for row in rows
+    ]
+    for start in range(0, len(records), CHUNK_ROWS):
+        session.execute(insert(model), records[start : start + CHUNK_ROWS])
+    return len(records)

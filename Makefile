@@ -4,11 +4,15 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SIGMASIGHT := $(BIN)/sigmasight
 
-.PHONY: demo test lint format install dev clean help
+DEMO_PORTFOLIOS := "Balanced Individual Investor" "Sophisticated High Net Worth" "Long/Short Hedge Fund Style"
+ENGINES := valuation greeks exposures factors
+
+.PHONY: demo test bench lint format install dev clean help
 
 help:
 	@echo "make demo    create .venv, install, build the SQLite db, load offline data, seed demo portfolios, verify"
 	@echo "make test    install dev extras and run the whole suite (SQLite + PostgreSQL + notebooks)"
+	@echo "make bench   benchmarks against the reference implementations (ratios printed)"
 	@echo "make lint    ruff check and format check"
 	@echo "make format  ruff format and autofix"
 
@@ -33,10 +37,17 @@ demo: install
 	$(SIGMASIGHT) demo seed
 	$(SIGMASIGHT) market-data sync
 	$(SIGMASIGHT) market-data coverage > /dev/null
+	@for p in $(DEMO_PORTFOLIOS); do for e in $(ENGINES); do \
+	  $(SIGMASIGHT) -q engine $$e --portfolio "$$p" > /dev/null || exit 1; \
+	done; echo "engines ($(ENGINES)) done for $$p"; done
 	$(SIGMASIGHT) verify
 
 test: dev
 	$(BIN)/python -m pytest
+
+bench: dev
+	$(BIN)/python tests/benchmarks/bench_greeks.py
+	$(BIN)/python tests/benchmarks/bench_factors.py
 
 lint: dev
 	$(BIN)/ruff check sigmasight_lib tests scripts

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from sigmasight_lib.config import Settings
 from sigmasight_lib.db.models import (
     Base,
+    ExposureResult,
     MarketDataCoverage,
     MarketRiskScenarioResult,
     Owner,
@@ -21,6 +22,7 @@ from sigmasight_lib.db.models import (
     PositionCorrelation,
     PositionFactorExposure,
     PositionGreeks,
+    PositionValuation,
     RiskMetric,
     StressResult,
 )
@@ -29,7 +31,9 @@ from sigmasight_lib.marketdata.cache import default_as_of
 from sigmasight_lib.portfolios.demo import load_demo_portfolios
 
 RESULT_MODELS: dict[str, type[Base]] = {
+    "valuation": PositionValuation,
     "greeks": PositionGreeks,
+    "exposures": ExposureResult,
     "factors": PositionFactorExposure,
     "market_risk": MarketRiskScenarioResult,
     "stress": StressResult,

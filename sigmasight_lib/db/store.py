@@ -28,8 +28,8 @@ from sigmasight_lib.db.models import (
     TreasuryRate,
 )
 
-CHUNK_ROWS = 500
-"""Rows per INSERT statement (keeps SQLite under its bound-parameter limit)."""
+EXECUTEMANY_ROWS = 5000
+"""Rows per executemany call (bounds memory for very large writes)."""
 
 
 def _clean(value: Any) -> Any:
@@ -72,19 +72,20 @@ def upsert(
         return 0
     table: Table = model.__table__  # type: ignore[assignment]
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    for start in range(0, len(rows), CHUNK_ROWS):
-        chunk = [{k: _clean(v) for k, v in r.items()} for r in rows[start : start + CHUNK_ROWS]]
-        stmt = insert(table).values(chunk)
-        columns = [c for c in chunk[0] if c not in key]
-        if update and columns:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=list(key),
-                set_={c: stmt.excluded[c] for c in columns},
-            )
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
-        session.execute(stmt)
+    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    records = [{k: _clean(v) for k, v in r.items()} for r in rows]
+    stmt = insert_for(table)
+    columns = [c for c in records[0] if c not in key]
+    if update and columns:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(key), set_={c: stmt.excluded[c] for c in columns}
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
+    # one statement, executemany: SQLAlchemy batches it ("insertmanyvalues") and
+    # compiles it once, whatever the number of rows
+    for start in range(0, len(records), EXECUTEMANY_ROWS):
+        session.execute(stmt, records[start : start + EXECUTEMANY_ROWS])
     return len(rows)
 
 
@@ -244,10 +245,13 @@ def load_price_table(
         MarketPrice.date, MarketPrice.symbol, MarketPrice.close, MarketPrice.adj_close,
         MarketPrice.total_return,
     ).where(MarketPrice.symbol.in_(sorted(set(symbols))), MarketPrice.date >= start, MarketPrice.date <= end)  # fmt: skip
-    return pd.DataFrame(
+    table = pd.DataFrame(
         session.execute(stmt).all(),
         columns=["date", "symbol", "close", "adj_close", "total_return"],
     )
+    numeric = ["close", "adj_close", "total_return"]
+    table[numeric] = table[numeric].astype(float)  # all-NULL columns come back as object
+    return table
 
 
 def price_levels(table: pd.DataFrame) -> pd.DataFrame:
@@ -325,6 +329,6 @@ def replace_results(
         }
         for row in rows
     ]
-    for start in range(0, len(records), CHUNK_ROWS):
-        session.execute(insert(model), records[start : start + CHUNK_ROWS])
+    for start in range(0, len(records), EXECUTEMANY_ROWS):
+        session.execute(insert(model), records[start : start + EXECUTEMANY_ROWS])
     return len(records)

@@ -113,7 +113,9 @@ def exposure_by_underlying(positions: pd.DataFrame) -> pd.DataFrame:
 
 def exposure_by_sector(positions: pd.DataFrame) -> pd.DataFrame:
     """One row per sector of the underlying; missing sectors are 'Unclassified'."""
-    return _grouped(positions, positions["sector"].fillna("Unclassified").replace("", "Unclassified"))
+    return _grouped(
+        positions, positions["sector"].fillna("Unclassified").replace("", "Unclassified")
+    )
 
 
 def exposure_by_type(positions: pd.DataFrame) -> pd.DataFrame:
@@ -151,7 +153,9 @@ def exposure_by_tag(
     members = positions.index[folded.map(test).to_numpy(dtype=bool)]
     key = ("|" if mode == "any" else "&").join(tags)
     return pd.DataFrame.from_dict(
-        {key: exposure_metrics(positions.loc[members])}, orient="index", columns=list(METRIC_COLUMNS)
+        {key: exposure_metrics(positions.loc[members])},
+        orient="index",
+        columns=list(METRIC_COLUMNS),
     )
 
 
@@ -193,4 +197,6 @@ def portfolio_exposures(positions: pd.DataFrame) -> ExposureSummary:
         "tag": exposure_by_tag(positions),
         "type": exposure_by_type(positions),
     }
-    return ExposureSummary(totals=exposure_metrics(positions), breakdowns=breakdowns, notes=tuple(notes))
+    return ExposureSummary(
+        totals=exposure_metrics(positions), breakdowns=breakdowns, notes=tuple(notes)
+    )

@@ -28,6 +28,8 @@ MARKET_FACTOR = "Market"
 DEFAULT_WINDOW = 252
 DEFAULT_MIN_OBS = 60
 DEFAULT_CAP = 3.0
+EXACT_FIT_TOLERANCE = 1e-12
+"""Residual sum of squares below this fraction of Σy² counts as an exact fit (t-stats NaN)."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,8 @@ class FactorBetas:
     betas : DataFrame of shape (n_assets, n_factors)
         Coefficients after capping at ±``cap`` (NaN where not estimable).
     t_stats : DataFrame of shape (n_assets, 1 + n_factors)
-        t-statistics of ``alpha`` and of each (uncapped) coefficient.
+        t-statistics of ``alpha`` and of each (uncapped) coefficient; NaN for
+        an exact fit (no residual), where statsmodels reports rounding noise.
     alpha : Series
         Intercept, daily return (decimal).
     r_squared : Series
@@ -110,6 +113,9 @@ def _ols_batch(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
         xtx_inv_diag = np.einsum("ij,ij->i", r_inv, r_inv)
         sigma2 = ssr / (n - p)
         t_stats = coef / np.sqrt(np.outer(xtx_inv_diag, sigma2))
+        # an exact fit (the asset is a combination of the factors, e.g. a factor ETF
+        # held as a position) has no residual: its t-statistics are undefined
+        t_stats[:, ssr <= EXACT_FIT_TOLERANCE * yy] = np.nan
         r_squared = 1.0 - ssr / tss
     eig = np.linalg.eigvalsh(x.T @ x)
     condition = float(np.sqrt(eig[-1] / eig[0])) if eig[0] > 0 else float("inf")
@@ -195,9 +201,7 @@ def factor_betas(
     counts = usable.sum(axis=0)
     too_short = counts < max(min_obs, k + 2)
     for j in np.flatnonzero(too_short):
-        reasons[j] = (
-            f"{counts[j]} usable days in the {len(dates)}-day window, fewer than {min_obs}"
-        )
+        reasons[j] = f"{counts[j]} usable days in the {len(dates)}-day window, fewer than {min_obs}"
     # group the remaining assets by their pattern of usable days: one solve per group
     for rows, cols in _groups_by_usable_days(usable, np.flatnonzero(~too_short)):
         if rows.all() and cols.size == y_all.shape[1]:
@@ -217,7 +221,7 @@ def factor_betas(
         observations=pd.Series(nobs, index=assets, name="observations"),
         capped=pd.DataFrame(capped, index=assets, columns=list(factors)),
         condition_number=pd.Series(cond, index=assets, name="condition_number"),
-        reasons=pd.Series(reasons, index=assets, name="reason"),
+        reasons=pd.Series(reasons, index=assets, name="reason", dtype=object),
         mode=mode,
         factors=factors,
         window_start=dates[0] if len(dates) else None,

@@ -120,6 +120,31 @@ def _invalid_rows(
     return pd.Categorical.from_codes(codes, categories=list(INVALID_REASONS))
 
 
+def _prepare(
+    kind: ArrayLike,
+    spot: ArrayLike,
+    strike: ArrayLike,
+    years: ArrayLike,
+    rate: ArrayLike,
+    vol: ArrayLike,
+    dividend_yield: ArrayLike,
+) -> tuple:
+    """Broadcast the arguments of both backends to one length and check each row.
+
+    Returns ``(is_call, spot, strike, years, rate, vol, dividend_yield, reasons)``.
+    """
+    arrays = _broadcast(spot, strike, years, rate, vol, dividend_yield)
+    n = arrays[0].size
+    k = np.asarray(kind)
+    if k.ndim > 0 and k.size != n:
+        if n != 1:
+            raise ValueError(f"kind has {k.size} entries but the other arrays have {n}")
+        arrays = tuple(np.broadcast_to(a, k.size) for a in arrays)
+        n = k.size
+    is_call, valid_kind = _call_mask(k, n)
+    return (is_call, *arrays, _invalid_rows(valid_kind, *arrays))
+
+
 def bsm_greeks(
     kind: Kind | str | Sequence[str] | np.ndarray,
     spot: ArrayLike,
@@ -165,21 +190,10 @@ def bsm_greeks(
     >>> round(float(g.loc[0, "price"]), 4)
     6.8887
     """
-    spot_a, strike_a, years_a, rate_a, vol_a, q_a = _broadcast(
-        spot, strike, years, rate, vol, dividend_yield
+    is_call, spot_a, strike_a, years_a, rate_a, vol_a, q_a, reasons = _prepare(
+        kind, spot, strike, years, rate, vol, dividend_yield
     )
     n = spot_a.size
-    k = np.asarray(kind)
-    if k.ndim > 0 and k.size != n:
-        if n == 1:
-            spot_a, strike_a, years_a, rate_a, vol_a, q_a = (
-                np.broadcast_to(a, k.size) for a in (spot_a, strike_a, years_a, rate_a, vol_a, q_a)
-            )
-            n = k.size
-        else:
-            raise ValueError(f"kind has {k.size} entries but the other arrays have {n}")
-    is_call, valid_kind = _call_mask(k, n)
-    reasons = _invalid_rows(valid_kind, spot_a, strike_a, years_a, rate_a, vol_a, q_a)
 
     out = np.empty((len(GREEK_COLUMNS), n))  # rows: price, delta, gamma, theta, vega, rho
     price, delta, gamma, theta, vega, rho = out
@@ -238,12 +252,11 @@ def mibian_greeks(
     """
     import mibian
 
-    spot_a, strike_a, years_a, rate_a, vol_a, q_a = _broadcast(
-        spot, strike, years, rate, vol, dividend_yield
+    is_call, spot_a, strike_a, years_a, rate_a, vol_a, q_a, codes = _prepare(
+        kind, spot, strike, years, rate, vol, dividend_yield
     )
     n = spot_a.size
-    is_call, valid_kind = _call_mask(np.asarray(kind), n)
-    reasons = _invalid_rows(valid_kind, spot_a, strike_a, years_a, rate_a, vol_a, q_a).astype(object)
+    reasons = np.asarray(codes.astype(object))
     reasons = np.where(pd.isna(reasons), None, reasons)
     rows = np.full((n, len(GREEK_COLUMNS)), np.nan)
     for i in range(n):
@@ -252,7 +265,9 @@ def mibian_greeks(
         days = years_a[i] * DAYS_PER_YEAR
         try:
             if q_a[i] == 0.0:
-                m = mibian.BS([spot_a[i], strike_a[i], rate_a[i] * 100, days], volatility=vol_a[i] * 100)
+                m = mibian.BS(
+                    [spot_a[i], strike_a[i], rate_a[i] * 100, days], volatility=vol_a[i] * 100
+                )
             else:
                 m = mibian.Me(
                     [spot_a[i], strike_a[i], rate_a[i] * 100, q_a[i] * spot_a[i], days],

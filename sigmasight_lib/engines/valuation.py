@@ -87,6 +87,8 @@ def value_positions(
     reason[prev.isna()] = "no previous price: daily P&L is N/A"
     reason[entry.isna()] = "no entry price: cost basis and unrealized P&L are N/A"
     reason[px.isna()] = "no price on the as-of date"
+    numeric = out.columns.difference(["price_source"])
+    out[numeric] = out[numeric].replace([np.inf, -np.inf], np.nan)
+    out["price_source"] = out["price_source"].astype(object).where(px.notna(), None)
     out["reason"] = reason
-    out.loc[px.isna(), "price_source"] = None
-    return out[list(VALUATION_COLUMNS)].replace({np.inf: np.nan})
+    return out[list(VALUATION_COLUMNS)]

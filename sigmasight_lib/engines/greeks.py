@@ -280,9 +280,6 @@ def mibian_greeks(
             values = (m.callPrice, m.callDelta, m.gamma, m.callTheta, m.vega, m.callRho)
         else:
             values = (m.putPrice, m.putDelta, m.gamma, m.putTheta, m.vega, m.putRho)
-        if any(v is None or isinstance(v, complex) for v in values):
-            reasons[i] = "mibian returned no real value"
-            continue
         rows[i] = values
     frame = pd.DataFrame(rows, columns=list(GREEK_COLUMNS))
     frame["reason"] = reasons

@@ -6,6 +6,7 @@ Expected values come from the snapshot read independently, mibian and hand sums.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 import json
 
 import mibian
@@ -175,3 +176,32 @@ def test_engine_cli_json(demo_db, monkeypatch, capsys):
     assert len(out["tables"]["positions"]) == 30
     assert out["summary"]["portfolio_betas"]["Growth"] is None
     assert isinstance(out["summary"]["portfolio_betas"]["Market"], float)
+
+
+def test_empty_portfolio_gives_zero_exposures_with_a_note(demo_db):
+    from sigmasight_lib.portfolios.service import write_portfolio
+
+    with session_scope(demo_db) as session:
+        write_portfolio(session, name="Empty", owner_email="empty@example.com", positions=[])
+    run = run_exposures(demo_db, "Empty")
+    assert run.summary["gross_exposure_usd"] == 0 and run.summary["position_count"] == 0
+    assert any("no positions" in n for n in run.notes)
+    assert run_valuation(demo_db, "Empty").summary["positions"] == 0
+
+
+def test_mibian_backend_selected_in_params_gives_the_same_greeks(demo_db, tmp_path):
+    import shutil
+
+    params = tmp_path / "params"
+    shutil.copytree(demo_db.params_dir, params)
+    (params / "engines.yaml").write_text("greeks:\n  greeks_backend: mibian\n", encoding="utf-8")
+    numpy_run = run_greeks(demo_db, HF).tables["positions"]
+    mibian_run = run_greeks(replace(demo_db, params_dir=params), HF)
+    assert mibian_run.summary["greeks_backend"] == "mibian"
+    for col in ("delta", "gamma", "theta", "vega", "rho", "model_price"):
+        np.testing.assert_allclose(
+            mibian_run.tables["positions"][col].to_numpy(dtype=float),
+            numpy_run[col].to_numpy(dtype=float),
+            rtol=1e-9,
+            atol=1e-9,
+        )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,59 +146,104 @@ def _resolve(session: Session, portfolio: str | int, as_of: dt.date | None) -> t
     return p, day
 
 
-def load_position_analytics(
+@dataclass(frozen=True)
+class MarketInputs:
+    """Market data for a date range, loaded once: prices, returns, treasury curves, quotes.
+
+    Attributes
+    ----------
+    levels : DataFrame (dates × symbols)
+        Traded price per share (close, else adjusted close).
+    returns : DataFrame (dates × symbols)
+        Daily simple returns (decimal).
+    curves : DataFrame (dates × tenors)
+        Treasury yields (decimal).
+    quotes : DataFrame or None
+        Provider option quotes for the last day (``OPTION_QUOTE_COLUMNS``).
+    """
+
+    provider: str
+    levels: pd.DataFrame
+    returns: pd.DataFrame
+    curves: pd.DataFrame
+    quotes: pd.DataFrame | None = None
+
+    def curve_on(self, day: dt.date, max_age_days: int = 10) -> pd.Series:
+        """The latest curve on or before ``day`` within ``max_age_days`` (empty if none)."""
+        if self.curves.empty:
+            return pd.Series(dtype=float)
+        ts = pd.Timestamp(day)
+        past = self.curves.loc[self.curves.index <= ts]
+        if past.empty or (ts - past.index[-1]).days > max_age_days:
+            return pd.Series(dtype=float)
+        return past.iloc[-1].dropna()
+
+    def row(self, frame: pd.DataFrame, day: dt.date) -> pd.Series:
+        ts = pd.Timestamp(day)
+        return frame.loc[ts] if ts in frame.index else pd.Series(dtype=float)
+
+
+def load_market_inputs(
     session: Session,
     provider: MarketDataProvider,
-    params: EngineParams,
-    portfolio: str | int,
-    as_of: dt.date | None,
-) -> PositionAnalytics:
-    """Valuation and Greeks of every position held at ``as_of`` (computed, not saved)."""
-    p, day = _resolve(session, portfolio, as_of)
-    positions = store.load_positions(session, p.id, day)
+    symbols: Sequence[str],
+    start: dt.date,
+    end: dt.date,
+    option_symbols: Sequence[str] = (),
+) -> MarketInputs:
+    """Load prices and curves of ``symbols`` for ``[start, end]``, option quotes for ``end``."""
+    table = store.load_price_table(session, symbols, start, end)
+    quotes = provider.fetch_option_quotes(list(option_symbols), end) if option_symbols else None
+    return MarketInputs(
+        provider=provider.name,
+        levels=store.price_levels(table),
+        returns=store.daily_returns(table),
+        curves=store.load_treasury_curves(session, start - dt.timedelta(days=10), end),
+        quotes=quotes if quotes is not None and not quotes.empty else None,
+    )
+
+
+def compute_position_analytics(
+    positions: pd.DataFrame, inputs: MarketInputs, day: dt.date, params: EngineParams
+) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
+    """Valuation and Greeks of ``positions`` on ``day`` from preloaded market data.
+
+    Returns ``(valuation, greeks, notes)``. Options are priced from the
+    provider's quote on the last day of ``inputs`` when one exists, else by BSM
+    (flagged ``model``); the previous-session price of an option is its model
+    price on that session.
+    """
     notes: list[str] = []
     prev_day = previous_session(day)
-    window = sessions_window(day, params.greeks.realized_vol_sessions + 1)
+    spot, spot_prev = inputs.row(inputs.levels, day), inputs.row(inputs.levels, prev_day)
     underlyings = sorted(set(positions["underlying"]))
-    table = store.load_price_table(session, underlyings, window[0], day)
-    levels = store.price_levels(table)
-    returns = store.daily_returns(table)
-    day_ts, prev_ts = pd.Timestamp(day), pd.Timestamp(prev_day)
-    spot = levels.loc[day_ts] if day_ts in levels.index else pd.Series(dtype=float)
-    spot_prev = levels.loc[prev_ts] if prev_ts in levels.index else pd.Series(dtype=float)
     missing = [u for u in underlyings if pd.isna(spot.get(u))]
     if missing:
         notes.append(f"no price on {day} for: {', '.join(missing)}")
-    rvol = (
-        realized_volatility(returns, params.greeks.realized_vol_sessions)
-        if not returns.empty
-        else pd.Series(dtype=float)
-    )
-    curve = store.load_treasury_curve(session, day)
+    vol_sessions = params.greeks.realized_vol_sessions
+    rvol = pd.Series(dtype=float)
+    if not inputs.returns.empty:
+        history = inputs.returns.loc[inputs.returns.index <= pd.Timestamp(day)]
+        rvol = realized_volatility(history, vol_sessions)
+    curve = inputs.curve_on(day)
     if curve.empty:
         notes.append(
             f"no treasury curve near {day}: rate {params.greeks.risk_free_rate} from params"
         )
 
     is_option = positions["option_type"].isin(["C", "P"])
-    quotes = (
-        provider.fetch_option_quotes(positions.loc[is_option, "symbol"].tolist(), day)
-        if is_option.any()
-        else None
-    )
-    implied = None
-    quote_price = pd.Series(dtype=float)
-    if quotes is not None and not quotes.empty:
-        q = quotes.set_index("contract_symbol")
+    implied, quote_price = None, pd.Series(dtype=float)
+    quoted_day = inputs.levels.index.max() if not inputs.levels.empty else None
+    if inputs.quotes is not None and quoted_day == pd.Timestamp(day):
+        q = inputs.quotes.set_index("contract_symbol")
         implied = q["implied_vol"]
         mid = (q["bid"] + q["ask"]) / 2
         quote_price = mid.where((q["bid"] > 0) & (q["ask"] > 0), q["last_price"])
     if is_option.any() and implied is None:
         notes.append(
-            f"no option quotes from {provider.name}: implied vol = {params.greeks.realized_vol_sessions}-session "
+            f"no option quotes from {inputs.provider} for {day}: implied vol = {vol_sessions}-session "
             "realized vol of the underlying; option prices are model (BSM) prices"
         )
-
     greek_kwargs = dict(
         realized_vol=rvol,
         implied_vol=implied,
@@ -212,16 +257,18 @@ def load_position_analytics(
         positions, as_of=prev_day, underlying_price=spot_prev, **greek_kwargs
     )
 
-    stock_px = positions["underlying"].map(spot)
-    stock_prev = positions["underlying"].map(spot_prev)
     option_market = (
         positions["symbol"].map(quote_price)
         if not quote_price.empty
         else pd.Series(np.nan, index=positions.index)
     )
     has_quote = is_option & option_market.notna()
-    price = stock_px.where(~is_option, option_market.where(has_quote, greeks["model_price"]))
-    previous = stock_prev.where(~is_option, greeks_prev["model_price"])
+    price = (
+        positions["underlying"]
+        .map(spot)
+        .where(~is_option, option_market.where(has_quote, greeks["model_price"]))
+    )
+    previous = positions["underlying"].map(spot_prev).where(~is_option, greeks_prev["model_price"])
     source = pd.Series(np.where(is_option & ~has_quote, "model", "market"), index=positions.index)
     valuation = value_positions(
         positions,
@@ -231,7 +278,27 @@ def load_position_analytics(
         underlying_price=positions["underlying"].map(spot),
         as_of=day,
     )
-    return PositionAnalytics(p.id, p.name, day, positions, valuation, greeks, tuple(notes))
+    return valuation, greeks, tuple(notes)
+
+
+def load_position_analytics(
+    session: Session,
+    provider: MarketDataProvider,
+    params: EngineParams,
+    portfolio: str | int,
+    as_of: dt.date | None,
+) -> PositionAnalytics:
+    """Valuation and Greeks of every position held at ``as_of`` (computed, not saved)."""
+    p, day = _resolve(session, portfolio, as_of)
+    positions = store.load_positions(session, p.id, day)
+    window = sessions_window(day, params.greeks.realized_vol_sessions + 1)
+    is_option = positions["option_type"].isin(["C", "P"])
+    inputs = load_market_inputs(
+        session, provider, sorted(set(positions["underlying"])), window[0], day,
+        option_symbols=positions.loc[is_option, "symbol"].tolist(),
+    )  # fmt: skip
+    valuation, greeks, notes = compute_position_analytics(positions, inputs, day, params)
+    return PositionAnalytics(p.id, p.name, day, positions, valuation, greeks, notes)
 
 
 def _context(

@@ -282,22 +282,19 @@ def daily_returns(table: pd.DataFrame) -> pd.DataFrame:
     return wide.sort_index().astype(float)
 
 
-def load_treasury_curve(session: Session, as_of: dt.date, max_age_days: int = 10) -> pd.Series:
-    """The latest treasury curve on or before ``as_of`` (tenor → decimal yield).
-
-    Empty when no curve exists within ``max_age_days`` calendar days.
-    """
-    latest = session.scalar(
-        select(func.max(TreasuryRate.date)).where(
-            TreasuryRate.date <= as_of, TreasuryRate.date >= as_of - dt.timedelta(days=max_age_days)
-        )
-    )
-    if latest is None:
-        return pd.Series(dtype=float, name="yield_rate")
+def load_treasury_curves(session: Session, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Treasury yields (decimal) in ``[start, end]``: Timestamp dates × tenors."""
     rows = session.execute(
-        select(TreasuryRate.tenor, TreasuryRate.yield_rate).where(TreasuryRate.date == latest)
+        select(TreasuryRate.date, TreasuryRate.tenor, TreasuryRate.yield_rate).where(
+            TreasuryRate.date >= start, TreasuryRate.date <= end
+        )
     ).all()
-    return pd.Series(dict(rows), name="yield_rate", dtype=float)
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame(rows, columns=["date", "tenor", "yield_rate"])
+    wide = frame.pivot(index="date", columns="tenor", values="yield_rate")
+    wide.index = pd.to_datetime(wide.index)
+    return wide.sort_index().astype(float)
 
 
 def replace_results(

@@ -406,15 +406,49 @@ def _engine_names() -> list[str]:
     help="Portfolio id, slug or name.",
 )
 @as_of_option
+@click.option(
+    "--backfill",
+    type=click.IntRange(0, 3650),
+    default=None,
+    metavar="N",
+    help="snapshot: also write the previous N trading days.",
+)
+@click.option(
+    "--scenarios",
+    "scenarios_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="stress: a YAML file of custom scenarios instead of the library.",
+)
 @json_option
 @click.pass_context
 def engine_command(
-    ctx: click.Context, engine: str, portfolio_ref: str, as_of: dt.date | None, as_json: bool
+    ctx: click.Context,
+    engine: str,
+    portfolio_ref: str,
+    as_of: dt.date | None,
+    backfill: int | None,
+    scenarios_file: Path | None,
+    as_json: bool,
 ) -> None:
-    """Run one engine for one portfolio, save its results and print them."""
+    """Run one engine for one portfolio, save its results and print them.
+
+    Each engine recomputes what it needs from the cached market data, so any
+    engine can run on its own.
+    """
     from sigmasight_lib.runs import ENGINE_RUNNERS
 
-    run = ENGINE_RUNNERS[engine.replace("-", "_")](_settings(ctx), portfolio_ref, as_of)
+    name = engine.replace("-", "_")
+    extra: dict[str, object] = {}
+    if backfill is not None:
+        if name != "snapshot":
+            raise click.UsageError("--backfill applies to the snapshot engine only")
+        extra["backfill"] = backfill
+    if scenarios_file is not None:
+        if name != "stress":
+            raise click.UsageError("--scenarios applies to the stress engine only")
+        extra["scenarios_file"] = scenarios_file
+    run = ENGINE_RUNNERS[name](_settings(ctx), portfolio_ref, as_of, **extra)
     if as_json:
         _echo_json(run.to_dict())
         return

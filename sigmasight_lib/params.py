@@ -114,9 +114,25 @@ class FactorsParams:
 
 
 @dataclass(frozen=True)
+class MarketRiskParams:
+    market_moves: tuple[float, ...] = (0.01, -0.01)
+    rate_moves: tuple[float, ...] = (0.005, -0.005)
+    rate_window: int = 252
+    rate_min_obs: int = 60
+    backtest_days: int = 90
+
+
+@dataclass(frozen=True)
+class SnapshotParams:
+    retention_days: int = 365
+
+
+@dataclass(frozen=True)
 class EngineParams:
     greeks: GreeksParams = field(default_factory=GreeksParams)
     factors: FactorsParams = field(default_factory=FactorsParams)
+    market_risk: MarketRiskParams = field(default_factory=MarketRiskParams)
+    snapshot: SnapshotParams = field(default_factory=SnapshotParams)
 
 
 def _section(path: Path, doc: dict, name: str, cls: type) -> Any:
@@ -133,7 +149,8 @@ def _section(path: Path, doc: dict, name: str, cls: type) -> Any:
         default = getattr(cls(), key)
         try:
             if isinstance(default, tuple):
-                value = tuple(str(v) for v in value)
+                kind = type(default[0]) if default else str
+                value = tuple(kind(v) for v in value)
             elif isinstance(default, bool):
                 value = bool(value)
             else:
@@ -159,6 +176,8 @@ def load_engine_params(params_dir: Path) -> EngineParams:
     params = EngineParams(
         greeks=_section(path, doc, "greeks", GreeksParams),
         factors=_section(path, doc, "factors", FactorsParams),
+        market_risk=_section(path, doc, "market_risk", MarketRiskParams),
+        snapshot=_section(path, doc, "snapshot", SnapshotParams),
     )
     if params.greeks.greeks_backend not in ("numpy", "mibian"):
         raise ConfigError(
@@ -167,3 +186,111 @@ def load_engine_params(params_dir: Path) -> EngineParams:
     if params.factors.mode not in ("spread", "raw"):
         raise ConfigError(f"{path}: factors.mode = {params.factors.mode!r}; use spread or raw")
     return params
+
+
+# --------------------------------------------------------------------------- stress scenarios
+
+import math  # noqa: E402
+
+from sigmasight_lib.engines.stress import CATEGORIES as STRESS_CATEGORIES  # noqa: E402
+from sigmasight_lib.engines.stress import Scenario  # noqa: E402
+
+STRESS_SCENARIOS_FILE = "stress_scenarios.yaml"
+STRESS_SCENARIO_FIELDS = ("key", "name", "category", "description", "shocks")
+"""Fields a scenario entry may have; ``category`` defaults to ``custom``, ``description`` to ''."""
+_SLUG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def load_stress_scenarios(path: Path) -> list[Scenario]:
+    """Stress scenarios from a YAML file (``params/stress_scenarios.yaml``), in file order.
+
+    The file holds a top-level ``scenarios:`` list; each entry has ``key`` (a
+    unique lower-case slug of letters, digits, ``_`` and ``-``), ``name``,
+    ``category`` (one of :data:`~sigmasight_lib.engines.stress.CATEGORIES`,
+    default ``custom``), ``description`` (optional) and ``shocks`` (a non-empty
+    mapping of factor name -> finite number in the factor's units).
+
+    Factor names are not checked against ``params/factors.yaml``: a factor the
+    data lacks is reported as unmapped when the scenario runs.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the scenario (``scenario #<n> (<key or name>)``) and the
+        field: missing or empty key / name / shocks, duplicate key, key not a
+        slug, unknown field, category not allowed, empty factor name,
+        non-numeric shock (the value is quoted), non-finite shock.
+    """
+    doc = read_yaml(path)
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: expected a mapping with a 'scenarios' list")
+    extra = [k for k in doc if k != "scenarios"]
+    if extra:
+        raise ConfigError(
+            f"{path}: unknown top-level field(s) {', '.join(map(repr, extra))} (allowed: scenarios)"
+        )
+    entries = doc.get("scenarios")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{path}: expected a non-empty list under 'scenarios'")
+    out: list[Scenario] = []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(entries, start=1):
+        where = f"{path}: scenario #{i}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {entry!r}")
+        key, name = entry.get("key"), entry.get("name")
+        label = next((v for v in (key, name) if isinstance(v, str) and v.strip()), None)
+        if label is not None:
+            where = f"{where} ({label})"
+        unknown = [k for k in entry if k not in STRESS_SCENARIO_FIELDS]
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown field(s) {', '.join(map(repr, unknown))} "
+                f"(allowed: {', '.join(STRESS_SCENARIO_FIELDS)})"
+            )
+        if not isinstance(key, str) or not key.strip():
+            raise ConfigError(f"{where}: field 'key' is missing or empty")
+        if not set(key) <= _SLUG_CHARS:
+            raise ConfigError(
+                f"{where}: field 'key' is {key!r}; use lower-case letters, digits, '_' or '-'"
+            )
+        if key in seen:
+            raise ConfigError(f"{where}: field 'key' duplicates scenario #{seen[key]}")
+        seen[key] = i
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{where}: field 'name' is missing or empty")
+        category = entry.get("category", "custom")
+        if category not in STRESS_CATEGORIES:
+            raise ConfigError(
+                f"{where}: field 'category' is {category!r}, "
+                f"expected one of {', '.join(STRESS_CATEGORIES)}"
+            )
+        description = entry.get("description", "")
+        if description is None:
+            description = ""
+        if not isinstance(description, str):
+            raise ConfigError(f"{where}: field 'description' must be text, got {description!r}")
+        shocks = entry.get("shocks")
+        if shocks is None:
+            raise ConfigError(f"{where}: field 'shocks' is missing")
+        if not isinstance(shocks, dict):
+            raise ConfigError(
+                f"{where}: field 'shocks' must map factor name to shock, got {shocks!r}"
+            )
+        if not shocks:
+            raise ConfigError(f"{where}: field 'shocks' is empty")
+        clean: dict[str, float] = {}
+        for factor, value in shocks.items():
+            if not isinstance(factor, str) or not factor.strip():
+                raise ConfigError(
+                    f"{where}: field 'shocks' has factor name {factor!r}; expected a non-empty string"
+                )
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{where}: field 'shocks.{factor}' is {value!r}, not a number")
+            if not math.isfinite(float(value)):
+                raise ConfigError(f"{where}: field 'shocks.{factor}' is {value!r}, not finite")
+            clean[factor] = float(value)
+        out.append(
+            Scenario(key=key, name=name, category=category, description=description, shocks=clean)
+        )
+    return out

@@ -18,21 +18,27 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from sigmasight_lib.config import Settings
 from sigmasight_lib.db import store
 from sigmasight_lib.db.models import (
     ExposureResult,
+    MarketRiskScenarioResult,
     PortfolioFactorExposure,
+    PortfolioSnapshot,
     PositionFactorExposure,
     PositionGreeks,
+    PositionInterestRateBeta,
     PositionValuation,
 )
 from sigmasight_lib.db.session import session_scope
 from sigmasight_lib.engines.exposures import delta_adjusted_exposure, portfolio_exposures
-from sigmasight_lib.engines.factors import factor_betas, portfolio_factor_exposures
+from sigmasight_lib.engines.factors import FactorBetas, factor_betas, portfolio_factor_exposures
 from sigmasight_lib.engines.greeks import position_greeks, realized_volatility
+from sigmasight_lib.engines.market_risk import interest_rate_betas, pnl_backtest, scenario_pnl
+from sigmasight_lib.engines.snapshot import SNAPSHOT_FIELDS, cumulative_pnl, snapshot_row
 from sigmasight_lib.engines.valuation import value_positions
 from sigmasight_lib.exceptions import MarketDataError
 from sigmasight_lib.marketdata import MarketDataProvider, get_provider
@@ -416,6 +422,153 @@ def run_exposures(
                      tables, dict(result.totals), pa.notes + result.notes, saved)  # fmt: skip
 
 
+@dataclass(frozen=True)
+class FactorExposures:
+    """Factor betas of a portfolio's positions on one day and their portfolio roll-up.
+
+    Attributes
+    ----------
+    fit : FactorBetas
+        Betas per underlying.
+    position_betas : DataFrame (positions × factors)
+        Each position's underlying's betas.
+    dae : Series
+        Delta-adjusted exposure per position (USD).
+    portfolio : DataFrame indexed by every configured factor
+        ``exposure_usd``, ``beta``, ``positions``, ``reason`` (N/A factors NaN).
+    """
+
+    fit: FactorBetas
+    position_betas: pd.DataFrame
+    dae: pd.Series
+    portfolio: pd.DataFrame
+    na_reasons: dict[str, str]
+    factor_ids: dict[str, int]
+
+    def dollar_exposures(self) -> pd.DataFrame:
+        """USD factor exposure per position (dae × beta), positions × factors."""
+        return self.position_betas.mul(self.dae, axis=0)
+
+
+def factor_proxies(
+    session: Session, provider_name: str, factor_types: Sequence[str]
+) -> tuple[dict[str, str], dict[str, str], dict[str, int]]:
+    """``(proxies, na_reasons, factor_ids)`` of the configured factors of ``factor_types``.
+
+    Factors without a proxy for the provider are N/A with a reason.
+    """
+    proxies: dict[str, str] = {}
+    na_reasons: dict[str, str] = {}
+    ids: dict[str, int] = {}
+    for f in store.load_factor_definitions(session):
+        if f.factor_type not in factor_types:
+            continue
+        ids[f.name] = f.id
+        proxy = f.proxies.get(provider_name)
+        if not proxy:
+            na_reasons[f.name] = f"no {provider_name} proxy for {f.name}"
+        else:
+            proxies[f.name] = proxy
+    return proxies, na_reasons, ids
+
+
+def factor_returns_from(
+    inputs: MarketInputs, proxies: dict[str, str], min_obs: int
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Daily factor returns from the proxies' series; rate proxies (``UST:10y``) give
+    daily yield changes. Proxies with fewer than ``min_obs`` values are N/A."""
+    series: dict[str, pd.Series] = {}
+    na: dict[str, str] = {}
+    for name, proxy in proxies.items():
+        if proxy.startswith(RATE_PROXY_PREFIX):
+            tenor = proxy[len(RATE_PROXY_PREFIX) :]
+            s = inputs.curves[tenor].diff() if tenor in inputs.curves else pd.Series(dtype=float)
+        else:
+            s = inputs.returns[proxy] if proxy in inputs.returns else pd.Series(dtype=float)
+        if s.notna().sum() < min_obs:
+            na[name] = f"proxy {proxy} has fewer than {min_obs} observations in the window"
+        else:
+            series[name] = s
+    return pd.DataFrame(series), na
+
+
+def compute_factor_exposures(
+    joined: pd.DataFrame,
+    inputs: MarketInputs,
+    day: dt.date,
+    proxies: dict[str, str],
+    na_reasons: dict[str, str],
+    factor_ids: dict[str, int],
+    params: EngineParams,
+) -> FactorExposures:
+    """Regress the positions' underlyings on the factors up to ``day`` and roll up."""
+    fp = params.factors
+    ts = pd.Timestamp(day)
+    factor_rets, more_na = factor_returns_from(inputs, proxies, fp.min_obs)
+    na = {**na_reasons, **more_na}
+    if factor_rets.empty:
+        raise MarketDataError(
+            f"no factor has usable proxy data at {day}: " + "; ".join(na.values())
+        )
+    underlyings = sorted(set(joined["underlying"]))
+    returns = (
+        inputs.returns.loc[inputs.returns.index <= ts]
+        if not inputs.returns.empty
+        else inputs.returns
+    )
+    asset_returns = returns.reindex(columns=underlyings)
+    fit = factor_betas(
+        asset_returns, factor_rets.loc[factor_rets.index <= ts], mode=fp.mode,
+        window=fp.window, min_obs=fp.min_obs, cap=fp.cap,
+    )  # fmt: skip
+    dae = delta_adjusted_exposure(joined) if not joined.empty else pd.Series(dtype=float)
+    position_betas = (
+        joined["underlying"].to_frame().join(fit.betas, on="underlying").drop(columns="underlying")
+    )
+    rollup = portfolio_factor_exposures(position_betas, dae)
+    portfolio = pd.DataFrame(index=pd.Index(list(factor_ids), name="factor")).join(rollup)
+    portfolio["reason"] = pd.Series({n: na.get(n) for n in portfolio.index}, dtype=object)
+    return FactorExposures(fit, position_betas, dae, portfolio, na, factor_ids)
+
+
+def _load_with_history(
+    session: Session,
+    provider: MarketDataProvider,
+    params: EngineParams,
+    portfolio: str | int,
+    as_of: dt.date | None,
+    *,
+    extra_symbols: Sequence[str] = (),
+    history_sessions: int,
+) -> tuple[PositionAnalytics, MarketInputs]:
+    """Position analytics at the as-of date plus market inputs reaching back
+    ``history_sessions`` sessions for the positions' underlyings and ``extra_symbols``."""
+    p, day = _resolve(session, portfolio, as_of)
+    positions = store.load_positions(session, p.id, day)
+    window = sessions_window(day, max(history_sessions, params.greeks.realized_vol_sessions + 1))
+    is_option = positions["option_type"].isin(["C", "P"])
+    inputs = load_market_inputs(
+        session, provider, sorted({*positions["underlying"], *extra_symbols}), window[0], day,
+        option_symbols=positions.loc[is_option, "symbol"].tolist(),
+    )  # fmt: skip
+    valuation, greeks, notes = compute_position_analytics(positions, inputs, day, params)
+    return PositionAnalytics(p.id, p.name, day, positions, valuation, greeks, notes), inputs
+
+
+def _equity_factor_exposures(
+    session: Session, provider: MarketDataProvider, params: EngineParams,
+    portfolio: str | int, as_of: dt.date | None, extra_history: int = 0,
+) -> tuple[PositionAnalytics, MarketInputs, FactorExposures]:  # fmt: skip
+    proxies, na, ids = factor_proxies(session, provider.name, params.factors.factor_types)
+    pa, inputs = _load_with_history(
+        session, provider, params, portfolio, as_of,
+        extra_symbols=[s for s in proxies.values() if not s.startswith(RATE_PROXY_PREFIX)],
+        history_sessions=params.factors.window + 1 + extra_history,
+    )  # fmt: skip
+    fx = compute_factor_exposures(pa.joined(), inputs, pa.as_of, proxies, na, ids, params)
+    return pa, inputs, fx
+
+
 def run_factors(
     settings: Settings,
     portfolio: str | int,
@@ -431,93 +584,33 @@ def run_factors(
     with the reason.
     """
     provider, params = _context(settings, provider)
-    fp = params.factors
     with session_scope(settings) as session:
-        pa = load_position_analytics(session, provider, params, portfolio, as_of)
-        notes = list(pa.notes)
-        definitions = [
-            f for f in store.load_factor_definitions(session) if f.factor_type in fp.factor_types
-        ]
-        proxies: dict[str, str] = {}
-        na_reasons: dict[str, str] = {}
-        for f in definitions:
-            proxy = f.proxies.get(provider.name)
-            if not proxy:
-                na_reasons[f.name] = f"no {provider.name} proxy for {f.name}"
-            elif proxy.startswith(RATE_PROXY_PREFIX):
-                na_reasons[f.name] = f"{f.name} is a rate factor, not regressed with equity factors"
-            else:
-                proxies[f.name] = proxy
-        window = sessions_window(pa.as_of, fp.window + 1)
-        underlyings = sorted(set(pa.positions["underlying"]))
-        table = store.load_price_table(
-            session, [*underlyings, *proxies.values()], window[0], pa.as_of
-        )
-        returns = store.daily_returns(table)
-        available = {
-            name: sym
-            for name, sym in proxies.items()
-            if sym in returns.columns and returns[sym].notna().sum() >= fp.min_obs
-        }
-        for name, sym in proxies.items():
-            if name not in available:
-                na_reasons[name] = f"proxy {sym} has fewer than {fp.min_obs} returns in the window"
-        for name, reason in na_reasons.items():
-            notes.append(f"{name}: N/A ({reason})")
-        if not available:
-            raise MarketDataError(
-                f"no factor has usable proxy returns at {pa.as_of}: "
-                + "; ".join(na_reasons.values())
-            )
-        factor_returns = pd.DataFrame({name: returns[sym] for name, sym in available.items()})
-        asset_returns = returns.reindex(columns=underlyings)
-        fit = factor_betas(
-            asset_returns,
-            factor_returns,
-            mode=fp.mode,
-            window=fp.window,
-            min_obs=fp.min_obs,
-            cap=fp.cap,
-        )
-        factor_ids = {f.name: f.id for f in definitions}
-
+        pa, _, fx = _equity_factor_exposures(session, provider, params, portfolio, as_of)
+        fit = fx.fit
         joined = pa.joined()
-        dae = delta_adjusted_exposure(joined)
-        pos_betas = (
-            joined["underlying"]
-            .to_frame()
-            .join(fit.betas, on="underlying")
-            .drop(columns="underlying")
-        )
-        portfolio_table = portfolio_factor_exposures(pos_betas, dae)
-
         position_rows = []
         for pid, row in joined.iterrows():
             u = row["underlying"]
             for name in fit.factors:
                 beta = fit.betas.at[u, name]
                 position_rows.append({
-                    "position_id": int(pid), "factor_id": factor_ids[name], "beta": beta,
-                    "t_stat": fit.t_stats.at[u, name], "exposure_usd": beta * dae[pid],
+                    "position_id": int(pid), "factor_id": fx.factor_ids[name], "beta": beta,
+                    "t_stat": fit.t_stats.at[u, name], "exposure_usd": beta * fx.dae[pid],
                     "r_squared": fit.r_squared[u], "observations": int(fit.observations[u]),
                     "capped": bool(fit.capped.at[u, name]), "reason": fit.reasons[u],
                 })  # fmt: skip
         portfolio_rows = [
             {
-                "factor_id": factor_ids[name],
-                "beta": portfolio_table.at[name, "beta"] if name in portfolio_table.index else None,
-                "exposure_usd": portfolio_table.at[name, "exposure_usd"]
-                if name in portfolio_table.index
-                else None,
+                "factor_id": fx.factor_ids[name],
+                "beta": r["beta"],
+                "exposure_usd": r["exposure_usd"],
                 "details": {
                     "mode": fit.mode,
-                    "positions": int(portfolio_table.at[name, "positions"])
-                    if name in portfolio_table.index
-                    else 0,
-                    "reason": na_reasons.get(name),
+                    "positions": 0 if pd.isna(r["positions"]) else int(r["positions"]),
+                    "reason": fx.na_reasons.get(name),
                 },
             }
-            for name in [f.name for f in definitions]
+            for name, r in fx.portfolio.iterrows()
         ]
         saved = store.replace_results(session, PositionFactorExposure, portfolio_id=pa.portfolio_id, as_of=pa.as_of,
                                       rows=position_rows, batch_run_id=batch_run_id)  # fmt: skip
@@ -526,26 +619,24 @@ def run_factors(
 
     positions_table = (
         joined[["symbol", "underlying", "position_type"]]
-        .assign(delta_adjusted_exposure_usd=dae)
-        .join(pos_betas)
+        .assign(delta_adjusted_exposure_usd=fx.dae)
+        .join(fx.position_betas)
         .join(joined["underlying"].map(fit.r_squared).rename("r_squared"))
         .join(joined["underlying"].map(fit.reasons).rename("reason"))
     )
-    portfolio_out = pd.DataFrame(index=pd.Index([f.name for f in definitions], name="factor"))
-    portfolio_out = portfolio_out.join(portfolio_table)
-    portfolio_out["reason"] = [na_reasons.get(n) for n in portfolio_out.index]
+    notes = [*pa.notes, *(f"{n}: N/A ({r})" for n, r in fx.na_reasons.items())]
     summary = {
         "mode": fit.mode,
         "window_start": fit.window_start,
         "window_end": fit.window_end,
         "factors": list(fit.factors),
-        "not_available": na_reasons,
+        "not_available": fx.na_reasons,
         "condition_number": float(np.nanmedian(fit.condition_number))
         if fit.condition_number.notna().any()
         else None,
-        "portfolio_betas": {n: portfolio_out.at[n, "beta"] for n in portfolio_out.index},
+        "portfolio_betas": {n: fx.portfolio.at[n, "beta"] for n in fx.portfolio.index},
     }
-    tables = {"positions": positions_table, "portfolio": portfolio_out, "assets": fit.summary()}
+    tables = {"positions": positions_table, "portfolio": fx.portfolio, "assets": fit.summary()}
     return EngineRun(
         "factors",
         pa.portfolio_id,
@@ -559,10 +650,200 @@ def run_factors(
     )
 
 
+def run_market_risk(
+    settings: Settings,
+    portfolio: str | int,
+    as_of: dt.date | None = None,
+    batch_run_id: int | None = None,
+    provider: MarketDataProvider | None = None,
+) -> EngineRun:
+    """Market and rate scenario P&L, position interest-rate betas and a P&L backtest.
+
+    Saves one ``market_risk_scenarios`` row per scenario (and one for the
+    backtest) and ``position_interest_rate_betas``.
+    """
+    provider, params = _context(settings, provider)
+    mp = params.market_risk
+    with session_scope(settings) as session:
+        pa, inputs, fx = _equity_factor_exposures(session, provider, params, portfolio, as_of)
+        joined, day = pa.joined(), pa.as_of
+        notes = list(pa.notes)
+        market_exposure = (
+            fx.portfolio.at["Market", "exposure_usd"] if "Market" in fx.portfolio.index else np.nan
+        )
+        market_beta = (
+            fx.portfolio.at["Market", "beta"] if "Market" in fx.portfolio.index else np.nan
+        )
+
+        ts = pd.Timestamp(day)
+        if "10y" in inputs.curves:
+            dy = inputs.curves["10y"].diff().loc[lambda x: x.index <= ts]
+        else:
+            dy = pd.Series(dtype=float)
+            notes.append("no 10-year treasury yields: interest-rate betas are N/A")
+        underlyings = sorted(set(joined["underlying"]))
+        returns = inputs.returns.reindex(columns=underlyings)
+        ir = interest_rate_betas(returns, dy, window=mp.rate_window, min_obs=mp.rate_min_obs)
+        position_ir = joined["underlying"].map(ir["ir_beta"])
+        rate_exposure = float(np.nansum((fx.dae * position_ir).to_numpy(dtype=float)))
+        scenarios = pd.concat([
+            scenario_pnl(market_exposure, mp.market_moves, "market").assign(scenario_type="market"),
+            scenario_pnl(rate_exposure, mp.rate_moves, "rates").assign(scenario_type="rates"),
+        ])  # fmt: skip
+
+        market_returns, _ = factor_returns_from(
+            inputs, {"Market": fx_proxy(session, provider.name, "Market")}, 1
+        )
+        last = market_returns.index[market_returns.index <= ts][-mp.backtest_days :]
+        predicted = market_exposure * market_returns.loc[
+            last, "Market"
+        ] + rate_exposure * dy.reindex(last).fillna(0.0)
+        position_returns = returns.reindex(index=last)[joined["underlying"]].set_axis(
+            joined.index, axis=1
+        )
+        actual = position_returns.mul(fx.dae, axis=1).sum(axis=1, min_count=1)
+        backtest = pnl_backtest(predicted, actual)
+
+        rows = [
+            {"scenario": name, "scenario_type": r["scenario_type"], "shock": r["move"], "pnl_usd": r["pnl_usd"],
+             "details": {"exposure_usd": market_exposure if r["scenario_type"] == "market" else rate_exposure,
+                         "market_beta": market_beta}}
+            for name, r in scenarios.iterrows()
+        ] + [
+            {"scenario": f"backtest_{mp.backtest_days}d", "scenario_type": "backtest", "shock": None,
+             "pnl_usd": None, "details": {**backtest, "in_sample": True,
+                                          "model": "market exposure x market return + rate exposure x yield change"}}
+        ]  # fmt: skip
+        ir_rows = [
+            {"position_id": int(pid), "ir_beta": ir.at[u, "ir_beta"], "r_squared": ir.at[u, "r_squared"],
+             "observations": int(ir.at[u, "observations"])}
+            for pid, u in joined["underlying"].items()
+        ]  # fmt: skip
+        saved = store.replace_results(session, MarketRiskScenarioResult, portfolio_id=pa.portfolio_id,
+                                      as_of=day, rows=rows, batch_run_id=batch_run_id)  # fmt: skip
+        saved += store.replace_results(session, PositionInterestRateBeta, portfolio_id=pa.portfolio_id,
+                                       as_of=day, rows=ir_rows, batch_run_id=batch_run_id)  # fmt: skip
+    excluded = ir["reason"].dropna()
+    notes += [f"{u}: interest-rate beta N/A ({r})" for u, r in excluded.items()]
+    positions_table = joined[["symbol", "underlying", "position_type"]].assign(
+        delta_adjusted_exposure_usd=fx.dae,
+        ir_beta=position_ir,
+        r_squared=joined["underlying"].map(ir["r_squared"]),
+    )
+    summary = {
+        "market_beta": market_beta,
+        "market_exposure_usd": market_exposure,
+        "rate_exposure_usd": rate_exposure,
+        **{name: r["pnl_usd"] for name, r in scenarios.iterrows()},
+        **{f"backtest_{k}": v for k, v in backtest.items()},
+    }
+    tables = {
+        "scenarios": scenarios,
+        "positions": positions_table,
+        "backtest": pd.DataFrame({"predicted_pnl_usd": predicted, "actual_pnl_usd": actual}),
+    }
+    return EngineRun(
+        "market_risk",
+        pa.portfolio_id,
+        pa.portfolio,
+        day,
+        batch_run_id,
+        tables,
+        summary,
+        tuple(notes),
+        saved,
+    )
+
+
+def fx_proxy(session: Session, provider_name: str, factor: str) -> str:
+    """The active provider's proxy symbol of ``factor`` (MarketDataError when there is none)."""
+    for f in store.load_factor_definitions(session):
+        if f.name == factor and f.proxies.get(provider_name):
+            return f.proxies[provider_name]
+    raise MarketDataError(f"factor {factor!r} has no {provider_name} proxy in params/factors.yaml")
+
+
+def run_snapshot(
+    settings: Settings,
+    portfolio: str | int,
+    as_of: dt.date | None = None,
+    batch_run_id: int | None = None,
+    provider: MarketDataProvider | None = None,
+    backfill: int = 0,
+) -> EngineRun:
+    """The day's portfolio snapshot, optionally backfilling the previous ``backfill`` sessions.
+
+    Days are NYSE sessions (never weekends or holidays) on which the cache has
+    prices; each day values the positions held that day. Rows older than the
+    retention window are deleted; cumulative P&L is recomputed over what is
+    kept. Returns the as-of snapshot and the stored history.
+    """
+    provider, params = _context(settings, provider)
+    with session_scope(settings) as session:
+        p, day = _resolve(session, portfolio, as_of)
+        days = sessions_window(day, backfill + 1)
+        held = {d: store.load_positions(session, p.id, d) for d in days}
+        proxies, na, ids = factor_proxies(session, provider.name, params.factors.factor_types)
+        symbols = sorted({u for frame in held.values() for u in frame["underlying"]}
+                         | {s for s in proxies.values() if not s.startswith(RATE_PROXY_PREFIX)})  # fmt: skip
+        history_start = sessions_window(days[0], params.factors.window + 1)[0]
+        last = held[day]
+        inputs = load_market_inputs(
+            session, provider, symbols, history_start, day,
+            option_symbols=last.loc[last["option_type"].isin(["C", "P"]), "symbol"].tolist(),
+        )  # fmt: skip
+        notes: list[str] = []
+        rows = []
+        for d in days:
+            if pd.Timestamp(d) not in inputs.levels.index:
+                notes.append(f"{d}: no prices in the cache, no snapshot")
+                continue
+            positions = held[d]
+            valuation, greeks, _ = compute_position_analytics(positions, inputs, d, params)
+            joined = positions.join(valuation).join(
+                greeks.drop(columns=["underlying_price", "reason"])
+            )
+            beta = np.nan
+            if not joined.empty:
+                fx = compute_factor_exposures(joined, inputs, d, proxies, na, ids, params)
+                beta = (
+                    fx.portfolio.at["Market", "beta"] if "Market" in fx.portfolio.index else np.nan
+                )
+            rows.append({"portfolio_id": p.id, "as_of": d, "batch_run_id": batch_run_id,
+                         "computed_at": dt.datetime.now(dt.UTC), **snapshot_row(joined, beta)})  # fmt: skip
+        store.upsert(session, PortfolioSnapshot, rows, key=("portfolio_id", "as_of"))
+        cutoff = day - dt.timedelta(days=params.snapshot.retention_days)
+        session.execute(
+            delete(PortfolioSnapshot).where(
+                PortfolioSnapshot.portfolio_id == p.id, PortfolioSnapshot.as_of < cutoff
+            )
+        )
+        stored = list(session.scalars(
+            select(PortfolioSnapshot).where(PortfolioSnapshot.portfolio_id == p.id).order_by(PortfolioSnapshot.as_of)
+        ))  # fmt: skip
+        cumulative = cumulative_pnl(
+            pd.Series({s.as_of: s.daily_pnl_usd for s in stored}, dtype=float)
+        )
+        for s in stored:
+            s.cumulative_pnl_usd = float(cumulative[s.as_of])
+        columns = ["as_of", *SNAPSHOT_FIELDS[:6], "cumulative_pnl_usd", *SNAPSHOT_FIELDS[6:]]
+        history = pd.DataFrame(
+            [{c: getattr(s, c) for c in columns} for s in stored], columns=columns
+        )
+    today = history[history["as_of"] == day]
+    summary = today.iloc[0].to_dict() if not today.empty else {}
+    summary["history_days"] = len(history)
+    summary["backfilled_days"] = len(rows) - (0 if today.empty else 1)
+    return EngineRun("snapshot", p.id, p.name, day, batch_run_id,
+                     {"snapshot": today, "history": history}, summary, tuple(notes), len(rows))  # fmt: skip
+
+
 ENGINE_RUNNERS: dict[str, Callable[..., EngineRun]] = {
     "valuation": run_valuation,
     "greeks": run_greeks,
     "exposures": run_exposures,
     "factors": run_factors,
+    "market_risk": run_market_risk,
+    "snapshot": run_snapshot,
 }
 """Engines reachable from ``sigmasight engine NAME`` (CLI names use dashes)."""

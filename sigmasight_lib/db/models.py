@@ -533,6 +533,8 @@ class PortfolioSnapshot(ResultMixin, Base):
     gross_exposure_usd: Mapped[float | None] = mapped_column(Float)
     net_exposure_usd: Mapped[float | None] = mapped_column(Float)
     daily_pnl_usd: Mapped[float | None] = mapped_column(Float)
+    cumulative_pnl_usd: Mapped[float | None] = mapped_column(Float)
+    """Running sum of daily P&L over the stored (retained) history."""
     delta: Mapped[float | None] = mapped_column(Float)
     gamma: Mapped[float | None] = mapped_column(Float)
     theta: Mapped[float | None] = mapped_column(Float)

@@ -1,0 +1,123 @@
+"""Market risk: P&L for market and rate moves, position interest-rate betas, backtest.
+
+Units
+-----
+- Market dollar exposure: Σ delta-adjusted exposure × market beta (USD per unit
+  market return); P&L of a move = exposure × move.
+- Interest-rate beta: daily position return per unit change of the 10-year
+  yield in decimal (ir_beta = −5 means +1 bp, i.e. +0.0001, moves the position
+  by −0.05 %). Rate dollar exposure = Σ exposure × ir_beta; P&L = exposure × Δy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from sigmasight_lib.engines.factors import factor_betas
+
+DEFAULT_MARKET_MOVES: tuple[float, ...] = (0.01, -0.01)
+"""Market moves as decimal returns (±1 %)."""
+DEFAULT_RATE_MOVES: tuple[float, ...] = (0.005, -0.005)
+"""10-year yield moves as decimal yield changes (±50 bp)."""
+RATE_FACTOR = "Interest Rate"
+
+
+def _move_name(kind: str, move: float) -> str:
+    direction = "up" if move >= 0 else "down"
+    if kind == "market":
+        return f"market_{direction}_{abs(move) * 100:g}pct"
+    return f"rates_{direction}_{abs(move) * 10000:g}bp"
+
+
+def scenario_pnl(exposure_usd: float, moves: Sequence[float], kind: str) -> pd.DataFrame:
+    """P&L of each move for a dollar factor exposure.
+
+    Parameters
+    ----------
+    exposure_usd : float
+        USD P&L per unit factor move (1.0 = +100 % market, +1.0 yield).
+    moves : sequence of float
+        Decimal moves (0.01 = +1 %; 0.005 = +50 bp).
+    kind : {'market', 'rates'}
+        Names the scenarios (``market_up_1pct``, ``rates_down_50bp``).
+
+    Returns
+    -------
+    DataFrame indexed by scenario name: ``move``, ``pnl_usd`` (NaN when the
+    exposure is NaN).
+    """
+    if kind not in ("market", "rates"):
+        raise ValueError(f"kind must be 'market' or 'rates', got {kind!r}")
+    rows = {_move_name(kind, m): {"move": float(m), "pnl_usd": exposure_usd * m} for m in moves}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["move", "pnl_usd"])
+
+
+def interest_rate_betas(
+    position_returns: pd.DataFrame,
+    yield_changes: pd.Series,
+    *,
+    window: int = 252,
+    min_obs: int = 60,
+) -> pd.DataFrame:
+    """OLS (with intercept) of each column's daily returns on daily 10-year yield changes.
+
+    Parameters
+    ----------
+    position_returns : DataFrame (dates × assets)
+        Daily simple returns (decimal).
+    yield_changes : Series indexed by date
+        Daily change of the 10-year yield (decimal: 0.0001 = 1 bp).
+
+    Returns
+    -------
+    DataFrame indexed by asset: ``ir_beta``, ``t_stat``, ``r_squared``,
+    ``observations``, ``reason`` (None when estimated). Same semantics as
+    statsmodels ``OLS(r, add_constant(dy))``; never capped.
+    """
+    fit = factor_betas(
+        position_returns,
+        yield_changes.rename(RATE_FACTOR).to_frame(),
+        mode="raw",
+        window=window,
+        min_obs=min_obs,
+        cap=np.inf,
+    )
+    return pd.DataFrame(
+        {
+            "ir_beta": fit.betas[RATE_FACTOR],
+            "t_stat": fit.t_stats[RATE_FACTOR],
+            "r_squared": fit.r_squared,
+            "observations": fit.observations,
+            "reason": fit.reasons,
+        }
+    )
+
+
+def pnl_backtest(predicted: pd.Series, actual: pd.Series) -> dict[str, float]:
+    """Accuracy of predicted daily P&L against actual P&L (USD), on their common dates.
+
+    Returns
+    -------
+    dict
+        ``days`` (common non-NaN dates), ``rmse_usd``, ``mean_abs_error_usd``,
+        ``correlation`` (Pearson), ``hit_rate`` (share of days where the signs
+        agree, among days where neither is zero). NaN when fewer than 2 days.
+    """
+    both = pd.concat([predicted.rename("p"), actual.rename("a")], axis=1).dropna()
+    n = len(both)
+    if n < 2:
+        return {"days": n, "rmse_usd": np.nan, "mean_abs_error_usd": np.nan,
+                "correlation": np.nan, "hit_rate": np.nan}  # fmt: skip
+    err = both["p"] - both["a"]
+    signed = both[(both["p"] != 0) & (both["a"] != 0)]
+    hit = float((np.sign(signed["p"]) == np.sign(signed["a"])).mean()) if len(signed) else np.nan
+    return {
+        "days": n,
+        "rmse_usd": float(np.sqrt((err**2).mean())),
+        "mean_abs_error_usd": float(err.abs().mean()),
+        "correlation": float(both["p"].corr(both["a"])),
+        "hit_rate": hit,
+    }

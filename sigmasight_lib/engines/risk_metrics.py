@@ -1,0 +1,452 @@
+"""Risk metrics: return statistics, 1-day VaR / CVaR, and ex-ante factor risk.
+
+Two independent parts:
+
+* :func:`performance_stats` — annualized volatility, Sharpe, Sortino and max
+  drawdown from empyrical-reloaded (called, not re-derived), plus 1-day
+  historical and Gaussian VaR / CVaR at 0.95 and 0.99 computed here.
+* :func:`factor_risk` — the ex-ante daily variance of a portfolio split into a
+  factor part and a specific part, with each position's and each factor's
+  Euler contribution.
+
+Sign conventions (house style): VaR and CVaR are **positive losses** as
+fractions of value (0.021 = a 2.1% loss); the confidence level is written
+0.95. ``max_drawdown`` keeps empyrical's convention and is **negative** (−0.19
+= a 19% peak-to-trough fall).
+
+Definitions, for the non-NaN daily simple returns r_1 … r_n (n ≥ 2)::
+
+    var(level)            = −Q(r, 1 − level)
+    cvar(level)           = −mean{ r_t : r_t ≤ Q(r, 1 − level) }
+    parametric_var(level) = −(μ + z_{1−level} σ),   μ = mean(r), σ = std(r, ddof=1)
+
+``Q`` is numpy's default quantile (``method='linear'``, Hyndman & Fan type 7):
+sort r into x_0 ≤ … ≤ x_{n−1}, let h = (n − 1) p, then
+Q(r, p) = x_⌊h⌋ + (h − ⌊h⌋)(x_⌊h⌋+1 − x_⌊h⌋). ``z_p`` is the standard normal
+quantile (z_0.05 ≈ −1.645). The parametric VaR includes the mean μ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import ModuleType
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtri
+
+PERIODS_PER_YEAR = 252
+"""Trading days per year: the default annualization of daily returns."""
+VAR_LEVELS: tuple[float, ...] = (0.95, 0.99)
+"""Confidence levels reported by :func:`performance_stats`."""
+MIN_OBSERVATIONS = 2
+"""Fewer non-NaN returns than this and every metric is NaN."""
+QUANTILE_METHOD = "linear"
+"""numpy quantile method of the historical VaR (numpy's default, type 7)."""
+METRIC_KEYS: tuple[str, ...] = (
+    "annual_volatility",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "var_95",
+    "cvar_95",
+    "var_99",
+    "cvar_99",
+    "parametric_var_95",
+    "parametric_var_99",
+)
+"""Keys of the dict returned by :func:`performance_stats`, in order."""
+
+POSITION_COLUMNS: tuple[str, ...] = (
+    "factor_contribution_usd2",
+    "specific_contribution_usd2",
+    "total_contribution_usd2",
+    "share",
+)
+"""Columns of :attr:`FactorRisk.by_position`."""
+FACTOR_COLUMNS: tuple[str, ...] = ("exposure_usd", "contribution_usd2", "share")
+"""Columns of :attr:`FactorRisk.by_factor`."""
+
+
+# --------------------------------------------------------------------------- returns
+
+
+def _empyrical() -> ModuleType:
+    """Import empyrical-reloaded on first use (it takes about a second to import)."""
+    try:
+        import empyrical
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "performance_stats needs empyrical-reloaded: pip install empyrical-reloaded"
+        ) from exc
+    return empyrical
+
+
+def _clean(returns: pd.Series | np.ndarray) -> np.ndarray:
+    """Returns as a 1-D float array with the NaNs dropped."""
+    values = np.asarray(returns, dtype=float)
+    if values.ndim != 1:
+        raise ValueError(f"returns must be one-dimensional, got shape {values.shape}")
+    return values[~np.isnan(values)]
+
+
+def _check_level(level: float) -> float:
+    level = float(level)
+    if not 0.0 < level < 1.0:
+        raise ValueError(
+            f"level must be a confidence level strictly between 0 and 1, got {level!r}"
+        )
+    return level
+
+
+def _level_suffix(level: float) -> str:
+    """``0.95`` → ``'95'``, ``0.99`` → ``'99'`` (``0.975`` → ``'97_5'``)."""
+    return f"{level * 100:g}".replace(".", "_")
+
+
+def historical_var(returns: pd.Series | np.ndarray, level: float = 0.95) -> float:
+    """1-day historical Value at Risk, a positive loss fraction.
+
+    Parameters
+    ----------
+    returns : Series or ndarray of shape (n_days,)
+        Daily simple returns (decimal). NaNs are dropped first.
+    level : float, default=0.95
+        Confidence level, strictly between 0 and 1.
+
+    Returns
+    -------
+    float
+        ``−quantile(returns, 1 − level)`` with numpy's default linear
+        interpolation (see the module docstring). Negative when even the
+        tail quantile is a gain. NaN for fewer than 2 non-NaN returns.
+
+    Raises
+    ------
+    ValueError
+        If ``level`` is not in (0, 1) or ``returns`` is not one-dimensional.
+    """
+    level = _check_level(level)
+    r = _clean(returns)
+    if r.size < MIN_OBSERVATIONS:
+        return float("nan")
+    return float(-np.quantile(r, 1.0 - level, method=QUANTILE_METHOD))
+
+
+def historical_cvar(returns: pd.Series | np.ndarray, level: float = 0.95) -> float:
+    """1-day historical Conditional VaR (expected shortfall), a positive loss fraction.
+
+    Parameters
+    ----------
+    returns : Series or ndarray of shape (n_days,)
+        Daily simple returns (decimal). NaNs are dropped first.
+    level : float, default=0.95
+        Confidence level, strictly between 0 and 1.
+
+    Returns
+    -------
+    float
+        ``−mean`` of the returns at or below ``−historical_var(returns, level)``
+        (never an empty tail: the quantile is at least the smallest return).
+        Always ≥ the VaR. NaN for fewer than 2 non-NaN returns.
+
+    Raises
+    ------
+    ValueError
+        If ``level`` is not in (0, 1) or ``returns`` is not one-dimensional.
+    """
+    level = _check_level(level)
+    r = _clean(returns)
+    if r.size < MIN_OBSERVATIONS:
+        return float("nan")
+    cutoff = np.quantile(r, 1.0 - level, method=QUANTILE_METHOD)
+    return float(-r[r <= cutoff].mean())
+
+
+def parametric_var(returns: pd.Series | np.ndarray, level: float = 0.95) -> float:
+    """1-day Gaussian (variance-covariance) Value at Risk, a positive loss fraction.
+
+    Parameters
+    ----------
+    returns : Series or ndarray of shape (n_days,)
+        Daily simple returns (decimal). NaNs are dropped first.
+    level : float, default=0.95
+        Confidence level, strictly between 0 and 1.
+
+    Returns
+    -------
+    float
+        ``−(μ + z_{1−level} σ)`` with the sample mean μ (included, not assumed
+        zero) and the sample standard deviation σ (ddof=1); z is the standard
+        normal quantile. NaN for fewer than 2 non-NaN returns.
+
+    Raises
+    ------
+    ValueError
+        If ``level`` is not in (0, 1) or ``returns`` is not one-dimensional.
+    """
+    level = _check_level(level)
+    r = _clean(returns)
+    if r.size < MIN_OBSERVATIONS:
+        return float("nan")
+    return float(-(r.mean() + ndtri(1.0 - level) * r.std(ddof=1)))
+
+
+def performance_stats(
+    returns: pd.Series, periods_per_year: int = PERIODS_PER_YEAR, risk_free: float = 0.0
+) -> dict[str, float]:
+    """Volatility, Sharpe, Sortino, max drawdown and 1-day VaR / CVaR of a return series.
+
+    Parameters
+    ----------
+    returns : Series of shape (n_days,)
+        Daily simple returns (decimal), noncumulative. NaNs are dropped first
+        (the remaining returns are treated as consecutive).
+    periods_per_year : int, default=252
+        Annualization factor passed to empyrical as ``annualization``.
+    risk_free : float, default=0.0
+        Risk-free return **per period** (e.g. per day), as empyrical takes it:
+        subtracted for Sharpe and used as the required return for Sortino.
+
+    Returns
+    -------
+    dict[str, float]
+        Keys exactly :data:`METRIC_KEYS`:
+
+        - ``annual_volatility``: ``empyrical.annual_volatility`` (std ddof=1 × √periods).
+        - ``sharpe``: ``empyrical.sharpe_ratio``; ±inf when the excess returns
+          are constant and nonzero (empyrical's value, kept).
+        - ``sortino``: ``empyrical.sortino_ratio`` with
+          ``required_return=risk_free``; inf when no return falls below it.
+        - ``max_drawdown``: ``empyrical.max_drawdown`` — **negative** by
+          empyrical's convention (−0.19 is a 19% fall; 0.0 without a fall).
+        - ``var_95``, ``cvar_95``, ``var_99``, ``cvar_99``: 1-day historical
+          VaR / CVaR, positive loss fractions (:func:`historical_var`,
+          :func:`historical_cvar`).
+        - ``parametric_var_95``, ``parametric_var_99``: 1-day Gaussian VaR
+          including the mean (:func:`parametric_var`).
+
+        Every value is NaN when fewer than 2 non-NaN returns remain (empty,
+        single value, all NaN); this never raises for unusable data.
+    """
+    r = _clean(returns)
+    if r.size < MIN_OBSERVATIONS:
+        return dict.fromkeys(METRIC_KEYS, float("nan"))
+    ep = _empyrical()
+    # a plain ndarray keeps empyrical on its numpy code path (no pandas alignment)
+    stats: dict[str, float] = {
+        "annual_volatility": float(ep.annual_volatility(r, annualization=periods_per_year)),
+        "sharpe": float(ep.sharpe_ratio(r, risk_free=risk_free, annualization=periods_per_year)),
+        "sortino": float(
+            ep.sortino_ratio(r, required_return=risk_free, annualization=periods_per_year)
+        ),
+        "max_drawdown": float(ep.max_drawdown(r)),
+    }
+    for level in VAR_LEVELS:
+        suffix = _level_suffix(level)
+        stats[f"var_{suffix}"] = historical_var(r, level)
+        stats[f"cvar_{suffix}"] = historical_cvar(r, level)
+    for level in VAR_LEVELS:
+        stats[f"parametric_var_{_level_suffix(level)}"] = parametric_var(r, level)
+    return {key: stats[key] for key in METRIC_KEYS}
+
+
+# --------------------------------------------------------------------------- factor risk
+
+
+@dataclass(frozen=True)
+class FactorRisk:
+    """Result of :func:`factor_risk`: daily ex-ante variance in USD² and its split.
+
+    Attributes
+    ----------
+    total_variance : float
+        ``factor_variance + specific_variance``, daily, USD².
+    factor_variance : float
+        ``Xᵀ F X`` with X the portfolio's USD factor exposures, daily, USD².
+    specific_variance : float
+        Σ of the positions' specific variances, daily, USD².
+    total_volatility_usd : float
+        ``sqrt(total_variance)``: daily one-sigma P&L in USD (NaN if negative).
+    by_position : DataFrame of shape (n_positions, 4)
+        Indexed by position id, columns :data:`POSITION_COLUMNS`:
+        ``factor_contribution_usd2`` = x_iᵀ F X (may be negative for a hedge),
+        ``specific_contribution_usd2`` = the position's specific variance,
+        ``total_contribution_usd2`` = their sum, ``share`` = total
+        contribution / ``total_variance``. Columns sum to the totals; ``share``
+        sums to 1 (NaN when the total variance is 0).
+    by_factor : DataFrame of shape (n_factors, 3)
+        Indexed by the factors used, columns :data:`FACTOR_COLUMNS`:
+        ``exposure_usd`` = X_j, ``contribution_usd2`` = X_j (F X)_j (sums to
+        ``factor_variance``), ``share`` = contribution / ``total_variance``
+        (sums to ``factor_variance / total_variance``; the rest is specific).
+    notes : tuple of str
+        Factors ignored or excluded, positions missing a specific variance,
+        and other caveats, one sentence each.
+    """
+
+    total_variance: float
+    factor_variance: float
+    specific_variance: float
+    total_volatility_usd: float
+    by_position: pd.DataFrame
+    by_factor: pd.DataFrame
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _names(labels: pd.Index) -> str:
+    return ", ".join(str(label) for label in labels)
+
+
+def factor_risk(
+    exposures: pd.DataFrame, factor_covariance: pd.DataFrame, specific_variance: pd.Series
+) -> FactorRisk:
+    """Ex-ante daily portfolio variance split into factor and specific risk (Euler).
+
+    With x_i the USD factor-exposure vector of position i, X = Σ_i x_i, F the
+    factor covariance and s_i the specific variance of position i::
+
+        factor variance    = Xᵀ F X          = Σ_i x_iᵀ F X = Σ_j X_j (F X)_j
+        specific variance  = Σ_i s_i
+        total variance     = factor variance + specific variance
+
+    Specific risk is treated as **uncorrelated across the index entries** of
+    ``specific_variance``: positions on the same underlying (a stock and its
+    options) share one residual, and the caller must combine them into one
+    entry (or otherwise account for it) before calling.
+
+    Parameters
+    ----------
+    exposures : DataFrame of shape (n_positions, n_factors)
+        Indexed by position id (unique), columns factor names, USD factor
+        exposure (beta × exposure_usd: USD P&L per unit factor return). NaN
+        counts as 0.
+    factor_covariance : DataFrame of shape (m_factors, m_factors)
+        Daily covariance of factor returns, factor names as index and
+        columns. Only factors also in ``exposures`` are used; the others are
+        ignored with a note. Factors of ``exposures`` missing here, or with a
+        NaN variance, are excluded from the factor risk with a note (their
+        exposure is reported as unmeasured, never silently dropped).
+    specific_variance : Series of shape (n_positions,)
+        Daily residual variance per position in USD² (exposure² × residual
+        return variance), indexed by position id. A position missing here or
+        NaN contributes 0 with a note; a position only here has no factor
+        exposure.
+
+    Returns
+    -------
+    FactorRisk
+        All zeros and empty frames for an empty portfolio. An off-diagonal
+        NaN among the used factors makes the factor numbers NaN, with a note.
+
+    Raises
+    ------
+    ValueError
+        Duplicate position ids, a covariance whose index and columns differ,
+        or a negative specific variance (the bad values are quoted).
+    """
+    notes: list[str] = []
+    if exposures.index.has_duplicates:
+        dup = exposures.index[exposures.index.duplicated()].unique()
+        raise ValueError(f"exposures has duplicate position ids: {_names(dup)}")
+    if specific_variance.index.has_duplicates:
+        dup = specific_variance.index[specific_variance.index.duplicated()].unique()
+        raise ValueError(f"specific_variance has duplicate position ids: {_names(dup)}")
+    if set(factor_covariance.index) != set(factor_covariance.columns):
+        raise ValueError(
+            "factor_covariance must have the same factors as index and columns, got "
+            f"index [{_names(factor_covariance.index)}] and "
+            f"columns [{_names(factor_covariance.columns)}]"
+        )
+    specific = pd.to_numeric(specific_variance, errors="coerce").astype(float)
+    negative = specific[specific < 0]
+    if len(negative):
+        raise ValueError(
+            "specific_variance must be non-negative (USD²), got "
+            + ", ".join(f"{pos}={val!r}" for pos, val in negative.items())
+        )
+
+    # positions: those with exposures first, then those that only have a specific variance
+    only_specific = specific.index.difference(exposures.index, sort=False)
+    positions = exposures.index.append(only_specific)
+    if len(only_specific):
+        notes.append(f"No factor exposures for {_names(only_specific)}: specific risk only.")
+    specific = specific.reindex(positions)
+    missing_specific = positions[specific.isna().to_numpy()]
+    if len(missing_specific):
+        notes.append(
+            f"No specific variance for {_names(missing_specific)}: treated as 0, "
+            "so their specific risk is understated."
+        )
+    specific = specific.fillna(0.0)
+
+    # factors: the intersection, in exposures' column order
+    variances = pd.Series(np.diag(factor_covariance.to_numpy(dtype=float)), factor_covariance.index)
+    in_cov = [f for f in exposures.columns if f in factor_covariance.index]
+    factors = [f for f in in_cov if not np.isnan(variances[f])]
+    not_in_cov = exposures.columns.difference(factor_covariance.index, sort=False)
+    if len(not_in_cov):
+        notes.append(
+            f"Factors without a covariance: {_names(not_in_cov)}; their exposure is "
+            "excluded from factor risk."
+        )
+    no_variance = [f for f in in_cov if f not in factors]
+    if no_variance:
+        notes.append(
+            f"Factors with a NaN variance: {_names(pd.Index(no_variance))}; their exposure is "
+            "excluded from factor risk."
+        )
+    unused = factor_covariance.index.difference(exposures.columns, sort=False)
+    if len(unused):
+        notes.append(f"Covariance factors not in the exposures, ignored: {_names(unused)}.")
+
+    x = exposures.reindex(index=positions, columns=factors).to_numpy(dtype=float)
+    x = np.where(np.isnan(x), 0.0, x)  # (n_positions, k)
+    cov = factor_covariance.loc[factors, factors].to_numpy(dtype=float)  # (k, k)
+    if np.isnan(cov).any():
+        notes.append(
+            "The factor covariance has NaN entries among the used factors: factor risk is NaN."
+        )
+
+    big_x = x.sum(axis=0)  # (k,) portfolio USD exposure per factor
+    fx = cov @ big_x  # (k,) marginal variance per unit exposure
+    by_factor_contrib = big_x * fx  # X_j (F X)_j
+    by_position_factor = x @ fx  # x_iᵀ F X
+    factor_var = float(big_x @ fx)
+    specific_values = specific.to_numpy(dtype=float)
+    specific_var = float(specific_values.sum())
+    total_var = factor_var + specific_var
+    if factor_var < 0:
+        notes.append(
+            f"Factor variance {factor_var!r} is negative: the covariance is not positive semi-definite."
+        )
+    total_vol = float(np.sqrt(total_var)) if total_var >= 0 else float("nan")
+    denominator = total_var if total_var != 0 else float("nan")
+
+    position_total = by_position_factor + specific_values
+    by_position = pd.DataFrame(
+        {
+            "factor_contribution_usd2": by_position_factor,
+            "specific_contribution_usd2": specific_values,
+            "total_contribution_usd2": position_total,
+            "share": position_total / denominator,
+        },
+        index=positions,
+    )
+    by_factor = pd.DataFrame(
+        {
+            "exposure_usd": big_x,
+            "contribution_usd2": by_factor_contrib,
+            "share": by_factor_contrib / denominator,
+        },
+        index=pd.Index(factors, name="factor"),
+    )
+    return FactorRisk(
+        total_variance=total_var,
+        factor_variance=factor_var,
+        specific_variance=specific_var,
+        total_volatility_usd=total_vol,
+        by_position=by_position,
+        by_factor=by_factor,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,348 @@
+"""Risk metrics against empyrical, numpy, scipy and hand calculations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from statistics import NormalDist
+
+import empyrical
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from sigmasight_lib.engines.risk_metrics import (
+    METRIC_KEYS,
+    FactorRisk,
+    factor_risk,
+    historical_cvar,
+    historical_var,
+    parametric_var,
+    performance_stats,
+)
+from sigmasight_lib.marketdata.offline import OfflineSnapshotProvider
+
+REL = 1e-9
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def real_returns() -> dict[str, pd.Series]:
+    """AAPL from adjusted closes (leading NaN kept) and SPY's published daily total return."""
+    prices = OfflineSnapshotProvider().fetch_prices(
+        ["AAPL", "SPY"], dt.date(2016, 3, 1), dt.date(2017, 3, 29)
+    )
+    prices["date"] = pd.to_datetime(prices["date"])
+    adj = prices.pivot(index="date", columns="symbol", values="adj_close")
+    total = prices.pivot(index="date", columns="symbol", values="total_return")
+    aapl = adj["AAPL"].pct_change(fill_method=None)
+    spy = total["SPY"]
+    assert aapl.isna().sum() == 1 and aapl.notna().sum() > 250
+    assert spy.notna().sum() > 250
+    return {"AAPL": aapl, "SPY": spy}
+
+
+def _hundred_returns() -> pd.Series:
+    """−0.10, −0.09, …, 0.89 (100 returns, step 0.01) in a shuffled order."""
+    values = np.array([(k - 10) / 100 for k in range(100)])
+    return pd.Series(np.random.default_rng(7).permutation(values))
+
+
+# --------------------------------------------------------------------------- performance_stats
+
+
+def test_keys_exact_and_ordered(real_returns):
+    stats = performance_stats(real_returns["SPY"])
+    assert tuple(stats) == METRIC_KEYS
+    assert len(METRIC_KEYS) == 10
+    assert all(isinstance(v, float) for v in stats.values())
+
+
+@pytest.mark.parametrize("symbol", ["AAPL", "SPY"])
+@pytest.mark.parametrize("risk_free", [0.0, 0.0001])
+def test_four_ratios_match_empyrical(real_returns, symbol, risk_free):
+    r = real_returns[symbol]
+    clean = r.dropna()
+    stats = performance_stats(r, periods_per_year=252, risk_free=risk_free)
+    expected = {
+        "annual_volatility": empyrical.annual_volatility(clean, period="daily"),
+        "sharpe": empyrical.sharpe_ratio(clean, risk_free=risk_free, period="daily"),
+        "sortino": empyrical.sortino_ratio(clean, required_return=risk_free, period="daily"),
+        "max_drawdown": empyrical.max_drawdown(clean),
+    }
+    for key, value in expected.items():
+        assert stats[key] == pytest.approx(float(value), rel=REL), key
+    assert stats["max_drawdown"] < 0  # empyrical's sign convention, kept
+
+
+def test_annualization_is_passed_through(real_returns):
+    r = real_returns["SPY"].dropna()
+    weekly = performance_stats(r, periods_per_year=52)
+    assert weekly["annual_volatility"] == pytest.approx(r.std(ddof=1) * math.sqrt(52), rel=REL)
+    assert weekly["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(52), rel=REL)
+
+
+@pytest.mark.parametrize("symbol", ["AAPL", "SPY"])
+def test_var_cvar_on_real_returns(real_returns, symbol):
+    r = real_returns[symbol].dropna().to_numpy()
+    stats = performance_stats(real_returns[symbol])
+    for level, suffix in ((0.95, "95"), (0.99, "99")):
+        q = np.percentile(r, 100 * (1 - level))  # numpy's default (linear) percentile
+        assert stats[f"var_{suffix}"] == pytest.approx(-q, rel=REL)
+        tail = np.sort(r)[np.sort(r) <= q]
+        assert stats[f"cvar_{suffix}"] == pytest.approx(-tail.mean(), rel=REL)
+        assert stats[f"cvar_{suffix}"] >= stats[f"var_{suffix}"] > 0
+        z = norm.ppf(1 - level)
+        expected_param = -(r.mean() + z * r.std(ddof=1))
+        assert stats[f"parametric_var_{suffix}"] == pytest.approx(expected_param, rel=REL)
+    assert stats["var_99"] > stats["var_95"]
+
+
+def test_historical_var_by_hand():
+    r = _hundred_returns()
+    # sorted: x_k = (k − 10)/100, n = 100. Linear interpolation (numpy default, type 7):
+    # h = (n − 1)·p, Q = x_⌊h⌋ + (h − ⌊h⌋)·(x_⌊h⌋+1 − x_⌊h⌋)
+    # p = 0.05: h = 99·0.05 = 4.95 → Q = x_4 + 0.95·(x_5 − x_4) = −0.06 + 0.95·0.01 = −0.0505
+    # p = 0.01: h = 99·0.01 = 0.99 → Q = x_0 + 0.99·(x_1 − x_0) = −0.10 + 0.99·0.01 = −0.0901
+    assert historical_var(r, 0.95) == pytest.approx(0.0505, rel=REL)
+    assert historical_var(r, 0.99) == pytest.approx(0.0901, rel=REL)
+    # second oracle: numpy.percentile
+    assert historical_var(r, 0.95) == pytest.approx(-np.percentile(r, 5), rel=REL)
+    assert historical_var(r, 0.99) == pytest.approx(-np.percentile(r, 1), rel=REL)
+
+
+def test_historical_cvar_by_hand():
+    r = _hundred_returns()
+    # tail at 0.95: returns ≤ −0.0505 are −0.10, −0.09, −0.08, −0.07, −0.06 → mean −0.08
+    assert historical_cvar(r, 0.95) == pytest.approx(0.08, rel=REL)
+    # tail at 0.99: only −0.10
+    assert historical_cvar(r, 0.99) == pytest.approx(0.10, rel=REL)
+    stats = performance_stats(r)
+    assert stats["var_95"] == pytest.approx(0.0505, rel=REL)
+    assert stats["cvar_95"] == pytest.approx(0.08, rel=REL)
+    assert stats["var_99"] == pytest.approx(0.0901, rel=REL)
+    assert stats["cvar_99"] == pytest.approx(0.10, rel=REL)
+
+
+def test_historical_cvar_includes_ties_at_the_quantile():
+    # 21 returns: −0.05 three times, then 0.00 … 0.17. p = 0.05: h = 20·0.05 ≈ 1 lies between
+    # x_1 = x_2 = −0.05, so Q = −0.05 exactly and the tail (≤ Q) is the three −0.05s
+    r = pd.Series([-0.05, 0.03, -0.05, *[k / 100 for k in range(18) if k != 3], -0.05])
+    assert len(r) == 21
+    assert historical_var(r, 0.95) == pytest.approx(0.05, rel=REL)
+    assert historical_cvar(r, 0.95) == pytest.approx(0.05, rel=REL)
+
+
+def test_parametric_var_includes_mean():
+    r = pd.Series([0.01, 0.03])
+    # μ = 0.02, σ (ddof=1) = sqrt(((−0.01)² + 0.01²)/1) = 0.01·√2
+    mu, sigma = 0.02, 0.01 * math.sqrt(2)
+    for level in (0.95, 0.99):
+        expected = -(mu + norm.ppf(1 - level) * sigma)
+        assert parametric_var(r, level) == pytest.approx(expected, rel=REL)
+        assert parametric_var(r, level) == pytest.approx(
+            -(mu + NormalDist().inv_cdf(1 - level) * sigma), rel=1e-12
+        )
+    # z_0.05 = −1.6448536…: 1.6448536·0.0141421 − 0.02 ≈ 0.0032617 (without μ it would be 0.0233)
+    assert parametric_var(r, 0.95) == pytest.approx(0.0032617, abs=1e-7)
+
+
+@pytest.mark.parametrize(
+    "returns",
+    [
+        pd.Series([], dtype=float),
+        pd.Series([], dtype=object),
+        pd.Series([0.01]),
+        pd.Series([np.nan, np.nan, np.nan]),
+        pd.Series([np.nan, -0.02, np.nan]),
+    ],
+    ids=["empty", "empty-object", "single", "all-nan", "one-non-nan"],
+)
+def test_unusable_input_gives_all_nan(returns):
+    stats = performance_stats(returns)
+    assert tuple(stats) == METRIC_KEYS
+    assert all(math.isnan(v) for v in stats.values()), stats
+    for fn in (historical_var, historical_cvar, parametric_var):
+        assert math.isnan(fn(returns, 0.95))
+
+
+def test_nans_are_dropped(real_returns):
+    r = real_returns["SPY"].dropna()
+    holey = r.copy()
+    holey.iloc[[3, 50, 51, 200]] = np.nan
+    expected = performance_stats(holey.dropna())
+    got = performance_stats(holey)
+    assert got == pytest.approx(expected, rel=REL)
+    assert all(np.isfinite(v) for v in got.values())
+    assert got["var_95"] != pytest.approx(performance_stats(holey.fillna(0.0))["var_95"], rel=REL)
+
+
+def test_bad_level_and_shape_raise():
+    with pytest.raises(ValueError, match="got 95"):
+        historical_var(pd.Series([0.01, 0.02]), 95)
+    with pytest.raises(ValueError, match="got 1.0"):
+        parametric_var(pd.Series([0.01, 0.02]), 1.0)
+    with pytest.raises(ValueError, match="one-dimensional"):
+        historical_cvar(np.zeros((3, 2)), 0.95)
+
+
+# --------------------------------------------------------------------------- factor_risk
+# Two positions, two factors (USD exposures, daily covariance):
+#
+#         Market   Size              F = | 4e-4  1e-4 |   (vols 2% and 3%)
+#   A  [  1000,    200 ]                 | 1e-4  9e-4 |
+#   B  [  -400,    100 ]
+#   X  [   600,    300 ]   FX = (4e-4·600 + 1e-4·300, 1e-4·600 + 9e-4·300) = (0.27, 0.33)
+#
+#   factor variance = 600·0.27 + 300·0.33 = 162 + 99 = 261
+#   A: x_A·FX = 1000·0.27 + 200·0.33 = 336;  B: x_B·FX = −400·0.27 + 100·0.33 = −75
+#   specific: A 25, B 14 → 39;  total = 300;  vol = √300
+#   shares: A (336 + 25)/300 = 361/300, B (−75 + 14)/300 = −61/300;
+#           Market 162/300 = 0.54, Size 99/300 = 0.33
+
+
+def _hand_inputs() -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    exposures = pd.DataFrame(
+        {"Market": [1000.0, -400.0], "Size": [200.0, 100.0]}, index=pd.Index(["A", "B"])
+    )
+    cov = pd.DataFrame(
+        [[4e-4, 1e-4], [1e-4, 9e-4]], index=["Market", "Size"], columns=["Market", "Size"]
+    )
+    specific = pd.Series({"A": 25.0, "B": 14.0})
+    return exposures, cov, specific
+
+
+def _assert_sums(result: FactorRisk) -> None:
+    pos, fac = result.by_position, result.by_factor
+    assert pos["factor_contribution_usd2"].sum() == pytest.approx(result.factor_variance, rel=REL)
+    assert pos["specific_contribution_usd2"].sum() == pytest.approx(
+        result.specific_variance, rel=REL
+    )
+    assert pos["total_contribution_usd2"].sum() == pytest.approx(result.total_variance, rel=REL)
+    assert fac["contribution_usd2"].sum() == pytest.approx(result.factor_variance, rel=REL)
+    assert pos["share"].sum() == pytest.approx(1.0, rel=REL)
+    assert fac["share"].sum() + result.specific_variance / result.total_variance == pytest.approx(
+        1.0, rel=REL
+    )
+    assert result.total_variance == pytest.approx(
+        result.factor_variance + result.specific_variance, rel=REL
+    )
+
+
+def test_factor_risk_by_hand():
+    result = factor_risk(*_hand_inputs())
+    assert result.factor_variance == pytest.approx(261.0, rel=REL)
+    assert result.specific_variance == pytest.approx(39.0, rel=REL)
+    assert result.total_variance == pytest.approx(300.0, rel=REL)
+    assert result.total_volatility_usd == pytest.approx(math.sqrt(300.0), rel=REL)
+    pos = result.by_position
+    assert list(pos.index) == ["A", "B"]
+    assert list(pos.columns) == [
+        "factor_contribution_usd2",
+        "specific_contribution_usd2",
+        "total_contribution_usd2",
+        "share",
+    ]
+    np.testing.assert_allclose(pos["factor_contribution_usd2"], [336.0, -75.0], rtol=REL)
+    np.testing.assert_allclose(pos["specific_contribution_usd2"], [25.0, 14.0], rtol=REL)
+    np.testing.assert_allclose(pos["total_contribution_usd2"], [361.0, -61.0], rtol=REL)
+    np.testing.assert_allclose(pos["share"], [361 / 300, -61 / 300], rtol=REL)
+    fac = result.by_factor
+    assert list(fac.index) == ["Market", "Size"]
+    assert list(fac.columns) == ["exposure_usd", "contribution_usd2", "share"]
+    np.testing.assert_allclose(fac["exposure_usd"], [600.0, 300.0], rtol=REL)
+    np.testing.assert_allclose(fac["contribution_usd2"], [162.0, 99.0], rtol=REL)
+    np.testing.assert_allclose(fac["share"], [0.54, 0.33], rtol=REL)
+    assert result.notes == ()
+    _assert_sums(result)
+
+
+def test_total_matches_full_position_covariance():
+    """Independent oracle: 1ᵀ (x F xᵀ + diag(s)) 1 over a random 6-position, 4-factor book."""
+    rng = np.random.default_rng(11)
+    factors = ["Market", "Value", "Momentum", "Size"]
+    returns = rng.normal(0, 0.01, size=(300, 4)) @ rng.normal(0, 1, size=(4, 4))
+    cov = pd.DataFrame(np.cov(returns, rowvar=False), index=factors, columns=factors)
+    x = pd.DataFrame(rng.normal(0, 1e5, size=(6, 4)), columns=factors, index=list("abcdef"))
+    s = pd.Series(rng.uniform(1e3, 1e5, size=6), index=x.index)
+    result = factor_risk(x, cov, s)
+    position_cov = x.to_numpy() @ cov.to_numpy() @ x.to_numpy().T + np.diag(s.to_numpy())
+    assert result.total_variance == pytest.approx(position_cov.sum(), rel=REL)
+    # each position's Euler contribution = its row sum of the position covariance
+    np.testing.assert_allclose(
+        result.by_position["total_contribution_usd2"], position_cov.sum(axis=1), rtol=1e-9
+    )
+    _assert_sums(result)
+
+
+def test_extra_covariance_factor_is_ignored_with_note():
+    exposures, cov, specific = _hand_inputs()
+    wide = pd.DataFrame(
+        [[4e-4, 1e-4, 2e-4], [1e-4, 9e-4, 3e-4], [2e-4, 3e-4, 1e-3]],
+        index=["Market", "Size", "Value"],
+        columns=["Market", "Size", "Value"],
+    ).loc[["Value", "Size", "Market"], ["Size", "Value", "Market"]]  # shuffled labels
+    result = factor_risk(exposures, wide, specific)
+    assert result.total_variance == pytest.approx(300.0, rel=REL)
+    assert list(result.by_factor.index) == ["Market", "Size"]
+    assert any("Value" in n and "ignored" in n for n in result.notes), result.notes
+    _assert_sums(result)
+
+
+def test_exposure_factor_without_covariance_is_excluded_with_note():
+    exposures, cov, specific = _hand_inputs()
+    exposures["Oil"] = [5e4, 0.0]
+    result = factor_risk(exposures, cov, specific)
+    assert result.total_variance == pytest.approx(300.0, rel=REL)
+    assert "Oil" not in result.by_factor.index
+    assert any("Oil" in n and "excluded" in n for n in result.notes), result.notes
+
+
+def test_nan_exposure_counts_as_zero_and_missing_specific_is_noted():
+    exposures, cov, specific = _hand_inputs()
+    exposures.loc["B", "Size"] = np.nan  # x_B = (−400, 0)
+    specific = specific.drop("B")
+    result = factor_risk(exposures, cov, specific)
+    # X = (600, 200); FX = (4e-4·600 + 1e-4·200, 1e-4·600 + 9e-4·200) = (0.26, 0.24)
+    # factor variance = 600·0.26 + 200·0.24 = 156 + 48 = 204; B: −400·0.26 = −104
+    assert result.factor_variance == pytest.approx(204.0, rel=REL)
+    assert result.by_position.loc["B", "factor_contribution_usd2"] == pytest.approx(-104.0)
+    assert result.by_position.loc["B", "specific_contribution_usd2"] == 0.0
+    assert result.total_variance == pytest.approx(229.0, rel=REL)
+    assert any("B" in n and "specific" in n for n in result.notes), result.notes
+    _assert_sums(result)
+
+
+def test_position_with_only_specific_variance():
+    exposures, cov, specific = _hand_inputs()
+    specific["C"] = 11.0
+    result = factor_risk(exposures, cov, specific)
+    assert list(result.by_position.index) == ["A", "B", "C"]
+    assert result.by_position.loc["C", "factor_contribution_usd2"] == 0.0
+    assert result.total_variance == pytest.approx(311.0, rel=REL)
+    assert any("C" in n for n in result.notes)
+    _assert_sums(result)
+
+
+def test_invalid_inputs_raise():
+    exposures, cov, specific = _hand_inputs()
+    with pytest.raises(ValueError, match=r"B=-1\.0"):
+        factor_risk(exposures, cov, specific.replace(14.0, -1.0))
+    with pytest.raises(ValueError, match="duplicate position ids: A"):
+        factor_risk(pd.concat([exposures, exposures.loc[["A"]]]), cov, specific)
+    with pytest.raises(ValueError, match="same factors"):
+        factor_risk(exposures, cov.rename(columns={"Size": "Value"}), specific)
+
+
+def test_empty_portfolio():
+    _, cov, _ = _hand_inputs()
+    result = factor_risk(
+        pd.DataFrame(columns=["Market", "Size"], dtype=float), cov, pd.Series(dtype=float)
+    )
+    assert result.total_variance == 0.0
+    assert result.total_volatility_usd == 0.0
+    assert result.by_position.empty
+    assert (result.by_factor["exposure_usd"] == 0.0).all()

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SIGMASIGHT := $(BIN)/sigmasight
 
 DEMO_PORTFOLIOS := "Balanced Individual Investor" "Sophisticated High Net Worth" "Long/Short Hedge Fund Style"
-ENGINES := valuation greeks exposures factors
+ENGINES := valuation greeks exposures factors market-risk stress correlations risk-metrics
 
 .PHONY: demo test bench lint format install dev clean help
 
@@ -39,7 +39,8 @@ demo: install
 	$(SIGMASIGHT) market-data coverage > /dev/null
 	@for p in $(DEMO_PORTFOLIOS); do for e in $(ENGINES); do \
 	  $(SIGMASIGHT) -q engine $$e --portfolio "$$p" > /dev/null || exit 1; \
-	done; echo "engines ($(ENGINES)) done for $$p"; done
+	done; $(SIGMASIGHT) -q engine snapshot --portfolio "$$p" --backfill 90 > /dev/null || exit 1; \
+	echo "engines ($(ENGINES) snapshot) done for $$p"; done
 	$(SIGMASIGHT) verify
 
 test: dev

@@ -123,6 +123,26 @@ class MarketRiskParams:
 
 
 @dataclass(frozen=True)
+class StressParams:
+    decay: float = 0.94
+    lookback: int = 252
+
+
+@dataclass(frozen=True)
+class CorrelationsParams:
+    window: int = 252
+    min_overlap: int = 60
+    top_n: int = 10
+    cluster_threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class RiskMetricsParams:
+    window: int = 252
+    risk_free: float = 0.0
+
+
+@dataclass(frozen=True)
 class SnapshotParams:
     retention_days: int = 365
 
@@ -132,6 +152,9 @@ class EngineParams:
     greeks: GreeksParams = field(default_factory=GreeksParams)
     factors: FactorsParams = field(default_factory=FactorsParams)
     market_risk: MarketRiskParams = field(default_factory=MarketRiskParams)
+    stress: StressParams = field(default_factory=StressParams)
+    correlations: CorrelationsParams = field(default_factory=CorrelationsParams)
+    risk_metrics: RiskMetricsParams = field(default_factory=RiskMetricsParams)
     snapshot: SnapshotParams = field(default_factory=SnapshotParams)
 
 
@@ -177,6 +200,9 @@ def load_engine_params(params_dir: Path) -> EngineParams:
         greeks=_section(path, doc, "greeks", GreeksParams),
         factors=_section(path, doc, "factors", FactorsParams),
         market_risk=_section(path, doc, "market_risk", MarketRiskParams),
+        stress=_section(path, doc, "stress", StressParams),
+        correlations=_section(path, doc, "correlations", CorrelationsParams),
+        risk_metrics=_section(path, doc, "risk_metrics", RiskMetricsParams),
         snapshot=_section(path, doc, "snapshot", SnapshotParams),
     )
     if params.greeks.greeks_backend not in ("numpy", "mibian"):

@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,30 +26,59 @@ from sigmasight_lib.config import Settings
 from sigmasight_lib.db import store
 from sigmasight_lib.db.models import (
     ExposureResult,
+    FactorCorrelation,
     MarketRiskScenarioResult,
+    PortfolioCorrelationMetrics,
     PortfolioFactorExposure,
     PortfolioSnapshot,
+    PositionCorrelation,
     PositionFactorExposure,
     PositionGreeks,
     PositionInterestRateBeta,
+    PositionRiskContribution,
     PositionValuation,
+    RiskMetric,
+    StressResult,
 )
+from sigmasight_lib.db.models import StressScenario as StressScenarioModel
 from sigmasight_lib.db.session import session_scope
+from sigmasight_lib.engines.correlations import portfolio_correlation_metrics
 from sigmasight_lib.engines.exposures import delta_adjusted_exposure, portfolio_exposures
-from sigmasight_lib.engines.factors import FactorBetas, factor_betas, portfolio_factor_exposures
+from sigmasight_lib.engines.factors import (
+    FactorBetas,
+    factor_betas,
+    portfolio_factor_exposures,
+    spread_design,
+)
 from sigmasight_lib.engines.greeks import position_greeks, realized_volatility
 from sigmasight_lib.engines.market_risk import interest_rate_betas, pnl_backtest, scenario_pnl
+from sigmasight_lib.engines.risk_metrics import factor_risk, performance_stats
 from sigmasight_lib.engines.snapshot import SNAPSHOT_FIELDS, cumulative_pnl, snapshot_row
+from sigmasight_lib.engines.stress import (
+    covariance_to_correlation,
+    ewma_covariance,
+    run_scenarios,
+    scenario_summary,
+)
 from sigmasight_lib.engines.valuation import value_positions
 from sigmasight_lib.exceptions import MarketDataError
 from sigmasight_lib.marketdata import MarketDataProvider, get_provider
 from sigmasight_lib.marketdata.base import RATE_PROXY_PREFIX
 from sigmasight_lib.marketdata.cache import default_as_of
 from sigmasight_lib.marketdata.calendar import previous_session, sessions_window
-from sigmasight_lib.params import EngineParams, load_engine_params
+from sigmasight_lib.params import (
+    STRESS_SCENARIOS_FILE,
+    EngineParams,
+    load_engine_params,
+    load_stress_scenarios,
+)
 from sigmasight_lib.portfolios.service import find_portfolio
 
 log = logging.getLogger(__name__)
+
+
+HISTORY_MARGIN_SESSIONS = 20
+"""Extra sessions of history loaded so that series with gaps still fill their window."""
 
 
 @dataclass(frozen=True)
@@ -665,7 +695,12 @@ def run_market_risk(
     provider, params = _context(settings, provider)
     mp = params.market_risk
     with session_scope(settings) as session:
-        pa, inputs, fx = _equity_factor_exposures(session, provider, params, portfolio, as_of)
+        # the rate window may be longer than the factor window, and the treasury
+        # curve has no print on some NYSE sessions (Columbus, Veterans Day): load a margin
+        extra = max(mp.rate_window - params.factors.window, 0) + HISTORY_MARGIN_SESSIONS
+        pa, inputs, fx = _equity_factor_exposures(
+            session, provider, params, portfolio, as_of, extra_history=extra
+        )
         joined, day = pa.joined(), pa.as_of
         notes = list(pa.notes)
         market_exposure = (
@@ -838,12 +873,379 @@ def run_snapshot(
                      {"snapshot": today, "history": history}, summary, tuple(notes), len(rows))  # fmt: skip
 
 
+def design_returns(factor_rets: pd.DataFrame, mode: str) -> pd.DataFrame:
+    """Factor returns in the regression's design: style factors as spreads over Market
+    in ``spread`` mode (so covariances match the betas), unchanged in ``raw`` mode."""
+    if mode == "spread" and "Market" in factor_rets:
+        return spread_design(factor_rets, "Market")
+    return factor_rets
+
+
+def macro_betas(
+    asset_returns: pd.DataFrame,
+    market_returns: pd.Series,
+    macro_returns: pd.DataFrame,
+    params: EngineParams,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Each asset's beta to each macro / rate factor, from a 2-factor regression on
+    [Market, factor] so that the market co-movement stays in the market beta."""
+    fp = params.factors
+    betas: dict[str, pd.Series] = {}
+    reasons: dict[str, str] = {}
+    for name in macro_returns.columns:
+        design = pd.concat(
+            [market_returns.rename("Market"), macro_returns[name]], axis=1, sort=True
+        )
+        fit = factor_betas(
+            asset_returns, design, mode="raw", window=fp.window, min_obs=fp.min_obs, cap=np.inf
+        )
+        betas[name] = fit.betas[name]
+        if fit.betas[name].isna().all():
+            reasons[name] = "no asset has enough common history with the factor"
+    return pd.DataFrame(betas, index=asset_returns.columns), reasons
+
+
+def run_stress(
+    settings: Settings,
+    portfolio: str | int,
+    as_of: dt.date | None = None,
+    batch_run_id: int | None = None,
+    provider: MarketDataProvider | None = None,
+    scenarios_file: Path | None = None,
+) -> EngineRun:
+    """Every stress scenario of the library (or ``scenarios_file``): direct and correlated P&L.
+
+    Exposures: market and style factors from the factor engine; macro and rate
+    factors from 2-factor regressions on [Market, factor]. Covariance: EWMA
+    (λ from params) of the same factor returns over the stress lookback, stored
+    as ``factor_correlations``. Options are revalued by BSM under the implied
+    move of their underlying. Shocks on factors without data are unmapped.
+    """
+    provider, params = _context(settings, provider)
+    fp, sp = params.factors, params.stress
+    path = scenarios_file or settings.params_dir / STRESS_SCENARIOS_FILE
+    scenarios = load_stress_scenarios(path)
+    with session_scope(settings) as session:
+        eq_proxies, eq_na, eq_ids = factor_proxies(session, provider.name, fp.factor_types)
+        mac_proxies, mac_na, mac_ids = factor_proxies(session, provider.name, ("macro", "rates"))
+        symbols = [
+            s for s in {**eq_proxies, **mac_proxies}.values() if not s.startswith(RATE_PROXY_PREFIX)
+        ]
+        pa, inputs = _load_with_history(
+            session, provider, params, portfolio, as_of, extra_symbols=symbols,
+            history_sessions=max(fp.window, sp.lookback) + 1 + HISTORY_MARGIN_SESSIONS,
+        )  # fmt: skip
+        joined, day, ts = pa.joined(), pa.as_of, pd.Timestamp(pa.as_of)
+        fx = compute_factor_exposures(joined, inputs, day, eq_proxies, eq_na, eq_ids, params)
+        eq_rets, _ = factor_returns_from(inputs, eq_proxies, fp.min_obs)
+        mac_rets, mac_more = factor_returns_from(inputs, mac_proxies, fp.min_obs)
+        na = {**fx.na_reasons, **mac_na, **mac_more}
+        underlyings = sorted(set(joined["underlying"]))
+        asset_returns = inputs.returns.reindex(columns=underlyings).loc[lambda f: f.index <= ts]
+        mbetas, mac_fail = macro_betas(
+            asset_returns, eq_rets["Market"], mac_rets.loc[mac_rets.index <= ts], params
+        )
+        na.update(mac_fail)
+        underlying_betas = fx.fit.betas.join(mbetas.drop(columns=list(mac_fail)))
+        position_betas = (
+            joined["underlying"]
+            .to_frame()
+            .join(underlying_betas, on="underlying")
+            .drop(columns="underlying")
+        )
+        exposures = position_betas.mul(fx.dae, axis=0)
+        factor_rets = pd.concat(
+            [design_returns(eq_rets, fp.mode), mac_rets.drop(columns=list(mac_fail))],
+            axis=1,
+            sort=True,
+        )
+        factor_rets = factor_rets.loc[factor_rets.index <= ts].iloc[-sp.lookback :]
+        covariance = ewma_covariance(factor_rets, decay=sp.decay)
+        correlation = covariance_to_correlation(covariance)
+
+        is_option = joined["option_type"].isin(["C", "P"])
+        opt = joined.loc[is_option]
+        options = pd.DataFrame({
+            "underlying": opt["underlying"], "option_type": opt["option_type"], "spot": opt["underlying_price"],
+            "strike": opt["strike"], "years": opt["years_to_expiry"], "rate": opt["risk_free_rate"],
+            "vol": opt["implied_vol"], "dividend_yield": params.greeks.dividend_yield,
+            "quantity": opt["quantity"], "multiplier": opt["multiplier"], "price": opt["price"], "delta": opt["delta"],
+        }) if is_option.any() else None  # fmt: skip
+        results = run_scenarios(scenarios, exposures, covariance, options, underlying_betas)
+
+        store.upsert(session, StressScenarioModel, [
+            {"key": sc.key, "name": sc.name, "category": sc.category, "description": sc.description,
+             "shocks": dict(sc.shocks), "source": str(path), "active": True}
+            for sc in scenarios
+        ], key=("key",))  # fmt: skip
+        scenario_ids = dict(session.execute(
+            select(StressScenarioModel.key, StressScenarioModel.id).where(
+                StressScenarioModel.key.in_([sc.key for sc in scenarios]))
+        ).all())  # fmt: skip
+        rows = [
+            {"scenario_id": scenario_ids[r.key], "direct_pnl_usd": r.direct_pnl_usd,
+             "correlated_pnl_usd": r.correlated_pnl_usd, "partial": r.partial,
+             "details": {"unmapped": list(r.unmapped), "notes": list(r.notes),
+                         "by_factor": _records(r.by_factor)}}
+            for r in results
+        ]  # fmt: skip
+        saved = store.replace_results(session, StressResult, portfolio_id=pa.portfolio_id, as_of=day,
+                                      rows=rows, batch_run_id=batch_run_id)  # fmt: skip
+        all_ids = {**eq_ids, **mac_ids}
+        corr_rows = [
+            {"as_of": day, "factor_1_id": all_ids[a], "factor_2_id": all_ids[b],
+             "correlation": float(correlation.at[a, b]), "lookback_days": len(factor_rets),
+             "decay": sp.decay, "provider": provider.name, "batch_run_id": batch_run_id}
+            for a in correlation.index for b in correlation.columns
+            if a in all_ids and b in all_ids and pd.notna(correlation.at[a, b])
+        ]  # fmt: skip
+        store.upsert(
+            session,
+            FactorCorrelation,
+            corr_rows,
+            key=("as_of", "factor_1_id", "factor_2_id", "provider"),
+        )
+    summary_table = scenario_summary(results)
+    worst = (
+        summary_table["correlated_pnl_usd"].idxmin()
+        if summary_table["correlated_pnl_usd"].notna().any()
+        else None
+    )
+    notes = [*pa.notes, *(f"{n}: no exposure ({r})" for n, r in na.items())]
+    summary = {
+        "scenarios": len(results),
+        "partial": int(summary_table["partial"].sum()),
+        "worst_scenario": worst,
+        "worst_correlated_pnl_usd": summary_table.at[worst, "correlated_pnl_usd"]
+        if worst
+        else None,
+        "factors_with_data": list(covariance.columns),
+        "unmapped_factors": sorted({u for r in results for u in r.unmapped}),
+        "decay": sp.decay,
+        "lookback_days": len(factor_rets),
+    }
+    by_position = pd.concat(
+        {r.key: r.by_position for r in results}, names=["scenario", "position_id"]
+    ) if results else pd.DataFrame()  # fmt: skip
+    tables = {
+        "scenarios": summary_table,
+        "factor_correlation": correlation,
+        "by_position": by_position,
+    }
+    return EngineRun(
+        "stress",
+        pa.portfolio_id,
+        pa.portfolio,
+        day,
+        batch_run_id,
+        tables,
+        summary,
+        tuple(notes),
+        saved,
+    )
+
+
+def run_correlations(
+    settings: Settings,
+    portfolio: str | int,
+    as_of: dt.date | None = None,
+    batch_run_id: int | None = None,
+    provider: MarketDataProvider | None = None,
+) -> EngineRun:
+    """Pairwise correlations of the positions' underlyings and portfolio metrics.
+
+    Options enter through their underlying, weighted by delta-adjusted
+    exposure. Saves ``position_correlations`` (one row per pair) and
+    ``portfolio_correlation_metrics``.
+    """
+    provider, params = _context(settings, provider)
+    cp = params.correlations
+    with session_scope(settings) as session:
+        pa, inputs = _load_with_history(
+            session, provider, params, portfolio, as_of,
+            history_sessions=cp.window + 1 + HISTORY_MARGIN_SESSIONS,
+        )  # fmt: skip
+        joined, ts = pa.joined(), pd.Timestamp(pa.as_of)
+        dae = delta_adjusted_exposure(joined) if not joined.empty else pd.Series(dtype=float)
+        exposure = (
+            dae.groupby(joined["underlying"]).sum() if not joined.empty else pd.Series(dtype=float)
+        )
+        returns = inputs.returns.reindex(columns=list(exposure.index))
+        returns = returns.loc[returns.index <= ts] if not returns.empty else returns
+        m = portfolio_correlation_metrics(
+            returns, exposure, window=cp.window, min_overlap=cp.min_overlap,
+            top_n=cp.top_n, cluster_threshold=cp.cluster_threshold,
+        )  # fmt: skip
+        assets = list(m.correlation.index)
+        pair_rows = [
+            {"symbol_1": a, "symbol_2": b, "correlation": m.correlation.at[a, b],
+             "overlap_days": int(m.overlap.at[a, b])}
+            for i, a in enumerate(assets) for b in assets[i + 1 :]
+        ]  # fmt: skip
+        details = {
+            "clusters": {str(k): int(v) for k, v in m.clusters.items()},
+            "most_correlated": _records(m.most_correlated),
+            "least_correlated": _records(m.least_correlated),
+            "excluded": {str(k): v for k, v in m.excluded.items()},
+            "notes": list(m.notes),
+        }
+        saved = store.replace_results(session, PositionCorrelation, portfolio_id=pa.portfolio_id, as_of=pa.as_of,
+                                      rows=pair_rows, batch_run_id=batch_run_id)  # fmt: skip
+        saved += store.replace_results(session, PortfolioCorrelationMetrics, portfolio_id=pa.portfolio_id,
+                                       as_of=pa.as_of, batch_run_id=batch_run_id, rows=[{
+                                           "average_correlation": m.average_correlation,
+                                           "diversification_ratio": m.diversification_ratio,
+                                           "effective_bets": m.effective_bets, "window_days": cp.window,
+                                           "min_overlap": cp.min_overlap, "details": details}])  # fmt: skip
+    summary = {
+        "average_correlation": m.average_correlation,
+        "diversification_ratio": m.diversification_ratio,
+        "effective_bets": m.effective_bets,
+        "assets": len(assets),
+        "clusters": int(m.clusters.max()) if len(m.clusters) else 0,
+        "excluded": {str(k): v for k, v in m.excluded.items()},
+    }
+    tables = {
+        "most_correlated": m.most_correlated,
+        "least_correlated": m.least_correlated,
+        "clusters": m.clusters.to_frame(),
+        "correlation": m.correlation,
+    }
+    notes = [*pa.notes, *m.notes, *(f"{a}: excluded ({r})" for a, r in m.excluded.items())]
+    return EngineRun(
+        "correlations",
+        pa.portfolio_id,
+        pa.portfolio,
+        pa.as_of,
+        batch_run_id,
+        tables,
+        summary,
+        tuple(notes),
+        saved,
+    )
+
+
+def run_risk_metrics(
+    settings: Settings,
+    portfolio: str | int,
+    as_of: dt.date | None = None,
+    batch_run_id: int | None = None,
+    provider: MarketDataProvider | None = None,
+) -> EngineRun:
+    """Performance statistics and VaR of the constant-holdings return history, and the
+    ex-ante factor / specific risk split with each position's contribution.
+
+    The return history holds today's delta-adjusted exposures fixed over the
+    last ``risk_metrics.window`` sessions: P&L_t = Σ exposure_i × r_i,t (USD),
+    return_t = P&L_t / Σ |exposure_i| (fraction of gross exposure).
+    """
+    provider, params = _context(settings, provider)
+    rp, fp = params.risk_metrics, params.factors
+    with session_scope(settings) as session:
+        extra = max(rp.window - fp.window, 0) + HISTORY_MARGIN_SESSIONS
+        pa, inputs, fx = _equity_factor_exposures(
+            session, provider, params, portfolio, as_of, extra_history=extra
+        )
+        joined, ts, notes = pa.joined(), pd.Timestamp(pa.as_of), list(pa.notes)
+        dae, gross = fx.dae, float(fx.dae.abs().sum())
+        returns = inputs.returns.loc[inputs.returns.index <= ts].iloc[-rp.window :]
+        position_returns = returns.reindex(columns=list(joined["underlying"])).set_axis(
+            joined.index, axis=1
+        )
+        pnl = position_returns.mul(dae, axis=1).sum(axis=1, min_count=1).dropna()
+        port_returns = pnl / gross if gross else pnl * np.nan
+        stats = performance_stats(port_returns, risk_free=rp.risk_free)
+
+        # ex-ante factor risk at the underlying level (specific risk is shared by
+        # positions on one underlying), then split exactly by each position's share
+        by_u = dae.groupby(joined["underlying"]).sum()
+        exposures_u = fx.fit.betas.reindex(by_u.index).mul(by_u, axis=0)
+        eq_rets, _ = factor_returns_from(
+            inputs,
+            {n: p for n, p in factor_proxies(session, provider.name, fp.factor_types)[0].items()},
+            fp.min_obs,
+        )
+        design = (
+            design_returns(eq_rets, fp.mode)
+            .loc[lambda f: f.index <= ts]
+            .dropna()
+            .iloc[-fp.window :]
+        )
+        covariance = design.cov()
+        specific = by_u**2 * fx.fit.residual_variance.reindex(by_u.index)
+        risk = factor_risk(exposures_u, covariance, specific)
+        share_in_u = (
+            (dae / joined["underlying"].map(by_u)).replace([np.inf, -np.inf], np.nan).fillna(0.0)
+        )
+        contrib = (
+            risk.by_position.reindex(joined["underlying"])
+            .set_axis(joined.index)
+            .mul(share_in_u, axis=0)
+        )
+        contrib["share"] = (
+            contrib["total_contribution_usd2"] / risk.total_variance
+            if risk.total_variance
+            else np.nan
+        )
+        notes += list(risk.notes)
+
+        metrics: dict[str, tuple[float, str]] = {k: (v, "fraction") for k, v in stats.items()}
+        for key in (
+            "var_95",
+            "cvar_95",
+            "var_99",
+            "cvar_99",
+            "parametric_var_95",
+            "parametric_var_99",
+        ):
+            metrics[f"{key}_usd"] = (stats[key] * gross, "usd")
+        metrics.update({
+            "gross_exposure_usd": (gross, "usd"),
+            "history_days": (float(len(port_returns)), "days"),
+            "ex_ante_volatility_usd": (risk.total_volatility_usd, "usd"),
+            "ex_ante_variance_usd2": (risk.total_variance, "usd2"),
+            "factor_variance_usd2": (risk.factor_variance, "usd2"),
+            "specific_variance_usd2": (risk.specific_variance, "usd2"),
+            "factor_risk_share": (risk.factor_variance / risk.total_variance if risk.total_variance else np.nan, "fraction"),
+        })  # fmt: skip
+        rows = [{"metric": k, "value": v, "unit": u, "reason": None if pd.notna(v) else "not computable from the data"}
+                for k, (v, u) in metrics.items()]  # fmt: skip
+        saved = store.replace_results(session, RiskMetric, portfolio_id=pa.portfolio_id, as_of=pa.as_of,
+                                      rows=rows, batch_run_id=batch_run_id)  # fmt: skip
+        saved += store.replace_results(session, PositionRiskContribution, portfolio_id=pa.portfolio_id, as_of=pa.as_of,
+                                       batch_run_id=batch_run_id,
+                                       rows=[{"position_id": int(i), **r} for i, r in contrib.iterrows()])  # fmt: skip
+    summary = {k: v for k, (v, _) in metrics.items()}
+    tables = {
+        "metrics": pd.DataFrame(
+            [{"metric": k, "value": v, "unit": u} for k, (v, u) in metrics.items()]
+        ),
+        "positions": joined[["symbol", "underlying"]].join(contrib),
+        "factors": risk.by_factor,
+        "returns": pd.DataFrame({"pnl_usd": pnl, "return": port_returns}),
+    }
+    return EngineRun(
+        "risk_metrics",
+        pa.portfolio_id,
+        pa.portfolio,
+        pa.as_of,
+        batch_run_id,
+        tables,
+        summary,
+        tuple(notes),
+        saved,
+    )
+
+
 ENGINE_RUNNERS: dict[str, Callable[..., EngineRun]] = {
     "valuation": run_valuation,
     "greeks": run_greeks,
     "exposures": run_exposures,
     "factors": run_factors,
     "market_risk": run_market_risk,
+    "stress": run_stress,
+    "correlations": run_correlations,
+    "risk_metrics": run_risk_metrics,
     "snapshot": run_snapshot,
 }
 """Engines reachable from ``sigmasight engine NAME`` (CLI names use dashes)."""

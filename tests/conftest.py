@@ -93,3 +93,22 @@ def db_settings(empty_db_settings: Settings) -> Settings:
     """A migrated, empty database on each backend."""
     upgrade(empty_db_settings)
     return empty_db_settings
+
+
+@pytest.fixture
+def demo_db(db_settings: Settings) -> Settings:
+    """A migrated database (each backend) with the demo portfolios and 400 sessions of
+    offline market data up to the default as-of date, 2017-03-29."""
+    import datetime as dt
+
+    from sigmasight_lib.db.session import session_scope
+    from sigmasight_lib.marketdata.cache import sync_market_data
+    from sigmasight_lib.marketdata.offline import OfflineSnapshotProvider
+    from sigmasight_lib.portfolios.demo import seed_demo
+
+    with session_scope(db_settings) as session:
+        seed_demo(session, REPO_DIR / "params")
+        sync_market_data(
+            session, OfflineSnapshotProvider(), as_of=dt.date(2017, 3, 29), history_sessions=400
+        )
+    return db_settings

@@ -6,8 +6,8 @@ Expected values come from the snapshot read independently, mibian and hand sums.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
 import json
+from dataclasses import replace
 
 import mibian
 import numpy as np
@@ -16,7 +16,6 @@ import pytest
 import sqlalchemy as sa
 
 from sigmasight_lib.cli import main
-from sigmasight_lib.config import REPO_DIR
 from sigmasight_lib.db.models import (
     ExposureResult,
     PortfolioFactorExposure,
@@ -25,22 +24,12 @@ from sigmasight_lib.db.models import (
     PositionValuation,
 )
 from sigmasight_lib.db.session import session_scope
-from sigmasight_lib.marketdata.cache import sync_market_data
 from sigmasight_lib.marketdata.offline import OfflineSnapshotProvider
-from sigmasight_lib.portfolios.demo import seed_demo
 from sigmasight_lib.runs import run_exposures, run_factors, run_greeks, run_valuation
 
 AS_OF = dt.date(2017, 3, 29)
 PREV = dt.date(2017, 3, 28)
 HF = "Long/Short Hedge Fund Style"
-
-
-@pytest.fixture
-def demo_db(db_settings):
-    with session_scope(db_settings) as session:
-        seed_demo(session, REPO_DIR / "params")
-        sync_market_data(session, OfflineSnapshotProvider(), as_of=AS_OF, history_sessions=300)
-    return db_settings
 
 
 @pytest.fixture(scope="module")

@@ -509,6 +509,34 @@ class PositionCorrelation(ResultMixin, Base):
     overlap_days: Mapped[int] = mapped_column(Integer)
 
 
+class PortfolioCorrelationMetrics(ResultMixin, Base):
+    """Portfolio-level correlation metrics of one as-of date."""
+
+    __tablename__ = "portfolio_correlation_metrics"
+    __table_args__ = (UniqueConstraint("portfolio_id", "as_of"),)
+
+    average_correlation: Mapped[float | None] = mapped_column(Float)
+    diversification_ratio: Mapped[float | None] = mapped_column(Float)
+    effective_bets: Mapped[float | None] = mapped_column(Float)
+    window_days: Mapped[int] = mapped_column(Integer)
+    min_overlap: Mapped[int] = mapped_column(Integer)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """Clusters, most / least correlated pairs, excluded assets with reasons, notes."""
+
+
+class PositionRiskContribution(ResultMixin, Base):
+    """Each position's Euler contribution to the portfolio's ex-ante daily variance (USD²)."""
+
+    __tablename__ = "position_risk_contributions"
+    __table_args__ = (UniqueConstraint("portfolio_id", "as_of", "position_id"),)
+
+    position_id: Mapped[int] = _position_fk()
+    factor_contribution_usd2: Mapped[float | None] = mapped_column(Float)
+    specific_contribution_usd2: Mapped[float | None] = mapped_column(Float)
+    total_contribution_usd2: Mapped[float | None] = mapped_column(Float)
+    share: Mapped[float | None] = mapped_column(Float)
+
+
 class RiskMetric(ResultMixin, Base):
     """One portfolio risk metric (``sharpe``, ``var_95``, ...); units in ``unit``."""
 

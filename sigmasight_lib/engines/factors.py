@@ -53,6 +53,9 @@ class FactorBetas:
         True where ``|beta| > cap`` and the beta was clipped.
     condition_number : Series
         statsmodels' ``condition_number`` of the asset's design (with constant).
+    residual_variance : Series
+        Daily residual variance SSR / (n − p) (statsmodels ``mse_resid``),
+        squared decimal return.
     reasons : Series of object
         None for estimated assets, else why the betas are NaN.
     mode : str
@@ -69,6 +72,7 @@ class FactorBetas:
     observations: pd.Series
     capped: pd.DataFrame
     condition_number: pd.Series
+    residual_variance: pd.Series
     reasons: pd.Series
     mode: str
     factors: tuple[str, ...]
@@ -97,8 +101,9 @@ def spread_design(factor_returns: pd.DataFrame, market: str) -> pd.DataFrame:
 def _ols_batch(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
     """OLS of every column of ``y`` (n, m) on ``x`` (n, p, constant included).
 
-    Returns coefficients (p, m), t-statistics (p, m), centered R² (m,) and the
-    condition number of ``x`` — one QR factorization for all m assets.
+    Returns coefficients (p, m), t-statistics (p, m), centered R² (m,), the
+    condition number of ``x`` and the residual variances SSR / (n − p) (m,) —
+    one QR factorization for all m assets.
     """
     n, p = x.shape
     q, r = np.linalg.qr(x)
@@ -119,7 +124,7 @@ def _ols_batch(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
         r_squared = 1.0 - ssr / tss
     eig = np.linalg.eigvalsh(x.T @ x)
     condition = float(np.sqrt(eig[-1] / eig[0])) if eig[0] > 0 else float("inf")
-    return coef, t_stats, r_squared, condition
+    return coef, t_stats, r_squared, condition, sigma2
 
 
 def _groups_by_usable_days(
@@ -195,6 +200,7 @@ def factor_betas(
     r2 = np.full(len(assets), np.nan)
     nobs = np.zeros(len(assets), dtype=int)
     cond = np.full(len(assets), np.nan)
+    resid_var = np.full(len(assets), np.nan)
     reasons = np.full(len(assets), None, dtype=object)
 
     usable = ~np.isnan(y_all)
@@ -205,10 +211,10 @@ def factor_betas(
     # group the remaining assets by their pattern of usable days: one solve per group
     for rows, cols in _groups_by_usable_days(usable, np.flatnonzero(~too_short)):
         if rows.all() and cols.size == y_all.shape[1]:
-            b, t, rsq, c = _ols_batch(x_all, y_all)  # no copy in the common case
+            b, t, rsq, c, s2 = _ols_batch(x_all, y_all)  # no copy in the common case
         else:
-            b, t, rsq, c = _ols_batch(x_all[rows], y_all[np.ix_(rows, cols)])
-        coef[:, cols], tst[:, cols], r2[cols], cond[cols] = b, t, rsq, c
+            b, t, rsq, c, s2 = _ols_batch(x_all[rows], y_all[np.ix_(rows, cols)])
+        coef[:, cols], tst[:, cols], r2[cols], cond[cols], resid_var[cols] = b, t, rsq, c, s2
         nobs[cols] = int(rows.sum())
 
     raw = coef[1:].T
@@ -221,6 +227,7 @@ def factor_betas(
         observations=pd.Series(nobs, index=assets, name="observations"),
         capped=pd.DataFrame(capped, index=assets, columns=list(factors)),
         condition_number=pd.Series(cond, index=assets, name="condition_number"),
+        residual_variance=pd.Series(resid_var, index=assets, name="residual_variance"),
         reasons=pd.Series(reasons, index=assets, name="reason", dtype=object),
         mode=mode,
         factors=factors,

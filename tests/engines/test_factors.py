@@ -69,6 +69,7 @@ def test_matches_statsmodels_on_real_returns(real_returns, mode):
         assert result.r_squared[asset] == pytest.approx(fit.rsquared, abs=1e-10)
         assert result.observations[asset] == int(fit.nobs) == 252
         assert result.condition_number[asset] == pytest.approx(fit.condition_number, rel=1e-8)
+        assert result.residual_variance[asset] == pytest.approx(fit.mse_resid, rel=1e-8)
     assert result.window_end == pd.Timestamp("2017-03-29")
 
 

@@ -1,0 +1,674 @@
+"""Stress tests: factor shocks applied to dollar factor exposures, directly and correlated.
+
+Units
+-----
+A shock is expressed in the factor's own daily-change units (``params/factors.yaml``):
+a decimal return for price proxies (Market ``-0.10`` = -10 %, Volatility ``+1.5``
+= VIX level +150 %) and a decimal yield change for the rate factor
+(Interest Rate ``+0.0025`` = +25 bp). A dollar factor exposure is the USD P&L
+per unit factor move (beta × exposure), so ``exposure × shock`` is USD.
+
+Two P&L figures per scenario
+----------------------------
+*Direct*: only the shocked factors move::
+
+    direct_pnl = Σ_positions Σ_{f shocked} exposure[i, f] × shock[f]
+
+*Correlated*: the unshocked factors U move by their conditional expectation
+given the shocked ones S under a Gaussian model with factor covariance Σ::
+
+    s_U = Σ_US Σ_SS⁻¹ s_S
+
+and the full vector (given on S, propagated on U) is applied to every exposure.
+Σ is usually :func:`ewma_covariance` (RiskMetrics-style decay λ = 0.94).
+
+Options are revalued with Black-Scholes-Merton (:func:`~sigmasight_lib.engines.greeks.bsm_greeks`)
+at the underlying's implied move, not delta-scaled; their linear exposure rows
+are left out of the linear sum (see :func:`run_scenario`).
+
+A shocked factor without exposure data is *unmapped*: it is listed, the
+scenario is flagged ``partial`` and the shock contributes nothing; it is never
+silently dropped. Pure functions: frames in, frames and frozen dataclasses out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from sigmasight_lib.engines.greeks import bsm_greeks
+
+CATEGORIES: tuple[str, ...] = (
+    "market",
+    "rates",
+    "commodity",
+    "international",
+    "factor",
+    "volatility",
+    "credit",
+    "liquidity",
+    "historical",
+    "custom",
+)
+"""Allowed :attr:`Scenario.category` values."""
+DEFAULT_DECAY = 0.94
+"""RiskMetrics decay for daily data (SPEC 6)."""
+EIGEN_TOLERANCE = 1e-10
+"""Eigenvalues of the shocked factors' correlation block below this fraction of the
+largest are treated as zero (pseudo-inverse), so collinear shocked factors do not blow up."""
+SPOT_FLOOR_FRACTION = 1e-6
+"""A stressed spot is floored at this fraction of the current spot (moves ≤ -100 %)."""
+PRICE_MISMATCH_TOLERANCE = 0.01
+"""A given option ``price`` further than max(0.01, 1 %) from the BSM price is noted."""
+OPTION_COLUMNS: tuple[str, ...] = (
+    "underlying",
+    "option_type",
+    "spot",
+    "strike",
+    "years",
+    "rate",
+    "vol",
+    "quantity",
+    "multiplier",
+    "delta",
+)
+"""Required columns of the ``options`` frame (``dividend_yield`` defaults to 0,
+``price`` is optional and only compared with the model price)."""
+BY_FACTOR_COLUMNS: tuple[str, ...] = (
+    "shock",
+    "propagated_shock",
+    "exposure_usd",
+    "direct_pnl_usd",
+    "correlated_pnl_usd",
+)
+OPTION_RESULT_COLUMNS: tuple[str, ...] = (
+    "underlying_move_direct",
+    "revaluation_pnl_direct",
+    "delta_only_pnl_direct",
+    "underlying_move_correlated",
+    "revaluation_pnl_correlated",
+    "delta_only_pnl_correlated",
+)
+BY_POSITION_COLUMNS: tuple[str, ...] = (
+    "direct_pnl_usd",
+    "correlated_pnl_usd",
+    *OPTION_RESULT_COLUMNS,
+)
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "name",
+    "category",
+    "direct_pnl_usd",
+    "correlated_pnl_usd",
+    "partial",
+    "unmapped",
+    "notes",
+)
+NO_DATA_NOTE = "no shocked factor has data"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One stress scenario.
+
+    Attributes
+    ----------
+    key : str
+        Unique slug (``market_down_10``).
+    name : str
+        Display name.
+    category : str
+        One of :data:`CATEGORIES`.
+    description : str
+        What the scenario models, with the shock units.
+    shocks : Mapping[str, float]
+        Factor name -> shock in the factor's own units (module docstring). Stored
+        as a plain ``dict`` copy with float values.
+
+    Raises
+    ------
+    ValueError
+        When a shock is not a finite number.
+    """
+
+    key: str
+    name: str
+    category: str
+    description: str
+    shocks: Mapping[str, float]
+
+    def __post_init__(self) -> None:
+        clean: dict[str, float] = {}
+        for factor, value in dict(self.shocks).items():
+            if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+                raise ValueError(f"scenario {self.key!r}: shock on {factor!r} is not a number")
+            if not math.isfinite(float(value)):
+                raise ValueError(f"scenario {self.key!r}: shock on {factor!r} is not finite")
+            clean[str(factor)] = float(value)
+        object.__setattr__(self, "shocks", clean)
+
+
+# --------------------------------------------------------------------------- covariance
+
+
+def ewma_covariance(factor_returns: pd.DataFrame, decay: float = DEFAULT_DECAY) -> pd.DataFrame:
+    """Exponentially weighted (RiskMetrics-style) covariance of daily factor changes.
+
+    Parameters
+    ----------
+    factor_returns : DataFrame of shape (n_days, n_factors)
+        Daily factor changes in factor units (decimal returns; decimal yield
+        changes for the rate factor), indexed by date. Rows are sorted by index
+        before weighting. The caller chooses the window (e.g. the last 252 days).
+    decay : float, default=0.94
+        λ in (0, 1]. ``1`` gives equal weights, i.e. the ordinary sample covariance.
+
+    Returns
+    -------
+    DataFrame of shape (k, k)
+        Daily covariance in factor units squared, index and columns the factors
+        that have any data (in input order).
+
+    Notes
+    -----
+    * Missing data: columns with no value at all are dropped (they would empty
+      the sample); then only dates on which **every** remaining factor has a
+      value are used (no pairwise estimates, so the matrix is positive
+      semi-definite). A factor with a short history therefore shortens the
+      sample of all factors: pass a window in which every factor has data.
+    * Weights: over the T usable dates, ``w_t ∝ λ^(T-t)`` (newest date weight
+      1 before normalization), normalized to sum to 1.
+    * Centring: on the **weighted** mean ``μ = Σ w_t r_t``.
+    * Scale: ``Σ w_t (r_t - μ)(r_t - μ)ᵀ / (1 - Σ w_t²)`` — the unbiased
+      estimator for reliability weights (``numpy.cov(..., aweights=w)``). With
+      λ = 1 it equals the equal-weight sample covariance (ddof=1) exactly; with
+      λ = 0.94 and 252 days the factor ``1/(1 - Σw²)`` is about 1.03.
+    * Fewer than two usable dates: an all-NaN matrix (no propagation downstream).
+
+    Raises
+    ------
+    ValueError
+        When ``decay`` is not in (0, 1].
+    """
+    if not (0.0 < decay <= 1.0):
+        raise ValueError(f"decay must be in (0, 1], got {decay!r}")
+    frame = factor_returns.sort_index().astype(float)
+    frame = frame.loc[:, frame.notna().any(axis=0)]
+    complete = frame.dropna(how="any")
+    factors = list(frame.columns)
+    n = len(complete)
+    if n < 2:
+        return pd.DataFrame(np.nan, index=factors, columns=factors)
+    x = complete.to_numpy(dtype=float)
+    age = np.arange(n - 1, -1, -1, dtype=float)  # 0 for the newest date
+    weights = np.exp(age * math.log(decay))
+    weights /= weights.sum()
+    centred = x - weights @ x
+    cov = (centred * weights[:, None]).T @ centred
+    cov /= 1.0 - float(weights @ weights)
+    cov = 0.5 * (cov + cov.T)
+    return pd.DataFrame(cov, index=factors, columns=factors)
+
+
+def covariance_to_correlation(covariance: pd.DataFrame) -> pd.DataFrame:
+    """Correlation matrix from a covariance matrix (same labels).
+
+    ``ρ_ij = Σ_ij / sqrt(Σ_ii Σ_jj)``, clipped to [-1, 1] against rounding, with
+    an exact 1 on the diagonal. Rows and columns of a factor with zero or NaN
+    variance are NaN.
+    """
+    cov = covariance.to_numpy(dtype=float)
+    var = np.diag(cov).copy()
+    sd = np.where(np.isfinite(var) & (var > 0), np.sqrt(np.where(var > 0, var, np.nan)), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / np.outer(sd, sd)
+    corr = np.clip(corr, -1.0, 1.0)
+    ok = np.isfinite(sd)
+    corr[np.diag_indices_from(corr)] = np.where(ok, 1.0, np.nan)
+    return pd.DataFrame(corr, index=covariance.index, columns=covariance.columns)
+
+
+def _usable_factors(cov: np.ndarray) -> np.ndarray:
+    """Mask of factors with a finite positive variance and finite covariances among them."""
+    var = np.diag(cov)
+    usable = np.isfinite(var) & (var > 0)
+    while usable.any():
+        sub = cov[np.ix_(usable, usable)]
+        bad_rows = ~np.isfinite(sub).all(axis=1)
+        if not bad_rows.any():
+            break
+        idx = np.flatnonzero(usable)
+        usable[idx[bad_rows]] = False
+    return usable
+
+
+def _pinv_symmetric(matrix: np.ndarray, tolerance: float = EIGEN_TOLERANCE) -> np.ndarray:
+    """Pseudo-inverse of a symmetric positive semi-definite matrix via its eigenvalues."""
+    values, vectors = np.linalg.eigh(matrix)
+    cutoff = tolerance * max(float(values.max(initial=0.0)), 0.0)
+    inverse = np.zeros_like(values)
+    keep = values > cutoff
+    inverse[keep] = 1.0 / values[keep]
+    return (vectors * inverse) @ vectors.T
+
+
+def propagate_shocks(shocks: Mapping[str, float], covariance: pd.DataFrame) -> pd.Series:
+    """Full factor move vector: given shocks plus the conditional expectation of the rest.
+
+    Parameters
+    ----------
+    shocks : Mapping[str, float]
+        Shocked factor -> shock in factor units. Factors not in ``covariance``
+        are ignored here (the caller applies them directly).
+    covariance : DataFrame of shape (k, k)
+        Factor covariance (e.g. :func:`ewma_covariance`); its units must match
+        the shocks' (daily changes in factor units).
+
+    Returns
+    -------
+    Series of shape (k,), indexed by the covariance's factors
+        Shocked factors keep their shock; every unshocked factor U gets
+        ``s_U = Σ_US Σ_SS⁻¹ s_S`` (Gaussian conditional mean, zero-mean moves).
+
+    Notes
+    -----
+    The solve is done on correlations with standardized shocks
+    (``z_U = R_US R_SS⁺ z_S``, ``s = σ z``), identical to the formula above but
+    independent of the factors' scales (a rate factor's variance is ~1e-7, VIX's
+    ~1e-2). ``R_SS⁺`` is an eigenvalue pseudo-inverse (:data:`EIGEN_TOLERANCE`),
+    so collinear shocked factors give the least-squares answer instead of noise.
+    A factor with NaN or zero variance (no usable data) neither conditions the
+    others nor receives a propagated move: it gets 0 unless it is shocked.
+    """
+    factors = list(covariance.index)
+    if list(covariance.columns) != factors:
+        covariance = covariance.reindex(columns=factors)
+    cov = covariance.to_numpy(dtype=float)
+    out = pd.Series(0.0, index=covariance.index, name="shock", dtype=float)
+    position = {f: i for i, f in enumerate(factors)}
+    given = {f: float(v) for f, v in shocks.items() if f in position}
+    for f, v in given.items():
+        out.iloc[position[f]] = v
+    usable = _usable_factors(cov) if len(factors) else np.zeros(0, dtype=bool)
+    s_idx = [position[f] for f in given if usable[position[f]]]
+    u_idx = [i for i in range(len(factors)) if usable[i] and factors[i] not in given]
+    if not s_idx or not u_idx:
+        return out
+    sd = np.sqrt(np.diag(cov))
+    corr = cov / np.outer(sd, sd)
+    z_s = np.array([given[factors[i]] for i in s_idx]) / sd[s_idx]
+    r_ss = corr[np.ix_(s_idx, s_idx)]
+    r_us = corr[np.ix_(u_idx, s_idx)]
+    z_u = r_us @ (_pinv_symmetric(r_ss) @ z_s)
+    out.iloc[u_idx] = z_u * sd[u_idx]
+    return out
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """Result of :func:`run_scenario`.
+
+    Attributes
+    ----------
+    key, name, category : str
+        From the scenario.
+    direct_pnl_usd : float
+        Linear P&L of the non-option positions under the shocked factors plus
+        the option revaluation P&L under the direct underlying moves; NaN when
+        no shocked factor has data.
+    correlated_pnl_usd : float
+        The same under the full (shocked + propagated) factor vector.
+    partial : bool
+        True when at least one shocked factor is unmapped.
+    unmapped : tuple of str
+        Shocked factors without exposure data, in scenario order.
+    by_factor : DataFrame indexed by factor, columns :data:`BY_FACTOR_COLUMNS`
+        ``shock`` (NaN if not shocked), ``propagated_shock`` (the full-vector
+        move used for the correlated P&L), ``exposure_usd`` (Σ of the
+        **non-option** dollar exposures), ``direct_pnl_usd`` and
+        ``correlated_pnl_usd`` (exposure_usd × move). Unmapped factors are rows
+        of NaN after the factors with data. These columns sum to the linear part
+        only; options are added through their revaluation (``by_position``).
+    by_position : DataFrame indexed by position id, columns :data:`BY_POSITION_COLUMNS`
+        ``direct_pnl_usd`` / ``correlated_pnl_usd`` per position (options: their
+        revaluation P&L); the option columns are NaN for non-option positions.
+        Underlying moves are decimal returns, P&L in USD.
+    notes : tuple of str
+        Why anything is partial, missing or approximated.
+    """
+
+    key: str
+    name: str
+    category: str
+    direct_pnl_usd: float
+    correlated_pnl_usd: float
+    partial: bool
+    unmapped: tuple[str, ...]
+    by_factor: pd.DataFrame
+    by_position: pd.DataFrame
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _check_inputs(exposures: pd.DataFrame, options: pd.DataFrame | None) -> None:
+    if not exposures.index.is_unique:
+        raise ValueError("exposures has duplicate position ids")
+    if not exposures.columns.is_unique:
+        raise ValueError("exposures has duplicate factor columns")
+    if options is not None:
+        missing = [c for c in OPTION_COLUMNS if c not in options.columns]
+        if missing:
+            raise ValueError(f"options lacks columns: {', '.join(missing)}")
+        if not options.index.is_unique:
+            raise ValueError("options has duplicate position ids")
+
+
+def _data_factors(exposures: pd.DataFrame) -> list[str]:
+    """Exposure columns that hold data (any non-NaN value; every column when there are no rows)."""
+    if len(exposures) == 0:
+        return list(exposures.columns)
+    has_data = exposures.notna().any(axis=0)
+    return [c for c in exposures.columns if bool(has_data[c])]
+
+
+def _option_betas(
+    options: pd.DataFrame,
+    exposures: pd.DataFrame,
+    factors: list[str],
+    underlying_betas: pd.DataFrame | None,
+    notes: list[str],
+) -> np.ndarray:
+    """Beta of each option's underlying to each factor, shape (n_options, n_factors).
+
+    From ``underlying_betas`` (NaN beta = 0); for an underlying missing there (or
+    with no beta at all), derived from the option's exposure row divided by its
+    delta-adjusted exposure (delta × spot), which is how the exposure rows are
+    built. NaN row when neither is available.
+    """
+    n = len(options)
+    if not factors:
+        return np.zeros((n, 0))
+    betas = np.full((n, len(factors)), np.nan)
+    if underlying_betas is not None:
+        table = underlying_betas.reindex(columns=factors).astype(float)
+        known = table.notna().any(axis=1)
+        for row, underlying in enumerate(options["underlying"]):
+            if underlying in table.index and bool(known.get(underlying, False)):
+                betas[row] = table.loc[underlying].fillna(0.0).to_numpy(dtype=float)
+    dollar_delta = (
+        options["delta"].astype(float).to_numpy() * options["spot"].astype(float).to_numpy()
+    )
+    for row, pid in enumerate(options.index):
+        if np.isfinite(betas[row]).all():
+            continue
+        underlying = options["underlying"].iloc[row]
+        if pid in exposures.index and np.isfinite(dollar_delta[row]) and dollar_delta[row] != 0.0:
+            exposure_row = exposures.loc[pid, factors].astype(float).fillna(0.0).to_numpy()
+            betas[row] = exposure_row / dollar_delta[row]
+            notes.append(
+                f"option {pid}: no betas for underlying {underlying}; "
+                "derived from its exposure row / (delta × spot)"
+            )
+        else:
+            notes.append(
+                f"option {pid}: no betas for underlying {underlying} and no usable exposure row; "
+                "not revalued, left out of the totals"
+            )
+    return betas
+
+
+def _revalue(
+    options: pd.DataFrame, move: np.ndarray, base_price: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stressed BSM price, revaluation P&L and delta-only P&L (USD) per option for ``move``."""
+    spot = options["spot"].astype(float).to_numpy()
+    new_spot = np.maximum(spot * (1.0 + move), spot * SPOT_FLOOR_FRACTION)
+    dividend = (
+        options["dividend_yield"].astype(float).fillna(0.0).to_numpy()
+        if "dividend_yield" in options.columns
+        else 0.0
+    )
+    stressed = bsm_greeks(
+        options["option_type"].to_numpy(dtype=str),
+        new_spot,
+        options["strike"].astype(float).to_numpy(),
+        options["years"].astype(float).to_numpy(),
+        options["rate"].astype(float).to_numpy(),
+        options["vol"].astype(float).to_numpy(),
+        dividend,
+    )["price"].to_numpy()
+    scale = (
+        options["quantity"].astype(float).to_numpy()
+        * options["multiplier"].astype(float).to_numpy()
+    )
+    revaluation = (stressed - base_price) * scale
+    delta_only = options["delta"].astype(float).to_numpy() * spot * move
+    return stressed, revaluation, delta_only
+
+
+def _base_prices(options: pd.DataFrame, notes: list[str]) -> np.ndarray:
+    """BSM price per share at the current inputs; notes rows that cannot be priced."""
+    dividend = (
+        options["dividend_yield"].astype(float).fillna(0.0).to_numpy()
+        if "dividend_yield" in options.columns
+        else 0.0
+    )
+    greeks = bsm_greeks(
+        options["option_type"].to_numpy(dtype=str),
+        options["spot"].astype(float).to_numpy(),
+        options["strike"].astype(float).to_numpy(),
+        options["years"].astype(float).to_numpy(),
+        options["rate"].astype(float).to_numpy(),
+        options["vol"].astype(float).to_numpy(),
+        dividend,
+    )
+    price = greeks["price"].to_numpy()
+    for row, pid in enumerate(options.index):
+        reason = greeks["reason"].iloc[row]
+        if pd.notna(reason):
+            notes.append(f"option {pid}: cannot be priced ({reason}); left out of the totals")
+    if "price" in options.columns:
+        given = options["price"].astype(float).to_numpy()
+        gap = np.abs(given - price)
+        far = np.isfinite(gap) & (gap > np.maximum(0.01, PRICE_MISMATCH_TOLERANCE * np.abs(price)))
+        for row in np.flatnonzero(far):
+            notes.append(
+                f"option {options.index[row]}: given price {given[row]:.4f} differs from the BSM "
+                f"price {price[row]:.4f} at the current inputs; P&L is measured from the BSM price"
+            )
+    return price
+
+
+def run_scenario(
+    scenario: Scenario,
+    exposures: pd.DataFrame,
+    covariance: pd.DataFrame,
+    options: pd.DataFrame | None = None,
+    underlying_betas: pd.DataFrame | None = None,
+) -> ScenarioResult:
+    """Direct and correlated P&L of one scenario, by factor and by position.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    exposures : DataFrame of shape (n_positions, n_factors)
+        Indexed by position id, columns the factor names with data; values the
+        dollar factor exposure (USD per unit factor move). NaN = no exposure (0
+        in sums). A column whose values are all NaN counts as "no data". Pass
+        rows for **all** positions, options included: option rows are excluded
+        from the linear sum here (see Notes).
+    covariance : DataFrame of shape (k, k)
+        Daily factor covariance (:func:`ewma_covariance`) for the propagation.
+        Factors absent from it (or with NaN variance) get no propagated move.
+    options : DataFrame indexed by position id, optional
+        One row per option position with columns ``underlying``, ``option_type``
+        ('C'/'P'), ``spot``, ``strike``, ``years``, ``rate``, ``vol``,
+        ``dividend_yield`` (default 0), ``quantity``, ``multiplier``, ``price``
+        (optional, premium per share; only compared with the model price) and
+        ``delta`` (position delta, shares).
+    underlying_betas : DataFrame indexed by underlying ticker, optional
+        Beta of each underlying to each factor (factor units). An underlying
+        missing here gets betas derived from its option's exposure row / (delta × spot).
+
+    Returns
+    -------
+    ScenarioResult
+
+    Notes
+    -----
+    * Mapping: a shocked factor is *mapped* when ``exposures`` has a column with
+      data for it; others are listed in ``unmapped``, ``partial`` is True and
+      they contribute nothing — neither directly, nor to the option moves, nor
+      as conditioning information in the propagation. If no shocked factor is
+      mapped both P&L figures are NaN with the note :data:`NO_DATA_NOTE`.
+    * Options are **revalued, not delta-scaled**: the underlying move is
+      ``Σ_f beta[underlying, f] × move[f]`` over the mapped factors (direct: the
+      shocks only; correlated: the full vector); the new spot
+      ``spot × (1 + move)`` (floored at :data:`SPOT_FLOOR_FRACTION` × spot) is
+      repriced with :func:`bsm_greeks` at the same vol, rate, years and dividend
+      yield; P&L = (stressed − current BSM price) × quantity × multiplier. The
+      delta-only P&L (delta × spot × move) is reported beside it for comparison.
+      **Every position id in ``options`` is dropped from the linear exposure sum**
+      so an option's P&L is counted once, through its revaluation.
+    * An option that cannot be revalued (no betas, unpriceable inputs) has NaN
+      P&L, is left out of the totals, and a note says so.
+    """
+    _check_inputs(exposures, options)
+    notes: list[str] = []
+    shocks = dict(scenario.shocks)
+    factors = _data_factors(exposures)
+    mapped = {f: s for f, s in shocks.items() if f in factors}
+    unmapped = tuple(f for f in shocks if f not in mapped)
+    partial = bool(unmapped)
+    no_data = not mapped
+    if not shocks:
+        notes.append("scenario has no shocks")
+    elif no_data:
+        notes.append(f"{NO_DATA_NOTE} (unmapped: {', '.join(unmapped)})")
+    elif unmapped:
+        notes.append(f"unmapped (no exposure data, shock not applied): {', '.join(unmapped)}")
+
+    option_ids = options.index if options is not None else pd.Index([])
+    position_ids = exposures.index.append(option_ids.difference(exposures.index, sort=False))
+    linear_ids = exposures.index[~exposures.index.isin(option_ids)]
+
+    # factor move vectors over the mapped factors (columns with data)
+    propagated = propagate_shocks(mapped, covariance)
+    direct_move = np.array([mapped.get(f, 0.0) for f in factors], dtype=float)
+    full_move = np.array(
+        [mapped[f] if f in mapped else float(propagated.get(f, 0.0)) for f in factors],
+        dtype=float,
+    )
+    missing_cov = [f for f in mapped if f not in covariance.index]
+    if missing_cov and not no_data:
+        notes.append(
+            "shocked factors not in the covariance (no propagation from them): "
+            + ", ".join(missing_cov)
+        )
+    linear = exposures.loc[linear_ids, factors].astype(float).fillna(0.0)
+    no_cov = [
+        f
+        for f in factors
+        if f not in mapped and f not in covariance.index and linear[f].ne(0).any()
+    ]
+    if no_cov and not no_data:
+        notes.append(
+            "factors with exposure but no covariance (no propagated move): " + ", ".join(no_cov)
+        )
+
+    x = linear.to_numpy(dtype=float)
+    by_position = pd.DataFrame(np.nan, index=position_ids, columns=list(BY_POSITION_COLUMNS))
+    by_position.loc[linear_ids, "direct_pnl_usd"] = x @ direct_move
+    by_position.loc[linear_ids, "correlated_pnl_usd"] = x @ full_move
+
+    if options is not None and len(options):
+        base = _base_prices(options, notes)
+        betas = _option_betas(options, exposures, factors, underlying_betas, notes)
+        for label, move_vector in (("direct", direct_move), ("correlated", full_move)):
+            move = betas @ move_vector
+            _, revaluation, delta_only = _revalue(options, move, base)
+            by_position.loc[options.index, f"underlying_move_{label}"] = move
+            by_position.loc[options.index, f"revaluation_pnl_{label}"] = revaluation
+            by_position.loc[options.index, f"delta_only_pnl_{label}"] = delta_only
+            by_position.loc[options.index, f"{label}_pnl_usd"] = revaluation
+            floored = options.index[1.0 + move <= SPOT_FLOOR_FRACTION]
+            if len(floored) and not no_data:
+                notes.append(
+                    f"{label}: underlying move ≤ -100 %, stressed spot floored for options "
+                    + ", ".join(map(str, floored))
+                )
+
+    exposure_usd = linear.sum(axis=0)
+    by_factor = pd.DataFrame(
+        index=pd.Index([*factors, *unmapped], name="factor"),
+        columns=list(BY_FACTOR_COLUMNS),
+        dtype=float,
+    )
+    by_factor.loc[factors, "shock"] = [mapped.get(f, np.nan) for f in factors]
+    by_factor.loc[factors, "propagated_shock"] = full_move
+    by_factor.loc[factors, "exposure_usd"] = exposure_usd.to_numpy(dtype=float)
+    by_factor.loc[factors, "direct_pnl_usd"] = exposure_usd.to_numpy(dtype=float) * direct_move
+    by_factor.loc[factors, "correlated_pnl_usd"] = exposure_usd.to_numpy(dtype=float) * full_move
+    if unmapped:
+        by_factor.loc[list(unmapped), "shock"] = [shocks[f] for f in unmapped]
+
+    if no_data:
+        by_position[:] = np.nan
+        by_factor[["propagated_shock", "direct_pnl_usd", "correlated_pnl_usd"]] = np.nan
+        direct_total = correlated_total = float("nan")
+    else:
+        direct_total = float(np.nansum(by_position["direct_pnl_usd"].to_numpy(dtype=float)))
+        correlated_total = float(np.nansum(by_position["correlated_pnl_usd"].to_numpy(dtype=float)))
+    return ScenarioResult(
+        key=scenario.key,
+        name=scenario.name,
+        category=scenario.category,
+        direct_pnl_usd=direct_total,
+        correlated_pnl_usd=correlated_total,
+        partial=partial,
+        unmapped=unmapped,
+        by_factor=by_factor,
+        by_position=by_position,
+        notes=tuple(notes),
+    )
+
+
+def run_scenarios(
+    scenarios: Sequence[Scenario],
+    exposures: pd.DataFrame,
+    covariance: pd.DataFrame,
+    options: pd.DataFrame | None = None,
+    underlying_betas: pd.DataFrame | None = None,
+) -> list[ScenarioResult]:
+    """:func:`run_scenario` for each scenario, in order (see it for the arguments)."""
+    return [
+        run_scenario(s, exposures, covariance, options=options, underlying_betas=underlying_betas)
+        for s in scenarios
+    ]
+
+
+def scenario_summary(results: Sequence[ScenarioResult]) -> pd.DataFrame:
+    """One row per scenario, indexed by key, columns :data:`SUMMARY_COLUMNS`.
+
+    ``unmapped`` and ``notes`` are joined with ``", "`` and ``"; "``.
+    """
+    rows = [
+        {
+            "key": r.key,
+            "name": r.name,
+            "category": r.category,
+            "direct_pnl_usd": r.direct_pnl_usd,
+            "correlated_pnl_usd": r.correlated_pnl_usd,
+            "partial": r.partial,
+            "unmapped": ", ".join(r.unmapped),
+            "notes": "; ".join(r.notes),
+        }
+        for r in results
+    ]
+    frame = pd.DataFrame(rows, columns=["key", *SUMMARY_COLUMNS])
+    return frame.set_index("key")

@@ -834,7 +834,9 @@ def run_snapshot(
                 notes.append(f"{d}: no prices in the cache, no snapshot")
                 continue
             positions = held[d]
-            valuation, greeks, _ = compute_position_analytics(positions, inputs, d, params)
+            valuation, greeks, day_notes = compute_position_analytics(positions, inputs, d, params)
+            if d == day:
+                notes.extend(day_notes)
             joined = positions.join(valuation).join(
                 greeks.drop(columns=["underlying_price", "reason"])
             )

@@ -86,12 +86,21 @@ def default_as_of(session: Session, symbols: Sequence[str] | None = None) -> dt.
     """Latest date on which every needed series exists in the cache.
 
     The needed series are ``symbols`` (default: :func:`needed_symbols` for every
-    provider that has cached rows) and the 10-year treasury point. Computed from
-    the data, never hard-coded; None when no such date exists.
+    provider that has cached rows) and the 10-year treasury point; a symbol
+    with no cached data at all is left out (it cannot be valued on any date,
+    and coverage reports it). Computed from the data, never hard-coded; None
+    when no such date exists.
     """
     if symbols is None:
         providers = set(session.scalars(select(MarketPrice.provider).distinct()))
         symbols = sorted({s for p in providers for s in needed_symbols(session, p)})
+    # a series with no data at all cannot gate the date (coverage reports it)
+    present = set(
+        session.scalars(
+            select(MarketPrice.symbol).where(MarketPrice.symbol.in_(list(symbols))).distinct()
+        )
+    )
+    symbols = [s for s in symbols if s in present]
     if not symbols:
         return None
     usable = (

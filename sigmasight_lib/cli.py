@@ -467,6 +467,175 @@ def engine_command(
         click.echo(f"note: {note}")
 
 
+# --------------------------------------------------------------------------- batch
+
+
+@cli.group()
+def batch() -> None:
+    """The papermill batch: run, status, history."""
+
+
+@batch.command("run")
+@click.option("--portfolio", "portfolios", multiple=True, metavar="NAME_OR_ID", help="Repeatable.")
+@click.option("--all", "all_portfolios", is_flag=True, help="Every portfolio (the default).")
+@as_of_option
+@click.option(
+    "--jobs", default=None, metavar="LIST", help="Comma-separated engines (default: all)."
+)
+@click.option("--executor", type=click.Choice(["inline", "processes", "dask"]), default="inline")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, help="processes / dask workers.")
+@click.option(
+    "--scheduler-address",
+    default=None,
+    metavar="ADDR",
+    help="dask scheduler (default: a LocalCluster).",
+)
+@click.option(
+    "--kernel",
+    "kernel_mode",
+    type=click.Choice(["warm", "fresh"]),
+    default="warm",
+    help="warm: one kernel per worker, namespace reset between notebooks.",
+)
+@click.option(
+    "--resume", type=int, default=None, metavar="RUN_ID", help="Rerun only failed and skipped jobs."
+)
+@json_option
+@click.pass_context
+def batch_run(
+    ctx: click.Context,
+    portfolios: tuple[str, ...],
+    all_portfolios: bool,
+    as_of: dt.date | None,
+    jobs: str | None,
+    executor: str,
+    workers: int,
+    scheduler_address: str | None,
+    kernel_mode: str,
+    resume: int | None,
+    as_json: bool,
+) -> None:
+    """Run the engine notebooks for portfolios at one as-of date.
+
+    Exit status 1 when any job failed (the others still ran).
+    """
+    from sigmasight_lib.batch.runner import run_batch
+
+    if all_portfolios and portfolios:
+        raise click.UsageError("give --portfolio or --all, not both")
+    result = run_batch(
+        _settings(ctx),
+        portfolios=list(portfolios) or None,
+        as_of=as_of,
+        jobs=jobs.split(",") if jobs else None,
+        executor=executor,
+        workers=workers,
+        scheduler_address=scheduler_address,
+        kernel_mode=kernel_mode,
+        resume=resume,
+    )
+    if as_json:
+        _echo_json(result.to_dict())
+    else:
+        counts: dict[str, int] = {}
+        for o in result.outcomes:
+            counts[o.status] = counts.get(o.status, 0) + 1
+        click.echo(
+            f"batch run {result.run_id} for {result.as_of}: {result.status} {counts} in {result.seconds:.1f} s"
+        )
+        for o in result.failed:
+            err = o.error or {}
+            click.echo(
+                f"  failed: portfolio {o.portfolio_id} {o.job}: {err.get('ename')}: {err.get('evalue')} "
+                f"(cell {err.get('cell_index')}, {err.get('notebook')})"
+            )
+        click.echo(f"index: {result.index_html}")
+    if result.failed:
+        sys.exit(1)
+
+
+@batch.command("status")
+@click.option("--run", "run_id", type=int, default=None, help="Run id (default: the newest).")
+@json_option
+@click.pass_context
+def batch_status(ctx: click.Context, run_id: int | None, as_json: bool) -> None:
+    """Jobs of one batch run with status, timing and errors."""
+    from sqlalchemy import select
+
+    from sigmasight_lib.db.models import BatchJob, BatchRun
+    from sigmasight_lib.exceptions import NotFoundError
+
+    with _session(ctx) as session:
+        run = (
+            session.get(BatchRun, run_id)
+            if run_id
+            else session.scalar(select(BatchRun).order_by(BatchRun.id.desc()))
+        )
+        if run is None:
+            raise NotFoundError(f"no batch run {run_id}" if run_id else "no batch runs yet")
+        jobs = list(
+            session.scalars(
+                select(BatchJob).where(BatchJob.batch_run_id == run.id).order_by(BatchJob.id)
+            )
+        )
+        head = {
+            "run_id": run.id,
+            "as_of": run.as_of,
+            "status": run.status,
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "code_version": run.code_version,
+            "market_data_hash": run.market_data_hash,
+            "parameters": run.parameters,
+        }
+        rows = [
+            {
+                "portfolio_id": j.portfolio_id,
+                "job": j.job_name,
+                "status": j.status,
+                "seconds": None if j.duration_seconds is None else round(j.duration_seconds, 2),
+                "error": j.error,
+                "artifact": j.artifact_path,
+            }
+            for j in jobs
+        ]
+    if as_json:
+        _echo_json({**head, "jobs": rows})
+        return
+    for key, value in head.items():
+        click.echo(f"{key}: {value}")
+    _echo_frame(pd.DataFrame(rows).drop(columns=["artifact"]) if rows else pd.DataFrame())
+
+
+@batch.command("history")
+@click.option("--limit", type=int, default=20)
+@json_option
+@click.pass_context
+def batch_history(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """The newest batch runs."""
+    from sqlalchemy import select
+
+    from sigmasight_lib.db.models import BatchRun
+
+    with _session(ctx) as session:
+        rows = [
+            {
+                "run_id": r.id,
+                "as_of": r.as_of,
+                "status": r.status,
+                "started_at": r.started_at,
+                "finished_at": r.finished_at,
+                "jobs": len(r.jobs),
+                "code_version": r.code_version,
+            }
+            for r in session.scalars(select(BatchRun).order_by(BatchRun.id.desc()).limit(limit))
+        ]
+    if as_json:
+        _echo_json(rows)
+    else:
+        _echo_frame(pd.DataFrame(rows))
+
+
 # --------------------------------------------------------------------------- verify
 
 

@@ -16,6 +16,9 @@ SIGMASIGHT_MARKET_DATA
 SIGMASIGHT_PARAMS_DIR
     Directory of the YAML parameter sets. Default: ``params/`` at the
     repository root.
+SIGMASIGHT_NOTEBOOKS_DIR
+    Directory of the engine notebooks the batch executes. Default:
+    ``notebooks/`` at the repository root.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ class Settings:
         Run artifacts and the default SQLite file.
     params_dir : Path
         YAML parameter sets (demo portfolios, factors, scenarios, schedule).
+    notebooks_dir : Path
+        The engine notebooks the batch executes.
     market_data : str
         Provider name, one of :data:`PROVIDERS`.
     """
@@ -64,6 +69,7 @@ class Settings:
     outputs_dir: Path
     params_dir: Path
     market_data: str
+    notebooks_dir: Path = REPO_DIR / "notebooks"
 
     @property
     def database_url_safe(self) -> str:
@@ -133,6 +139,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     root = _default_root()
     outputs_dir = Path(env.get("SIGMASIGHT_OUTPUTS_DIR") or root / "outputs").expanduser()
     params_dir = Path(env.get("SIGMASIGHT_PARAMS_DIR") or root / "params").expanduser()
+    notebooks_dir = Path(env.get("SIGMASIGHT_NOTEBOOKS_DIR") or root / "notebooks").expanduser()
     provider = (env.get("SIGMASIGHT_MARKET_DATA") or "offline").strip().lower()
     if provider not in PROVIDERS:
         raise ConfigError(
@@ -150,4 +157,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         outputs_dir=outputs_dir,
         params_dir=params_dir,
         market_data=provider,
+        notebooks_dir=notebooks_dir,
     )

@@ -1,0 +1,1 @@
+"""The papermill batch: job plan, tracking, locking, execution, executors, schedule."""

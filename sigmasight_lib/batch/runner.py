@@ -1,0 +1,515 @@
+"""The batch: market data once per as-of, then per portfolio the engine notebooks.
+
+``run_batch`` is the one entry point (CLI ``sigmasight batch run``, the
+schedule, tests). Per as-of it takes the run lock, syncs market data and
+checks coverage (the ``market_data`` notebook), then runs each portfolio's
+notebooks in dependency order through papermill — inline, in a process pool
+or on a dask cluster — writing executed notebooks and code-free HTML under
+``outputs/<as_of>/<portfolio-slug>/``, one tracked job row per (portfolio,
+engine), and finally ``outputs/index.html``.
+
+Notebooks receive only ``portfolio``, ``as_of`` and ``run_id``; the database
+URL and any API key reach the kernel through the environment, never through
+parameters, so they appear in no notebook, HTML page or log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from sigmasight_lib.batch.plan import (
+    DEPENDS_ON,
+    MARKET_DATA_JOB,
+    NOTEBOOK_PARAMETERS,
+    NOTEBOOKS,
+    dependents,
+    select_jobs,
+)
+from sigmasight_lib.batch.tracking import batch_lock, market_data_hash, start_run, upsert_job
+from sigmasight_lib.config import Settings, load_settings
+from sigmasight_lib.db.models import BatchJob, BatchRun, Portfolio
+from sigmasight_lib.db.session import session_scope
+from sigmasight_lib.exceptions import ConfigError, NotFoundError, SigmaSightError
+from sigmasight_lib.logs import Progress
+from sigmasight_lib.marketdata import get_provider
+from sigmasight_lib.marketdata.cache import (
+    DEFAULT_HISTORY_SESSIONS,
+    default_as_of,
+    needed_symbols,
+    resolve_sync_end,
+    sync_market_data,
+)
+from sigmasight_lib.marketdata.calendar import sessions_window
+from sigmasight_lib.portfolios.service import find_portfolio
+
+log = logging.getLogger(__name__)
+
+EXECUTORS = ("inline", "processes", "dask")
+KERNEL_MODES = ("warm", "fresh")
+KERNEL_NAME = "python3"
+CELL_TIMEOUT_SECONDS = 600
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.DOTALL | re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """The result of one (portfolio, job)."""
+
+    portfolio_id: int | None
+    job: str
+    status: str
+    """``succeeded``, ``failed`` or ``skipped``."""
+    duration_seconds: float = 0.0
+    notebook: str | None = None
+    html: str | None = None
+    error: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    run_id: int
+    as_of: dt.date
+    status: str
+    outcomes: tuple[JobOutcome, ...]
+    index_html: Path
+    seconds: float
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def failed(self) -> list[JobOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "as_of": self.as_of.isoformat(),
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "index_html": str(self.index_html),
+            "jobs": [asdict(o) for o in self.outcomes],
+            "notes": list(self.notes),
+        }
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def notebook_path(job: str, notebooks_dir: Path) -> Path:
+    return notebooks_dir / NOTEBOOKS[job]
+
+
+def validate_parameters(notebook: Path, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Check ``parameters`` against the notebook's ``parameters`` cell and our whitelist.
+
+    Raises
+    ------
+    ConfigError
+        Naming an unknown or ill-typed parameter; nothing is injected then.
+    """
+    import papermill
+
+    declared = set(papermill.inspect_notebook(str(notebook)))
+    for name, value in parameters.items():
+        if name not in NOTEBOOK_PARAMETERS or name not in declared:
+            raise ConfigError(
+                f"parameter {name!r} is not a parameter of {notebook.name} "
+                f"(accepted: {', '.join(sorted(declared & set(NOTEBOOK_PARAMETERS)))})"
+            )
+        expected = NOTEBOOK_PARAMETERS[name]
+        if value is not None and not (isinstance(value, expected) and not isinstance(value, bool)):
+            raise ConfigError(
+                f"parameter {name!r} of {notebook.name} must be {expected.__name__} or None, "
+                f"got {type(value).__name__} {value!r}"
+            )
+    return parameters
+
+
+# --------------------------------------------------------------------------- one notebook
+
+
+def render_html(executed: Path, html_path: Path) -> None:
+    """Write a self-contained HTML render of ``executed`` with all code hidden.
+
+    Outputs only (no input cells, no prompts); scripts are removed, so the
+    page opens from disk with no network: charts are inline PNG, tables HTML.
+    """
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        template_name="lab", exclude_input=True, exclude_input_prompt=True,
+        exclude_output_prompt=True, require_js_url="", mathjax_url="",
+    )  # fmt: skip
+    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    html_path.write_text(_SCRIPT.sub("", body), encoding="utf-8")
+
+
+def execute_job(
+    job: str,
+    parameters: dict[str, Any],
+    out_dir: Path,
+    notebooks_dir: Path,
+    kernel_mode: str = "fresh",
+) -> JobOutcome:
+    """Run one notebook with papermill, render its HTML, and describe the outcome.
+
+    A failing notebook is still saved (papermill writes it) and rendered; the
+    outcome carries papermill's ``cell_index``, ``ename``, ``evalue`` and the
+    executed notebook's path.
+    """
+    import papermill
+
+    source = notebook_path(job, notebooks_dir)
+    validate_parameters(source, parameters)
+    executed = out_dir / "notebooks" / source.name
+    html = out_dir / "html" / source.with_suffix(".html").name
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    engine = None
+    if kernel_mode == "warm":
+        from sigmasight_lib.batch.warm_kernel import WARM_ENGINE_NAME, register_warm_engine
+
+        register_warm_engine()
+        engine = WARM_ENGINE_NAME
+    start = time.perf_counter()
+    error: dict[str, Any] | None = None
+    try:
+        papermill.execute_notebook(
+            str(source), str(executed), parameters=parameters, kernel_name=KERNEL_NAME,
+            engine_name=engine, progress_bar=False, log_output=False,
+            execution_timeout=CELL_TIMEOUT_SECONDS, cwd=str(notebooks_dir),
+        )  # fmt: skip
+    except papermill.PapermillExecutionError as exc:
+        error = {"cell_index": exc.cell_index, "ename": exc.ename, "evalue": exc.evalue,
+                 "notebook": str(executed)}  # fmt: skip
+    except Exception as exc:  # kernel died, timeout, ...: still a job failure, not a crash
+        error = {
+            "cell_index": None,
+            "ename": type(exc).__name__,
+            "evalue": str(exc),
+            "notebook": str(executed),
+        }
+    seconds = time.perf_counter() - start
+    if executed.exists():
+        render_html(executed, html)
+    return JobOutcome(
+        portfolio_id=None, job=job, status="failed" if error else "succeeded",
+        duration_seconds=seconds, notebook=str(executed) if executed.exists() else None,
+        html=str(html) if html.exists() else None, error=error,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- one portfolio
+
+
+@dataclass(frozen=True)
+class PortfolioTask:
+    """Everything a worker needs to run one portfolio's chain (picklable, no secrets)."""
+
+    run_id: int
+    portfolio_id: int
+    portfolio_name: str
+    slug: str
+    as_of: dt.date
+    jobs: tuple[str, ...]
+    kernel_mode: str
+    outputs_dir: str
+    environment: dict[str, str]
+    """SIGMASIGHT_* variables for a worker in another process (not notebook parameters)."""
+
+
+def _settings_for(task: PortfolioTask) -> Settings:
+    env = {**os.environ, **task.environment}
+    return load_settings(env)
+
+
+def run_portfolio_chain(task: PortfolioTask) -> list[JobOutcome]:
+    """Run ``task.jobs`` in order for one portfolio; a failure skips its dependents.
+
+    Records every job's status, start, duration and structured error. Runs
+    in the calling process (inline), a pool worker or a dask worker.
+    """
+    os.environ.update(task.environment)
+    settings = _settings_for(task)
+    out_dir = Path(task.outputs_dir) / task.as_of.isoformat() / task.slug
+    params = {
+        "portfolio": task.portfolio_name,
+        "as_of": task.as_of.isoformat(),
+        "run_id": task.run_id,
+    }
+    skipped: dict[str, str] = {}
+    outcomes: list[JobOutcome] = []
+    for job in task.jobs:
+        if job in skipped:
+            outcome = JobOutcome(task.portfolio_id, job, "skipped",
+                                 error={"reason": skipped[job]})  # fmt: skip
+        else:
+            with session_scope(settings) as session:
+                upsert_job(session, task.run_id, task.portfolio_id, job, status="running",
+                           started_at=dt.datetime.now(dt.UTC), error=None)  # fmt: skip
+            result = execute_job(job, params, out_dir, settings.notebooks_dir, task.kernel_mode)
+            outcome = JobOutcome(task.portfolio_id, job, result.status, result.duration_seconds,
+                                 result.notebook, result.html, result.error)  # fmt: skip
+            if result.status == "failed":
+                for dep in dependents(job, task.jobs):
+                    skipped.setdefault(
+                        dep, f"skipped: {job} failed ({(result.error or {}).get('ename')})"
+                    )
+        with session_scope(settings) as session:
+            upsert_job(session, task.run_id, task.portfolio_id, job, status=outcome.status,
+                       duration_seconds=outcome.duration_seconds, error=outcome.error,
+                       artifact_path=outcome.html or outcome.notebook)  # fmt: skip
+        outcomes.append(outcome)
+    return outcomes
+
+
+# --------------------------------------------------------------------------- executors
+
+
+def _run_tasks(
+    tasks: Sequence[PortfolioTask],
+    executor: str,
+    workers: int,
+    scheduler_address: str | None,
+    on_done: Callable[[list[JobOutcome]], None],
+) -> None:
+    if executor == "inline":
+        for task in tasks:
+            on_done(run_portfolio_chain(task))
+        return
+    if executor == "processes":
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        context = multiprocessing.get_context("spawn")  # no inherited DB connections or kernels
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            for future in as_completed([pool.submit(run_portfolio_chain, t) for t in tasks]):
+                on_done(future.result())
+        return
+    if executor == "dask":
+        try:
+            from distributed import Client, LocalCluster, as_completed
+        except ImportError as exc:  # pragma: no cover - optional dependency
+            raise ConfigError(
+                "the dask executor needs dask.distributed: pip install 'dask[distributed]'"
+            ) from exc
+        cluster = None
+        if scheduler_address:
+            client = Client(scheduler_address)
+        else:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)  # fmt: skip
+            client = Client(cluster)
+        try:
+            futures = [
+                client.submit(run_portfolio_chain, t, pure=False, key=f"{t.slug}-{t.run_id}")
+                for t in tasks
+            ]
+            for future in as_completed(futures):
+                on_done(future.result())
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        return
+    raise ConfigError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+
+
+# --------------------------------------------------------------------------- the batch
+
+
+def _environment(settings: Settings) -> dict[str, str]:
+    """What a worker process needs to find the same database, outputs and params."""
+    return {
+        "SIGMASIGHT_DATABASE_URL": settings.database_url.render_as_string(hide_password=False),
+        "SIGMASIGHT_OUTPUTS_DIR": str(settings.outputs_dir),
+        "SIGMASIGHT_PARAMS_DIR": str(settings.params_dir),
+        "SIGMASIGHT_NOTEBOOKS_DIR": str(settings.notebooks_dir),
+        "SIGMASIGHT_MARKET_DATA": settings.market_data,
+    }
+
+
+def run_batch(
+    settings: Settings,
+    *,
+    portfolios: Sequence[str] | None = None,
+    as_of: dt.date | None = None,
+    jobs: Sequence[str] | None = None,
+    executor: str = "inline",
+    workers: int = 2,
+    scheduler_address: str | None = None,
+    kernel_mode: str = "warm",
+    resume: int | None = None,
+) -> BatchResult:
+    """Run the batch for one as-of date; see the module docstring.
+
+    Parameters
+    ----------
+    portfolios : sequence of str, optional
+        Names, slugs or ids; None = every portfolio.
+    jobs : sequence of str, optional
+        Engine names; None = all, in dependency order.
+    executor : {'inline', 'processes', 'dask'}
+    kernel_mode : {'warm', 'fresh'}
+        ``warm`` reuses one kernel per worker (namespace reset between
+        notebooks); ``fresh`` starts a kernel per notebook.
+    resume : int, optional
+        Rerun only the failed and skipped jobs of that run (same as-of).
+
+    Raises
+    ------
+    BatchLockedError
+        When a batch for the same as-of is already running.
+    """
+    if executor not in EXECUTORS:
+        raise ConfigError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+    if kernel_mode not in KERNEL_MODES:
+        raise ConfigError(f"kernel mode {kernel_mode!r} is not one of {', '.join(KERNEL_MODES)}")
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
+    started = time.perf_counter()
+    provider = get_provider(settings)
+    selected = select_jobs(jobs)
+    previous: dict[tuple[int | None, str], str] = {}
+    with session_scope(settings) as session:
+        if resume is not None:
+            old = session.get(BatchRun, resume)
+            if old is None:
+                raise NotFoundError(f"no batch run {resume}")
+            as_of = old.as_of
+            previous = {(j.portfolio_id, j.job_name): j.status for j in old.jobs}
+            portfolios = portfolios or old.parameters.get("portfolios")
+            selected = select_jobs(old.parameters.get("jobs"))
+        targets = (
+            [find_portfolio(session, p) for p in portfolios]
+            if portfolios
+            else list(session.scalars(select(Portfolio).order_by(Portfolio.id)))
+        )
+        if not targets:
+            raise NotFoundError(
+                "no portfolios to run: seed the demo (`sigmasight demo seed`) or import one"
+            )
+        if as_of is None:
+            symbols = needed_symbols(session, provider.name)
+            as_of = default_as_of(session) or resolve_sync_end(provider, symbols)
+        target_rows = [(p.id, p.name, p.slug) for p in targets]
+
+    with batch_lock(settings, as_of):
+        return _locked_batch(settings, provider, as_of, target_rows, selected, executor, workers,
+                             scheduler_address, kernel_mode, resume, previous, started)  # fmt: skip
+
+
+def _locked_batch(
+    settings, provider, as_of, target_rows, selected, executor, workers,
+    scheduler_address, kernel_mode, resume, previous, started,
+) -> BatchResult:  # fmt: skip
+    from sigmasight_lib.batch.index import write_index
+
+    parameters = {
+        "portfolios": [name for _, name, _ in target_rows], "jobs": selected, "executor": executor,
+        "workers": workers, "kernel_mode": kernel_mode, "as_of": as_of.isoformat(),
+    }  # fmt: skip
+    notes: list[str] = []
+    with session_scope(settings) as session:
+        if resume is not None:
+            run = session.get(BatchRun, resume)
+            run.status, run.finished_at = "running", None
+        else:
+            run = start_run(session, as_of, provider.name, parameters)
+        run_id = run.id
+    log.info("batch run %d for %s: %d portfolios x %d jobs (%s, %s kernels)",
+             run_id, as_of, len(target_rows), len(selected), executor, kernel_mode)  # fmt: skip
+
+    # market data: sync and coverage once per as-of, in the market-data notebook's process
+    outcomes: list[JobOutcome] = []
+    market_ok = previous.get((None, MARKET_DATA_JOB)) == "succeeded"
+    if not market_ok:
+        with session_scope(settings) as session:
+            upsert_job(
+                session,
+                run_id,
+                None,
+                MARKET_DATA_JOB,
+                status="running",
+                started_at=dt.datetime.now(dt.UTC),
+            )
+        try:
+            with session_scope(settings) as session:
+                sync_market_data(
+                    session, provider, as_of=as_of, history_sessions=DEFAULT_HISTORY_SESSIONS
+                )
+            md = execute_job(
+                MARKET_DATA_JOB, {"portfolio": None, "as_of": as_of.isoformat(), "run_id": run_id},
+                settings.outputs_dir / as_of.isoformat() / "market-data", settings.notebooks_dir,
+                kernel_mode,
+            )  # fmt: skip
+        except SigmaSightError as exc:
+            md = JobOutcome(None, MARKET_DATA_JOB, "failed",
+                            error={"cell_index": None, "ename": type(exc).__name__, "evalue": str(exc)})  # fmt: skip
+        market_ok = md.status == "succeeded"
+        outcomes.append(md)
+        with session_scope(settings) as session:
+            upsert_job(session, run_id, None, MARKET_DATA_JOB, status=md.status, duration_seconds=md.duration_seconds,
+                       error=md.error, artifact_path=md.html or md.notebook)  # fmt: skip
+            if market_ok:
+                window = sessions_window(as_of, DEFAULT_HISTORY_SESSIONS)
+                session.get(BatchRun, run_id).market_data_hash = market_data_hash(
+                    session, needed_symbols(session, provider.name), window[0], as_of
+                )
+
+    tasks = []
+    for pid, name, slug in target_rows:
+        todo = tuple(j for j in selected if previous.get((pid, j)) != "succeeded")
+        if not todo:
+            continue
+        if not market_ok:
+            with session_scope(settings) as session:
+                for job in todo:
+                    upsert_job(session, run_id, pid, job, status="skipped",
+                               error={"reason": "skipped: market_data failed"})  # fmt: skip
+            outcomes += [
+                JobOutcome(pid, j, "skipped", error={"reason": "skipped: market_data failed"})
+                for j in todo
+            ]
+            continue
+        tasks.append(PortfolioTask(run_id, pid, name, slug, as_of, todo, kernel_mode,
+                                   str(settings.outputs_dir), _environment(settings)))  # fmt: skip
+    total = sum(len(t.jobs) for t in tasks)
+    progress = Progress(f"batch {as_of}")
+    done = 0
+
+    def on_done(chain: list[JobOutcome]) -> None:
+        nonlocal done
+        outcomes.extend(chain)
+        done += len(chain)
+        progress(done, max(total, 1), f"{len(tasks)} portfolios x {len(selected)} engines")
+
+    _run_tasks(tasks, executor, workers, scheduler_address, on_done)
+
+    with session_scope(settings) as session:
+        jobs = list(session.scalars(select(BatchJob).where(BatchJob.batch_run_id == run_id)))
+        statuses = {j.status for j in jobs}
+        status = (
+            "succeeded"
+            if statuses <= {"succeeded"}
+            else ("failed" if "succeeded" not in statuses else "partial")
+        )
+        run = session.get(BatchRun, run_id)
+        run.status, run.finished_at = status, dt.datetime.now(dt.UTC)
+        index = write_index(session, settings.outputs_dir)
+    return BatchResult(
+        run_id, as_of, status, tuple(outcomes), index, time.perf_counter() - started, tuple(notes)
+    )
+
+
+__all__ = ["BatchResult", "JobOutcome", "run_batch", "DEPENDS_ON"]

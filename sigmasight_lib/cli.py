@@ -636,6 +636,15 @@ def batch_history(ctx: click.Context, limit: int, as_json: bool) -> None:
         _echo_frame(pd.DataFrame(rows))
 
 
+def _register_schedule() -> None:
+    from sigmasight_lib.batch.schedule import schedule_command
+
+    cli.add_command(schedule_command)
+
+
+_register_schedule()
+
+
 # --------------------------------------------------------------------------- verify
 
 

@@ -95,20 +95,34 @@ def db_settings(empty_db_settings: Settings) -> Settings:
     return empty_db_settings
 
 
+def seed_demo_database(settings: Settings, history_sessions: int = 400) -> Settings:
+    """Seed the demo portfolios and offline market data up to 2017-03-29 into ``settings``' db."""
+    import datetime as dt
+
+    from sigmasight_lib.db.session import session_scope
+    from sigmasight_lib.marketdata.cache import check_coverage, sync_market_data
+    from sigmasight_lib.marketdata.offline import OfflineSnapshotProvider
+    from sigmasight_lib.portfolios.demo import seed_demo
+
+    as_of = dt.date(2017, 3, 29)
+    with session_scope(settings) as session:
+        seed_demo(session, REPO_DIR / "params")
+        sync_market_data(
+            session, OfflineSnapshotProvider(), as_of=as_of, history_sessions=history_sessions
+        )
+        check_coverage(session, OfflineSnapshotProvider(), as_of=as_of, backfill=False)
+    return settings
+
+
 @pytest.fixture
 def demo_db(db_settings: Settings) -> Settings:
     """A migrated database (each backend) with the demo portfolios and 400 sessions of
     offline market data up to the default as-of date, 2017-03-29."""
-    import datetime as dt
+    return seed_demo_database(db_settings)
 
-    from sigmasight_lib.db.session import session_scope
-    from sigmasight_lib.marketdata.cache import sync_market_data
-    from sigmasight_lib.marketdata.offline import OfflineSnapshotProvider
-    from sigmasight_lib.portfolios.demo import seed_demo
 
-    with session_scope(db_settings) as session:
-        seed_demo(session, REPO_DIR / "params")
-        sync_market_data(
-            session, OfflineSnapshotProvider(), as_of=dt.date(2017, 3, 29), history_sessions=400
-        )
-    return db_settings
+@pytest.fixture
+def sqlite_demo_db(sqlite_settings: Settings) -> Settings:
+    """The demo database on SQLite only (for slow end-to-end tests)."""
+    upgrade(sqlite_settings)
+    return seed_demo_database(sqlite_settings)

@@ -38,7 +38,22 @@ def trading_sessions(start: dt.date, end: dt.date) -> list[dt.date]:
 
 
 def is_trading_session(day: dt.date) -> bool:
-    return _xnys().is_session(pd.Timestamp(day))
+    """True when ``day`` is an NYSE session.
+
+    The calendar object covers about a year ahead of when it was built; a
+    long-running process (the scheduler) that outlives it gets it rebuilt.
+    """
+    try:
+        return _xnys().is_session(pd.Timestamp(day))
+    except xcals.errors.DateOutOfBounds:
+        _xnys.cache_clear()
+        return _xnys().is_session(pd.Timestamp(day))
+
+
+def holiday_name(day: dt.date) -> str | None:
+    """The NYSE regular holiday on ``day`` (e.g. 'Thanksgiving'), else None."""
+    names = _xnys().regular_holidays.holidays(pd.Timestamp(day), pd.Timestamp(day), return_name=True)
+    return str(names.iloc[0]) if len(names) else None
 
 
 def previous_session(day: dt.date) -> dt.date:

@@ -4,13 +4,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SIGMASIGHT := $(BIN)/sigmasight
 
-DEMO_PORTFOLIOS := "Balanced Individual Investor" "Sophisticated High Net Worth" "Long/Short Hedge Fund Style"
-ENGINES := valuation greeks exposures factors market-risk stress correlations risk-metrics
 
 .PHONY: demo test bench lint format install dev clean help
 
 help:
-	@echo "make demo    create .venv, install, build the SQLite db, load offline data, seed demo portfolios, verify"
+	@echo "make demo    .venv, install, SQLite db, offline data, demo portfolios, the full notebook batch, verify"
 	@echo "make test    install dev extras and run the whole suite (SQLite + PostgreSQL + notebooks)"
 	@echo "make bench   benchmarks against the reference implementations (ratios printed)"
 	@echo "make lint    ruff check and format check"
@@ -37,11 +35,10 @@ demo: install
 	$(SIGMASIGHT) demo seed
 	$(SIGMASIGHT) market-data sync
 	$(SIGMASIGHT) market-data coverage > /dev/null
-	@for p in $(DEMO_PORTFOLIOS); do for e in $(ENGINES); do \
-	  $(SIGMASIGHT) -q engine $$e --portfolio "$$p" > /dev/null || exit 1; \
-	done; $(SIGMASIGHT) -q engine snapshot --portfolio "$$p" --backfill 90 > /dev/null || exit 1; \
-	echo "engines ($(ENGINES) snapshot) done for $$p"; done
+	@for p in 1 2 3; do $(SIGMASIGHT) -q engine snapshot --portfolio $$p --backfill 90 > /dev/null || exit 1; done
+	$(SIGMASIGHT) batch run --all
 	$(SIGMASIGHT) verify
+	@echo "open $$($(BIN)/python -c 'from sigmasight_lib.config import load_settings; print((load_settings().outputs_dir / "index.html").resolve())')"
 
 test: dev
 	$(BIN)/python -m pytest

@@ -808,7 +808,9 @@ def run_snapshot(
 ) -> EngineRun:
     """The day's portfolio snapshot, optionally backfilling the previous ``backfill`` sessions.
 
-    Days are NYSE sessions (never weekends or holidays) on which the cache has
+    Backfill writes only the sessions that have no snapshot yet (so a daily run
+    with a backfill window is cheap); the as-of day is always recomputed. Days
+    are NYSE sessions (never weekends or holidays) on which the cache has
     prices; each day values the positions held that day. Rows older than the
     retention window are deleted; cumulative P&L is recomputed over what is
     kept. Returns the as-of snapshot and the stored history.
@@ -829,7 +831,16 @@ def run_snapshot(
         )  # fmt: skip
         notes: list[str] = []
         rows = []
+        stored_days = set(
+            session.scalars(
+                select(PortfolioSnapshot.as_of).where(
+                    PortfolioSnapshot.portfolio_id == p.id, PortfolioSnapshot.as_of.in_(days)
+                )
+            )
+        )
         for d in days:
+            if d != day and d in stored_days:
+                continue  # backfill fills missing days; the as-of day is always recomputed
             if pd.Timestamp(d) not in inputs.levels.index:
                 notes.append(f"{d}: no prices in the cache, no snapshot")
                 continue
@@ -870,7 +881,7 @@ def run_snapshot(
     today = history[history["as_of"] == day]
     summary = today.iloc[0].to_dict() if not today.empty else {}
     summary["history_days"] = len(history)
-    summary["backfilled_days"] = len(rows) - (0 if today.empty else 1)
+    summary["written_days"] = len(rows)
     return EngineRun("snapshot", p.id, p.name, day, batch_run_id,
                      {"snapshot": today, "history": history}, summary, tuple(notes), len(rows))  # fmt: skip
 

@@ -15,12 +15,13 @@ parameters, so they appear in no notebook, HTML page or log.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,9 +229,24 @@ class PortfolioTask:
     """SIGMASIGHT_* variables for a worker in another process (not notebook parameters)."""
 
 
-def _settings_for(task: PortfolioTask) -> Settings:
-    env = {**os.environ, **task.environment}
-    return load_settings(env)
+@contextlib.contextmanager
+def scoped_environ(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the block and restore the previous values after.
+
+    Notebook kernels inherit (fresh) or are re-synced to (warm) this process's
+    environment: this is how the database URL reaches them without ever being
+    a notebook parameter.
+    """
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
 
 
 def run_portfolio_chain(task: PortfolioTask) -> list[JobOutcome]:
@@ -239,8 +255,11 @@ def run_portfolio_chain(task: PortfolioTask) -> list[JobOutcome]:
     Records every job's status, start, duration and structured error. Runs
     in the calling process (inline), a pool worker or a dask worker.
     """
-    os.environ.update(task.environment)
-    settings = _settings_for(task)
+    with scoped_environ(task.environment):
+        return _run_chain(task, load_settings({**os.environ, **task.environment}))
+
+
+def _run_chain(task: PortfolioTask, settings: Settings) -> list[JobOutcome]:
     out_dir = Path(task.outputs_dir) / task.as_of.isoformat() / task.slug
     params = {
         "portfolio": task.portfolio_name,
@@ -404,7 +423,7 @@ def run_batch(
             as_of = default_as_of(session) or resolve_sync_end(provider, symbols)
         target_rows = [(p.id, p.name, p.slug) for p in targets]
 
-    with batch_lock(settings, as_of):
+    with batch_lock(settings, as_of), scoped_environ(_environment(settings)):
         return _locked_batch(settings, provider, as_of, target_rows, selected, executor, workers,
                              scheduler_address, kernel_mode, resume, previous, started)  # fmt: skip
 

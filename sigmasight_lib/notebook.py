@@ -1,0 +1,298 @@
+"""The notebook-facing API: parse a notebook's parameters and call the library.
+
+Every notebook in ``notebooks/`` has one ``parameters`` cell with exactly
+``portfolio``, ``as_of`` and ``run_id`` (what the batch passes, as JSON-safe
+values) and then one call into this module::
+
+    run = run_engine("valuation", portfolio, as_of, run_id)
+    run.summary                  # headline figures (dict)
+    run.notes                    # N/A reasons, fallbacks, exclusions
+    run.tables["positions"]      # result tables (DataFrames)
+
+Settings (database URL, provider, params directory) come from the
+environment through :func:`~sigmasight_lib.config.load_settings`, never from
+notebook parameters, so no URL or key appears in an executed notebook.
+Nothing here prints or displays: the notebook displays what is returned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from sigmasight_lib.config import Settings, load_settings
+from sigmasight_lib.exceptions import ConfigError, MarketDataError
+from sigmasight_lib.marketdata.cache import CoverageReport
+
+if TYPE_CHECKING:
+    from sigmasight_lib.runs import EngineRun
+
+SNAPSHOT_BACKFILL_SESSIONS = 90
+"""NYSE sessions the snapshot notebook backfills before the as-of date (as ``make demo``)."""
+
+COVERAGE_COLUMNS = (
+    "status",
+    "observations",
+    "window_sessions",
+    "first_date",
+    "last_date",
+    "message",
+)
+"""Columns of the coverage table, indexed by ``symbol``."""
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def parse_as_of(as_of: str | dt.date | None) -> dt.date | None:
+    """The as-of date from a notebook parameter.
+
+    Parameters
+    ----------
+    as_of : str, datetime.date or None
+        ISO date (``"2017-03-29"``) or a date; None or a blank string means
+        the default as-of date (the latest date with every needed series).
+
+    Raises
+    ------
+    ConfigError
+        For anything else, quoting the value.
+    """
+    if as_of is None or (isinstance(as_of, str) and not as_of.strip()):
+        return None
+    if isinstance(as_of, dt.datetime):
+        return as_of.date()
+    if isinstance(as_of, dt.date):
+        return as_of
+    if isinstance(as_of, str):
+        try:
+            return dt.date.fromisoformat(as_of.strip())
+        except ValueError:
+            pass
+    raise ConfigError(f"as_of must be an ISO date (YYYY-MM-DD) or None, got {as_of!r}")
+
+
+def parse_run_id(run_id: int | str | None) -> int | None:
+    """The batch run id from a notebook parameter: None, an int or a string of digits.
+
+    Raises
+    ------
+    ConfigError
+        For anything else (including booleans), quoting the value.
+    """
+    if run_id is None:
+        return None
+    if isinstance(run_id, int) and not isinstance(run_id, bool):
+        return run_id
+    if isinstance(run_id, str) and run_id.strip().isdigit():
+        return int(run_id.strip())
+    raise ConfigError(f"run_id must be an integer batch run id or None, got {run_id!r}")
+
+
+def parse_portfolio(portfolio: str | int | None) -> str | int:
+    """The portfolio reference (name, slug or id) from a notebook parameter.
+
+    Raises
+    ------
+    ConfigError
+        When it is missing, blank or not a str / int.
+    """
+    if isinstance(portfolio, bool) or not isinstance(portfolio, str | int):
+        raise ConfigError(f"portfolio must be a name, slug or id, got {portfolio!r}")
+    if isinstance(portfolio, str) and not portfolio.strip():
+        raise ConfigError("portfolio must be a name, slug or id, got an empty string")
+    return portfolio.strip() if isinstance(portfolio, str) else portfolio
+
+
+def engine_name(engine: str) -> str:
+    """Canonical engine name: ``market-risk`` and ``Market_Risk`` give ``market_risk``.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown engine, listing the known ones.
+    """
+    from sigmasight_lib.runs import ENGINE_RUNNERS
+
+    name = str(engine).strip().lower().replace("-", "_")
+    if name not in ENGINE_RUNNERS:
+        raise ConfigError(f"unknown engine {engine!r}; known: {', '.join(ENGINE_RUNNERS)}")
+    return name
+
+
+# --------------------------------------------------------------------------- calls
+
+
+def run_engine(
+    engine: str,
+    portfolio: str | int,
+    as_of: str | dt.date | None = None,
+    run_id: int | None = None,
+    *,
+    settings: Settings | None = None,
+    **options: Any,
+) -> EngineRun:
+    """Run one engine for one portfolio (load → compute → save) and return its result.
+
+    Parameters
+    ----------
+    engine : str
+        One of :data:`sigmasight_lib.runs.ENGINE_RUNNERS` (``valuation``,
+        ``greeks``, ``exposures``, ``factors``, ``market_risk``, ``stress``,
+        ``correlations``, ``risk_metrics``, ``snapshot``); dashes accepted.
+    portfolio : str or int
+        Portfolio name, slug or id.
+    as_of : str, datetime.date or None, default=None
+        ISO date; None → the latest date on which every needed series exists.
+    run_id : int or None, default=None
+        Batch run id recorded on every saved row (``batch_run_id``).
+    settings : Settings, optional
+        Default: :func:`~sigmasight_lib.config.load_settings` (the environment).
+    **options
+        Passed to the runner: ``backfill`` for ``snapshot`` (default
+        :data:`SNAPSHOT_BACKFILL_SESSIONS`), ``scenarios_file`` for ``stress``.
+
+    Returns
+    -------
+    sigmasight_lib.runs.EngineRun
+        ``tables`` (dict of DataFrames), ``summary`` (dict), ``notes`` (tuple
+        of str), ``as_of``, ``portfolio``, ``rows_saved``.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown engine or an unparsable parameter.
+    SigmaSightError
+        Whatever the engine raises (unknown portfolio, no market data ...).
+    """
+    from sigmasight_lib.runs import ENGINE_RUNNERS
+
+    name = engine_name(engine)
+    if name == "snapshot":
+        options.setdefault("backfill", SNAPSHOT_BACKFILL_SESSIONS)
+    return ENGINE_RUNNERS[name](
+        settings or load_settings(),
+        parse_portfolio(portfolio),
+        parse_as_of(as_of),
+        parse_run_id(run_id),
+        **options,
+    )
+
+
+@dataclass(frozen=True)
+class CoverageRun:
+    """The market data coverage check at one as-of date, shaped like an engine run.
+
+    Attributes
+    ----------
+    as_of : datetime.date
+    provider : str
+        Market data provider (``offline`` or ``yfinance``).
+    summary : dict
+        ``as_of``, ``provider``, ``ok`` (True when no symbol is below the
+        60-session floor), ``symbols`` (how many) and ``counts`` (symbols per
+        status: ``ok``, ``warning``, ``minimal``, ``insufficient``).
+    tables : dict of str to DataFrame
+        ``symbols``: one row per needed symbol, indexed by ``symbol``, columns
+        :data:`COVERAGE_COLUMNS` (``observations`` = sessions with a price
+        among the last ``window_sessions`` = 252).
+    notes : tuple of str
+        One line per symbol that is not ``ok``.
+    report : CoverageReport
+        The report as :func:`~sigmasight_lib.marketdata.cache.check_coverage` returned it.
+    """
+
+    as_of: dt.date
+    provider: str
+    summary: dict[str, Any]
+    tables: dict[str, pd.DataFrame]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    report: CoverageReport | None = None
+
+
+def coverage_frame(report: CoverageReport) -> pd.DataFrame:
+    """The coverage report as a frame: one row per symbol, columns :data:`COVERAGE_COLUMNS`.
+
+    An empty report gives an empty frame with those columns.
+    """
+    rows = [
+        {
+            "symbol": s.symbol,
+            "status": s.status.value,
+            "observations": s.observations,
+            "window_sessions": s.window_sessions,
+            "first_date": s.first_date,
+            "last_date": s.last_date,
+            "message": s.message,
+        }
+        for s in report.symbols
+    ]
+    return pd.DataFrame(rows, columns=["symbol", *COVERAGE_COLUMNS]).set_index("symbol")
+
+
+def coverage(
+    as_of: str | dt.date | None = None,
+    run_id: int | None = None,
+    *,
+    backfill: bool = True,
+    settings: Settings | None = None,
+) -> CoverageRun:
+    """Check market data coverage (252 / 150 / 60 rule) and record the report.
+
+    Parameters
+    ----------
+    as_of : str, datetime.date or None, default=None
+        ISO date; None → the latest date on which every needed series exists.
+    run_id : int or None, default=None
+        Batch run id recorded with the report.
+    backfill : bool, default=True
+        Fetch missing history of short symbols first (as ``sigmasight
+        market-data coverage`` does).
+    settings : Settings, optional
+        Default: the environment.
+
+    Raises
+    ------
+    MarketDataError
+        When ``as_of`` is None and the cache has no date with every needed series.
+    """
+    from sigmasight_lib.db.session import session_scope
+    from sigmasight_lib.marketdata import get_provider
+    from sigmasight_lib.marketdata.cache import check_coverage, default_as_of
+
+    settings = settings or load_settings()
+    day, batch_run_id = parse_as_of(as_of), parse_run_id(run_id)
+    provider = get_provider(settings)
+    with session_scope(settings) as session:
+        day = day or default_as_of(session)
+        if day is None:
+            raise MarketDataError(
+                "no as-of date: the cache has no date with every needed series; "
+                "run `sigmasight market-data sync` or pass as_of"
+            )
+        report = check_coverage(
+            session, provider, as_of=day, backfill=backfill, batch_run_id=batch_run_id
+        )
+    summary = {
+        "as_of": report.as_of,
+        "provider": report.provider,
+        "ok": report.ok,
+        "symbols": len(report.symbols),
+        "counts": report.to_dict()["counts"],
+    }
+    notes = tuple(
+        f"{s.symbol}: {s.status.value} ({s.message})"
+        for s in report.symbols
+        if s.status.value != "ok"
+    )
+    return CoverageRun(
+        as_of=report.as_of,
+        provider=report.provider,
+        summary=summary,
+        tables={"symbols": coverage_frame(report)},
+        notes=notes,
+        report=report,
+    )

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SIGMASIGHT := $(BIN)/sigmasight
 
 
-.PHONY: demo test bench lint format install dev clean help
+.PHONY: demo test nbval bench lint format install dev clean help
 
 help:
 	@echo "make demo    .venv, install, SQLite db, offline data, demo portfolios, the full notebook batch, verify"
@@ -42,10 +42,22 @@ demo: install
 
 test: dev
 	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory nbval
+
+# every notebook, as committed, under nbval (lax: no stored outputs) on a fresh seeded database
+nbval: dev
+	@tmp=$$(mktemp -d) && \
+	export SIGMASIGHT_OUTPUTS_DIR=$$tmp SIGMASIGHT_DATABASE_URL=sqlite:///$$tmp/nbval.db SIGMASIGHT_MARKET_DATA=offline && \
+	$(SIGMASIGHT) -q db upgrade > /dev/null && $(SIGMASIGHT) -q demo seed > /dev/null && \
+	$(SIGMASIGHT) -q market-data sync > /dev/null && \
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/; \
+	rc=$$?; rm -rf $$tmp; exit $$rc
 
 bench: dev
 	$(BIN)/python tests/benchmarks/bench_greeks.py
 	$(BIN)/python tests/benchmarks/bench_factors.py
+	$(BIN)/python tests/benchmarks/bench_notebooks.py
+	$(BIN)/python tests/benchmarks/bench_batch.py
 
 lint: dev
 	$(BIN)/ruff check sigmasight_lib tests scripts

@@ -57,6 +57,7 @@ bench: dev
 	$(BIN)/python tests/benchmarks/bench_greeks.py
 	$(BIN)/python tests/benchmarks/bench_factors.py
 	$(BIN)/python tests/benchmarks/bench_notebooks.py
+	$(BIN)/python tests/benchmarks/bench_reports.py
 	$(BIN)/python tests/benchmarks/bench_batch.py
 
 lint: dev

@@ -636,13 +636,15 @@ def batch_history(ctx: click.Context, limit: int, as_json: bool) -> None:
         _echo_frame(pd.DataFrame(rows))
 
 
-def _register_schedule() -> None:
+def _register_commands() -> None:
     from sigmasight_lib.batch.schedule import schedule_command
+    from sigmasight_lib.reporting.cli import report_command
 
     cli.add_command(schedule_command)
+    cli.add_command(report_command)
 
 
-_register_schedule()
+_register_commands()
 
 
 # --------------------------------------------------------------------------- verify

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -296,3 +297,19 @@ def coverage(
         notes=notes,
         report=report,
     )
+
+
+def write_report(
+    portfolio: str | int,
+    as_of: str | dt.date | None = None,
+    *,
+    settings: Settings | None = None,
+) -> dict[str, Path]:
+    """Write report.md / report.json / positions.csv / report.html for the portfolio.
+
+    The same library code as ``sigmasight report``; returns format → path.
+    """
+    from sigmasight_lib.reporting.writers import write_reports
+
+    settings = settings or load_settings()
+    return write_reports(settings, parse_portfolio(portfolio), parse_as_of(as_of))

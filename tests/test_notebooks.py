@@ -52,6 +52,7 @@ EXPECTED_NOTEBOOKS = [
     "07_correlations.ipynb",
     "08_risk_metrics.ipynb",
     "09_snapshot.ipynb",
+    "10_report.ipynb",
 ]
 FORBIDDEN = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.For, ast.AsyncFor, ast.While)
 
@@ -194,6 +195,11 @@ def test_notebook_executes(
     errors = [f"{o['ename']}: {o['evalue']}" for o in outputs if o["output_type"] == "error"]
     assert errors == []
     texts = " ".join("".join(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    if path.name == "10_report.ipynb":  # the report: files written, the markdown shown
+        assert "2017-03-29" in texts and "report.json" in texts
+        markdown = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in outputs)
+        assert "## Executive summary" in markdown
+        return
     assert "datetime.date(2017, 3, 29)" in texts, "as_of did not reach the run"
     assert any("image/png" in o.get("data", {}) for o in outputs), "no chart was drawn"
     assert any("text/html" in o.get("data", {}) for o in outputs), "no table was shown"

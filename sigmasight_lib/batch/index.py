@@ -18,6 +18,9 @@ from sqlalchemy.orm import Session
 from sigmasight_lib.batch.plan import MARKET_DATA_JOB, PORTFOLIO_JOBS
 from sigmasight_lib.db.models import BatchJob, BatchRun, Portfolio
 
+REPORT_FILES = ("report.html", "report.md", "report.json", "positions.csv")
+"""Report artifacts linked per portfolio and date when they exist."""
+
 STYLE = """
 body { font-family: -apple-system, Segoe UI, Helvetica, Arial, sans-serif; margin: 2rem; color: #222; }
 table { border-collapse: collapse; margin-bottom: 2rem; }
@@ -40,7 +43,9 @@ def write_index(session: Session, outputs_dir: Path) -> Path:
     runs = list(
         session.scalars(select(BatchRun).order_by(BatchRun.as_of.desc(), BatchRun.id.desc()))
     )
-    names = {p.id: p.name for p in session.scalars(select(Portfolio))}
+    portfolios = list(session.scalars(select(Portfolio)))
+    names = {p.id: p.name for p in portfolios}
+    slugs = {p.id: p.slug for p in portfolios}
     seen: set[tuple[dt.date, int | None]] = set()
     rows: list[str] = []
     for run in runs:
@@ -76,20 +81,32 @@ def write_index(session: Session, outputs_dir: Path) -> Path:
                     f"{_link(job.artifact_path, outputs_dir, job.status)}</td>"
                 )
             if pid is None:
-                cells += ["<td></td>"] * (len(PORTFOLIO_JOBS) - 1)
+                cells += ["<td></td>"] * len(PORTFOLIO_JOBS)
+            else:
+                folder = outputs_dir / run.as_of.isoformat() / slugs.get(pid, "")
+                links = [
+                    _link(str(folder / f), outputs_dir, f)
+                    for f in REPORT_FILES
+                    if (folder / f).exists()
+                ]
+                cells.append(f"<td>{' · '.join(links)}</td>")
             rows.append(
                 f"<tr><td>{html.escape(run.as_of.isoformat())}</td><td>{html.escape(name)}</td>"
                 f'<td class="{status}">{status}</td><td>{run.id}</td>{"".join(cells)}</tr>'
             )
-    header = "".join(f"<th>{html.escape(j.replace('_', ' '))}</th>" for j in PORTFOLIO_JOBS)
+    header = (
+        "".join(f"<th>{html.escape(j.replace('_', ' '))}</th>" for j in PORTFOLIO_JOBS)
+        + "<th>files</th>"
+    )
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>SigmaSight runs</title><style>{STYLE}</style></head>
 <body><h1>SigmaSight runs</h1>
-<p>Newest run per portfolio and as-of date. Each cell links to the engine's HTML render.
+<p>Newest run per portfolio and as-of date. Each cell links to the engine's HTML render;
+"files" links the report and the positions CSV.
 Generated {html.escape(dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))}.</p>
 <table><thead><tr><th>as of</th><th>portfolio</th><th>status</th><th>run</th>{header}</tr></thead>
 <tbody>
-{chr(10).join(rows) if rows else '<tr><td colspan="13">no runs yet</td></tr>'}
+{chr(10).join(rows) if rows else '<tr><td colspan="16">no runs yet</td></tr>'}
 </tbody></table></body></html>
 """
     outputs_dir.mkdir(parents=True, exist_ok=True)

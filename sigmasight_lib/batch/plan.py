@@ -14,7 +14,9 @@ from sigmasight_lib.engines import ENGINE_ORDER
 from sigmasight_lib.exceptions import ConfigError
 
 MARKET_DATA_JOB = "market_data"
-PORTFOLIO_JOBS: tuple[str, ...] = ENGINE_ORDER
+REPORT_JOB = "report"
+PORTFOLIO_JOBS: tuple[str, ...] = (*ENGINE_ORDER, REPORT_JOB)
+"""The engines in dependency order, then the report (md / json / csv / html)."""
 NOTEBOOKS: dict[str, str] = {
     MARKET_DATA_JOB: "00_market_data.ipynb",
     **{job: f"{i:02d}_{job}.ipynb" for i, job in enumerate(PORTFOLIO_JOBS, start=1)},
@@ -31,8 +33,10 @@ DEPENDS_ON: dict[str, tuple[str, ...]] = {
     "correlations": ("valuation",),
     "risk_metrics": ("factors",),
     "snapshot": ("exposures", "factors"),
+    REPORT_JOB: (),
 }
-"""Per-portfolio dependencies (all of them also depend on ``market_data``)."""
+"""Per-portfolio dependencies (all of them also depend on ``market_data``). The report
+depends on no engine: it runs last and shows a missing engine as N/A with the reason."""
 
 NOTEBOOK_PARAMETERS: dict[str, type] = {"portfolio": str, "as_of": str, "run_id": int}
 """The only parameters the batch passes to a notebook (no secrets, ever)."""

@@ -52,7 +52,9 @@ def is_trading_session(day: dt.date) -> bool:
 
 def holiday_name(day: dt.date) -> str | None:
     """The NYSE regular holiday on ``day`` (e.g. 'Thanksgiving'), else None."""
-    names = _xnys().regular_holidays.holidays(pd.Timestamp(day), pd.Timestamp(day), return_name=True)
+    names = _xnys().regular_holidays.holidays(
+        pd.Timestamp(day), pd.Timestamp(day), return_name=True
+    )
     return str(names.iloc[0]) if len(names) else None
 
 

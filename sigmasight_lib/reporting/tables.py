@@ -358,6 +358,11 @@ def _scalar(value: Any) -> Any:
     return str(value)
 
 
+def _int(value: Any) -> int | None:
+    """An int, or None for None / NaN."""
+    return None if value is None or pd.isna(value) else int(value)
+
+
 def flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
     """Add ``value`` to ``out`` under ``prefix``: mappings by :func:`item_key` of their
     keys, lists numbered from 1, scalars through :func:`_scalar`."""
@@ -563,7 +568,7 @@ def _factors(ctx: _Context, factors: pd.DataFrame, dae: pd.Series) -> ReportSect
         k = item_key(name)
         metrics[f"{k}.beta"] = _scalar(r["beta"])
         metrics[f"{k}.exposure_usd"] = _scalar(r["exposure_usd"])
-        metrics[f"{k}.positions"] = _scalar(r["positions"])
+        metrics[f"{k}.positions"] = _int(r["positions"])
         metrics[f"{k}.reason"] = _scalar(r["reason"])
     metrics["factors_with_data"] = int(portfolio["beta"].notna().sum())
     metrics["factors_not_available"] = int(portfolio["beta"].isna().sum())
@@ -633,7 +638,7 @@ def _market_risk(ctx: _Context) -> ReportSection:
         metrics[item_key(name)] = _scalar(r["pnl_usd"])
     bt = details[backtest.index[0]] if len(backtest) else {}
     for k in BACKTEST_KEYS:
-        metrics[f"backtest_{k}"] = _scalar(bt.get(k))
+        metrics[f"backtest_{k}"] = _int(bt.get(k)) if k == "days" else _scalar(bt.get(k))
     positions = ir.set_index("position_id").drop(columns="batch_run_id")
     metrics["positions_with_ir_beta"] = int(positions["ir_beta"].notna().sum())
     metrics["positions_without_ir_beta"] = int(positions["ir_beta"].isna().sum())
@@ -827,7 +832,7 @@ def _snapshot(ctx: _Context) -> ReportSection:
         return _na("snapshot", ctx.missing_reason("snapshot"))
     row = today.iloc[0]
     metrics = {k: _scalar(row[k]) for k in SNAPSHOT_COLUMNS}
-    metrics["position_count"] = _scalar(row["position_count"])
+    metrics["position_count"] = _int(row["position_count"])
     metrics["history_days"] = len(history)
     metrics["history_start"] = history["as_of"].iloc[0].isoformat()
     history = history.drop(columns="batch_run_id")
@@ -842,9 +847,7 @@ def _snapshot(ctx: _Context) -> ReportSection:
 COVERAGE_STATUSES: tuple[str, ...] = ("ok", "warning", "minimal", "insufficient")
 
 
-def _exclusions(
-    ctx: _Context, sections: dict[str, ReportSection]
-) -> pd.DataFrame:
+def _exclusions(ctx: _Context, sections: dict[str, ReportSection]) -> pd.DataFrame:
     """Positions left out of some engine, one row per (position, engine): ``position_id``,
     ``symbol``, ``engine``, ``reason``."""
     pos = ctx.positions
@@ -876,7 +879,7 @@ def _exclusions(
         ir = mr.table("positions")
         bad = ir[ir["ir_beta"].isna()]
         add(bad.index, "market_risk",
-            [f"no interest-rate beta ({int(n or 0)} observations)" for n in bad["observations"]])  # fmt: skip
+            [f"no interest-rate beta ({_int(n) or 0} observations)" for n in bad["observations"]])  # fmt: skip
     co = sections["correlations"]
     if co.ok:
         excluded = co.table("excluded")
@@ -1148,7 +1151,7 @@ def load_report_data(
         The valuation date whose results are read.
     window : int, default=252
         Sessions of constant-holdings history for ``correlation_to_portfolio``
-        and the return histogram (the risk-metrics window).
+        and :attr:`ReportData.returns` (the risk-metrics window).
     generated_at : datetime, optional
         Stamp for the header; default now (UTC).
 

@@ -73,8 +73,12 @@ def test_full_batch_writes_notebooks_html_and_index(sqlite_demo_db):
             if "injected-parameters" in c.metadata.get("tags", [])
         ]
         assert params and f"run_id = {result.run_id}" in params[0].source
+    for name in ("report.md", "report.json", "positions.csv", "report.html"):
+        assert (out / name).exists(), name  # the batch's last step
     index = result.index_html.read_text(encoding="utf-8")
     assert "Balanced Individual Investor" in index and "html/01_valuation.html" in index
+    assert "balanced-individual-investor/report.html" in index
+    assert "balanced-individual-investor/positions.csv" in index
     with session_scope(sqlite_demo_db) as session:
         run = session.get(BatchRun, result.run_id)
         assert run.code_version and len(run.market_data_hash) == 64

@@ -1,0 +1,971 @@
+"""Report writers: report.md, report.json, positions.csv and report.html from :class:`ReportData`.
+
+One document model feeds markdown and HTML, so both show the same sections,
+tables and N/A reasons; the HTML adds the charts of
+:mod:`sigmasight_lib.reporting.plots` as inline PNG images (``data:`` URIs),
+escapes every piece of text with :func:`html.escape`, and has no script and
+no external URL: it opens from disk. ``report.json`` follows
+``report.schema.json`` (beside this module): ``metadata`` plus one flat group
+per :data:`~sigmasight_lib.reporting.tables.GROUPS` entry, each with
+``status`` (``"ok"`` / ``"n/a"``) and ``reason``. Nothing here prints.
+
+:func:`write_reports` is what ``sigmasight report`` and the batch call.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+import json
+import logging
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from sigmasight_lib.exceptions import ConfigError, NotFoundError
+from sigmasight_lib.reporting.tables import (
+    GROUP_TITLES,
+    GROUPS,
+    ReportData,
+    ReportSection,
+    executive_summary,
+    latest_result_as_of,
+    load_report_data,
+    positions_table,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from sigmasight_lib.config import Settings
+
+log = logging.getLogger(__name__)
+
+FORMATS: tuple[str, ...] = ("md", "json", "csv", "html")
+"""Artifact formats, in the order they are written."""
+
+FILE_NAMES: dict[str, str] = {
+    "md": "report.md",
+    "json": "report.json",
+    "csv": "positions.csv",
+    "html": "report.html",
+}
+"""Format → file name in the output folder."""
+
+SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
+"""JSON Schema (draft 2020-12) of report.json."""
+
+SECTION_HEADINGS: tuple[str, ...] = ("Executive summary", *(GROUP_TITLES[g] for g in GROUPS))
+"""Second-level headings of every report, in order."""
+
+CHART_DPI = 90
+NA = "n/a"
+
+
+# --------------------------------------------------------------------------- number formats
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _usd(value: Any, decimals: int = 0) -> str:
+    """``$1,234,567`` / ``-$1,234``; n/a for None or NaN."""
+    if not _finite(value):
+        return NA
+    sign = "-" if value < 0 else ""
+    return f"{sign}${abs(value):,.{decimals}f}"
+
+
+def _price(value: Any) -> str:
+    return _usd(value, 2)
+
+
+def _pct(value: Any, decimals: int = 2) -> str:
+    """A decimal fraction as a percentage: 0.0048 → ``0.48 %``."""
+    return f"{value * 100:,.{decimals}f} %" if _finite(value) else NA
+
+
+def _num(value: Any, decimals: int = 2) -> str:
+    return f"{value:,.{decimals}f}" if _finite(value) else NA
+
+
+def _int(value: Any) -> str:
+    return f"{int(value):,}" if _finite(value) else NA
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+def _shock(value: Any, kind: str) -> str:
+    if not _finite(value):
+        return NA
+    if kind == "rates":
+        return f"{value * 10_000:+,.0f} bp"
+    return f"{value * 100:+,.1f} %"
+
+
+# --------------------------------------------------------------------------- document model
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+    anchor: str | None = None
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+    strong: str | None = None
+    """A bold lead-in (``Missing:``)."""
+    css: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    numeric: tuple[bool, ...]
+    """Right-aligned columns."""
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    draw: Callable[[Axes], Any]
+    size: tuple[float, float]
+    """Figure (width, height) in inches."""
+    margins: tuple[float, float, float, float] = (0.9, 0.2, 0.35, 0.5)
+    """(left, right, top, bottom) in inches: fixed margins instead of ``tight_layout``,
+    which costs a second full draw."""
+
+
+Block = Heading | Para | Table | Chart
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: Sequence[bool]) -> Table:
+    return Table(
+        tuple(headers),
+        tuple(tuple(_text(c) for c in row) for row in rows),
+        tuple(numeric),
+    )
+
+
+def _kv(rows: Iterable[tuple[str, str]], header: tuple[str, str] = ("Metric", "Value")) -> Table:
+    return _table(header, rows, (False, True))
+
+
+def _na_block(section: ReportSection) -> Para:
+    return Para(f"{section.reason}.", strong="N/A:", css="na")
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _header(data: ReportData) -> list[Block]:
+    m = data.metadata
+    owner = f"{m.owner_name} ({m.owner})" if m.owner_name else m.owner
+    rows = [
+        ("Portfolio", f"{m.portfolio} (id {m.portfolio_id}, {m.portfolio_slug})"),
+        ("Owner", owner),
+        ("As of", m.as_of.isoformat()),
+        ("Run id", str(m.run_id) if m.run_id is not None else "none (ad-hoc engine runs)"),
+        ("Data provider", m.provider or NA),
+        ("Generated at", m.generated_at.strftime("%Y-%m-%d %H:%M:%S UTC")),
+        ("Code version", m.code_version),
+        ("Positions held", str(m.positions)),
+    ]
+    blocks: list[Block] = [
+        Heading(1, f"SigmaSight report: {m.portfolio}"),
+        _table(("Field", "Value"), rows, (False, False)),
+    ]
+    missing = data.missing
+    if missing:
+        text = "; ".join(f"{GROUP_TITLES[g]} ({r})" for g, r in missing.items())
+        blocks.append(Para(text + ".", strong="Missing:", css="na"))
+    else:
+        blocks.append(Para(f"Every engine has results for {m.as_of.isoformat()}."))
+    return blocks
+
+
+def _executive(data: ReportData) -> list[Block]:
+    s = executive_summary(data)
+
+    def why(group: str) -> str:
+        section = data.sections()[group]
+        return f"{NA} ({section.reason})" if not section.ok else NA
+
+    var = (
+        f"{_usd(s['var_95_usd'])} ({_pct(s['var_95'])} of gross exposure)"
+        if _finite(s["var_95_usd"])
+        else why("risk_metrics")
+    )
+    worst = (
+        f"{s['worst_scenario_name']}: {_usd(s['worst_correlated_pnl_usd'])} (correlated)"
+        if s["worst_scenario"]
+        else why("stress_tests")
+    )
+
+    def val(key: str, fmt: Callable[[Any], str], group: str) -> str:
+        return fmt(s[key]) if _finite(s[key]) else why(group)
+
+    rows = [
+        ("Market value", val("market_value_usd", _usd, "valuation")),
+        ("Daily P&L", val("daily_pnl_usd", _usd, "valuation")),
+        ("Gross exposure", val("gross_exposure_usd", _usd, "exposures")),
+        ("Net exposure", val("net_exposure_usd", _usd, "exposures")),
+        ("Market beta", val("market_beta", lambda v: _num(v, 3), "factors")),
+        ("1-day VaR 95 % (historical)", var),
+        ("Worst stress scenario", worst),
+        ("Average correlation", val("average_correlation", lambda v: _num(v, 3), "correlations")),
+    ]
+    return [Heading(2, "Executive summary", "summary"), _kv(rows)]
+
+
+def _valuation(data: ReportData) -> list[Block]:
+    sec = data.valuation
+    blocks: list[Block] = [Heading(2, sec.title, sec.name)]
+    if not sec.ok:
+        return [*blocks, _na_block(sec)]
+    m = sec.metrics
+    blocks.append(
+        Para(
+            f"{m['positions']} positions valued; market value {_usd(m['market_value_usd'])}, "
+            f"unrealized P&L {_usd(m['unrealized_pnl_usd'])}, daily P&L {_usd(m['daily_pnl_usd'])}. "
+            f"{m['model_priced']} priced by model (BSM, no quote), {m['unpriced']} without a price."
+        )
+    )
+    t = data.position_table
+    rows = [
+        (r.symbol, r.position_type, _num(r.quantity, 0), _price(r.price), _text(r.price_source),
+         _usd(r.market_value_usd), _usd(r.exposure_usd), _usd(r.unrealized_pnl_usd),
+         _usd(r.daily_pnl_usd))
+        for r in t.itertuples(index=False)
+    ]  # fmt: skip
+    blocks.append(
+        _table(
+            (
+                "Symbol",
+                "Type",
+                "Quantity",
+                "Price",
+                "Source",
+                "Market value",
+                "Exposure",
+                "Unrealized P&L",
+                "Daily P&L",
+            ),
+            rows,
+            (False, False, True, True, False, True, True, True, True),
+        )  # fmt: skip
+    )
+    return blocks
+
+
+def _breakdown_table(frame: pd.DataFrame, label: str) -> Table:
+    rows = [
+        (key, _int(r["position_count"]), _usd(r["long_exposure_usd"]),
+         _usd(r["short_exposure_usd"]), _usd(r["net_exposure_usd"]), _usd(r["gross_exposure_usd"]),
+         _usd(r["delta_adjusted_exposure_usd"]))
+        for key, r in frame.iterrows()
+    ]  # fmt: skip
+    return _table(
+        (label, "Positions", "Long", "Short", "Net", "Gross", "Delta-adjusted"),
+        rows, (False, True, True, True, True, True, True),
+    )  # fmt: skip
+
+
+def _exposures(data: ReportData) -> list[Block]:
+    sec = data.exposures
+    blocks: list[Block] = [Heading(2, sec.title, sec.name)]
+    if not sec.ok:
+        return [*blocks, _na_block(sec)]
+    m = sec.metrics
+    blocks.append(
+        Para(f"{m['position_count']} positions: {m['long_count']} long, {m['short_count']} short.")
+    )
+    rows = [
+        ("Gross", _usd(m["gross_exposure_usd"])),
+        ("Long", _usd(m["long_exposure_usd"])),
+        ("Short", _usd(m["short_exposure_usd"])),
+        ("Net", _usd(m["net_exposure_usd"])),
+        ("Delta-adjusted", _usd(m["delta_adjusted_exposure_usd"])),
+        ("Stock", _usd(m["stock_exposure_usd"])),
+        ("Options", _usd(m["options_exposure_usd"])),
+        ("Notional", _usd(m["notional_usd"])),
+        ("Market value", _usd(m["market_value_usd"])),
+    ]
+    blocks.append(_kv(rows, ("Exposure", "USD")))
+    from sigmasight_lib.reporting.plots import plot_exposures
+
+    totals = sec.table("portfolio")
+    blocks.append(
+        Chart("Portfolio exposure", lambda ax: plot_exposures(totals, ax=ax), (5.5, 2.8),
+              (1.0, 0.15, 0.3, 0.3))
+    )  # fmt: skip
+    for by, label in (("sector", "Sector"), ("type", "Position type"), ("tag", "Tag")):
+        frame = sec.table(by)
+        if not frame.empty:
+            blocks += [Heading(3, f"By {label.lower()}"), _breakdown_table(frame, label)]
+    return blocks
+
+
+GREEK_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("delta", "Delta", "share equivalents"),
+    ("gamma", "Gamma", "delta change per $1 of the underlying"),
+    ("theta", "Theta", "USD per calendar day"),
+    ("vega", "Vega", "USD per vol point"),
+    ("rho", "Rho", "USD per rate point"),
+)
+
+
+def _greeks(data: ReportData) -> list[Block]:
+    sec = data.greeks
+    blocks: list[Block] = [Heading(2, sec.title, sec.name)]
+    if not sec.ok:
+        return [*blocks, _na_block(sec)]
+    m = sec.metrics
+    rows = [(label, _num(m[f"portfolio_{k}"], 2), unit) for k, label, unit in GREEK_ROWS]
+    blocks.append(_table(("Greek", "Portfolio", "Unit"), rows, (False, True, False)))
+    sources = ", ".join(
+        f"{k.split('.', 1)[1]} {v}" for k, v in m.items() if k.startswith("vol_sources.")
+    )
+    blocks.append(
+        Para(
+            f"{m['options']} option positions; Greeks not computed for {m['not_computed']} "
+            f"positions. Volatility sources: {sources or NA}."
+        )
+    )
+    t = data.position_table
+    opts = t[t["option_type"].isin(["C", "P"])]
+    if len(opts):
+        vol_source = sec.table("positions")["vol_source"]
+        rows = [
+            (r.symbol, _num(r.delta, 1), _num(r.gamma, 2), _num(r.theta, 2), _num(r.vega, 2),
+             _num(r.rho, 2), _pct(r.implied_vol, 1), _text(vol_source.get(r.position_id)))
+            for r in opts.itertuples(index=False)
+        ]  # fmt: skip
+        blocks += [
+            Heading(3, "Option positions"),
+            _table(
+                ("Symbol", "Delta", "Gamma", "Theta", "Vega", "Rho", "Implied vol", "Vol source"),
+                rows,
+                (False, True, True, True, True, True, True, False),
+            ),  # fmt: skip
+        ]
+    return blocks
+
+
+def _factors(data: ReportData) -> list[Block]:
+    sec = data.factors
+    blocks: list[Block] = [Heading(2, sec.title, sec.name)]
+    if not sec.ok:
+        return [*blocks, _na_block(sec)]
+    m = sec.metrics
+    portfolio = sec.table("portfolio")
+    rows = [
+        (name, _text(r["factor_type"]), _num(r["beta"], 3), _usd(r["exposure_usd"]),
+         "ok" if pd.notna(r["beta"]) else f"N/A: {_text(r['reason']) or 'no data'}")
+        for name, r in portfolio.iterrows()
+    ]  # fmt: skip
+    blocks.append(
+        _table(
+            ("Factor", "Type", "Portfolio beta", "Exposure", "Status"),
+            rows,
+            (False, False, True, True, False),
+        )  # fmt: skip
+    )
+    r2 = (
+        f"R² of the position regressions ({m.get('mode') or NA} mode): "
+        f"{_num(m.get('r_squared_weighted'), 2)} weighted by absolute delta-adjusted exposure, "
+        f"median {_num(m.get('r_squared_median'), 2)}, "
+        f"range {_num(m.get('r_squared_min'), 2)} to {_num(m.get('r_squared_max'), 2)}."
+    )
+    rm = data.risk_metrics
+    if rm.ok and _finite(rm.metrics.get("factor_risk_share")):
+        r2 += (
+            f" Factors explain {_pct(rm.metrics['factor_risk_share'], 1)} of the ex-ante "
+            "portfolio variance (risk metrics)."
+        )
+    blocks.append(Para(r2))
+    from sigmasight_lib.reporting.plots import plot_factor_betas
+
+    blocks.append(
+        Chart(
+            "Portfolio factor betas",
+            lambda ax: plot_factor_betas(portfolio, ax=ax),
+            (5.5, 2.8),
+            (0.7, 0.15, 0.3, 0.85),
+        )  # fmt: skip
+    )
+    return blocks
+
+
+def _market_risk(data: ReportData) -> list[Block]:
+    sec = data.market_risk
+    blocks: list[Block] = [Heading(2, sec.title, sec.name)]
+    if not sec.ok:
+        return [*blocks, _na_block(sec)]
+    m = sec.metrics
+    blocks.append(
+        Para(
+            f"Market beta {_num(m['market_beta'], 3)}, market exposure "
+            f"{_usd(m['market_exposure_usd'])}; rate exposure {_usd(m['rate_exposure_usd'])} "
+            f"per unit change of the 10-year yield. Interest-rate betas for "
+            f"{m['positions_with_ir_beta']} of "
+            f"{m['positions_with_ir_beta'] + m['positions_without_ir_beta']} positions."
+        )
+    )
+    scenarios = sec.table("scenarios")
+    rows = [
+        (
+            str(name).replace("_", " "),
+            r["scenario_type"],
+            _shock(r["shock"], r["scenario_type"]),
+            _usd(r["pnl_usd"]),
+        )
+        for name, r in scenarios.iterrows()
+    ]
+    blocks.append(_table(("Scenario", "Type", "Shock", "P&L"), rows, (False, False, True, True)))
+    rows = [
+        ("Days", _int(m.get("backtest_days"))),
+        ("RMSE", _usd(m.get("backtest_rmse_usd"))),
+        ("Mean absolute error", _usd(m.get("backtest_mean_abs_error_usd"))),
+        ("Correlation predicted vs actual", _num(m.get("backtest_correlation"), 3)),
+        ("Sign hit rate", _pct(m.get("backtest_hit_rate"), 1)),
+    ]
+    blocks += [Heading(3, "P&L backtest (in sample)"), _kv(rows)]
+    return blocks
+
+
+def _stress(data: ReportData) -> list[Block]:
+    sec = data.stress_tests
+    blocks: list[Block] = [Heading(2, sec.title, sec.name)]
+    if not sec.ok:
+        return [*blocks, _na_block(sec)]
+    m = sec.metrics
+    text = (
+        f"{m['scenarios']} scenarios, {m['partial']} partial (shocks on factors without data "
+        f"are listed as unmapped and not applied)."
+    )
+    if m.get("worst_scenario"):
+        text += (
+            f" Worst: {m['worst_scenario_name']}, {_usd(m['worst_correlated_pnl_usd'])} "
+            "correlated P&L."
+        )
+    if _finite(m.get("decay")):
+        text += f" Correlated P&L uses an EWMA factor covariance (λ = {m['decay']:g}, {m.get('lookback_days')} days)."
+    blocks.append(Para(text))
+    scenarios = sec.table("scenarios")
+    rows = [
+        (r["name"], r["category"], _usd(r["direct_pnl_usd"]), _usd(r["correlated_pnl_usd"]),
+         "yes" if r["partial"] else "no", r["unmapped"])
+        for _, r in scenarios.iterrows()
+    ]  # fmt: skip
+    blocks.append(
+        _table(
+            ("Scenario", "Category", "Direct P&L", "Correlated P&L", "Partial", "Unmapped"),
+            rows,
+            (False, False, True, True, False, False),
+        )  # fmt: skip
+    )
+    from sigmasight_lib.reporting.plots import plot_stress_pnl
+
+    drawn = scenarios[scenarios[["direct_pnl_usd", "correlated_pnl_usd"]].notna().any(axis=1)]
+    if len(drawn):
+        left = 0.3 + 0.062 * max(len(str(n)) + 2 for n in drawn["name"])
+        blocks.append(
+            Chart("Stress scenarios", lambda ax: plot_stress_pnl(drawn, ax=ax),
+                  (7.5, 0.2 * len(drawn) + 1.0), (left, 0.15, 0.3, 0.5))
+        )  # fmt: skip
+    if len(drawn) < len(scenarios):
+        blocks.append(
+            Para(f"{len(scenarios) - len(drawn)} scenarios without any P&L (no shocked factor "
+                 "has data) are in the table only.")
+        )  # fmt: skip
+    return blocks
+
+
+def _correlations(data: ReportData) -> list[Block]:
+    sec = data.correlations
+    blocks: list[Block] = [Heading(2, sec.title, sec.name)]
+    if not sec.ok:
+        return [*blocks, _na_block(sec)]
+    m = sec.metrics
+    rows = [
+        ("Average correlation (exposure-weighted)", _num(m["average_correlation"], 3)),
+        ("Diversification ratio", _num(m["diversification_ratio"], 2)),
+        ("Effective number of bets", _num(m["effective_bets"], 2)),
+        ("Assets", _int(m["assets"])),
+        ("Clusters", _int(m["clusters"])),
+        ("Window (days) / minimum overlap", f"{m['window_days']} / {m['min_overlap']}"),
+    ]
+    blocks.append(_kv(rows))
+    for name, title in (("most_correlated", "Most correlated pairs"),
+                        ("least_correlated", "Least correlated pairs")):  # fmt: skip
+        pairs = sec.table(name)
+        if pairs.empty:
+            continue
+        rows = [
+            (f"{r['asset_1']} / {r['asset_2']}", _num(r["correlation"], 3), _int(r["overlap"]))
+            for _, r in pairs.iterrows()
+        ]
+        blocks += [
+            Heading(3, title),
+            _table(("Pair", "Correlation", "Overlap days"), rows, (False, True, True)),
+        ]
+    clusters = sec.table("clusters")
+    if not clusters.empty:
+        groups = clusters.groupby("cluster").groups
+        rows = [
+            (str(k), str(len(v)), ", ".join(sorted(map(str, v))))
+            for k, v in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        ]
+        blocks += [
+            Heading(3, "Clusters"),
+            _table(("Cluster", "Assets", "Members"), rows, (True, True, False)),
+        ]
+    excluded = sec.table("excluded")
+    if not excluded.empty:
+        rows = [(a, r) for a, r in excluded["reason"].items()]
+        blocks += [Heading(3, "Excluded assets"), _table(("Asset", "Reason"), rows, (False, False))]
+    return blocks
+
+
+RISK_ROWS: tuple[tuple[str, str], ...] = (
+    ("var_95", "VaR 95 % (historical)"),
+    ("cvar_95", "CVaR 95 % (historical)"),
+    ("var_99", "VaR 99 % (historical)"),
+    ("cvar_99", "CVaR 99 % (historical)"),
+    ("parametric_var_95", "VaR 95 % (Gaussian)"),
+    ("parametric_var_99", "VaR 99 % (Gaussian)"),
+)
+
+
+def _risk_metrics(data: ReportData) -> list[Block]:
+    sec = data.risk_metrics
+    blocks: list[Block] = [Heading(2, sec.title, sec.name)]
+    if not sec.ok:
+        return [*blocks, _na_block(sec)]
+    m = sec.metrics
+    rows = [(label, _pct(m.get(k)), _usd(m.get(f"{k}_usd"))) for k, label in RISK_ROWS]
+    blocks.append(
+        Para(
+            f"1-day figures on the constant-holdings return history ({_int(m.get('history_days'))} "
+            f"sessions, today's exposures; return = P&L / gross exposure "
+            f"{_usd(m.get('gross_exposure_usd'))}); losses are positive."
+        )
+    )
+    blocks.append(_table(("Measure", "Fraction of gross", "USD"), rows, (False, True, True)))
+    rows = [
+        ("Annual volatility", _pct(m.get("annual_volatility"))),
+        ("Sharpe ratio", _num(m.get("sharpe"), 2)),
+        ("Sortino ratio", _num(m.get("sortino"), 2)),
+        ("Max drawdown", _pct(m.get("max_drawdown"))),
+        ("Ex-ante daily volatility", _usd(m.get("ex_ante_volatility_usd"))),
+        ("Factor share of ex-ante variance", _pct(m.get("factor_risk_share"), 1)),
+    ]
+    blocks.append(_kv(rows))
+    reasons = [(k.rsplit(".", 1)[0], v) for k, v in m.items() if k.endswith(".reason")]
+    if reasons:
+        blocks.append(_table(("Metric", "N/A reason"), reasons, (False, False)))
+    contrib = sec.table("contributions")
+    vol = m.get("ex_ante_volatility_usd")
+    if not contrib.empty:
+        rows = [
+            (_text(r["symbol"]), _pct(r["share"], 1),
+             _usd(r["share"] * vol) if _finite(r["share"]) and _finite(vol) else NA)
+            for _, r in contrib.head(10).iterrows()
+        ]  # fmt: skip
+        blocks += [
+            Heading(3, "Largest risk contributors"),
+            Para("Euler contributions to the ex-ante daily variance; they sum to 100 % "
+                 "(a negative share hedges). USD column: share × ex-ante daily volatility."),
+            _table(("Symbol", "Share of variance", "Daily volatility (USD)"), rows,
+                   (False, True, True)),
+        ]  # fmt: skip
+    return blocks
+
+
+def _snapshot(data: ReportData) -> list[Block]:
+    sec = data.snapshot
+    blocks: list[Block] = [Heading(2, sec.title, sec.name)]
+    if not sec.ok:
+        return [*blocks, _na_block(sec)]
+    m = sec.metrics
+    rows = [
+        ("Market value", _usd(m["market_value_usd"])),
+        (
+            "Gross / net exposure",
+            f"{_usd(m['gross_exposure_usd'])} / {_usd(m['net_exposure_usd'])}",
+        ),
+        ("Daily P&L", _usd(m["daily_pnl_usd"])),
+        ("Cumulative P&L", f"{_usd(m['cumulative_pnl_usd'])} since {m['history_start']}"),
+        ("Market beta", _num(m["market_beta"], 3)),
+        ("Stored history", f"{m['history_days']} trading days from {m['history_start']}"),
+    ]
+    blocks.append(_kv(rows))
+    history = sec.table("history")
+    if len(history) > 1:
+        from sigmasight_lib.reporting.plots import plot_snapshot_history
+
+        blocks.append(
+            Chart(
+                "Snapshot history",
+                lambda ax: plot_snapshot_history(history, ax=ax),
+                (7, 3),
+                (0.95, 0.95, 0.3, 0.75),
+            )  # fmt: skip
+        )
+    return blocks
+
+
+def _data_quality(data: ReportData) -> list[Block]:
+    sec = data.data_quality
+    blocks: list[Block] = [Heading(2, sec.title, sec.name)]
+    m = sec.metrics
+    if not sec.ok:
+        blocks.append(_na_block(sec))
+    else:
+        counts = ", ".join(
+            f"{s} {m[f'coverage.{s}']}" for s in ("ok", "warning", "minimal", "insufficient")
+        )
+        blocks.append(
+            Para(
+                f"Coverage at {data.metadata.as_of.isoformat()} ({m['provider'] or NA}): "
+                f"{m['symbols_checked']} symbols checked: {counts}. The portfolio's "
+                f"{m['underlyings']} underlyings: {m['underlyings.ok']} ok."
+            )
+        )
+        cov = sec.table("coverage")
+        weak = cov[cov["status"] != "ok"]
+        if len(weak):
+            rows = [
+                (sym, r["status"], _int(r["observations"]), _text(r["message"]))
+                for sym, r in weak.iterrows()
+            ]
+            blocks.append(
+                _table(
+                    ("Underlying", "Coverage", "Sessions", "Message"),
+                    rows,
+                    (False, False, True, False),
+                )  # fmt: skip
+            )
+    excluded = sec.table("excluded")
+    if excluded.empty:
+        blocks.append(Para("No position was left out of any engine that ran."))
+    else:
+        rows = [(r["symbol"], r["engine"], r["reason"]) for _, r in excluded.iterrows()]
+        blocks += [
+            Heading(3, "Excluded positions"),
+            _table(("Symbol", "Engine", "Reason"), rows, (False, False, False)),
+        ]
+    missing = data.missing
+    missing.pop("data_quality", None)
+    if missing:
+        text = "; ".join(f"{GROUP_TITLES[g]}: {r}" for g, r in missing.items())
+        blocks.append(Para(text + ".", strong="Engines without results:", css="na"))
+    return blocks
+
+
+def _document(data: ReportData) -> list[Block]:
+    blocks = _header(data) + _executive(data)
+    for build in (_valuation, _greeks, _exposures, _factors, _market_risk, _stress,
+                  _correlations, _risk_metrics, _snapshot, _data_quality):  # fmt: skip
+        blocks += build(data)
+    return blocks
+
+
+# --------------------------------------------------------------------------- markdown
+
+_MD_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*[]<>"})
+_MD_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def _md(text: str, cell: bool = False) -> str:
+    """Escape markdown syntax in text; only a backslash is added, so plain text stays
+    readable. Intraword underscores (``demo_user``) cannot start emphasis and stay as
+    they are; ``|`` is escaped in table cells only."""
+    out = _MD_UNDERSCORE.sub(r"\\_", text.translate(_MD_SPECIAL))
+    return out.replace("|", "\\|") if cell else out
+
+
+def _md_table(table: Table) -> list[str]:
+    cells = [[_md(c, cell=True) for c in row] for row in (table.headers, *table.rows)]
+    widths = [max(3, *(len(row[i]) for row in cells)) for i in range(len(table.headers))]
+
+    def line(row: list[str]) -> str:
+        parts = [
+            c.rjust(w) if num else c.ljust(w)
+            for c, w, num in zip(row, widths, table.numeric, strict=True)
+        ]
+        return "| " + " | ".join(parts) + " |"
+
+    rule = "| " + " | ".join(
+        ("-" * (w - 1) + ":") if num else "-" * w
+        for w, num in zip(widths, table.numeric, strict=True)
+    ) + " |"  # fmt: skip
+    return [line(cells[0]), rule, *(line(r) for r in cells[1:])]
+
+
+def report_markdown(data: ReportData) -> str:
+    """report.md: every section of :data:`SECTION_HEADINGS`, tables as pipe tables,
+    text escaped for markdown; readable as plain text. Charts are in report.html only."""
+    return _markdown(_document(data))
+
+
+def _markdown(blocks: list[Block]) -> str:
+    out: list[str] = []
+    for block in blocks:
+        if isinstance(block, Heading):
+            out += ["#" * block.level + " " + _md(block.text), ""]
+        elif isinstance(block, Para):
+            lead = f"**{_md(block.strong)}** " if block.strong else ""
+            out += [lead + _md(block.text), ""]
+        elif isinstance(block, Table):
+            out += [*_md_table(block), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------- json
+
+
+def report_json(data: ReportData) -> dict[str, Any]:
+    """report.json as a dict: ``metadata`` and every group of :data:`GROUPS`, each
+    ``{"status", "reason", **flat metrics}`` (see ``report.schema.json``)."""
+    out: dict[str, Any] = {"metadata": data.metadata.to_dict()}
+    for name, section in data.sections().items():
+        out[name] = {"status": section.status, "reason": section.reason, **section.metrics}
+    return out
+
+
+def load_schema() -> dict[str, Any]:
+    """The JSON Schema of report.json."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- csv
+
+
+def positions_csv(data: ReportData) -> str:
+    """positions.csv: :data:`~sigmasight_lib.reporting.tables.POSITION_CSV_COLUMNS`,
+    one row per held position; empty cells where a value is N/A (``notes`` says why).
+    Numbers keep 12 significant digits (``%.12g``)."""
+    return positions_table(data).to_csv(index=False, lineterminator="\n", float_format="%.12g")
+
+
+# --------------------------------------------------------------------------- html
+
+STYLE = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2rem auto;
+       max-width: 70rem; padding: 0 1rem; color: #222; line-height: 1.4; }
+h1 { font-size: 1.6rem; } h2 { border-bottom: 1px solid #ddd; margin-top: 2.2rem; }
+table { border-collapse: collapse; margin: .6rem 0 1.2rem; font-size: .85rem; }
+th, td { border: 1px solid #d0d0d0; padding: .25rem .55rem; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.na { color: #8a4b00; } figure { margin: .5rem 0 1.5rem; } img { max-width: 100%; height: auto; }
+nav a { margin-right: .8rem; }
+"""
+
+
+CHART_RC: dict[str, Any] = {"text.hinting": "no_hinting"}
+"""matplotlib settings while drawing report charts (unhinted text draws ~20 % faster)."""
+
+
+def _png(chart: Chart) -> str:
+    """The chart as a base64 PNG (Agg canvas, no pyplot state, one draw)."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    width, height = chart.size
+    left, right, top, bottom = chart.margins
+    with matplotlib.rc_context(CHART_RC):
+        fig = Figure(figsize=chart.size, dpi=CHART_DPI)
+        FigureCanvasAgg(fig)
+        fig.subplots_adjust(
+            left=left / width, right=1 - right / width,
+            top=1 - top / height, bottom=bottom / height,
+        )  # fmt: skip
+        chart.draw(fig.add_subplot())
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=CHART_DPI, metadata={"Software": None})
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _html_table(table: Table) -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(h)}</th>" for h in table.headers)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="num">{e(c)}</td>' if num else f"<td>{e(c)}</td>"
+            for c, num in zip(row, table.numeric, strict=True)
+        )
+        + "</tr>"
+        for row in table.rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def report_html(data: ReportData, charts: bool = True) -> str:
+    """report.html: the markdown's content plus inline PNG charts, self-contained.
+
+    Every piece of text is escaped with :func:`html.escape`; images are ``data:``
+    URIs; there is no script and no external URL. A chart that cannot be drawn
+    is replaced by a one-line note (logged as a warning). ``charts=False``
+    leaves the charts out.
+    """
+    return _html(data, _document(data), charts)
+
+
+def _html(data: ReportData, blocks: list[Block], charts: bool = True) -> str:
+    e = html.escape
+    m = data.metadata
+    parts: list[str] = []
+    nav = " ".join(
+        f'<a href="#{e(a)}">{e(t)}</a>'
+        for a, t in [("summary", "Executive summary"), *((g, GROUP_TITLES[g]) for g in GROUPS)]
+    )
+    for block in blocks:
+        if isinstance(block, Heading):
+            anchor = f' id="{e(block.anchor, quote=True)}"' if block.anchor else ""
+            parts.append(f"<h{block.level}{anchor}>{e(block.text)}</h{block.level}>")
+            if block.level == 1:
+                parts.append(f"<nav>{nav}</nav>")
+        elif isinstance(block, Para):
+            css = f' class="{e(block.css, quote=True)}"' if block.css else ""
+            lead = f"<strong>{e(block.strong)}</strong> " if block.strong else ""
+            parts.append(f"<p{css}>{lead}{e(block.text)}</p>")
+        elif isinstance(block, Table):
+            parts.append(_html_table(block))
+        elif isinstance(block, Chart) and charts:
+            try:
+                png = _png(block)
+            except Exception as exc:  # a chart must never cost the report
+                log.warning("chart %r not drawn: %s", block.title, exc)
+                parts.append(
+                    f'<p class="na">Chart “{e(block.title)}” unavailable: {e(str(exc))}</p>'
+                )
+                continue
+            parts.append(
+                f'<figure><img alt="{e(block.title, quote=True)}" '
+                f'src="data:image/png;base64,{png}"></figure>'
+            )
+    title = f"SigmaSight report: {m.portfolio} ({m.as_of.isoformat()})"
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{e(title)}</title><style>{STYLE}</style></head>\n<body>\n"
+        + "\n".join(parts)
+        + "\n</body></html>\n"
+    )
+
+
+# --------------------------------------------------------------------------- files
+
+
+def parse_formats(formats: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Formats from ``"md,json"`` or an iterable, in :data:`FORMATS` order (None = all).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown format, quoting it.
+    """
+    if formats is None:
+        return FORMATS
+    items = formats.split(",") if isinstance(formats, str) else list(formats)
+    names = {str(f).strip().lower() for f in items if str(f).strip()}
+    if "all" in names:
+        return FORMATS
+    unknown = sorted(names - set(FORMATS))
+    if unknown:
+        raise ConfigError(
+            f"unknown report format(s) {', '.join(map(repr, unknown))}; known: {', '.join(FORMATS)}"
+        )
+    if not names:
+        raise ConfigError("no report format given; choose from: " + ", ".join(FORMATS))
+    return tuple(f for f in FORMATS if f in names)
+
+
+def _json_text(data: ReportData) -> str:
+    return json.dumps(report_json(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write_reports(
+    settings: Settings,
+    portfolio: str | int,
+    as_of: dt.date | None = None,
+    formats: str | Iterable[str] = FORMATS,
+    output_dir: Path | None = None,
+) -> dict[str, Path]:
+    """Write the report artifacts of one portfolio from its stored results.
+
+    Parameters
+    ----------
+    settings : Settings
+    portfolio : str or int
+        Name, slug or id.
+    as_of : datetime.date, optional
+        Default: the latest as-of date with any stored result of the portfolio.
+        Groups without results for the date are N/A with the reason.
+    formats : str or iterable of str, default=("md", "json", "csv", "html")
+        Any of :data:`FORMATS` (``"md,json"`` is accepted).
+    output_dir : Path, optional
+        Default ``settings.outputs_dir / <as_of> / <portfolio-slug>``.
+
+    Returns
+    -------
+    dict of str to Path
+        Format → written file (:data:`FILE_NAMES`), in :data:`FORMATS` order.
+
+    Raises
+    ------
+    NotFoundError
+        When the portfolio does not exist or has no stored results at all.
+    ConfigError
+        For an unknown format.
+    """
+    from sigmasight_lib.db.session import session_scope
+    from sigmasight_lib.params import load_engine_params
+    from sigmasight_lib.portfolios.service import find_portfolio
+
+    chosen = parse_formats(formats)
+    window = load_engine_params(settings.params_dir).risk_metrics.window
+    with session_scope(settings) as session:
+        p = find_portfolio(session, portfolio)
+        latest = latest_result_as_of(session, p.id)
+        if latest is None:
+            raise NotFoundError(
+                f"portfolio {p.name!r} (id {p.id}) has no stored engine results; run "
+                "`sigmasight batch run` or `sigmasight engine ...` first"
+            )
+        day = as_of or latest
+        data = load_report_data(session, p.id, day, window=window)
+    folder = output_dir or settings.outputs_dir / day.isoformat() / p.slug
+    folder.mkdir(parents=True, exist_ok=True)
+    blocks = _document(data) if {"md", "html"} & set(chosen) else []
+    renderers: dict[str, Callable[[], str]] = {
+        "md": lambda: _markdown(blocks),
+        "json": lambda: _json_text(data),
+        "csv": lambda: positions_csv(data),
+        "html": lambda: _html(data, blocks),
+    }
+    written: dict[str, Path] = {}
+    for fmt in chosen:
+        path = folder / FILE_NAMES[fmt]
+        path.write_text(renderers[fmt](), encoding="utf-8")
+        written[fmt] = path
+    return written

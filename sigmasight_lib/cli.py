@@ -354,16 +354,36 @@ def portfolio_list(ctx: click.Context, as_of: dt.date | None, as_json: bool) -> 
 @portfolio.command("show")
 @click.argument("name_or_id")
 @as_of_option
+@click.option(
+    "--group-by",
+    type=click.Choice(["type", "strategy", "tag", "underlying", "sector"]),
+    default=None,
+    help="Per-group count, market value, exposure and delta-adjusted exposure (valued at the as-of date).",
+)
 @json_option
 @click.pass_context
 def portfolio_show(
-    ctx: click.Context, name_or_id: str, as_of: dt.date | None, as_json: bool
+    ctx: click.Context, name_or_id: str, as_of: dt.date | None, group_by: str | None, as_json: bool
 ) -> None:
     """Positions of one portfolio (by id, slug or name).
 
     With --as-of, positions entered after that date are left out.
     """
     from sigmasight_lib.portfolios.service import find_portfolio, positions_frame
+
+    if group_by:
+        from sigmasight_lib.portfolios.groupings import group_positions
+
+        table, day = group_positions(_settings(ctx), name_or_id, group_by, as_of)
+        if as_json:
+            _echo_json(
+                {"as_of": day, "group_by": group_by, "groups": table.to_dict(orient="records")}
+            )
+        else:
+            click.echo(f"grouped by {group_by} as of {day}:")
+            with pd.option_context("display.float_format", "{:,.2f}".format):
+                _echo_frame(table)
+        return
 
     with _session(ctx) as session:
         p = find_portfolio(session, name_or_id)
@@ -385,6 +405,177 @@ def portfolio_template() -> None:
     from sigmasight_lib.portfolios.csv_import import template_csv
 
     click.echo(template_csv(), nl=False)
+
+
+# --------------------------------------------------------------------------- tags and positions
+
+
+@cli.group()
+def tag() -> None:
+    """Tags: per owner, 1-40 characters (letters, digits, space, - _ .), unique ignoring case."""
+
+
+@tag.command("list")
+@click.option("--owner", default=None, help="Owner e-mail (default: every owner).")
+@json_option
+@click.pass_context
+def tag_list(ctx: click.Context, owner: str | None, as_json: bool) -> None:
+    """Tags with the number of positions using each."""
+    from sigmasight_lib.portfolios.tags import list_tags
+
+    with _session(ctx) as session:
+        frame = list_tags(session, owner)
+    if as_json:
+        _echo_json(frame.to_dict(orient="records"))
+    else:
+        _echo_frame(frame)
+
+
+@tag.command("create")
+@click.argument("name")
+@click.option("--owner", required=True)
+@click.pass_context
+def tag_create(ctx: click.Context, name: str, owner: str) -> None:
+    """Create a tag."""
+    from sigmasight_lib.portfolios.tags import create_tag
+
+    with _session(ctx) as session:
+        t = create_tag(session, owner, name)
+        click.echo(f"created tag {t.name!r} (id {t.id})")
+
+
+@tag.command("rename")
+@click.argument("old")
+@click.argument("new")
+@click.option("--owner", required=True)
+@click.pass_context
+def tag_rename(ctx: click.Context, old: str, new: str, owner: str) -> None:
+    """Rename a tag (positions keep it)."""
+    from sigmasight_lib.portfolios.tags import rename_tag
+
+    with _session(ctx) as session:
+        t = rename_tag(session, owner, old, new)
+        click.echo(f"renamed {old!r} to {t.name!r}")
+
+
+@tag.command("delete")
+@click.argument("name")
+@click.option("--owner", required=True)
+@click.option("--force", is_flag=True, help="Detach the tag from the positions that use it.")
+@click.pass_context
+def tag_delete(ctx: click.Context, name: str, owner: str, force: bool) -> None:
+    """Delete a tag (a tag in use needs --force)."""
+    from sigmasight_lib.portfolios.tags import delete_tag
+
+    with _session(ctx) as session:
+        detached = delete_tag(session, owner, name, force=force)
+    click.echo(f"deleted tag {name!r}, detached from {detached} position(s)")
+
+
+@cli.group()
+def position() -> None:
+    """Position tags, edits (recorded in the position history), close and reopen."""
+
+
+date_option = click.option("--effective", default=None, callback=_parse_as_of, metavar="YYYY-MM-DD",
+                           help="When the change takes effect (default today).")  # fmt: skip
+
+
+@position.command("tag")
+@click.argument("position_id", type=int)
+@click.option("--add", "add", multiple=True, help="Tag to add (repeatable).")
+@click.option("--remove", "remove", multiple=True, help="Tag to remove (repeatable).")
+@json_option
+@click.pass_context
+def position_tag(
+    ctx: click.Context,
+    position_id: int,
+    add: tuple[str, ...],
+    remove: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Add or remove tags of a position."""
+    from sigmasight_lib.portfolios.tags import tag_position
+
+    with _session(ctx) as session:
+        tags = tag_position(session, position_id, add=list(add), remove=list(remove))
+    if as_json:
+        _echo_json({"position_id": position_id, "tags": tags})
+    else:
+        click.echo(", ".join(tags) or "(no tags)")
+
+
+@position.command("edit")
+@click.argument("position_id", type=int)
+@click.option("--quantity", type=float, default=None)
+@click.option("--entry-price", type=float, default=None)
+@date_option
+@click.option("--note", default=None)
+@click.pass_context
+def position_edit(
+    ctx: click.Context, position_id: int, quantity: float | None, entry_price: float | None,
+    effective: dt.date | None, note: str | None,
+) -> None:  # fmt: skip
+    """Change quantity and / or entry price; engines for earlier dates keep the old values."""
+    from sigmasight_lib.portfolios.edits import edit_position
+
+    if quantity is None and entry_price is None:
+        raise click.UsageError("give --quantity and / or --entry-price")
+    with _session(ctx) as session:
+        p = edit_position(session, position_id, quantity=quantity, entry_price=entry_price,
+                          effective=effective, note=note)  # fmt: skip
+        click.echo(
+            f"position {p.id} {p.symbol}: {p.position_type} {p.quantity:g} @ {p.entry_price}"
+        )
+
+
+@position.command("close")
+@click.argument("position_id", type=int)
+@click.option("--exit-date", required=True, callback=_parse_as_of, metavar="YYYY-MM-DD")
+@click.option("--exit-price", required=True, type=float)
+@click.option("--note", default=None)
+@click.pass_context
+def position_close(
+    ctx: click.Context, position_id: int, exit_date: dt.date, exit_price: float, note: str | None
+) -> None:
+    """Close a position (realized P&L is kept)."""
+    from sigmasight_lib.portfolios.edits import close_position
+
+    with _session(ctx) as session:
+        p = close_position(
+            session, position_id, exit_date=exit_date, exit_price=exit_price, note=note
+        )
+        click.echo(
+            f"closed position {p.id} {p.symbol} on {p.exit_date}: realized P&L {p.realized_pnl_usd:,.2f} USD"
+        )
+
+
+@position.command("reopen")
+@click.argument("position_id", type=int)
+@click.pass_context
+def position_reopen(ctx: click.Context, position_id: int) -> None:
+    """Reopen a closed position."""
+    from sigmasight_lib.portfolios.edits import reopen_position
+
+    with _session(ctx) as session:
+        p = reopen_position(session, position_id)
+        click.echo(f"reopened position {p.id} {p.symbol}")
+
+
+@position.command("history")
+@click.argument("position_id", type=int)
+@json_option
+@click.pass_context
+def position_history_command(ctx: click.Context, position_id: int, as_json: bool) -> None:
+    """Every recorded change of a position: when, what, old and new value."""
+    from sigmasight_lib.portfolios.edits import position_history
+
+    with _session(ctx) as session:
+        frame = position_history(session, position_id)
+    if as_json:
+        _echo_json(frame.to_dict(orient="records"))
+    else:
+        _echo_frame(frame)
 
 
 # --------------------------------------------------------------------------- engines

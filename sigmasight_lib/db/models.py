@@ -166,12 +166,34 @@ class Position(TimestampMixin, Base):
     strategy_id: Mapped[int | None] = mapped_column(
         ForeignKey("strategies.id", ondelete="SET NULL")
     )
+    realized_pnl_usd: Mapped[float | None] = mapped_column(Float)
+    """quantity × (exit price − entry price) × multiplier, set when the position is closed."""
 
     portfolio: Mapped[Portfolio] = relationship(back_populates="positions")
     strategy: Mapped[Strategy | None] = relationship(back_populates="positions")
     tags: Mapped[list[Tag]] = relationship(
         secondary="position_tags", back_populates="positions", order_by="Tag.name"
     )
+
+
+class PositionHistory(Base):
+    """One change of one field of a position; ``effective_date`` is when it takes effect,
+    so engines run for earlier dates use ``old_value``."""
+
+    __tablename__ = "position_history"
+    __table_args__ = (
+        Index("ix_position_history_position_effective", "position_id", "effective_date"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    position_id: Mapped[int] = mapped_column(ForeignKey("positions.id", ondelete="CASCADE"))
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    effective_date: Mapped[dt.date] = mapped_column(Date)
+    field: Mapped[str] = mapped_column(String(20))
+    """``quantity``, ``entry_price``, ``position_type``, ``exit_date``, ``exit_price``."""
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 # --------------------------------------------------------------------------- market data

@@ -24,6 +24,7 @@ from sigmasight_lib.db.models import (
     MarketPrice,
     Portfolio,
     Position,
+    PositionHistory,
     SecurityMetadata,
     TreasuryRate,
 )
@@ -221,6 +222,7 @@ def load_positions(session: Session, portfolio_id: int, as_of: dt.date) -> pd.Da
         "strike", "expiry", "entry_price", "entry_date", "strategy", "tags",
     ]  # fmt: skip
     frame = pd.DataFrame(rows, columns=columns).set_index("id")
+    _replay_history(session, frame, as_of)
     meta = {
         m.symbol: m
         for m in session.scalars(
@@ -234,6 +236,31 @@ def load_positions(session: Session, portfolio_id: int, as_of: dt.date) -> pd.Da
         lambda s: meta[s].asset_type if s in meta else None
     )
     return frame
+
+
+REPLAYED_FIELDS = {"quantity": float, "entry_price": float, "position_type": str}
+
+
+def _replay_history(session: Session, frame: pd.DataFrame, as_of: dt.date) -> None:
+    """Put back the values positions had at ``as_of``: for each field changed after
+    ``as_of``, the old value of its first such change (in place)."""
+    if frame.empty:
+        return
+    changes = session.execute(
+        select(PositionHistory.position_id, PositionHistory.field, PositionHistory.old_value)
+        .where(
+            PositionHistory.position_id.in_([int(i) for i in frame.index]),
+            PositionHistory.effective_date > as_of,
+            PositionHistory.field.in_(list(REPLAYED_FIELDS)),
+        )
+        .order_by(PositionHistory.effective_date, PositionHistory.id)
+    ).all()
+    seen: set[tuple[int, str]] = set()
+    for pid, field, old in changes:
+        if (pid, field) in seen:
+            continue
+        seen.add((pid, field))
+        frame.at[pid, field] = None if old is None else REPLAYED_FIELDS[field](old)
 
 
 def load_price_table(

@@ -54,7 +54,7 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "rho",
 )
 """Metrics of one group (the portfolio or one group of a breakdown)."""
-BREAKDOWNS = ("underlying", "sector", "tag", "type")
+BREAKDOWNS = ("underlying", "sector", "tag", "type", "strategy")
 SHORT_TYPES = ("SHORT", "SC", "SP")
 
 
@@ -123,6 +123,13 @@ def exposure_by_type(positions: pd.DataFrame) -> pd.DataFrame:
     return _grouped(positions, positions["position_type"])
 
 
+def exposure_by_strategy(positions: pd.DataFrame) -> pd.DataFrame:
+    """One row per strategy; positions in none are grouped as '(no strategy)'."""
+    if "strategy" not in positions:
+        return _grouped(positions, pd.Series("(no strategy)", index=positions.index))
+    return _grouped(positions, positions["strategy"].fillna("(no strategy)"))
+
+
 def exposure_by_tag(
     positions: pd.DataFrame, tags: Iterable[str] | None = None, mode: str = "any"
 ) -> pd.DataFrame:
@@ -177,7 +184,7 @@ class ExposureSummary:
 
 
 def portfolio_exposures(positions: pd.DataFrame) -> ExposureSummary:
-    """Totals plus breakdowns by underlying, sector, tag and position type.
+    """Totals plus breakdowns by underlying, sector, tag, position type and strategy.
 
     An empty portfolio gives zeros and a note; positions without a price are
     counted but add nothing to the sums (noted).
@@ -196,6 +203,7 @@ def portfolio_exposures(positions: pd.DataFrame) -> ExposureSummary:
         "sector": exposure_by_sector(positions),
         "tag": exposure_by_tag(positions),
         "type": exposure_by_type(positions),
+        "strategy": exposure_by_strategy(positions),
     }
     return ExposureSummary(
         totals=exposure_metrics(positions), breakdowns=breakdowns, notes=tuple(notes)

@@ -60,8 +60,14 @@ def get_or_create_owner(session: Session, email: str, name: str | None = None) -
 
 
 def get_or_create_tag(session: Session, owner: Owner, name: str) -> Tag:
-    """The owner's tag named ``name`` (case-insensitive match), created if absent."""
-    key = name.strip().casefold()
+    """The owner's tag named ``name`` (case-insensitive match), created if absent.
+
+    Raises ``TagError`` for a name that breaks the tag rules.
+    """
+    from sigmasight_lib.portfolios.tags import validate_tag_name
+
+    name = validate_tag_name(name)
+    key = name.casefold()
     tag = session.scalar(select(Tag).where(Tag.owner_id == owner.id, Tag.name_key == key))
     if tag is None:
         tag = Tag(owner_id=owner.id, name=name.strip(), name_key=key)

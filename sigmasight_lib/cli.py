@@ -323,11 +323,22 @@ def portfolio_import(
             valid_rows_only=valid_rows_only,
             as_of=as_of,
         )
+        proposals = []
+        if result.written is not None:  # propose the common option strategies; create none
+            from sigmasight_lib.portfolios.strategies import detect_and_create
+
+            proposals = [
+                p.to_dict() for p in detect_and_create(session, result.written.portfolio_id)
+            ]
     if as_json:
-        _echo_json(result.to_dict())
+        _echo_json({**result.to_dict(), "proposed_strategies": proposals})
     else:
         for line in result.lines():
             click.echo(line)
+        for p in proposals:
+            click.echo(f"  proposed strategy: {p['name']} ({p['strategy_type']}): {p['reason']}")
+        if proposals:
+            click.echo("  create them with `sigmasight strategy detect --portfolio ... --create`")
     if not result.succeeded:
         sys.exit(1)
 
@@ -829,10 +840,12 @@ def batch_history(ctx: click.Context, limit: int, as_json: bool) -> None:
 
 def _register_commands() -> None:
     from sigmasight_lib.batch.schedule import schedule_command
+    from sigmasight_lib.portfolios.strategy_cli import strategy_group
     from sigmasight_lib.reporting.cli import report_command
 
     cli.add_command(schedule_command)
     cli.add_command(report_command)
+    cli.add_command(strategy_group)
 
 
 _register_commands()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,15 @@ from sigmasight_lib.notebook import (
 )
 
 NOTEBOOKS_DIR = REPO_DIR / "notebooks"
-NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+ALL_NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+NOTEBOOKS = [p for p in ALL_NOTEBOOKS if re.match(r"\d\d_", p.name)]
+"""The batch notebooks (NN_<engine>); the others are interactive tools."""
 PARAMETERS = {"portfolio", "as_of", "run_id"}
+TOOL_PARAMETERS = {
+    "onboarding.ipynb": {"csv_path", "portfolio", "owner"},
+    "whatif.ipynb": {"portfolio", "as_of", "run_id", "trades"},
+}
+"""Parameters of the interactive notebooks, which the batch does not run."""
 DEFAULTS = {"portfolio": "Long/Short Hedge Fund Style", "as_of": None, "run_id": None}
 AS_OF = dt.date(2017, 3, 29)
 EXPECTED_NOTEBOOKS = [
@@ -80,6 +88,15 @@ def _parameters_cells(nb: dict[str, Any]) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- 1. hygiene
 
 
+def test_interactive_notebooks_have_their_parameters():
+    extra = [p for p in ALL_NOTEBOOKS if p not in NOTEBOOKS]
+    assert {p.name for p in extra} <= set(TOOL_PARAMETERS)
+    for path in extra:
+        (cell,) = _parameters_cells(_read(path))
+        names = {stmt.targets[0].id for stmt in ast.parse(_source(cell)).body}
+        assert names == TOOL_PARAMETERS[path.name], path.name
+
+
 def test_one_notebook_per_engine_in_batch_order():
     assert [p.name for p in NOTEBOOKS] == EXPECTED_NOTEBOOKS
 
@@ -90,7 +107,7 @@ def test_notebooks_match_what_the_batch_runs_and_passes():
     assert set(plan.NOTEBOOK_PARAMETERS) == PARAMETERS
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: p.stem)
 def test_committed_without_outputs(path: Path):
     nb = _read(path)
     assert "papermill" not in nb["metadata"], "an executed copy was committed"
@@ -102,7 +119,7 @@ def test_committed_without_outputs(path: Path):
         assert "execution" not in cell["metadata"], f"cell {i} has execution metadata"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: p.stem)
 def test_kernel_is_python3(path: Path):
     nb = _read(path)
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
@@ -127,7 +144,7 @@ def test_exactly_one_parameters_cell_with_the_batch_parameters(path: Path):
     assert first_code is cells[0], "the parameters cell must be the first code cell"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_is_thin(path: Path):
     nb = _read(path)
     first = nb["cells"][0]

@@ -842,10 +842,13 @@ def _register_commands() -> None:
     from sigmasight_lib.batch.schedule import schedule_command
     from sigmasight_lib.portfolios.strategy_cli import strategy_group
     from sigmasight_lib.reporting.cli import report_command
+    from sigmasight_lib.whatif.cli import export_group, whatif_group
 
     cli.add_command(schedule_command)
     cli.add_command(report_command)
     cli.add_command(strategy_group)
+    cli.add_command(whatif_group)
+    cli.add_command(export_group)
 
 
 _register_commands()

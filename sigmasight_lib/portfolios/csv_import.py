@@ -70,6 +70,7 @@ from sigmasight_lib.portfolios.occ import (
     parse_occ_symbol,
 )
 from sigmasight_lib.portfolios.positions import PositionSpec, make_position_spec
+from sigmasight_lib.portfolios.tags import MAX_TAGS_PER_POSITION, TagError, validate_tag_name
 
 ACCEPTED_HEADERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
@@ -500,6 +501,16 @@ def _check_row(number: int, cells: Mapping[str, str], as_of: dt.date | None) -> 
                     f"after the option's expiry {symbol.expiry.isoformat()}",
                 )
             )
+    tags = tuple(t.strip() for t in _TAG_SEPARATORS.split(cells["tags"]) if t.strip())
+    for tag in tags:  # the same rules as `sigmasight tag create`
+        try:
+            validate_tag_name(tag)
+        except TagError as exc:
+            issues.append(ImportIssue(number, "tags", tag, str(exc).split(": ", 1)[1]))
+    if len({t.casefold() for t in tags}) > MAX_TAGS_PER_POSITION:
+        issues.append(
+            ImportIssue(number, "tags", cells["tags"], f"more than {MAX_TAGS_PER_POSITION} tags")
+        )
     if entry_date is not None and as_of is not None and entry_date > as_of:
         issues.append(
             ImportIssue(
@@ -516,7 +527,7 @@ def _check_row(number: int, cells: Mapping[str, str], as_of: dt.date | None) -> 
         quantity=quantity,
         entry_price=entry_price,
         entry_date=entry_date,
-        tags=tuple(_TAG_SEPARATORS.split(cells["tags"])),
+        tags=tags,
         strategy=cells["strategy"] or None,
         issues=tuple(issues),
     )

@@ -141,3 +141,19 @@ def test_groupings_sum_to_the_portfolio_totals(sqlite_demo_db):
         assert table["position_count"].sum() == 30
         for column in ("market_value_usd", "net_exposure_usd", "delta_adjusted_exposure_usd"):
             assert table[column].sum() == pytest.approx(totals[column], rel=1e-12), (by, column)
+
+
+def test_csv_import_applies_the_tag_rules_per_row():
+    from sigmasight_lib.portfolios.csv_import import ImportIssue, parse_positions_csv
+
+    report = parse_positions_csv(
+        "Symbol,Quantity,Price Paid,Date Acquired,Tags\nAAPL,10,30,2017-01-03,Tech;bad/tag\n"
+    )
+    assert report.issues == (
+        ImportIssue(
+            2,
+            "tags",
+            "bad/tag",
+            "character(s) '/' not allowed (letters, digits, space, '-', '_', '.')",
+        ),
+    )

@@ -7,15 +7,14 @@ stderr and exit status 1; ``--json`` prints machine-readable output on stdout.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 import pandas as pd
 
+from sigmasight_lib.cli_common import as_of_option, echo_frame, echo_json, json_option, parse_date
 from sigmasight_lib.config import Settings, load_settings
 from sigmasight_lib.exceptions import SigmaSightError
 from sigmasight_lib.logs import Progress, setup_logging
@@ -24,47 +23,6 @@ log = logging.getLogger("sigmasight_lib.cli")
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _parse_as_of(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form") from None
-
-
-as_of_option = click.option(
-    "--as-of",
-    "as_of",
-    callback=_parse_as_of,
-    metavar="YYYY-MM-DD",
-    help="Valuation date (default: latest date on which every needed series exists).",
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
-
-
-def _echo_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, indent=2, default=_json_default))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    return str(value)
-
-
-def _echo_frame(frame: pd.DataFrame) -> None:
-    if frame.empty:
-        click.echo("(none)")
-    else:
-        with pd.option_context("display.max_rows", None, "display.width", 160):
-            click.echo(frame.to_string(index=False))
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -193,7 +151,7 @@ def market_data_sync(
             progress=Progress("market data sync"),
         )
     if as_json:
-        _echo_json(report.to_dict())
+        echo_json(report.to_dict())
         return
     click.echo(
         f"{provider.name}: {report.start}..{report.end}, {len(report.symbols)} symbols, "
@@ -224,10 +182,10 @@ def market_data_coverage(
         day = _resolve_as_of(session, as_of)
         report = check_coverage(session, provider, as_of=day, backfill=not no_backfill)
     if as_json:
-        _echo_json(report.to_dict())
+        echo_json(report.to_dict())
     else:
         click.echo(f"coverage at {report.as_of} ({report.provider}):")
-        _echo_frame(
+        echo_frame(
             pd.DataFrame(
                 [
                     {
@@ -265,7 +223,7 @@ def demo_seed(ctx: click.Context, as_json: bool) -> None:
     with _session(ctx) as session:
         summaries = seed_demo(session, settings.params_dir)
     if as_json:
-        _echo_json({name: vars(s) for name, s in summaries.items()})
+        echo_json({name: vars(s) for name, s in summaries.items()})
         return
     for name, s in summaries.items():
         click.echo(
@@ -331,7 +289,7 @@ def portfolio_import(
                 p.to_dict() for p in detect_and_create(session, result.written.portfolio_id)
             ]
     if as_json:
-        _echo_json({**result.to_dict(), "proposed_strategies": proposals})
+        echo_json({**result.to_dict(), "proposed_strategies": proposals})
     else:
         for line in result.lines():
             click.echo(line)
@@ -357,9 +315,9 @@ def portfolio_list(ctx: click.Context, as_of: dt.date | None, as_json: bool) -> 
     with _session(ctx) as session:
         frame = list_portfolios(session, as_of=as_of)
     if as_json:
-        _echo_json(frame.to_dict(orient="records"))
+        echo_json(frame.to_dict(orient="records"))
     else:
-        _echo_frame(frame)
+        echo_frame(frame)
 
 
 @portfolio.command("show")
@@ -387,13 +345,13 @@ def portfolio_show(
 
         table, day = group_positions(_settings(ctx), name_or_id, group_by, as_of)
         if as_json:
-            _echo_json(
+            echo_json(
                 {"as_of": day, "group_by": group_by, "groups": table.to_dict(orient="records")}
             )
         else:
             click.echo(f"grouped by {group_by} as of {day}:")
             with pd.option_context("display.float_format", "{:,.2f}".format):
-                _echo_frame(table)
+                echo_frame(table)
         return
 
     with _session(ctx) as session:
@@ -403,11 +361,11 @@ def portfolio_show(
     if as_of is not None:
         frame = frame[frame["entry_date"].isna() | (frame["entry_date"] <= as_of)]
     if as_json:
-        _echo_json({**header, "positions": frame.to_dict(orient="records")})
+        echo_json({**header, "positions": frame.to_dict(orient="records")})
         return
     click.echo(f"{header['name']} (id {header['id']}, {header['owner']}): {len(frame)} positions")
     shown = frame.assign(tags=frame["tags"].map(", ".join)).drop(columns=["multiplier"])
-    _echo_frame(shown)
+    echo_frame(shown)
 
 
 @portfolio.command("template")
@@ -437,9 +395,9 @@ def tag_list(ctx: click.Context, owner: str | None, as_json: bool) -> None:
     with _session(ctx) as session:
         frame = list_tags(session, owner)
     if as_json:
-        _echo_json(frame.to_dict(orient="records"))
+        echo_json(frame.to_dict(orient="records"))
     else:
-        _echo_frame(frame)
+        echo_frame(frame)
 
 
 @tag.command("create")
@@ -488,7 +446,7 @@ def position() -> None:
     """Position tags, edits (recorded in the position history), close and reopen."""
 
 
-date_option = click.option("--effective", default=None, callback=_parse_as_of, metavar="YYYY-MM-DD",
+date_option = click.option("--effective", default=None, callback=parse_date, metavar="YYYY-MM-DD",
                            help="When the change takes effect (default today).")  # fmt: skip
 
 
@@ -511,7 +469,7 @@ def position_tag(
     with _session(ctx) as session:
         tags = tag_position(session, position_id, add=list(add), remove=list(remove))
     if as_json:
-        _echo_json({"position_id": position_id, "tags": tags})
+        echo_json({"position_id": position_id, "tags": tags})
     else:
         click.echo(", ".join(tags) or "(no tags)")
 
@@ -542,7 +500,7 @@ def position_edit(
 
 @position.command("close")
 @click.argument("position_id", type=int)
-@click.option("--exit-date", required=True, callback=_parse_as_of, metavar="YYYY-MM-DD")
+@click.option("--exit-date", required=True, callback=parse_date, metavar="YYYY-MM-DD")
 @click.option("--exit-price", required=True, type=float)
 @click.option("--note", default=None)
 @click.pass_context
@@ -584,9 +542,9 @@ def position_history_command(ctx: click.Context, position_id: int, as_json: bool
     with _session(ctx) as session:
         frame = position_history(session, position_id)
     if as_json:
-        _echo_json(frame.to_dict(orient="records"))
+        echo_json(frame.to_dict(orient="records"))
     else:
-        _echo_frame(frame)
+        echo_frame(frame)
 
 
 # --------------------------------------------------------------------------- engines
@@ -652,7 +610,7 @@ def engine_command(
         extra["scenarios_file"] = scenarios_file
     run = ENGINE_RUNNERS[name](_settings(ctx), portfolio_ref, as_of, **extra)
     if as_json:
-        _echo_json(run.to_dict())
+        echo_json(run.to_dict())
         return
     click.echo(
         f"{run.engine}: {run.portfolio} (id {run.portfolio_id}) as of {run.as_of}, {run.rows_saved} rows saved"
@@ -662,9 +620,7 @@ def engine_command(
     for name, table in run.tables.items():
         click.echo(f"\n{name}:")
         with pd.option_context("display.float_format", "{:,.4f}".format):
-            _echo_frame(
-                table.reset_index() if not isinstance(table.index, pd.RangeIndex) else table
-            )
+            echo_frame(table.reset_index() if not isinstance(table.index, pd.RangeIndex) else table)
     for note in run.notes:
         click.echo(f"note: {note}")
 
@@ -737,7 +693,7 @@ def batch_run(
         resume=resume,
     )
     if as_json:
-        _echo_json(result.to_dict())
+        echo_json(result.to_dict())
     else:
         counts: dict[str, int] = {}
         for o in result.outcomes:
@@ -802,11 +758,11 @@ def batch_status(ctx: click.Context, run_id: int | None, as_json: bool) -> None:
             for j in jobs
         ]
     if as_json:
-        _echo_json({**head, "jobs": rows})
+        echo_json({**head, "jobs": rows})
         return
     for key, value in head.items():
         click.echo(f"{key}: {value}")
-    _echo_frame(pd.DataFrame(rows).drop(columns=["artifact"]) if rows else pd.DataFrame())
+    echo_frame(pd.DataFrame(rows).drop(columns=["artifact"]) if rows else pd.DataFrame())
 
 
 @batch.command("history")
@@ -833,9 +789,9 @@ def batch_history(ctx: click.Context, limit: int, as_json: bool) -> None:
             for r in session.scalars(select(BatchRun).order_by(BatchRun.id.desc()).limit(limit))
         ]
     if as_json:
-        _echo_json(rows)
+        echo_json(rows)
     else:
-        _echo_frame(pd.DataFrame(rows))
+        echo_frame(pd.DataFrame(rows))
 
 
 def _register_commands() -> None:
@@ -868,7 +824,7 @@ def verify_command(ctx: click.Context, as_of: dt.date | None, as_json: bool) -> 
     with _session(ctx) as session:
         report = verify(session, _settings(ctx), as_of)
     if as_json:
-        _echo_json(report.to_dict())
+        echo_json(report.to_dict())
     else:
         click.echo(f"as-of {report.as_of or 'n/a'}: {'OK' if report.ok else 'PROBLEMS'}")
         for p in report.portfolios:

@@ -7,13 +7,13 @@ propagate to the main command's handler (one line on stderr, exit status 1).
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from typing import Any
 
 import click
 import pandas as pd
 
+from sigmasight_lib.cli_common import echo_json as _echo_json
+from sigmasight_lib.cli_common import session as _session
 from sigmasight_lib.portfolios import strategies as st
 
 _json_flag = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
@@ -25,27 +25,6 @@ _portfolio_scope = click.option(
 _move_flag = click.option(
     "--move", is_flag=True, help="Move positions that are already in another strategy."
 )
-
-
-def _settings():  # noqa: ANN202
-    return click.get_current_context().ensure_object(dict)["settings"]
-
-
-def _session():  # noqa: ANN202 (context manager)
-    from sigmasight_lib.db.session import session_scope
-
-    return session_scope(_settings())
-
-
-def _echo_json(obj: Any) -> None:
-    def default(value: Any) -> Any:
-        if isinstance(value, dt.date):
-            return value.isoformat()
-        if hasattr(value, "item"):
-            return value.item()
-        return str(value)
-
-    click.echo(json.dumps(obj, indent=2, default=default))
 
 
 def _describe(strategy: dict[str, Any]) -> str:

@@ -13,16 +13,8 @@ from pathlib import Path
 
 import click
 
+from sigmasight_lib.cli_common import parse_date as _as_of
 from sigmasight_lib.exceptions import ConfigError
-
-
-def _as_of(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form") from None
 
 
 def _formats(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, ...]:

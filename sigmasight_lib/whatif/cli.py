@@ -9,7 +9,6 @@ and exit status 1.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,46 +17,17 @@ from typing import Any, TypeVar
 import click
 import pandas as pd
 
-from sigmasight_lib.config import Settings
+from sigmasight_lib.cli_common import (
+    as_of_option,
+    json_option,
+)
+from sigmasight_lib.cli_common import current_settings as _settings
+from sigmasight_lib.cli_common import echo_frame as _echo_frame
+from sigmasight_lib.cli_common import echo_json as _echo_json
 from sigmasight_lib.db.session import session_scope
 from sigmasight_lib.exceptions import SigmaSightError
 
 _T = TypeVar("_T")
-
-
-def _settings() -> Settings:
-    return click.get_current_context().ensure_object(dict)["settings"]
-
-
-def _parse_as_of(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form") from None
-
-
-as_of_option = click.option(
-    "--as-of",
-    "as_of",
-    callback=_parse_as_of,
-    metavar="YYYY-MM-DD",
-    help="As-of date (default: latest date on which every needed series exists).",
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
-
-
-def _echo_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, indent=2, default=str))
-
-
-def _echo_frame(frame: pd.DataFrame) -> None:
-    if frame.empty:
-        click.echo("(none)")
-    else:
-        with pd.option_context("display.max_rows", None, "display.width", 160):
-            click.echo(frame.to_string(index=False))
 
 
 @contextmanager

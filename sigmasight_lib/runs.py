@@ -918,6 +918,99 @@ def macro_betas(
     return pd.DataFrame(betas, index=asset_returns.columns), reasons
 
 
+@dataclass(frozen=True)
+class StressInputs:
+    """Everything the stress engine needs for one portfolio on one day.
+
+    Attributes
+    ----------
+    exposures : DataFrame (positions × factors)
+        USD exposure per unit factor move: market / style betas from the factor
+        engine, macro / rate betas from [Market, factor] regressions.
+    covariance : DataFrame
+        EWMA covariance of the factor returns (style factors in the regression's
+        design) over the stress lookback.
+    options : DataFrame or None
+        The option positions' BSM inputs for revaluation.
+    """
+
+    exposures: pd.DataFrame
+    covariance: pd.DataFrame
+    options: pd.DataFrame | None
+    underlying_betas: pd.DataFrame
+    factor_returns: pd.DataFrame
+    na_reasons: dict[str, str]
+
+
+def option_inputs(joined: pd.DataFrame, params: EngineParams) -> pd.DataFrame | None:
+    """BSM inputs of the option positions (spot, strike, years, rate, vol, ...), or None."""
+    is_option = joined["option_type"].isin(["C", "P"])
+    if not is_option.any():
+        return None
+    opt = joined.loc[is_option]
+    return pd.DataFrame({
+        "underlying": opt["underlying"], "option_type": opt["option_type"], "spot": opt["underlying_price"],
+        "strike": opt["strike"], "years": opt["years_to_expiry"], "rate": opt["risk_free_rate"],
+        "vol": opt["implied_vol"], "dividend_yield": params.greeks.dividend_yield,
+        "quantity": opt["quantity"], "multiplier": opt["multiplier"], "price": opt["price"], "delta": opt["delta"],
+    })  # fmt: skip
+
+
+def stress_symbols(*proxy_maps: dict[str, str]) -> list[str]:
+    """Ticker proxies (not treasury tenors) of the given factor → proxy maps."""
+    return sorted(
+        {s for m in proxy_maps for s in m.values() if not s.startswith(RATE_PROXY_PREFIX)}
+    )
+
+
+def compute_stress_inputs(
+    joined: pd.DataFrame,
+    inputs: MarketInputs,
+    day: dt.date,
+    equity: tuple[dict[str, str], dict[str, str], dict[str, int]],
+    macro: tuple[dict[str, str], dict[str, str], dict[str, int]],
+    params: EngineParams,
+) -> StressInputs:
+    """Exposures, factor covariance and option inputs of ``joined`` on ``day``.
+
+    ``equity`` and ``macro`` are :func:`factor_proxies` results for the market /
+    style and the macro / rate factors.
+    """
+    fp, sp = params.factors, params.stress
+    ts = pd.Timestamp(day)
+    eq_proxies, eq_na, eq_ids = equity
+    mac_proxies, mac_na, _ = macro
+    fx = compute_factor_exposures(joined, inputs, day, eq_proxies, eq_na, eq_ids, params)
+    eq_rets, _ = factor_returns_from(inputs, eq_proxies, fp.min_obs)
+    mac_rets, mac_more = factor_returns_from(inputs, mac_proxies, fp.min_obs)
+    na = {**fx.na_reasons, **mac_na, **mac_more}
+    underlyings = sorted(set(joined["underlying"]))
+    asset_returns = inputs.returns.reindex(columns=underlyings).loc[lambda f: f.index <= ts]
+    mbetas, mac_fail = macro_betas(
+        asset_returns, eq_rets["Market"], mac_rets.loc[mac_rets.index <= ts], params
+    )
+    na.update(mac_fail)
+    underlying_betas = fx.fit.betas.join(mbetas.drop(columns=list(mac_fail)))
+    position_betas = (
+        joined["underlying"]
+        .to_frame()
+        .join(underlying_betas, on="underlying")
+        .drop(columns="underlying")
+    )
+    factor_rets = pd.concat(
+        [design_returns(eq_rets, fp.mode), mac_rets.drop(columns=list(mac_fail))], axis=1, sort=True
+    )
+    factor_rets = factor_rets.loc[factor_rets.index <= ts].iloc[-sp.lookback :]
+    return StressInputs(
+        exposures=position_betas.mul(fx.dae, axis=0),
+        covariance=ewma_covariance(factor_rets, decay=sp.decay),
+        options=option_inputs(joined, params),
+        underlying_betas=underlying_betas,
+        factor_returns=factor_rets,
+        na_reasons=na,
+    )
+
+
 def run_stress(
     settings: Settings,
     portfolio: str | int,
@@ -941,49 +1034,18 @@ def run_stress(
     with session_scope(settings) as session:
         eq_proxies, eq_na, eq_ids = factor_proxies(session, provider.name, fp.factor_types)
         mac_proxies, mac_na, mac_ids = factor_proxies(session, provider.name, ("macro", "rates"))
-        symbols = [
-            s for s in {**eq_proxies, **mac_proxies}.values() if not s.startswith(RATE_PROXY_PREFIX)
-        ]
+        symbols = stress_symbols(eq_proxies, mac_proxies)
         pa, inputs = _load_with_history(
             session, provider, params, portfolio, as_of, extra_symbols=symbols,
             history_sessions=max(fp.window, sp.lookback) + 1 + HISTORY_MARGIN_SESSIONS,
         )  # fmt: skip
-        joined, day, ts = pa.joined(), pa.as_of, pd.Timestamp(pa.as_of)
-        fx = compute_factor_exposures(joined, inputs, day, eq_proxies, eq_na, eq_ids, params)
-        eq_rets, _ = factor_returns_from(inputs, eq_proxies, fp.min_obs)
-        mac_rets, mac_more = factor_returns_from(inputs, mac_proxies, fp.min_obs)
-        na = {**fx.na_reasons, **mac_na, **mac_more}
-        underlyings = sorted(set(joined["underlying"]))
-        asset_returns = inputs.returns.reindex(columns=underlyings).loc[lambda f: f.index <= ts]
-        mbetas, mac_fail = macro_betas(
-            asset_returns, eq_rets["Market"], mac_rets.loc[mac_rets.index <= ts], params
+        joined, day = pa.joined(), pa.as_of
+        si = compute_stress_inputs(
+            joined, inputs, day, (eq_proxies, eq_na, eq_ids), (mac_proxies, mac_na, mac_ids), params
         )
-        na.update(mac_fail)
-        underlying_betas = fx.fit.betas.join(mbetas.drop(columns=list(mac_fail)))
-        position_betas = (
-            joined["underlying"]
-            .to_frame()
-            .join(underlying_betas, on="underlying")
-            .drop(columns="underlying")
-        )
-        exposures = position_betas.mul(fx.dae, axis=0)
-        factor_rets = pd.concat(
-            [design_returns(eq_rets, fp.mode), mac_rets.drop(columns=list(mac_fail))],
-            axis=1,
-            sort=True,
-        )
-        factor_rets = factor_rets.loc[factor_rets.index <= ts].iloc[-sp.lookback :]
-        covariance = ewma_covariance(factor_rets, decay=sp.decay)
+        exposures, covariance, options = si.exposures, si.covariance, si.options
+        underlying_betas, factor_rets, na = si.underlying_betas, si.factor_returns, si.na_reasons
         correlation = covariance_to_correlation(covariance)
-
-        is_option = joined["option_type"].isin(["C", "P"])
-        opt = joined.loc[is_option]
-        options = pd.DataFrame({
-            "underlying": opt["underlying"], "option_type": opt["option_type"], "spot": opt["underlying_price"],
-            "strike": opt["strike"], "years": opt["years_to_expiry"], "rate": opt["risk_free_rate"],
-            "vol": opt["implied_vol"], "dividend_yield": params.greeks.dividend_yield,
-            "quantity": opt["quantity"], "multiplier": opt["multiplier"], "price": opt["price"], "delta": opt["delta"],
-        }) if is_option.any() else None  # fmt: skip
         results = run_scenarios(scenarios, exposures, covariance, options, underlying_betas)
 
         store.upsert(session, StressScenarioModel, [

@@ -66,6 +66,7 @@ from sigmasight_lib.db.models import (
     StressResult,
     StressScenario,
 )
+from sigmasight_lib.engines.exposures import METRIC_COLUMNS
 from sigmasight_lib.exceptions import NotFoundError
 
 GROUPS: tuple[str, ...] = (
@@ -477,25 +478,7 @@ def _greeks(ctx: _Context) -> ReportSection:
     return ReportSection("greeks", metrics, {"positions": g}, batch_run_ids=_run_ids(g))
 
 
-EXPOSURE_METRICS: tuple[str, ...] = (
-    "position_count",
-    "long_count",
-    "short_count",
-    "gross_exposure_usd",
-    "net_exposure_usd",
-    "long_exposure_usd",
-    "short_exposure_usd",
-    "market_value_usd",
-    "notional_usd",
-    "options_exposure_usd",
-    "stock_exposure_usd",
-    "delta_adjusted_exposure_usd",
-    "delta",
-    "gamma",
-    "theta",
-    "vega",
-    "rho",
-)
+EXPOSURE_METRICS: tuple[str, ...] = METRIC_COLUMNS
 """Stored exposure columns (the exposures run's summary keys)."""
 
 EXPOSURE_BREAKDOWNS: tuple[str, ...] = ("underlying", "sector", "tag", "type")

@@ -44,10 +44,9 @@ from sigmasight_lib.db.models import MarketPrice, SecurityMetadata
 from sigmasight_lib.db.session import session_scope
 from sigmasight_lib.engines.exposures import portfolio_exposures
 from sigmasight_lib.engines.risk_metrics import performance_stats
-from sigmasight_lib.engines.stress import ewma_covariance, run_scenarios
+from sigmasight_lib.engines.stress import run_scenarios
 from sigmasight_lib.exceptions import ImportValidationError, MarketDataError
 from sigmasight_lib.marketdata import MarketDataProvider, get_provider
-from sigmasight_lib.marketdata.base import RATE_PROXY_PREFIX
 from sigmasight_lib.marketdata.cache import default_as_of
 from sigmasight_lib.marketdata.calendar import sessions_window
 from sigmasight_lib.params import (
@@ -64,11 +63,10 @@ from sigmasight_lib.runs import (
     MarketInputs,
     compute_factor_exposures,
     compute_position_analytics,
-    design_returns,
+    compute_stress_inputs,
     factor_proxies,
-    factor_returns_from,
     load_market_inputs,
-    macro_betas,
+    stress_symbols,
 )
 from sigmasight_lib.whatif import sessions as ws
 
@@ -220,10 +218,6 @@ def _analytics(
     return joined, inputs, notes
 
 
-def _equity_proxy_symbols(proxies: Mapping[str, str]) -> list[str]:
-    return [s for s in proxies.values() if not s.startswith(RATE_PROXY_PREFIX)]
-
-
 def portfolio_figures(
     session: Session,
     provider: MarketDataProvider,
@@ -254,7 +248,7 @@ def portfolio_figures(
     out.update({("greeks", g): float(np.nansum(joined[g].to_numpy(dtype=float))) for g in GREEKS})
 
     # factor betas (as run_factors)
-    eq_symbols = _equity_proxy_symbols(eq_proxies)
+    eq_symbols = stress_symbols(eq_proxies)
     joined, inputs, _ = _analytics(
         session, provider, params, positions, day,
         extra_symbols=eq_symbols, history_sessions=fp.window + 1,
@@ -287,39 +281,13 @@ def portfolio_figures(
     mac_proxies, mac_na, _ = factor_proxies(session, provider.name, ("macro", "rates"))
     joined, inputs, _ = _analytics(
         session, provider, params, positions, day,
-        extra_symbols=_equity_proxy_symbols({**eq_proxies, **mac_proxies}),
+        extra_symbols=stress_symbols(eq_proxies, mac_proxies),
         history_sessions=max(fp.window, sp.lookback) + 1 + HISTORY_MARGIN_SESSIONS,
     )  # fmt: skip
-    fx = compute_factor_exposures(joined, inputs, day, eq_proxies, eq_na, eq_ids, params)
-    eq_rets, _ = factor_returns_from(inputs, eq_proxies, fp.min_obs)
-    mac_rets, _ = factor_returns_from(inputs, mac_proxies, fp.min_obs)
-    underlyings = sorted(set(joined["underlying"]))
-    asset_returns = inputs.returns.reindex(columns=underlyings).loc[lambda f: f.index <= ts]
-    mbetas, mac_fail = macro_betas(
-        asset_returns, eq_rets["Market"], mac_rets.loc[mac_rets.index <= ts], params
+    si = compute_stress_inputs(
+        joined, inputs, day, (eq_proxies, eq_na, eq_ids), (mac_proxies, mac_na, {}), params
     )
-    underlying_betas = fx.fit.betas.join(mbetas.drop(columns=list(mac_fail)))
-    position_betas = (
-        joined["underlying"]
-        .to_frame()
-        .join(underlying_betas, on="underlying")
-        .drop(columns="underlying")
-    )
-    exposures = position_betas.mul(fx.dae, axis=0)
-    factor_rets = pd.concat(
-        [design_returns(eq_rets, fp.mode), mac_rets.drop(columns=list(mac_fail))], axis=1, sort=True
-    )
-    factor_rets = factor_rets.loc[factor_rets.index <= ts].iloc[-sp.lookback :]
-    covariance = ewma_covariance(factor_rets, decay=sp.decay)
-    is_option = joined["option_type"].isin(["C", "P"])
-    opt = joined.loc[is_option]
-    options = pd.DataFrame({
-        "underlying": opt["underlying"], "option_type": opt["option_type"], "spot": opt["underlying_price"],
-        "strike": opt["strike"], "years": opt["years_to_expiry"], "rate": opt["risk_free_rate"],
-        "vol": opt["implied_vol"], "dividend_yield": params.greeks.dividend_yield,
-        "quantity": opt["quantity"], "multiplier": opt["multiplier"], "price": opt["price"], "delta": opt["delta"],
-    }) if is_option.any() else None  # fmt: skip
-    for r in run_scenarios(scenarios, exposures, covariance, options, underlying_betas):
+    for r in run_scenarios(scenarios, si.exposures, si.covariance, si.options, si.underlying_betas):
         out[("stress", f"{r.key}.correlated_pnl_usd")] = float(r.correlated_pnl_usd)
         out[("stress", f"{r.key}.direct_pnl_usd")] = float(r.direct_pnl_usd)
         if r.partial:

@@ -35,7 +35,8 @@ class FactorParams:
     name: str
     factor_type: str
     description: str
-    proxies: dict[str, str]
+    proxies: dict[str, tuple[str, ...]]
+    """Provider -> proxy symbols in order of preference (the first with current data is used)."""
     display_order: int
 
 
@@ -65,16 +66,28 @@ def load_factor_params(params_dir: Path) -> list[FactorParams]:
                 f"expected one of {', '.join(FACTOR_TYPES)}"
             )
         proxies = entry.get("proxies") or {}
-        if not isinstance(proxies, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in proxies.items()
-        ):
-            raise ConfigError(f"{where} ({name}): field 'proxies' must map provider to symbol")
+        if not isinstance(proxies, dict):
+            raise ConfigError(f"{where} ({name}): field 'proxies' must map provider to symbols")
+        ordered: dict[str, tuple[str, ...]] = {}
+        for provider, symbols in proxies.items():
+            listed = [symbols] if isinstance(symbols, str) else symbols
+            if (
+                not isinstance(provider, str)
+                or not isinstance(listed, list)
+                or not listed
+                or not all(isinstance(v, str) and v.strip() for v in listed)
+            ):
+                raise ConfigError(
+                    f"{where} ({name}): proxies.{provider} = {symbols!r}; expected a symbol "
+                    "or a non-empty list of symbols in order of preference"
+                )
+            ordered[provider] = tuple(listed)
         out.append(
             FactorParams(
                 name=name,
                 factor_type=factor_type,
                 description=str(entry.get("description") or ""),
-                proxies=dict(proxies),
+                proxies=ordered,
                 display_order=i,
             )
         )
@@ -148,7 +161,13 @@ class SnapshotParams:
 
 
 @dataclass(frozen=True)
+class DataParams:
+    max_staleness_sessions: int = 5
+
+
+@dataclass(frozen=True)
 class EngineParams:
+    data: DataParams = field(default_factory=DataParams)
     greeks: GreeksParams = field(default_factory=GreeksParams)
     factors: FactorsParams = field(default_factory=FactorsParams)
     market_risk: MarketRiskParams = field(default_factory=MarketRiskParams)
@@ -197,6 +216,7 @@ def load_engine_params(params_dir: Path) -> EngineParams:
     path = params_dir / ENGINES_FILE
     doc = (read_yaml(path) or {}) if path.exists() else {}
     params = EngineParams(
+        data=_section(path, doc, "data", DataParams),
         greeks=_section(path, doc, "greeks", GreeksParams),
         factors=_section(path, doc, "factors", FactorsParams),
         market_risk=_section(path, doc, "market_risk", MarketRiskParams),
@@ -208,6 +228,11 @@ def load_engine_params(params_dir: Path) -> EngineParams:
     if params.greeks.greeks_backend not in ("numpy", "mibian"):
         raise ConfigError(
             f"{path}: greeks.greeks_backend = {params.greeks.greeks_backend!r}; use numpy or mibian"
+        )
+    if params.data.max_staleness_sessions < 0:
+        raise ConfigError(
+            f"{path}: data.max_staleness_sessions = {params.data.max_staleness_sessions}; "
+            "expected 0 or more sessions"
         )
     if params.factors.mode not in ("spread", "raw"):
         raise ConfigError(f"{path}: factors.mode = {params.factors.mode!r}; use spread or raw")

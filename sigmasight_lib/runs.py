@@ -45,18 +45,29 @@ from sigmasight_lib.db.session import session_scope
 from sigmasight_lib.engines.correlations import portfolio_correlation_metrics
 from sigmasight_lib.engines.exposures import delta_adjusted_exposure, portfolio_exposures
 from sigmasight_lib.engines.factors import (
+    MARKET_FACTOR,
     FactorBetas,
     factor_betas,
+    market_conditional_betas,
     portfolio_factor_exposures,
     spread_design,
 )
 from sigmasight_lib.engines.greeks import position_greeks, realized_volatility
-from sigmasight_lib.engines.market_risk import interest_rate_betas, pnl_backtest, scenario_pnl
+from sigmasight_lib.engines.market_risk import (
+    RATE_FACTOR,
+    interest_rate_betas,
+    pnl_backtest,
+    scenario_pnl,
+)
 from sigmasight_lib.engines.risk_metrics import factor_risk, performance_stats
 from sigmasight_lib.engines.snapshot import SNAPSHOT_FIELDS, cumulative_pnl, snapshot_row
 from sigmasight_lib.engines.stress import (
+    MoveModel,
+    Scenario,
+    ScenarioResult,
     covariance_to_correlation,
     ewma_covariance,
+    propagation_returns,
     run_scenarios,
     scenario_summary,
 )
@@ -65,7 +76,7 @@ from sigmasight_lib.exceptions import MarketDataError
 from sigmasight_lib.marketdata import MarketDataProvider, get_provider
 from sigmasight_lib.marketdata.base import RATE_PROXY_PREFIX
 from sigmasight_lib.marketdata.cache import default_as_of
-from sigmasight_lib.marketdata.calendar import previous_session, sessions_window
+from sigmasight_lib.marketdata.calendar import previous_session, sessions_after, sessions_window
 from sigmasight_lib.params import (
     STRESS_SCENARIOS_FILE,
     EngineParams,
@@ -204,13 +215,14 @@ class MarketInputs:
     curves: pd.DataFrame
     quotes: pd.DataFrame | None = None
 
-    def curve_on(self, day: dt.date, max_age_days: int = 10) -> pd.Series:
-        """The latest curve on or before ``day`` within ``max_age_days`` (empty if none)."""
+    def curve_on(self, day: dt.date, max_staleness_sessions: int) -> pd.Series:
+        """The latest curve on or before ``day`` at most ``max_staleness_sessions``
+        NYSE sessions old (empty if none)."""
         if self.curves.empty:
             return pd.Series(dtype=float)
         ts = pd.Timestamp(day)
         past = self.curves.loc[self.curves.index <= ts]
-        if past.empty or (ts - past.index[-1]).days > max_age_days:
+        if past.empty or sessions_after(past.index[-1].date(), day) > max_staleness_sessions:
             return pd.Series(dtype=float)
         return past.iloc[-1].dropna()
 
@@ -261,10 +273,11 @@ def compute_position_analytics(
     if not inputs.returns.empty:
         history = inputs.returns.loc[inputs.returns.index <= pd.Timestamp(day)]
         rvol = realized_volatility(history, vol_sessions)
-    curve = inputs.curve_on(day)
+    curve = inputs.curve_on(day, params.data.max_staleness_sessions)
     if curve.empty:
         notes.append(
-            f"no treasury curve near {day}: rate {params.greeks.risk_free_rate} from params"
+            f"no treasury curve within {params.data.max_staleness_sessions} sessions of {day}: "
+            f"rate {params.greeks.risk_free_rate} from params"
         )
 
     is_option = positions["option_type"].isin(["C", "P"])
@@ -465,7 +478,17 @@ class FactorExposures:
     dae : Series
         Delta-adjusted exposure per position (USD).
     portfolio : DataFrame indexed by every configured factor
-        ``exposure_usd``, ``beta``, ``positions``, ``reason`` (N/A factors NaN).
+        ``exposure_usd``, ``beta``, ``positions``, ``proxy`` (the proxy used),
+        ``reason`` (N/A factors NaN).
+    na_reasons : dict
+        Factor -> why it is N/A.
+    factor_ids : dict
+        Factor -> its ``factor_definitions`` id.
+    factor_returns : DataFrame (dates × factors)
+        The usable factors' daily proxy moves up to the as-of date (raw, not
+        the spread design).
+    proxies_used : dict
+        Factor -> the proxy symbol whose series was used.
     """
 
     fit: FactorBetas
@@ -474,71 +497,179 @@ class FactorExposures:
     portfolio: pd.DataFrame
     na_reasons: dict[str, str]
     factor_ids: dict[str, int]
+    factor_returns: pd.DataFrame
+    proxies_used: dict[str, str]
 
     def dollar_exposures(self) -> pd.DataFrame:
         """USD factor exposure per position (dae × beta), positions × factors."""
         return self.position_betas.mul(self.dae, axis=0)
 
 
+FactorProxies = dict[str, tuple[str, ...]]
+"""Factor name -> its proxy symbols for the active provider, in order of preference."""
+
+
 def factor_proxies(
     session: Session, provider_name: str, factor_types: Sequence[str]
-) -> tuple[dict[str, str], dict[str, str], dict[str, int]]:
+) -> tuple[FactorProxies, dict[str, str], dict[str, int]]:
     """``(proxies, na_reasons, factor_ids)`` of the configured factors of ``factor_types``.
 
-    Factors without a proxy for the provider are N/A with a reason.
+    ``proxies`` maps each factor to its candidate proxies in order of
+    preference (:func:`factor_returns_from` picks one per as-of date). Factors
+    without a proxy for the provider are N/A with a reason.
     """
-    proxies: dict[str, str] = {}
+    proxies: FactorProxies = {}
     na_reasons: dict[str, str] = {}
     ids: dict[str, int] = {}
     for f in store.load_factor_definitions(session):
         if f.factor_type not in factor_types:
             continue
         ids[f.name] = f.id
-        proxy = f.proxies.get(provider_name)
-        if not proxy:
+        candidates = f.proxy_symbols(provider_name)
+        if not candidates:
             na_reasons[f.name] = f"no {provider_name} proxy for {f.name}"
         else:
-            proxies[f.name] = proxy
+            proxies[f.name] = candidates
     return proxies, na_reasons, ids
 
 
+@dataclass(frozen=True)
+class FactorSeries:
+    """Daily factor moves chosen from the factors' proxies for one as-of date.
+
+    Attributes
+    ----------
+    returns : DataFrame (dates × factors)
+        Daily moves up to the as-of date (decimal returns of price proxies;
+        decimal yield changes of ``UST:<tenor>`` proxies); only usable factors.
+    proxies_used : dict of str to str
+        Factor -> the proxy symbol whose series is used.
+    na_reasons : dict of str to str
+        Factor -> why no proxy was usable (every candidate's reason).
+    additive : frozenset of str
+        Factors whose moves are changes, not returns (the rate proxies).
+    """
+
+    returns: pd.DataFrame
+    proxies_used: dict[str, str]
+    na_reasons: dict[str, str]
+    additive: frozenset[str] = frozenset()
+
+
+def _proxy_series(inputs: MarketInputs, proxy: str) -> pd.Series:
+    """Daily moves of one proxy: returns of a ticker, changes of a ``UST:<tenor>`` yield."""
+    if proxy.startswith(RATE_PROXY_PREFIX):
+        tenor = proxy[len(RATE_PROXY_PREFIX) :]
+        if tenor in inputs.curves:
+            return inputs.curves[tenor].diff()
+    elif proxy in inputs.returns:
+        return inputs.returns[proxy]
+    return pd.Series(dtype=float, index=pd.DatetimeIndex([]))
+
+
+def series_staleness(series: pd.Series, day: dt.date, max_staleness: int) -> str | None:
+    """Why ``series`` (dated index) is not current at ``day``, or None when it is.
+
+    A series is stale when its last observation on or before ``day`` is more than
+    ``max_staleness`` NYSE sessions before ``day``; the reason reads
+    "last observation D, N sessions before as-of".
+    """
+    observed = series.loc[series.index <= pd.Timestamp(day)].dropna()
+    if observed.empty:
+        return f"no observation on or before {day}"
+    last = observed.index[-1].date()
+    behind = sessions_after(last, day)
+    if behind > max_staleness:
+        return f"last observation {last}, {behind} sessions before as-of"
+    return None
+
+
 def factor_returns_from(
-    inputs: MarketInputs, proxies: dict[str, str], min_obs: int
-) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Daily factor returns from the proxies' series; rate proxies (``UST:10y``) give
-    daily yield changes. Proxies with fewer than ``min_obs`` values are N/A."""
+    inputs: MarketInputs,
+    proxies: FactorProxies,
+    day: dt.date,
+    params: EngineParams,
+    *,
+    window: int | None = None,
+    min_obs: int | None = None,
+) -> FactorSeries:
+    """Daily factor moves from the first usable proxy of each factor.
+
+    A proxy is usable at ``day`` when its series is current (last observation at
+    most ``data.max_staleness_sessions`` sessions before ``day``) and has at
+    least ``min_obs`` observations in the ``window`` sessions ending on ``day``
+    (defaults: ``factors.window`` and ``factors.min_obs``). Rate proxies
+    (``UST:10y``) give daily yield changes. A factor none of whose proxies is
+    usable is N/A with each candidate's reason; one factor's series never stands
+    in for another's. Returns only data on or before ``day``.
+    """
+    window = window or params.factors.window
+    min_obs = params.factors.min_obs if min_obs is None else min_obs
+    max_staleness = params.data.max_staleness_sessions
+    ts = pd.Timestamp(day)
+    start = pd.Timestamp(sessions_window(day, window)[0])
     series: dict[str, pd.Series] = {}
+    used: dict[str, str] = {}
     na: dict[str, str] = {}
-    for name, proxy in proxies.items():
-        if proxy.startswith(RATE_PROXY_PREFIX):
-            tenor = proxy[len(RATE_PROXY_PREFIX) :]
-            s = inputs.curves[tenor].diff() if tenor in inputs.curves else pd.Series(dtype=float)
-        else:
-            s = inputs.returns[proxy] if proxy in inputs.returns else pd.Series(dtype=float)
-        if s.notna().sum() < min_obs:
-            na[name] = f"proxy {proxy} has fewer than {min_obs} observations in the window"
-        else:
-            series[name] = s
-    return pd.DataFrame(series), na
+    additive: set[str] = set()
+    for name, candidates in proxies.items():
+        reasons = []
+        for proxy in candidates:
+            s = _proxy_series(inputs, proxy)
+            s = s.loc[s.index <= ts]
+            stale = series_staleness(s, day, max_staleness)
+            observations = int(s.loc[s.index >= start].notna().sum())
+            if stale:
+                reasons.append(f"proxy {proxy}: {stale}")
+            elif observations < min_obs:
+                reasons.append(
+                    f"proxy {proxy}: {observations} observations in the {window}-session "
+                    f"window ending {day}, fewer than {min_obs}"
+                )
+            else:
+                series[name], used[name] = s, proxy
+                if proxy.startswith(RATE_PROXY_PREFIX):
+                    additive.add(name)
+                break
+        if name not in used:
+            na[name] = "; ".join(reasons)
+    return FactorSeries(pd.DataFrame(series), used, na, frozenset(additive))
 
 
 def compute_factor_exposures(
     joined: pd.DataFrame,
     inputs: MarketInputs,
     day: dt.date,
-    proxies: dict[str, str],
+    proxies: FactorProxies,
     na_reasons: dict[str, str],
     factor_ids: dict[str, int],
     params: EngineParams,
 ) -> FactorExposures:
-    """Regress the positions' underlyings on the factors up to ``day`` and roll up."""
+    """Regress the positions' underlyings on the factors up to ``day`` and roll up.
+
+    In ``spread`` mode the style factors are spreads over Market: without a
+    usable Market proxy they are N/A too (never regressed on another series
+    standing in for the market).
+
+    Raises
+    ------
+    MarketDataError
+        When no factor has a usable proxy at ``day``.
+    """
     fp = params.factors
     ts = pd.Timestamp(day)
-    factor_rets, more_na = factor_returns_from(inputs, proxies, fp.min_obs)
-    na = {**na_reasons, **more_na}
+    chosen = factor_returns_from(inputs, proxies, day, params)
+    factor_rets = chosen.returns
+    na = {**na_reasons, **chosen.na_reasons}
+    if fp.mode == "spread" and MARKET_FACTOR not in factor_rets and not factor_rets.empty:
+        why = na.get(MARKET_FACTOR, "not configured")
+        for name in factor_rets.columns:
+            na[name] = f"spread over {MARKET_FACTOR} needs {MARKET_FACTOR}, which is N/A ({why})"
+        factor_rets = factor_rets.iloc[:, :0]
     if factor_rets.empty:
         raise MarketDataError(
-            f"no factor has usable proxy data at {day}: " + "; ".join(na.values())
+            f"no factor has usable proxy data at {day}: "
+            + "; ".join(f"{n}: {r}" for n, r in na.items())
         )
     underlyings = sorted(set(joined["underlying"]))
     returns = (
@@ -548,7 +679,7 @@ def compute_factor_exposures(
     )
     asset_returns = returns.reindex(columns=underlyings)
     fit = factor_betas(
-        asset_returns, factor_rets.loc[factor_rets.index <= ts], mode=fp.mode,
+        asset_returns, factor_rets, mode=fp.mode,
         window=fp.window, min_obs=fp.min_obs, cap=fp.cap,
     )  # fmt: skip
     dae = delta_adjusted_exposure(joined) if not joined.empty else pd.Series(dtype=float)
@@ -557,8 +688,11 @@ def compute_factor_exposures(
     )
     rollup = portfolio_factor_exposures(position_betas, dae)
     portfolio = pd.DataFrame(index=pd.Index(list(factor_ids), name="factor")).join(rollup)
+    portfolio["proxy"] = pd.Series(chosen.proxies_used, dtype=object)
     portfolio["reason"] = pd.Series({n: na.get(n) for n in portfolio.index}, dtype=object)
-    return FactorExposures(fit, position_betas, dae, portfolio, na, factor_ids)
+    return FactorExposures(
+        fit, position_betas, dae, portfolio, na, factor_ids, factor_rets, chosen.proxies_used
+    )
 
 
 def _load_with_history(
@@ -592,7 +726,7 @@ def _equity_factor_exposures(
     proxies, na, ids = factor_proxies(session, provider.name, params.factors.factor_types)
     pa, inputs = _load_with_history(
         session, provider, params, portfolio, as_of,
-        extra_symbols=[s for s in proxies.values() if not s.startswith(RATE_PROXY_PREFIX)],
+        extra_symbols=proxy_tickers(proxies),
         history_sessions=params.factors.window + 1 + extra_history,
     )  # fmt: skip
     fx = compute_factor_exposures(pa.joined(), inputs, pa.as_of, proxies, na, ids, params)
@@ -710,29 +844,56 @@ def run_market_risk(
             fx.portfolio.at["Market", "beta"] if "Market" in fx.portfolio.index else np.nan
         )
 
-        ts = pd.Timestamp(day)
-        if "10y" in inputs.curves:
-            dy = inputs.curves["10y"].diff().loc[lambda x: x.index <= ts]
-        else:
-            dy = pd.Series(dtype=float)
-            notes.append("no 10-year treasury yields: interest-rate betas are N/A")
+        if pd.isna(market_exposure):
+            notes.append(
+                f"Market: N/A ({fx.na_reasons.get(MARKET_FACTOR, 'no market beta')}): "
+                "market scenarios and the backtest are N/A"
+            )
+        rate_proxies, rate_na, _ = factor_proxies(session, provider.name, ("rates",))
+        rates = factor_returns_from(
+            inputs, rate_proxies, day, params, window=mp.rate_window, min_obs=mp.rate_min_obs
+        )
+        rate_na = {**rate_na, **rates.na_reasons}
         underlyings = sorted(set(joined["underlying"]))
         returns = inputs.returns.reindex(columns=underlyings)
-        ir = interest_rate_betas(returns, dy, window=mp.rate_window, min_obs=mp.rate_min_obs)
+        market_returns = fx.factor_returns.get(MARKET_FACTOR)
+        rate_reason = None
+        if RATE_FACTOR not in rates.returns:
+            rate_reason = rate_na.get(RATE_FACTOR, f"no {RATE_FACTOR} factor configured")
+        elif market_returns is None:
+            rate_reason = f"estimated jointly with {MARKET_FACTOR}, which is N/A"
+        if rate_reason is None:
+            dy = rates.returns[RATE_FACTOR]
+            ir = interest_rate_betas(
+                returns, dy, market_returns, window=mp.rate_window, min_obs=mp.rate_min_obs
+            )
+        else:
+            dy = pd.Series(dtype=float)
+            notes.append(f"{RATE_FACTOR}: N/A ({rate_reason}): interest-rate betas are N/A")
+            ir = pd.DataFrame(
+                {"ir_beta": np.nan, "t_stat": np.nan, "market_beta": np.nan, "r_squared": np.nan,
+                 "observations": 0, "window_start": None, "window_end": None,
+                 "reason": f"{RATE_FACTOR} N/A ({rate_reason})"},
+                index=pd.Index(underlyings),
+            )  # fmt: skip
         position_ir = joined["underlying"].map(ir["ir_beta"])
-        rate_exposure = float(np.nansum((fx.dae * position_ir).to_numpy(dtype=float)))
+        rate_exposure = (
+            float(np.nansum((fx.dae * position_ir).to_numpy(dtype=float)))
+            if rate_reason is None
+            else np.nan
+        )
         scenarios = pd.concat([
             scenario_pnl(market_exposure, mp.market_moves, "market").assign(scenario_type="market"),
             scenario_pnl(rate_exposure, mp.rate_moves, "rates").assign(scenario_type="rates"),
         ])  # fmt: skip
 
-        market_returns, _ = factor_returns_from(
-            inputs, {"Market": fx_proxy(session, provider.name, "Market")}, 1
-        )
-        last = market_returns.index[market_returns.index <= ts][-mp.backtest_days :]
-        predicted = market_exposure * market_returns.loc[
-            last, "Market"
-        ] + rate_exposure * dy.reindex(last).fillna(0.0)
+        if market_returns is not None:
+            last = market_returns.dropna().index[-mp.backtest_days :]
+            rate_part = rate_exposure * dy.reindex(last) if rate_reason is None else 0.0
+            predicted = market_exposure * market_returns.loc[last] + rate_part
+        else:
+            last = pd.DatetimeIndex([])
+            predicted = pd.Series(dtype=float)
         position_returns = returns.reindex(index=last)[joined["underlying"]].set_axis(
             joined.index, axis=1
         )
@@ -747,7 +908,10 @@ def run_market_risk(
         ] + [
             {"scenario": f"backtest_{mp.backtest_days}d", "scenario_type": "backtest", "shock": None,
              "pnl_usd": None, "details": {**backtest, "in_sample": True,
-                                          "model": "market exposure x market return + rate exposure x yield change"}}
+                                          "model": "market exposure x market return + rate exposure x "
+                                                   "yield change (rate betas joint with the market)",
+                                          "window_start": _jsonable(last[0]) if len(last) else None,
+                                          "window_end": _jsonable(last[-1]) if len(last) else None}}
         ]  # fmt: skip
         ir_rows = [
             {"position_id": int(pid), "ir_beta": ir.at[u, "ir_beta"], "r_squared": ir.at[u, "r_squared"],
@@ -758,8 +922,10 @@ def run_market_risk(
                                       as_of=day, rows=rows, batch_run_id=batch_run_id)  # fmt: skip
         saved += store.replace_results(session, PositionInterestRateBeta, portfolio_id=pa.portfolio_id,
                                        as_of=day, rows=ir_rows, batch_run_id=batch_run_id)  # fmt: skip
-    excluded = ir["reason"].dropna()
-    notes += [f"{u}: interest-rate beta N/A ({r})" for u, r in excluded.items()]
+    if rate_reason is None:
+        excluded = ir["reason"].dropna()
+        notes += [f"{u}: interest-rate beta N/A ({r})" for u, r in excluded.items()]
+    estimated = ir.loc[ir["observations"] > 0]
     positions_table = joined[["symbol", "underlying", "position_type"]].assign(
         delta_adjusted_exposure_usd=fx.dae,
         ir_beta=position_ir,
@@ -769,6 +935,12 @@ def run_market_risk(
         "market_beta": market_beta,
         "market_exposure_usd": market_exposure,
         "rate_exposure_usd": rate_exposure,
+        "market_proxy": fx.proxies_used.get(MARKET_FACTOR),
+        "rate_proxy": rates.proxies_used.get(RATE_FACTOR),
+        "rate_reason": rate_reason,
+        "rate_window_start": estimated["window_start"].min() if len(estimated) else None,
+        "rate_window_end": estimated["window_end"].max() if len(estimated) else None,
+        "rate_observations_max": int(estimated["observations"].max()) if len(estimated) else 0,
         **{name: r["pnl_usd"] for name, r in scenarios.iterrows()},
         **{f"backtest_{k}": v for k, v in backtest.items()},
     }
@@ -788,14 +960,6 @@ def run_market_risk(
         tuple(notes),
         saved,
     )
-
-
-def fx_proxy(session: Session, provider_name: str, factor: str) -> str:
-    """The active provider's proxy symbol of ``factor`` (MarketDataError when there is none)."""
-    for f in store.load_factor_definitions(session):
-        if f.name == factor and f.proxies.get(provider_name):
-            return f.proxies[provider_name]
-    raise MarketDataError(f"factor {factor!r} has no {provider_name} proxy in params/factors.yaml")
 
 
 def run_snapshot(
@@ -822,7 +986,7 @@ def run_snapshot(
         held = {d: store.load_positions(session, p.id, d) for d in days}
         proxies, na, ids = factor_proxies(session, provider.name, params.factors.factor_types)
         symbols = sorted({u for frame in held.values() for u in frame["underlying"]}
-                         | {s for s in proxies.values() if not s.startswith(RATE_PROXY_PREFIX)})  # fmt: skip
+                         | set(proxy_tickers(proxies)))  # fmt: skip
         history_start = sessions_window(days[0], params.factors.window + 1)[0]
         last = held[day]
         inputs = load_market_inputs(
@@ -896,25 +1060,38 @@ def design_returns(factor_rets: pd.DataFrame, mode: str) -> pd.DataFrame:
 
 def macro_betas(
     asset_returns: pd.DataFrame,
-    market_returns: pd.Series,
-    macro_returns: pd.DataFrame,
+    market_returns: pd.Series | None,
+    macro: FactorSeries,
     params: EngineParams,
 ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Each asset's beta to each macro / rate factor, from a 2-factor regression on
-    [Market, factor] so that the market co-movement stays in the market beta."""
-    fp = params.factors
+    """Each asset's beta to each macro / rate factor, estimated jointly with the market
+    (:func:`~sigmasight_lib.engines.factors.market_conditional_betas`).
+
+    Rate factors use the market-risk rate window (``market_risk.rate_window`` /
+    ``rate_min_obs``), so the stress engine's rate betas are the market-risk
+    engine's; other factors the factor window. Without a market series every
+    factor is N/A (no single-factor fit that would carry market beta).
+    """
+    fp, mp = params.factors, params.market_risk
+    columns = list(macro.returns.columns)
+    if market_returns is None:
+        reason = f"estimated jointly with {MARKET_FACTOR}, which is N/A"
+        return pd.DataFrame(index=asset_returns.columns), dict.fromkeys(columns, reason)
     betas: dict[str, pd.Series] = {}
     reasons: dict[str, str] = {}
-    for name in macro_returns.columns:
-        design = pd.concat(
-            [market_returns.rename("Market"), macro_returns[name]], axis=1, sort=True
-        )
-        fit = factor_betas(
-            asset_returns, design, mode="raw", window=fp.window, min_obs=fp.min_obs, cap=np.inf
-        )
-        betas[name] = fit.betas[name]
+    for name in columns:
+        rate = name in macro.additive
+        fit = market_conditional_betas(
+            asset_returns,
+            market_returns,
+            macro.returns[[name]],
+            window=mp.rate_window if rate else fp.window,
+            min_obs=mp.rate_min_obs if rate else fp.min_obs,
+        )[name]
         if fit.betas[name].isna().all():
             reasons[name] = "no asset has enough common history with the factor"
+        else:
+            betas[name] = fit.betas[name]
     return pd.DataFrame(betas, index=asset_returns.columns), reasons
 
 
@@ -925,13 +1102,27 @@ class StressInputs:
     Attributes
     ----------
     exposures : DataFrame (positions × factors)
-        USD exposure per unit factor move: market / style betas from the factor
-        engine, macro / rate betas from [Market, factor] regressions.
+        USD exposure per unit design move: market / style betas from the factor
+        engine (style factors as spreads over Market in ``spread`` mode), macro /
+        rate betas estimated jointly with the market.
     covariance : DataFrame
-        EWMA covariance of the factor returns (style factors in the regression's
-        design) over the stress lookback.
+        EWMA covariance of the factors' proxy moves in propagation space (log
+        returns; yield changes) over the stress lookback.
     options : DataFrame or None
         The option positions' BSM inputs for revaluation.
+    underlying_betas : DataFrame (underlyings × factors)
+    factor_returns : DataFrame (dates × factors)
+        The proxies' daily moves (simple returns; yield changes) in the lookback.
+    na_reasons : dict
+        Factor -> why it is N/A.
+    model : MoveModel
+        Additive factors and spread factors (:func:`engines.stress.design_moves`).
+    position_exposure_usd : Series
+        Delta-adjusted exposure per position (USD), for the loss floor.
+    proxies_used : dict
+        Factor -> the proxy symbol whose series is used.
+    covariance_window : tuple of (Timestamp or None, Timestamp or None, int)
+        First and last date and number of complete days the covariance used.
     """
 
     exposures: pd.DataFrame
@@ -940,6 +1131,17 @@ class StressInputs:
     underlying_betas: pd.DataFrame
     factor_returns: pd.DataFrame
     na_reasons: dict[str, str]
+    model: MoveModel
+    position_exposure_usd: pd.Series
+    proxies_used: dict[str, str]
+    covariance_window: tuple[pd.Timestamp | None, pd.Timestamp | None, int]
+
+    def run(self, scenarios: Sequence[Scenario]) -> list[ScenarioResult]:
+        """:func:`engines.stress.run_scenarios` of ``scenarios`` on these inputs."""
+        return run_scenarios(
+            scenarios, self.exposures, self.covariance, self.options, self.underlying_betas,
+            model=self.model, position_exposure_usd=self.position_exposure_usd,
+        )  # fmt: skip
 
 
 def option_inputs(joined: pd.DataFrame, params: EngineParams) -> pd.DataFrame | None:
@@ -956,10 +1158,16 @@ def option_inputs(joined: pd.DataFrame, params: EngineParams) -> pd.DataFrame | 
     })  # fmt: skip
 
 
-def stress_symbols(*proxy_maps: dict[str, str]) -> list[str]:
-    """Ticker proxies (not treasury tenors) of the given factor → proxy maps."""
+def proxy_tickers(*proxy_maps: FactorProxies) -> list[str]:
+    """Every candidate ticker proxy (not treasury tenors) of the given factor → proxies maps."""
     return sorted(
-        {s for m in proxy_maps for s in m.values() if not s.startswith(RATE_PROXY_PREFIX)}
+        {
+            s
+            for m in proxy_maps
+            for candidates in m.values()
+            for s in candidates
+            if not s.startswith(RATE_PROXY_PREFIX)
+        }
     )
 
 
@@ -967,47 +1175,63 @@ def compute_stress_inputs(
     joined: pd.DataFrame,
     inputs: MarketInputs,
     day: dt.date,
-    equity: tuple[dict[str, str], dict[str, str], dict[str, int]],
-    macro: tuple[dict[str, str], dict[str, str], dict[str, int]],
+    equity: tuple[FactorProxies, dict[str, str], dict[str, int]],
+    macro: tuple[FactorProxies, dict[str, str], dict[str, int]],
     params: EngineParams,
 ) -> StressInputs:
     """Exposures, factor covariance and option inputs of ``joined`` on ``day``.
 
     ``equity`` and ``macro`` are :func:`factor_proxies` results for the market /
-    style and the macro / rate factors.
+    style and the macro / rate factors. Stale or short proxies are N/A
+    (:func:`factor_returns_from`); the covariance uses the days of the last
+    ``stress.lookback`` sessions on which every usable factor has a move.
     """
     fp, sp = params.factors, params.stress
     ts = pd.Timestamp(day)
     eq_proxies, eq_na, eq_ids = equity
     mac_proxies, mac_na, _ = macro
     fx = compute_factor_exposures(joined, inputs, day, eq_proxies, eq_na, eq_ids, params)
-    eq_rets, _ = factor_returns_from(inputs, eq_proxies, fp.min_obs)
-    mac_rets, mac_more = factor_returns_from(inputs, mac_proxies, fp.min_obs)
-    na = {**fx.na_reasons, **mac_na, **mac_more}
+    mac = factor_returns_from(inputs, mac_proxies, day, params)
+    na = {**fx.na_reasons, **mac_na, **mac.na_reasons}
     underlyings = sorted(set(joined["underlying"]))
     asset_returns = inputs.returns.reindex(columns=underlyings).loc[lambda f: f.index <= ts]
-    mbetas, mac_fail = macro_betas(
-        asset_returns, eq_rets["Market"], mac_rets.loc[mac_rets.index <= ts], params
-    )
+    mbetas, mac_fail = macro_betas(asset_returns, fx.factor_returns.get(MARKET_FACTOR), mac, params)
     na.update(mac_fail)
-    underlying_betas = fx.fit.betas.join(mbetas.drop(columns=list(mac_fail)))
+    underlying_betas = fx.fit.betas.join(mbetas)
     position_betas = (
         joined["underlying"]
         .to_frame()
         .join(underlying_betas, on="underlying")
         .drop(columns="underlying")
     )
+    equity_factors = [f for f in fx.fit.factors if f in fx.factor_returns]
     factor_rets = pd.concat(
-        [design_returns(eq_rets, fp.mode), mac_rets.drop(columns=list(mac_fail))], axis=1, sort=True
+        [fx.factor_returns[equity_factors], mac.returns[list(mbetas.columns)]], axis=1, sort=True
     )
-    factor_rets = factor_rets.loc[factor_rets.index <= ts].iloc[-sp.lookback :]
+    start = pd.Timestamp(sessions_window(day, sp.lookback)[0])
+    factor_rets = factor_rets.loc[(factor_rets.index >= start) & (factor_rets.index <= ts)]
+    model = MoveModel(
+        additive=mac.additive,
+        spread_factors=frozenset(f for f in equity_factors if f != MARKET_FACTOR)
+        if fp.mode == "spread"
+        else frozenset(),
+    )
+    complete = factor_rets.dropna(how="any").index
     return StressInputs(
         exposures=position_betas.mul(fx.dae, axis=0),
-        covariance=ewma_covariance(factor_rets, decay=sp.decay),
+        covariance=ewma_covariance(propagation_returns(factor_rets, model), decay=sp.decay),
         options=option_inputs(joined, params),
         underlying_betas=underlying_betas,
         factor_returns=factor_rets,
         na_reasons=na,
+        model=model,
+        position_exposure_usd=fx.dae,
+        proxies_used={**fx.proxies_used, **mac.proxies_used},
+        covariance_window=(
+            complete[0] if len(complete) else None,
+            complete[-1] if len(complete) else None,
+            len(complete),
+        ),
     )
 
 
@@ -1034,7 +1258,7 @@ def run_stress(
     with session_scope(settings) as session:
         eq_proxies, eq_na, eq_ids = factor_proxies(session, provider.name, fp.factor_types)
         mac_proxies, mac_na, mac_ids = factor_proxies(session, provider.name, ("macro", "rates"))
-        symbols = stress_symbols(eq_proxies, mac_proxies)
+        symbols = proxy_tickers(eq_proxies, mac_proxies)
         pa, inputs = _load_with_history(
             session, provider, params, portfolio, as_of, extra_symbols=symbols,
             history_sessions=max(fp.window, sp.lookback) + 1 + HISTORY_MARGIN_SESSIONS,
@@ -1043,10 +1267,10 @@ def run_stress(
         si = compute_stress_inputs(
             joined, inputs, day, (eq_proxies, eq_na, eq_ids), (mac_proxies, mac_na, mac_ids), params
         )
-        exposures, covariance, options = si.exposures, si.covariance, si.options
-        underlying_betas, factor_rets, na = si.underlying_betas, si.factor_returns, si.na_reasons
+        covariance, na = si.covariance, si.na_reasons
+        cov_start, cov_end, cov_days = si.covariance_window
         correlation = covariance_to_correlation(covariance)
-        results = run_scenarios(scenarios, exposures, covariance, options, underlying_betas)
+        results = si.run(scenarios)
 
         store.upsert(session, StressScenarioModel, [
             {"key": sc.key, "name": sc.name, "category": sc.category, "description": sc.description,
@@ -1069,7 +1293,7 @@ def run_stress(
         all_ids = {**eq_ids, **mac_ids}
         corr_rows = [
             {"as_of": day, "factor_1_id": all_ids[a], "factor_2_id": all_ids[b],
-             "correlation": float(correlation.at[a, b]), "lookback_days": len(factor_rets),
+             "correlation": float(correlation.at[a, b]), "lookback_days": cov_days,
              "decay": sp.decay, "provider": provider.name, "batch_run_id": batch_run_id}
             for a in correlation.index for b in correlation.columns
             if a in all_ids and b in all_ids and pd.notna(correlation.at[a, b])
@@ -1087,6 +1311,11 @@ def run_stress(
         else None
     )
     notes = [*pa.notes, *(f"{n}: no exposure ({r})" for n, r in na.items())]
+    if cov_days < sp.lookback:
+        notes.append(
+            f"factor covariance from {cov_days} complete days ({cov_start and cov_start.date()} .. "
+            f"{cov_end and cov_end.date()}), fewer than the {sp.lookback}-session lookback"
+        )
     summary = {
         "scenarios": len(results),
         "partial": int(summary_table["partial"].sum()),
@@ -1097,14 +1326,23 @@ def run_stress(
         "factors_with_data": list(covariance.columns),
         "unmapped_factors": sorted({u for r in results for u in r.unmapped}),
         "decay": sp.decay,
-        "lookback_days": len(factor_rets),
+        "lookback_sessions": sp.lookback,
+        "covariance_window_start": cov_start,
+        "covariance_window_end": cov_end,
+        "covariance_observations": cov_days,
+        "proxies_used": si.proxies_used,
+        "shock_convention": "proxy moves (returns; yield changes), propagated in log-return space",
     }
     by_position = pd.concat(
         {r.key: r.by_position for r in results}, names=["scenario", "position_id"]
     ) if results else pd.DataFrame()  # fmt: skip
+    by_factor = pd.concat(
+        {r.key: r.by_factor for r in results}, names=["scenario", "factor"]
+    ) if results else pd.DataFrame()  # fmt: skip
     tables = {
         "scenarios": summary_table,
         "factor_correlation": correlation,
+        "by_factor": by_factor,
         "by_position": by_position,
     }
     return EngineRun(
@@ -1235,13 +1473,8 @@ def run_risk_metrics(
         # positions on one underlying), then split exactly by each position's share
         by_u = dae.groupby(joined["underlying"]).sum()
         exposures_u = fx.fit.betas.reindex(by_u.index).mul(by_u, axis=0)
-        eq_rets, _ = factor_returns_from(
-            inputs,
-            {n: p for n, p in factor_proxies(session, provider.name, fp.factor_types)[0].items()},
-            fp.min_obs,
-        )
         design = (
-            design_returns(eq_rets, fp.mode)
+            design_returns(fx.factor_returns, fp.mode)
             .loc[lambda f: f.index <= ts]
             .dropna()
             .iloc[-fp.window :]

@@ -66,17 +66,22 @@ def test_interest_rate_betas_match_statsmodels(demo_db):
         .assign(date=lambda f: pd.to_datetime(f["date"]))
         .set_index("date")["yield_rate"]
     )
-    dy = ten.diff().dropna()
-    common = dy.index.intersection(returns.dropna().index)[-252:]
+    dy = ten.diff().dropna().rename("dy")
+    spy = provider.fetch_prices(["SPY"], start, AS_OF)
+    market = spy.set_index(pd.to_datetime(spy["date"]))["total_return"].rename("market")
+    common = dy.index.intersection(returns.dropna().index).intersection(market.dropna().index)
+    common = common[-252:]
     run = (
         run_market_risk(demo_db, HF)
         .tables["positions"]
         .drop_duplicates("underlying")
         .set_index("underlying")
     )
+    # the rate beta is estimated jointly with the market (no market beta in rate P&L)
+    design = sm.add_constant(pd.concat([market.loc[common], dy.loc[common]], axis=1))
     for symbol in ("JPM", "KO"):
-        fit = sm.OLS(returns.loc[common, symbol], sm.add_constant(dy.loc[common])).fit()
-        assert run.loc[symbol, "ir_beta"] == pytest.approx(fit.params.iloc[1], rel=1e-9)
+        fit = sm.OLS(returns.loc[common, symbol], design).fit()
+        assert run.loc[symbol, "ir_beta"] == pytest.approx(fit.params["dy"], rel=1e-9)
         assert run.loc[symbol, "r_squared"] == pytest.approx(fit.rsquared, rel=1e-9)
 
 

@@ -244,7 +244,8 @@ class TreasuryRate(Base):
 
 
 class FactorDefinition(Base):
-    """A risk factor and its proxy symbol per provider (``{"offline": "MTUM", ...}``)."""
+    """A risk factor and its proxy symbols per provider, in order of preference
+    (``{"offline": ["SPY", "^GSPC"], ...}``; a plain string is a one-symbol list)."""
 
     __tablename__ = "factor_definitions"
 
@@ -256,6 +257,13 @@ class FactorDefinition(Base):
     proxies: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     display_order: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    def proxy_symbols(self, provider: str) -> tuple[str, ...]:
+        """The provider's proxy symbols in order of preference (empty when it has none)."""
+        value = (self.proxies or {}).get(provider)
+        if not value:
+            return ()
+        return (value,) if isinstance(value, str) else tuple(value)
 
 
 class MarketDataCoverage(Base):

@@ -24,7 +24,8 @@ import pandas as pd
 
 MODES = ("spread", "raw")
 MARKET_FACTOR = "Market"
-"""Name of the market factor column; without it the first column is the market."""
+"""Name of the market factor column. ``spread`` mode requires it; ``raw`` mode puts it
+first when present (else keeps the given order)."""
 DEFAULT_WINDOW = 252
 DEFAULT_MIN_OBS = 60
 DEFAULT_CAP = 3.0
@@ -160,7 +161,7 @@ def factor_betas(
         no return.
     factor_returns : DataFrame of shape (n_days, n_factors)
         Daily factor proxy returns (decimal), indexed by date. The column named
-        :data:`MARKET_FACTOR` (else the first column) is the market.
+        :data:`MARKET_FACTOR` is the market (required in ``spread`` mode).
     mode : {'spread', 'raw'}, default='spread'
         ``raw``: plain OLS with intercept on the factor returns (identical to
         statsmodels ``OLS(y, add_constant(X))``); ``spread``: market plus each
@@ -183,6 +184,11 @@ def factor_betas(
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if factor_returns.shape[1] == 0:
         raise ValueError("factor_returns has no columns")
+    if mode == "spread" and MARKET_FACTOR not in factor_returns.columns:
+        raise ValueError(
+            f"spread mode needs a {MARKET_FACTOR!r} column (got {list(factor_returns.columns)}); "
+            "no other factor stands in for the market"
+        )
     market = MARKET_FACTOR if MARKET_FACTOR in factor_returns.columns else factor_returns.columns[0]
     factors = (market, *[c for c in factor_returns.columns if c != market])
     factor_returns = factor_returns[list(factors)].dropna(how="any")
@@ -234,6 +240,53 @@ def factor_betas(
         window_start=dates[0] if len(dates) else None,
         window_end=dates[-1] if len(dates) else None,
     )
+
+
+def market_conditional_betas(
+    asset_returns: pd.DataFrame,
+    market_returns: pd.Series,
+    factor_returns: pd.DataFrame,
+    *,
+    window: int = DEFAULT_WINDOW,
+    min_obs: int = DEFAULT_MIN_OBS,
+) -> dict[str, FactorBetas]:
+    """Each asset's beta to each factor, estimated jointly with the market.
+
+    For every column ``f`` of ``factor_returns`` an OLS (with intercept, raw,
+    never capped) of the asset returns on ``[Market, f]``, so the market
+    co-movement of ``f`` stays in the market beta and a move of ``f`` with the
+    market held fixed is priced by ``beta_f`` alone (no double counting of the
+    market in rate or macro scenarios).
+
+    Parameters
+    ----------
+    asset_returns : DataFrame of shape (n_days, n_assets)
+        Daily simple returns (decimal).
+    market_returns : Series
+        Daily market returns (decimal).
+    factor_returns : DataFrame of shape (n_days, n_factors)
+        Daily factor moves in the factor's units (returns; yield changes).
+    window, min_obs : int
+        As in :func:`factor_betas`.
+
+    Returns
+    -------
+    dict of str to FactorBetas
+        Factor name -> the two-factor fit (columns ``Market`` and ``f``).
+    """
+    return {
+        name: factor_betas(
+            asset_returns,
+            pd.concat(
+                [market_returns.rename(MARKET_FACTOR), factor_returns[name]], axis=1, sort=True
+            ),
+            mode="raw",
+            window=window,
+            min_obs=min_obs,
+            cap=np.inf,
+        )
+        for name in factor_returns.columns
+    }
 
 
 def portfolio_factor_exposures(

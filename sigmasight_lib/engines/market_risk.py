@@ -6,7 +6,9 @@ Units
   market return); P&L of a move = exposure × move.
 - Interest-rate beta: daily position return per unit change of the 10-year
   yield in decimal (ir_beta = −5 means +1 bp, i.e. +0.0001, moves the position
-  by −0.05 %). Rate dollar exposure = Σ exposure × ir_beta; P&L = exposure × Δy.
+  by −0.05 %), estimated jointly with the market (:func:`interest_rate_betas`)
+  so a rate scenario holds the market fixed. Rate dollar exposure =
+  Σ exposure × ir_beta; P&L = exposure × Δy.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from sigmasight_lib.engines.factors import factor_betas
+from sigmasight_lib.engines.factors import MARKET_FACTOR, market_conditional_betas
 
 DEFAULT_MARKET_MOVES: tuple[float, ...] = (0.01, -0.01)
 """Market moves as decimal returns (±1 %)."""
@@ -58,11 +60,17 @@ def scenario_pnl(exposure_usd: float, moves: Sequence[float], kind: str) -> pd.D
 def interest_rate_betas(
     position_returns: pd.DataFrame,
     yield_changes: pd.Series,
+    market_returns: pd.Series,
     *,
     window: int = 252,
     min_obs: int = 60,
 ) -> pd.DataFrame:
-    """OLS (with intercept) of each column's daily returns on daily 10-year yield changes.
+    """Each column's interest-rate beta, estimated jointly with the market.
+
+    OLS (with intercept) of daily returns on ``[market return, 10-year yield
+    change]`` (:func:`~sigmasight_lib.engines.factors.market_conditional_betas`):
+    the rate beta prices a yield move with the market held fixed, as the stress
+    engine does, so rate scenarios do not carry market beta.
 
     Parameters
     ----------
@@ -70,27 +78,34 @@ def interest_rate_betas(
         Daily simple returns (decimal).
     yield_changes : Series indexed by date
         Daily change of the 10-year yield (decimal: 0.0001 = 1 bp).
+    market_returns : Series indexed by date
+        Daily market returns (decimal).
+    window, min_obs : int, default=252, 60
+        Sessions of the regression window; fewer usable days give NaN.
 
     Returns
     -------
-    DataFrame indexed by asset: ``ir_beta``, ``t_stat``, ``r_squared``,
-    ``observations``, ``reason`` (None when estimated). Same semantics as
-    statsmodels ``OLS(r, add_constant(dy))``; never capped.
+    DataFrame indexed by asset: ``ir_beta``, ``t_stat``, ``market_beta`` (the
+    joint fit's), ``r_squared``, ``observations``, ``window_start``,
+    ``window_end``, ``reason`` (None when estimated). Same semantics as
+    statsmodels ``OLS(r, add_constant([r_m, dy]))``; never capped.
     """
-    fit = factor_betas(
+    fit = market_conditional_betas(
         position_returns,
+        market_returns,
         yield_changes.rename(RATE_FACTOR).to_frame(),
-        mode="raw",
         window=window,
         min_obs=min_obs,
-        cap=np.inf,
-    )
+    )[RATE_FACTOR]
     return pd.DataFrame(
         {
             "ir_beta": fit.betas[RATE_FACTOR],
             "t_stat": fit.t_stats[RATE_FACTOR],
+            "market_beta": fit.betas[MARKET_FACTOR],
             "r_squared": fit.r_squared,
             "observations": fit.observations,
+            "window_start": fit.window_start,
+            "window_end": fit.window_end,
             "reason": fit.reasons,
         }
     )

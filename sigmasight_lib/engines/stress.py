@@ -1,30 +1,52 @@
 """Stress tests: factor shocks applied to dollar factor exposures, directly and correlated.
 
-Units
------
-A shock is expressed in the factor's own daily-change units (``params/factors.yaml``):
-a decimal return for price proxies (Market ``-0.10`` = -10 %, Volatility ``+1.5``
-= VIX level +150 %) and a decimal yield change for the rate factor
-(Interest Rate ``+0.0025`` = +25 bp). A dollar factor exposure is the USD P&L
-per unit factor move (beta × exposure), so ``exposure × shock`` is USD.
+Units: a shock is the proxy's own move
+-----------------------------------------
+Every shock is the move of the factor's **own proxy series** (``params/factors.yaml``):
+a decimal return for price proxies (Market ``-0.10`` = SPY -10 %; Value ``-0.10`` =
+the value ETF -10 %, *not* a spread; Volatility ``+1.5`` = VIX level +150 %) and a
+decimal yield change for the rate factor (Interest Rate ``+0.0025`` = +25 bp).
+Scenario files, the covariance and the propagation all live in this proxy space.
+
+The exposures, however, come from the factor engine's regression design, where
+in ``spread`` mode a style factor's beta is a loading on the *spread* of its proxy
+over the market. :func:`design_moves` is the one place that converts proxy moves
+into design moves (:class:`MoveModel`)::
+
+    design_move[Market] = move[Market]
+    design_move[style]  = move[style] − move[Market]       (spread mode)
+    design_move[macro]  = move[macro]                        (own units)
+
+In the direct P&L an unshocked style factor keeps a zero spread (it moves with the
+market); a shocked one moves by its shock minus the market's shock (0 when the
+market is not shocked).
 
 Two P&L figures per scenario
 ----------------------------
 *Direct*: only the shocked factors move::
 
-    direct_pnl = Σ_positions Σ_{f shocked} exposure[i, f] × shock[f]
+    direct_pnl = Σ_positions Σ_f exposure[i, f] × design_move_direct[f]
 
 *Correlated*: the unshocked factors U move by their conditional expectation
 given the shocked ones S under a Gaussian model with factor covariance Σ::
 
-    s_U = Σ_US Σ_SS⁻¹ s_S
+    x_U = Σ_US Σ_SS⁻¹ x_S
 
-and the full vector (given on S, propagated on U) is applied to every exposure.
-Σ is usually :func:`ewma_covariance` (RiskMetrics-style decay λ = 0.94).
+Return-type factors are propagated in **log-return space** (``x = log(1 + r)``,
+back with ``r = exp(x) − 1``), so no propagated move is ever below −100 % (a
+propagated VIX move is a fall of the level, never a negative level); additive
+factors (yield changes) are propagated as they are. Σ must be estimated in the
+same space (:func:`propagation_returns`, then :func:`ewma_covariance`,
+RiskMetrics-style decay λ = 0.94).
 
-Options are revalued with Black-Scholes-Merton (:func:`~sigmasight_lib.engines.greeks.bsm_greeks`)
-at the underlying's implied move, not delta-scaled; their linear exposure rows
-are left out of the linear sum (see :func:`run_scenario`).
+Loss floor
+----------
+A linear (stock / ETF) position's move is ``m_i = Σ_f beta[i, f] × design_move[f]``
+and is floored at −100 %: a long position never loses more than its value, a
+short never gains more than its value (:func:`run_scenario`). Options are
+revalued with Black-Scholes-Merton (:func:`~sigmasight_lib.engines.greeks.bsm_greeks`)
+at the underlying's floored implied move, not delta-scaled; their linear
+exposure rows are left out of the linear sum.
 
 A shocked factor without exposure data is *unmapped*: it is listed, the
 scenario is flagged ``partial`` and the shock contributes nothing; it is never
@@ -81,6 +103,8 @@ OPTION_COLUMNS: tuple[str, ...] = (
 BY_FACTOR_COLUMNS: tuple[str, ...] = (
     "shock",
     "propagated_shock",
+    "design_move_direct",
+    "design_move_correlated",
     "exposure_usd",
     "direct_pnl_usd",
     "correlated_pnl_usd",
@@ -96,6 +120,8 @@ OPTION_RESULT_COLUMNS: tuple[str, ...] = (
 BY_POSITION_COLUMNS: tuple[str, ...] = (
     "direct_pnl_usd",
     "correlated_pnl_usd",
+    "loss_floor_direct",
+    "loss_floor_correlated",
     *OPTION_RESULT_COLUMNS,
 )
 SUMMARY_COLUMNS: tuple[str, ...] = (
@@ -108,6 +134,81 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "notes",
 )
 NO_DATA_NOTE = "no shocked factor has data"
+
+
+@dataclass(frozen=True)
+class MoveModel:
+    """How proxy moves map to propagation space and to the exposures' design.
+
+    Attributes
+    ----------
+    additive : frozenset of str, default=frozenset()
+        Factors whose moves are additive changes (yield changes): propagated as
+        they are. Every other factor's move is a simple return of a price or a
+        level, propagated as a log return and bounded below by −100 %.
+    spread_factors : frozenset of str, default=frozenset()
+        Factors whose exposures are loadings on the spread of their proxy's
+        return over ``market`` (style factors in the factor engine's ``spread``
+        mode).
+    market : str, default='Market'
+    """
+
+    additive: frozenset[str] = frozenset()
+    spread_factors: frozenset[str] = frozenset()
+    market: str = "Market"
+
+
+def propagation_returns(factor_returns: pd.DataFrame, model: MoveModel) -> pd.DataFrame:
+    """Daily factor moves in propagation space: log returns, yield changes unchanged.
+
+    Parameters
+    ----------
+    factor_returns : DataFrame of shape (n_days, n_factors)
+        Daily proxy moves: simple returns (decimal) or, for ``model.additive``
+        factors, changes in the factor's units.
+    model : MoveModel
+
+    Returns
+    -------
+    DataFrame of the same shape: ``log(1 + r)`` for return factors (NaN where
+    ``r <= -1``), the input for additive factors.
+    """
+    out = factor_returns.astype(float).copy()
+    for column in out.columns:
+        if column not in model.additive:
+            values = out[column].to_numpy(dtype=float)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[column] = np.where(values > -1.0, np.log1p(values), np.nan)
+    return out
+
+
+def design_moves(
+    moves: pd.Series, model: MoveModel, *, shocked: frozenset[str] | None = None
+) -> pd.Series:
+    """Proxy moves converted to the exposures' design (the one place it is done).
+
+    Parameters
+    ----------
+    moves : Series indexed by factor
+        Each factor's proxy move (decimal return; yield change for additive factors).
+    model : MoveModel
+    shocked : frozenset of str, optional
+        For the direct P&L: the shocked factors. An unshocked spread factor then
+        keeps a zero spread (it moves with the market). None (correlated P&L):
+        every factor's move is given.
+
+    Returns
+    -------
+    Series indexed like ``moves``: ``move[f] − move[market]`` for spread factors
+    (``move[market]`` = 0 when the market is not in ``moves``), ``move[f]`` otherwise.
+    """
+    market_move = float(moves.get(model.market, 0.0))
+    out = moves.astype(float).copy()
+    for factor in out.index:
+        if factor in model.spread_factors and factor != model.market:
+            moved = shocked is None or factor in shocked
+            out[factor] = out[factor] - market_move if moved else 0.0
+    return out
 
 
 @dataclass(frozen=True)
@@ -255,23 +356,37 @@ def _pinv_symmetric(matrix: np.ndarray, tolerance: float = EIGEN_TOLERANCE) -> n
     return (vectors * inverse) @ vectors.T
 
 
-def propagate_shocks(shocks: Mapping[str, float], covariance: pd.DataFrame) -> pd.Series:
+def propagate_shocks(
+    shocks: Mapping[str, float], covariance: pd.DataFrame, model: MoveModel | None = None
+) -> pd.Series:
     """Full factor move vector: given shocks plus the conditional expectation of the rest.
 
     Parameters
     ----------
     shocks : Mapping[str, float]
-        Shocked factor -> shock in factor units. Factors not in ``covariance``
-        are ignored here (the caller applies them directly).
+        Shocked factor -> shock in proxy units (decimal return; yield change for
+        additive factors). Factors not in ``covariance`` are ignored here (the
+        caller applies them directly).
     covariance : DataFrame of shape (k, k)
-        Factor covariance (e.g. :func:`ewma_covariance`); its units must match
-        the shocks' (daily changes in factor units).
+        Factor covariance in propagation space (:func:`propagation_returns`,
+        then :func:`ewma_covariance`): daily log returns, daily changes for the
+        additive factors.
+    model : MoveModel, optional
+        Which factors are additive (default ``MoveModel()``: none, every factor
+        is a return factor).
 
     Returns
     -------
     Series of shape (k,), indexed by the covariance's factors
         Shocked factors keep their shock; every unshocked factor U gets
-        ``s_U = Σ_US Σ_SS⁻¹ s_S`` (Gaussian conditional mean, zero-mean moves).
+        ``x_U = Σ_US Σ_SS⁻¹ x_S`` (Gaussian conditional mean, zero-mean moves)
+        with ``x = log(1 + r)`` for return factors, converted back to a simple
+        return ``exp(x_U) − 1`` (so > −100 %).
+
+    Raises
+    ------
+    ValueError
+        When a return factor's shock is −100 % or lower (no log return exists).
 
     Notes
     -----
@@ -292,6 +407,11 @@ def propagate_shocks(shocks: Mapping[str, float], covariance: pd.DataFrame) -> p
     given = {f: float(v) for f, v in shocks.items() if f in position}
     for f, v in given.items():
         out.iloc[position[f]] = v
+    model = model or MoveModel()
+    is_return = np.array([f not in model.additive for f in factors], dtype=bool)
+    for f, v in given.items():
+        if is_return[position[f]] and v <= -1.0:
+            raise ValueError(f"shock on {f!r} is {v!r}: a return cannot be -100 % or lower")
     usable = _usable_factors(cov) if len(factors) else np.zeros(0, dtype=bool)
     s_idx = [position[f] for f in given if usable[position[f]]]
     u_idx = [i for i in range(len(factors)) if usable[i] and factors[i] not in given]
@@ -299,11 +419,14 @@ def propagate_shocks(shocks: Mapping[str, float], covariance: pd.DataFrame) -> p
         return out
     sd = np.sqrt(np.diag(cov))
     corr = cov / np.outer(sd, sd)
-    z_s = np.array([given[factors[i]] for i in s_idx]) / sd[s_idx]
+    x_s = np.array([given[factors[i]] for i in s_idx])
+    x_s = np.where(is_return[s_idx], np.log1p(np.where(is_return[s_idx], x_s, 0.0)), x_s)
+    z_s = x_s / sd[s_idx]
     r_ss = corr[np.ix_(s_idx, s_idx)]
     r_us = corr[np.ix_(u_idx, s_idx)]
     z_u = r_us @ (_pinv_symmetric(r_ss) @ z_s)
-    out.iloc[u_idx] = z_u * sd[u_idx]
+    x_u = z_u * sd[u_idx]
+    out.iloc[u_idx] = np.where(is_return[u_idx], np.expm1(x_u), x_u)
     return out
 
 
@@ -422,6 +545,18 @@ def _option_betas(
     return betas
 
 
+def _floored_linear_pnl(pnl: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Linear P&L bounded by a −100 % move of the position: ``value × max(pnl / value, −1)``.
+
+    ``value`` is the signed position value (USD): a long (value > 0) loses at
+    most its value, a short (value < 0) gains at most its absolute value. NaN
+    or zero values are left unfloored. Returns ``(pnl, floored mask)``.
+    """
+    floored = np.isfinite(value) & (value != 0.0) & np.isfinite(pnl)
+    floored[floored] = pnl[floored] / value[floored] < -1.0
+    return np.where(floored, -value, pnl), floored
+
+
 def _revalue(
     options: pd.DataFrame, move: np.ndarray, base_price: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -447,7 +582,7 @@ def _revalue(
         * options["multiplier"].astype(float).to_numpy()
     )
     revaluation = (stressed - base_price) * scale
-    delta_only = options["delta"].astype(float).to_numpy() * spot * move
+    delta_only = options["delta"].astype(float).to_numpy() * spot * np.maximum(move, -1.0)
     return stressed, revaluation, delta_only
 
 
@@ -490,6 +625,9 @@ def run_scenario(
     covariance: pd.DataFrame,
     options: pd.DataFrame | None = None,
     underlying_betas: pd.DataFrame | None = None,
+    *,
+    model: MoveModel | None = None,
+    position_exposure_usd: pd.Series | None = None,
 ) -> ScenarioResult:
     """Direct and correlated P&L of one scenario, by factor and by position.
 
@@ -514,6 +652,13 @@ def run_scenario(
     underlying_betas : DataFrame indexed by underlying ticker, optional
         Beta of each underlying to each factor (factor units). An underlying
         missing here gets betas derived from its option's exposure row / (delta × spot).
+    model : MoveModel, optional
+        Additive factors and the spread design of the exposures (default
+        ``MoveModel()``: every factor a return factor, no spreads).
+    position_exposure_usd : Series indexed by position id, optional
+        Signed value (USD) of each linear position (delta-adjusted exposure;
+        market value for stocks), for the loss floor: a position's P&L is
+        bounded by a −100 % move of its underlying. Without it no floor is applied.
 
     Returns
     -------
@@ -557,13 +702,18 @@ def run_scenario(
     position_ids = exposures.index.append(option_ids.difference(exposures.index, sort=False))
     linear_ids = exposures.index[~exposures.index.isin(option_ids)]
 
-    # factor move vectors over the mapped factors (columns with data)
-    propagated = propagate_shocks(mapped, covariance)
-    direct_move = np.array([mapped.get(f, 0.0) for f in factors], dtype=float)
-    full_move = np.array(
+    # factor move vectors over the mapped factors (columns with data): proxy moves,
+    # then the exposures' design (spreads over the market for style factors)
+    model = model or MoveModel()
+    propagated = propagate_shocks(mapped, covariance, model)
+    proxy_direct = pd.Series([mapped.get(f, 0.0) for f in factors], index=factors, dtype=float)
+    proxy_full = pd.Series(
         [mapped[f] if f in mapped else float(propagated.get(f, 0.0)) for f in factors],
+        index=factors,
         dtype=float,
     )
+    direct_move = design_moves(proxy_direct, model, shocked=frozenset(mapped)).to_numpy()
+    full_move = design_moves(proxy_full, model).to_numpy()
     missing_cov = [f for f in mapped if f not in covariance.index]
     if missing_cov and not no_data:
         notes.append(
@@ -583,8 +733,21 @@ def run_scenario(
 
     x = linear.to_numpy(dtype=float)
     by_position = pd.DataFrame(np.nan, index=position_ids, columns=list(BY_POSITION_COLUMNS))
-    by_position.loc[linear_ids, "direct_pnl_usd"] = x @ direct_move
-    by_position.loc[linear_ids, "correlated_pnl_usd"] = x @ full_move
+    by_position = by_position.astype({"loss_floor_direct": object, "loss_floor_correlated": object})
+    value = (
+        position_exposure_usd.reindex(linear_ids).astype(float).to_numpy()
+        if position_exposure_usd is not None
+        else np.full(len(linear_ids), np.nan)
+    )
+    for label, move_vector in (("direct", direct_move), ("correlated", full_move)):
+        pnl, floored = _floored_linear_pnl(x @ move_vector, value)
+        by_position.loc[linear_ids, f"{label}_pnl_usd"] = pnl
+        by_position.loc[linear_ids, f"loss_floor_{label}"] = pd.Series(floored, dtype=object).values
+        if floored.any() and not no_data:
+            notes.append(
+                f"{label}: implied move ≤ -100 %, P&L floored at the position's value for "
+                + ", ".join(map(str, linear_ids[floored]))
+            )
 
     if options is not None and len(options):
         base = _base_prices(options, notes)
@@ -610,7 +773,9 @@ def run_scenario(
         dtype=float,
     )
     by_factor.loc[factors, "shock"] = [mapped.get(f, np.nan) for f in factors]
-    by_factor.loc[factors, "propagated_shock"] = full_move
+    by_factor.loc[factors, "propagated_shock"] = proxy_full.to_numpy()
+    by_factor.loc[factors, "design_move_direct"] = direct_move
+    by_factor.loc[factors, "design_move_correlated"] = full_move
     by_factor.loc[factors, "exposure_usd"] = exposure_usd.to_numpy(dtype=float)
     by_factor.loc[factors, "direct_pnl_usd"] = exposure_usd.to_numpy(dtype=float) * direct_move
     by_factor.loc[factors, "correlated_pnl_usd"] = exposure_usd.to_numpy(dtype=float) * full_move
@@ -619,7 +784,10 @@ def run_scenario(
 
     if no_data:
         by_position[:] = np.nan
-        by_factor[["propagated_shock", "direct_pnl_usd", "correlated_pnl_usd"]] = np.nan
+        by_factor[
+            ["propagated_shock", "design_move_direct", "design_move_correlated",
+             "direct_pnl_usd", "correlated_pnl_usd"]
+        ] = np.nan  # fmt: skip
         direct_total = correlated_total = float("nan")
     else:
         direct_total = float(np.nansum(by_position["direct_pnl_usd"].to_numpy(dtype=float)))
@@ -644,10 +812,21 @@ def run_scenarios(
     covariance: pd.DataFrame,
     options: pd.DataFrame | None = None,
     underlying_betas: pd.DataFrame | None = None,
+    *,
+    model: MoveModel | None = None,
+    position_exposure_usd: pd.Series | None = None,
 ) -> list[ScenarioResult]:
     """:func:`run_scenario` for each scenario, in order (see it for the arguments)."""
     return [
-        run_scenario(s, exposures, covariance, options=options, underlying_betas=underlying_betas)
+        run_scenario(
+            s,
+            exposures,
+            covariance,
+            options=options,
+            underlying_betas=underlying_betas,
+            model=model,
+            position_exposure_usd=position_exposure_usd,
+        )  # fmt: skip
         for s in scenarios
     ]
 

@@ -76,9 +76,9 @@ def needed_symbols(session: Session, provider_name: str) -> list[str]:
     """
     symbols = set(store.load_position_underlyings(session))
     for factor in store.load_factor_definitions(session):
-        proxy = factor.proxies.get(provider_name)
-        if proxy and not proxy.startswith(RATE_PROXY_PREFIX):
-            symbols.add(proxy)
+        symbols.update(
+            s for s in factor.proxy_symbols(provider_name) if not s.startswith(RATE_PROXY_PREFIX)
+        )
     return sorted(symbols)
 
 

@@ -79,3 +79,11 @@ def sessions_window(as_of: dt.date, sessions: int) -> list[dt.date]:
     end_idx = cal.sessions.get_loc(end)
     start_idx = max(0, end_idx - sessions + 1)
     return [ts.date() for ts in cal.sessions[start_idx : end_idx + 1]]
+
+
+def sessions_after(last: dt.date, as_of: dt.date) -> int:
+    """How many NYSE sessions lie after ``last`` up to and including ``as_of`` (0 when
+    ``last`` is on or after ``as_of``): the staleness of a series last observed on ``last``."""
+    if last >= as_of:
+        return 0
+    return len(trading_sessions(last + dt.timedelta(days=1), as_of))

@@ -110,7 +110,7 @@ def seed_factor_definitions(session: Session, params_dir: Path) -> int:
             "name": f.name,
             "factor_type": f.factor_type,
             "description": f.description,
-            "proxies": f.proxies,
+            "proxies": {provider: list(symbols) for provider, symbols in f.proxies.items()},
             "display_order": f.display_order,
             "active": True,
         }

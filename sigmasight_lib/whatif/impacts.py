@@ -44,7 +44,6 @@ from sigmasight_lib.db.models import MarketPrice, SecurityMetadata
 from sigmasight_lib.db.session import session_scope
 from sigmasight_lib.engines.exposures import portfolio_exposures
 from sigmasight_lib.engines.risk_metrics import performance_stats
-from sigmasight_lib.engines.stress import run_scenarios
 from sigmasight_lib.exceptions import ImportValidationError, MarketDataError
 from sigmasight_lib.marketdata import MarketDataProvider, get_provider
 from sigmasight_lib.marketdata.cache import default_as_of
@@ -66,7 +65,7 @@ from sigmasight_lib.runs import (
     compute_stress_inputs,
     factor_proxies,
     load_market_inputs,
-    stress_symbols,
+    proxy_tickers,
 )
 from sigmasight_lib.whatif import sessions as ws
 
@@ -248,7 +247,7 @@ def portfolio_figures(
     out.update({("greeks", g): float(np.nansum(joined[g].to_numpy(dtype=float))) for g in GREEKS})
 
     # factor betas (as run_factors)
-    eq_symbols = stress_symbols(eq_proxies)
+    eq_symbols = proxy_tickers(eq_proxies)
     joined, inputs, _ = _analytics(
         session, provider, params, positions, day,
         extra_symbols=eq_symbols, history_sessions=fp.window + 1,
@@ -281,13 +280,13 @@ def portfolio_figures(
     mac_proxies, mac_na, _ = factor_proxies(session, provider.name, ("macro", "rates"))
     joined, inputs, _ = _analytics(
         session, provider, params, positions, day,
-        extra_symbols=stress_symbols(eq_proxies, mac_proxies),
+        extra_symbols=proxy_tickers(eq_proxies, mac_proxies),
         history_sessions=max(fp.window, sp.lookback) + 1 + HISTORY_MARGIN_SESSIONS,
     )  # fmt: skip
     si = compute_stress_inputs(
         joined, inputs, day, (eq_proxies, eq_na, eq_ids), (mac_proxies, mac_na, {}), params
     )
-    for r in run_scenarios(scenarios, si.exposures, si.covariance, si.options, si.underlying_betas):
+    for r in si.run(scenarios):
         out[("stress", f"{r.key}.correlated_pnl_usd")] = float(r.correlated_pnl_usd)
         out[("stress", f"{r.key}.direct_pnl_usd")] = float(r.direct_pnl_usd)
         if r.partial:

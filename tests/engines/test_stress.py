@@ -11,6 +11,7 @@ import pytest
 from sigmasight_lib.engines.greeks import bsm_greeks, mibian_greeks
 from sigmasight_lib.engines.stress import (
     NO_DATA_NOTE,
+    MoveModel,
     Scenario,
     covariance_to_correlation,
     ewma_covariance,
@@ -62,7 +63,8 @@ def test_two_factor_correlated_pnl_equals_hand_formula():
     shock = -0.10
     exposures = pd.DataFrame({"Market": [e1], "Value": [e2]}, index=["P1"])
     result = run_scenario(scenario({"Market": shock}), exposures, two_factor_cov(s1, s2, rho))
-    propagated = rho * s2 / s1 * shock
+    # returns are propagated in log space: x_V = rho s2/s1 x_M with x = log(1 + r)
+    propagated = math.exp(rho * s2 / s1 * math.log(1 + shock)) - 1
     assert result.by_factor.loc["Value", "propagated_shock"] == pytest.approx(propagated)
     assert result.by_factor.loc["Market", "propagated_shock"] == pytest.approx(shock)
     assert result.correlated_pnl_usd == pytest.approx(e1 * shock + e2 * propagated)
@@ -77,7 +79,7 @@ def test_propagate_three_factors_two_shocked_matches_numpy_solve():
     names = ["Market", "Oil", "Interest Rate"]
     covariance = pd.DataFrame(cov, index=names, columns=names)
     shocks = {"Market": -0.2, "Interest Rate": 0.01}
-    out = propagate_shocks(shocks, covariance)
+    out = propagate_shocks(shocks, covariance, MoveModel(additive=frozenset(names)))
 
     s, u = [0, 2], [1]
     expected_oil = cov[np.ix_(u, s)] @ np.linalg.solve(cov[np.ix_(s, s)], np.array([-0.2, 0.01]))
@@ -93,7 +95,7 @@ def test_propagate_ignores_shocks_outside_covariance_and_unusable_factors():
     cov["Gold"] = np.nan
     out = propagate_shocks({"Market": 0.1, "Travel": -0.7}, cov)
     assert list(out.index) == ["Market", "Value", "Gold"]
-    assert out["Value"] == pytest.approx(0.5 * 2 * 0.1)
+    assert out["Value"] == pytest.approx(math.expm1(0.5 * 2 * math.log1p(0.1)))
     assert out["Gold"] == 0.0  # NaN variance: no propagated move
     assert "Travel" not in out.index
     # nothing shocked inside the covariance: all zeros
@@ -113,7 +115,9 @@ def test_propagate_collinear_shocked_factors_is_stable():
         ]
     )
     out = propagate_shocks(
-        {"Market": -0.1, "Market2": -0.1}, pd.DataFrame(cov, index=names, columns=names)
+        {"Market": -0.1, "Market2": -0.1},
+        pd.DataFrame(cov, index=names, columns=names),
+        MoveModel(additive=frozenset(names)),
     )
     assert out["Value"] == pytest.approx(rho * s_v / s_m * -0.1, rel=1e-8)
 
@@ -397,3 +401,76 @@ def test_scenario_rejects_non_finite_shock():
         scenario({"Market": float("nan")})
     with pytest.raises(ValueError, match="not a number"):
         scenario({"Market": "-10%"})  # type: ignore[dict-item]
+
+
+# --------------------------------------------------------------------------- issue 11: units, bounds, floor
+
+SPREAD = MoveModel(spread_factors=frozenset({"Value"}))
+
+
+def test_style_shock_is_the_proxy_return_converted_to_the_spread_by_hand():
+    # exposures are to [Market, Value - Market]; the scenario says VLUE -12 %, SPY -10 %:
+    # the spread moves by -12 % - (-10 %) = -2 %, not -12 %
+    e_m, e_v = 10_000.0, 5_000.0
+    exposures = pd.DataFrame({"Market": [e_m], "Value": [e_v]}, index=["P1"])
+    result = run_scenario(
+        scenario({"Market": -0.10, "Value": -0.12}), exposures, EMPTY_COV, model=SPREAD
+    )
+    assert result.direct_pnl_usd == pytest.approx(e_m * -0.10 + e_v * -0.02)
+    assert result.by_factor.loc["Value", "design_move_direct"] == pytest.approx(-0.02)
+    assert result.by_factor.loc["Value", "shock"] == -0.12
+    # Value alone: the market does not move in the direct P&L, the spread is the shock
+    alone = run_scenario(scenario({"Value": -0.10}), exposures, EMPTY_COV, model=SPREAD)
+    assert alone.direct_pnl_usd == pytest.approx(e_v * -0.10)
+    # Market alone: an unshocked style factor moves with the market (zero spread)
+    market = run_scenario(scenario({"Market": -0.10}), exposures, EMPTY_COV, model=SPREAD)
+    assert market.direct_pnl_usd == pytest.approx(e_m * -0.10)
+
+
+def test_correlated_spread_move_uses_the_propagated_proxy_return():
+    s_m, s_v, rho = 0.01, 0.011, 0.9
+    e_m, e_v = 10_000.0, 5_000.0
+    exposures = pd.DataFrame({"Market": [e_m], "Value": [e_v]}, index=["P1"])
+    cov = two_factor_cov(s_m, s_v, rho)  # log-return covariance of SPY and VLUE
+    result = run_scenario(scenario({"Value": -0.10}), exposures, cov, model=SPREAD)
+    market = math.expm1(rho * s_m / s_v * math.log1p(-0.10))  # SPY's conditional move
+    assert result.by_factor.loc["Market", "propagated_shock"] == pytest.approx(market)
+    expected = e_m * market + e_v * (-0.10 - market)
+    assert result.correlated_pnl_usd == pytest.approx(expected)
+
+
+def test_propagated_move_never_below_minus_100_percent():
+    # VIX (daily log-vol 8 %) strongly anti-correlated with the market (1 %): a +25 %
+    # market rally in linear space would move VIX by -0.8 x 8 / 1 x 25 % = -160 %
+    cov = two_factor_cov(0.01, 0.08, -0.8, names=("Market", "Volatility"))
+    out = propagate_shocks({"Market": 0.25}, cov)
+    hand = math.expm1(-0.8 * 0.08 / 0.01 * math.log1p(0.25))
+    assert out["Volatility"] == pytest.approx(hand)
+    assert -1.0 < out["Volatility"] < 0.0
+    with pytest.raises(ValueError, match="-100 %"):
+        propagate_shocks({"Market": -1.0}, cov)
+
+
+def test_additive_factor_is_propagated_linearly():
+    cov = two_factor_cov(0.01, 0.0006, 0.3, names=("Market", "Interest Rate"))
+    model = MoveModel(additive=frozenset({"Interest Rate"}))
+    out = propagate_shocks({"Interest Rate": 0.0025}, cov, model)
+    assert out["Market"] == pytest.approx(math.expm1(0.3 * 0.01 / 0.0006 * 0.0025))
+
+
+def test_linear_position_loses_at_most_its_value_and_a_short_gains_at_most_its_value():
+    # market beta 3 and a -45 % market: the implied move is -135 %
+    exposures = pd.DataFrame({"Market": [3 * 274_200.0, 3 * -50_000.0, 1.0 * 80_000.0]},
+                             index=["AMD", "short", "other"])  # fmt: skip
+    values = pd.Series({"AMD": 274_200.0, "short": -50_000.0, "other": 80_000.0})
+    result = run_scenario(
+        scenario({"Market": -0.45}), exposures, EMPTY_COV, position_exposure_usd=values
+    )
+    pnl = result.by_position["direct_pnl_usd"]
+    assert pnl["AMD"] == pytest.approx(-274_200.0)  # not -370,170
+    assert pnl["short"] == pytest.approx(50_000.0)  # not +67,500
+    assert pnl["other"] == pytest.approx(-36_000.0)  # unfloored
+    assert result.direct_pnl_usd == pytest.approx(-274_200.0 + 50_000.0 - 36_000.0)
+    assert bool(result.by_position.loc["AMD", "loss_floor_direct"])
+    assert not bool(result.by_position.loc["other", "loss_floor_direct"])
+    assert any("floored" in n and "AMD" in n for n in result.notes)

@@ -1401,6 +1401,8 @@ def run_correlations(
             "least_correlated": _records(m.least_correlated),
             "excluded": {str(k): v for k, v in m.excluded.items()},
             "notes": list(m.notes),
+            "window_start": _jsonable(m.window_start),
+            "window_end": _jsonable(m.window_end),
         }
         saved = store.replace_results(session, PositionCorrelation, portfolio_id=pa.portfolio_id, as_of=pa.as_of,
                                       rows=pair_rows, batch_run_id=batch_run_id)  # fmt: skip
@@ -1414,6 +1416,8 @@ def run_correlations(
         "average_correlation": m.average_correlation,
         "diversification_ratio": m.diversification_ratio,
         "effective_bets": m.effective_bets,
+        "window_start": m.window_start,
+        "window_end": m.window_end,
         "assets": len(assets),
         "clusters": int(m.clusters.max()) if len(m.clusters) else 0,
         "excluded": {str(k): v for k, v in m.excluded.items()},
@@ -1524,6 +1528,8 @@ def run_risk_metrics(
                                        batch_run_id=batch_run_id,
                                        rows=[{"position_id": int(i), **r} for i, r in contrib.iterrows()])  # fmt: skip
     summary = {k: v for k, (v, _) in metrics.items()}
+    summary["history_start"] = port_returns.index[0] if len(port_returns) else None
+    summary["history_end"] = port_returns.index[-1] if len(port_returns) else None
     tables = {
         "metrics": pd.DataFrame(
             [{"metric": k, "value": v, "unit": u} for k, (v, u) in metrics.items()]

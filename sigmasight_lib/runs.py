@@ -1229,7 +1229,9 @@ def run_risk_metrics(
         )
         pnl = position_returns.mul(dae, axis=1).sum(axis=1, min_count=1).dropna()
         port_returns = pnl / gross if gross else pnl * np.nan
-        stats = performance_stats(port_returns, risk_free=rp.risk_free)
+        stats = performance_stats(
+            port_returns, risk_free=rp.risk_free, gaussian_mean=rp.gaussian_mean
+        )
 
         # ex-ante factor risk at the underlying level (specific risk is shared by
         # positions on one underlying), then split exactly by each position's share

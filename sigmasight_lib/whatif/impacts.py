@@ -274,7 +274,7 @@ def portfolio_figures(
     )
     pnl = position_returns.mul(dae, axis=1).sum(axis=1, min_count=1).dropna()
     port_returns = pnl / gross if gross else pnl * np.nan
-    stats = performance_stats(port_returns, risk_free=rp.risk_free)
+    stats = performance_stats(port_returns, risk_free=rp.risk_free, gaussian_mean=rp.gaussian_mean)
     out[("var", "var_95_usd")] = float(stats["var_95"] * gross)
 
     # stress scenarios (as run_stress, without its writes)

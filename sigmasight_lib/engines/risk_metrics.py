@@ -25,11 +25,13 @@ into the order statistics r_(1) ≤ r_(2) ≤ … ≤ r_(n)::
 
 The historical VaR is the **lower empirical quantile** of the returns — the
 smallest r with empirical CDF F_n(r) ≥ 1 − level, i.e. an actual observed
-day, never an interpolation between two days (Hyndman & Fan type 1; numpy's
-``quantile(method='inverted_cdf')``; the historical-simulation VaR of the Basel
-market-risk framework, MAR33, taken as an order statistic of the observed
-P&L). For n = 252 and level 0.99, k = ⌈2.52⌉ = 3: the VaR is the 3rd worst
-day and the CVaR the mean of the 3 worst days; at 0.95, k = ⌈12.6⌉ = 13.
+day, never an interpolation between two days: the inverse of the empirical
+distribution function, definition 1 of Hyndman & Fan, "Sample quantiles in
+statistical packages", The American Statistician 50(4), 1996 (numpy's
+``quantile(method='inverted_cdf')``), as historical-simulation VaR reads the
+loss off the ordered P&L history. For n = 252 and level 0.99, k = ⌈2.52⌉ = 3:
+the VaR is the 3rd worst day and the CVaR the mean of the 3 worst days; at
+0.95, k = ⌈12.6⌉ = 13.
 ``n (1 − level)`` is rounded to 9 decimals before the ceiling so that a whole
 number (n = 100, level 0.95 → k = 5) is not pushed up by binary rounding.
 ``z_p`` is the standard normal quantile (z_0.05 ≈ −1.645). The Gaussian VaR

@@ -18,8 +18,9 @@ Impacts (``rows``: one per ``section`` / ``metric``, with ``before``,
   ``long_exposure_usd``, ``short_exposure_usd`` (as the exposures engine);
 * ``greeks``: portfolio ``delta``, ``gamma``, ``theta``, ``vega``, ``rho``
   (as the Greeks engine);
-* ``factor_betas``: the portfolio beta to each configured factor (as the
-  factors engine; N/A factors null);
+* ``factor_betas``: per configured factor ``<factor>.dollar_beta_usd``,
+  ``<factor>.beta_to_gross`` and ``<factor>.beta_to_net`` of the
+  delta-adjusted exposure (as the factors engine; N/A factors null);
 * ``var``: ``var_95_usd``, the 1-day 95 % historical VaR of the
   constant-holdings P&L in USD (as the risk-metrics engine);
 * ``stress``: for each scenario ``<key>.correlated_pnl_usd`` and
@@ -43,6 +44,7 @@ from sigmasight_lib.db import store
 from sigmasight_lib.db.models import MarketPrice, SecurityMetadata
 from sigmasight_lib.db.session import session_scope
 from sigmasight_lib.engines.exposures import portfolio_exposures
+from sigmasight_lib.engines.factors import PORTFOLIO_BETA_COLUMNS
 from sigmasight_lib.engines.risk_metrics import performance_stats
 from sigmasight_lib.engines.stress import run_scenarios
 from sigmasight_lib.exceptions import ImportValidationError, MarketDataError
@@ -233,7 +235,7 @@ def portfolio_figures(
     if positions.empty:
         out.update({("exposures", m): 0.0 for m in EXPOSURE_METRICS})
         out.update({("greeks", g): 0.0 for g in GREEKS})
-        out.update({("factor_betas", f): np.nan for f in eq_ids})
+        out.update({("factor_betas", f"{f}.{c}"): np.nan for f in eq_ids for c in PORTFOLIO_BETA_COLUMNS})  # fmt: skip
         out[("var", "var_95_usd")] = 0.0
         for sc in scenarios:
             out[("stress", f"{sc.key}.correlated_pnl_usd")] = 0.0
@@ -255,7 +257,11 @@ def portfolio_figures(
     )  # fmt: skip
     fx = compute_factor_exposures(joined, inputs, day, eq_proxies, eq_na, eq_ids, params)
     out.update(
-        {("factor_betas", str(n)): float(fx.portfolio.at[n, "beta"]) for n in fx.portfolio.index}
+        {
+            ("factor_betas", f"{n}.{c}"): float(fx.portfolio.at[n, c])
+            for n in fx.portfolio.index
+            for c in PORTFOLIO_BETA_COLUMNS
+        }
     )
     notes += [f"{n}: N/A ({r})" for n, r in fx.na_reasons.items()]
 

@@ -122,16 +122,17 @@ class FactorBetas:
     def long(self) -> pd.DataFrame:
         """One row per (asset, factor): ``beta`` (capped), ``beta_uncapped``, ``t_stat``
         (of the uncapped OLS estimate), ``capped``."""
-        frame = pd.DataFrame(
+        factors = list(self.factors)
+        index = pd.MultiIndex.from_product([self.betas.index, factors], names=["asset", "factor"])
+        return pd.DataFrame(
             {
-                "beta": self.betas.stack(future_stack=True),
-                "beta_uncapped": self.betas_uncapped.stack(future_stack=True),
-                "t_stat": self.t_stats[list(self.factors)].stack(future_stack=True),
-                "capped": self.capped.stack(future_stack=True),
-            }
+                "beta": self.betas[factors].to_numpy(dtype=float).ravel(),
+                "beta_uncapped": self.betas_uncapped[factors].to_numpy(dtype=float).ravel(),
+                "t_stat": self.t_stats[factors].to_numpy(dtype=float).ravel(),
+                "capped": self.capped[factors].to_numpy(dtype=bool).ravel(),
+            },
+            index=index,
         )
-        frame.index.names = ["asset", "factor"]
-        return frame
 
 
 def spread_design(factor_returns: pd.DataFrame, market: str) -> pd.DataFrame:

@@ -327,7 +327,7 @@ def portfolio_list(ctx: click.Context, as_of: dt.date | None, as_json: bool) -> 
     "--group-by",
     type=click.Choice(["type", "strategy", "tag", "underlying", "sector"]),
     default=None,
-    help="Per-group count, market value, exposure and delta-adjusted exposure (valued at the as-of date).",
+    help="Per-group count, net liquidation and gross market value, exposure and delta-adjusted exposure (valued at the as-of date).",
 )
 @json_option
 @click.pass_context

@@ -153,6 +153,7 @@ class CorrelationsParams:
 class RiskMetricsParams:
     window: int = 252
     risk_free: float = 0.0
+    gaussian_mean: str = "zero"
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,11 @@ def load_engine_params(params_dir: Path) -> EngineParams:
         )
     if params.factors.mode not in ("spread", "raw"):
         raise ConfigError(f"{path}: factors.mode = {params.factors.mode!r}; use spread or raw")
+    if params.risk_metrics.gaussian_mean not in ("zero", "sample"):
+        raise ConfigError(
+            f"{path}: risk_metrics.gaussian_mean = {params.risk_metrics.gaussian_mean!r};"
+            " use zero or sample"
+        )
     return params
 
 

@@ -48,6 +48,7 @@ from sigmasight_lib.engines.factors import (
     MARKET_FACTOR,
     FactorBetas,
     factor_betas,
+    market_betas,
     market_conditional_betas,
     portfolio_factor_exposures,
     spread_design,
@@ -60,7 +61,7 @@ from sigmasight_lib.engines.market_risk import (
     scenario_pnl,
 )
 from sigmasight_lib.engines.risk_metrics import factor_risk, performance_stats
-from sigmasight_lib.engines.snapshot import SNAPSHOT_FIELDS, cumulative_pnl, snapshot_row
+from sigmasight_lib.engines.snapshot import SNAPSHOT_COLUMNS, cumulative_pnl, snapshot_row
 from sigmasight_lib.engines.stress import (
     MoveModel,
     Scenario,
@@ -71,7 +72,7 @@ from sigmasight_lib.engines.stress import (
     run_scenarios,
     scenario_summary,
 )
-from sigmasight_lib.engines.valuation import value_positions
+from sigmasight_lib.engines.valuation import value_positions, value_totals
 from sigmasight_lib.exceptions import MarketDataError
 from sigmasight_lib.marketdata import MarketDataProvider, get_provider
 from sigmasight_lib.marketdata.base import RATE_PROXY_PREFIX
@@ -366,7 +367,13 @@ def run_valuation(
     batch_run_id: int | None = None,
     provider: MarketDataProvider | None = None,
 ) -> EngineRun:
-    """Value every position and save ``position_valuations``."""
+    """Value every position and save ``position_valuations``.
+
+    The summary's value is the net liquidation value, long market value − short
+    market value (``short_market_value_usd`` is a positive amount; a long option
+    counts in the long, a short option in the short market value), with the gross
+    market value (long + short) beside it.
+    """
     provider, params = _context(settings, provider)
     with session_scope(settings) as session:
         pa = load_position_analytics(session, provider, params, portfolio, as_of)
@@ -386,7 +393,7 @@ def run_valuation(
     v = pa.valuation
     summary = {
         "positions": len(v),
-        "market_value_usd": float(v["market_value_usd"].sum()),
+        **value_totals(v),
         "net_exposure_usd": float(v["exposure_usd"].sum()),
         "unrealized_pnl_usd": float(v["unrealized_pnl_usd"].sum()),
         "daily_pnl_usd": float(v["daily_pnl_usd"].sum()),
@@ -478,7 +485,9 @@ class FactorExposures:
     dae : Series
         Delta-adjusted exposure per position (USD).
     portfolio : DataFrame indexed by every configured factor
-        ``exposure_usd``, ``beta``, ``positions``, ``proxy`` (the proxy used),
+        :func:`~sigmasight_lib.engines.factors.portfolio_factor_exposures`'
+        columns (``dollar_beta_usd``, ``beta_to_gross``, ``beta_to_net`` of the
+        delta-adjusted exposure, ...) plus ``proxy`` (the proxy used) and
         ``reason`` (N/A factors NaN).
     na_reasons : dict
         Factor -> why it is N/A.
@@ -759,6 +768,7 @@ def run_factors(
                 beta = fit.betas.at[u, name]
                 position_rows.append({
                     "position_id": int(pid), "factor_id": fx.factor_ids[name], "beta": beta,
+                    "beta_uncapped": fit.betas_uncapped.at[u, name],
                     "t_stat": fit.t_stats.at[u, name], "exposure_usd": beta * fx.dae[pid],
                     "r_squared": fit.r_squared[u], "observations": int(fit.observations[u]),
                     "capped": bool(fit.capped.at[u, name]), "reason": fit.reasons[u],
@@ -766,13 +776,20 @@ def run_factors(
         portfolio_rows = [
             {
                 "factor_id": fx.factor_ids[name],
-                "beta": r["beta"],
-                "exposure_usd": r["exposure_usd"],
-                "details": {
-                    "mode": fit.mode,
-                    "positions": 0 if pd.isna(r["positions"]) else int(r["positions"]),
-                    "reason": fx.na_reasons.get(name),
-                },
+                "dollar_beta_usd": r["dollar_beta_usd"],
+                "beta_to_gross": r["beta_to_gross"],
+                "beta_to_net": r["beta_to_net"],
+                "details": _jsonable(
+                    {
+                        "mode": fit.mode,
+                        "exposure": "delta-adjusted",
+                        "positions": 0 if pd.isna(r["positions"]) else int(r["positions"]),
+                        "gross_exposure_usd": r["gross_exposure_usd"],
+                        "net_exposure_usd": r["net_exposure_usd"],
+                        "beta_to_net_reason": r["beta_to_net_reason"],
+                        "reason": fx.na_reasons.get(name),
+                    }
+                ),
             }
             for name, r in fx.portfolio.iterrows()
         ]
@@ -789,6 +806,11 @@ def run_factors(
         .join(joined["underlying"].map(fit.reasons).rename("reason"))
     )
     notes = [*pa.notes, *(f"{n}: N/A ({r})" for n, r in fx.na_reasons.items())]
+    notes += [f"{n}: beta to net N/A ({r})" for n, r in fx.portfolio["beta_to_net_reason"].dropna().items()]  # fmt: skip
+    betas_long = fit.long()
+    capped = betas_long[betas_long["capped"].astype(bool)]
+    notes += [f"{a} {f}: beta capped at {r['beta']:+g}, OLS estimate {r['beta_uncapped']:.3f} (t {r['t_stat']:.2f})"
+              for (a, f), r in capped.iterrows()]  # fmt: skip
     summary = {
         "mode": fit.mode,
         "window_start": fit.window_start,
@@ -798,9 +820,28 @@ def run_factors(
         "condition_number": float(np.nanmedian(fit.condition_number))
         if fit.condition_number.notna().any()
         else None,
-        "portfolio_betas": {n: fx.portfolio.at[n, "beta"] for n in fx.portfolio.index},
+        **market_betas(fx.portfolio),
+        "exposure_basis": "delta-adjusted",
+        "dollar_betas_usd": fx.portfolio["dollar_beta_usd"].to_dict(),
+        "betas_to_gross": fx.portfolio["beta_to_gross"].to_dict(),
+        "betas_to_net": fx.portfolio["beta_to_net"].to_dict(),
+        "capped_betas": [
+            {
+                "asset": a,
+                "factor": f,
+                "beta": r["beta"],
+                "beta_uncapped": r["beta_uncapped"],
+                "t_stat": r["t_stat"],
+            }
+            for (a, f), r in capped.iterrows()
+        ],  # fmt: skip
     }
-    tables = {"positions": positions_table, "portfolio": fx.portfolio, "assets": fit.summary()}
+    tables = {
+        "positions": positions_table,
+        "portfolio": fx.portfolio,
+        "assets": fit.summary(),
+        "betas": betas_long.reset_index(),
+    }
     return EngineRun(
         "factors",
         pa.portfolio_id,
@@ -837,12 +878,8 @@ def run_market_risk(
         )
         joined, day = pa.joined(), pa.as_of
         notes = list(pa.notes)
-        market_exposure = (
-            fx.portfolio.at["Market", "exposure_usd"] if "Market" in fx.portfolio.index else np.nan
-        )
-        market_beta = (
-            fx.portfolio.at["Market", "beta"] if "Market" in fx.portfolio.index else np.nan
-        )
+        market = market_betas(fx.portfolio)
+        market_exposure = market["market_dollar_beta_usd"]
 
         if pd.isna(market_exposure):
             notes.append(
@@ -903,7 +940,7 @@ def run_market_risk(
         rows = [
             {"scenario": name, "scenario_type": r["scenario_type"], "shock": r["move"], "pnl_usd": r["pnl_usd"],
              "details": {"exposure_usd": market_exposure if r["scenario_type"] == "market" else rate_exposure,
-                         "market_beta": market_beta}}
+                         **market}}
             for name, r in scenarios.iterrows()
         ] + [
             {"scenario": f"backtest_{mp.backtest_days}d", "scenario_type": "backtest", "shock": None,
@@ -932,8 +969,7 @@ def run_market_risk(
         r_squared=joined["underlying"].map(ir["r_squared"]),
     )
     summary = {
-        "market_beta": market_beta,
-        "market_exposure_usd": market_exposure,
+        **market,
         "rate_exposure_usd": rate_exposure,
         "market_proxy": fx.proxies_used.get(MARKET_FACTOR),
         "rate_proxy": rates.proxies_used.get(RATE_FACTOR),
@@ -1015,14 +1051,12 @@ def run_snapshot(
             joined = positions.join(valuation).join(
                 greeks.drop(columns=["underlying_price", "reason"])
             )
-            beta = np.nan
+            market: dict[str, float] = {}
             if not joined.empty:
                 fx = compute_factor_exposures(joined, inputs, d, proxies, na, ids, params)
-                beta = (
-                    fx.portfolio.at["Market", "beta"] if "Market" in fx.portfolio.index else np.nan
-                )
+                market = market_betas(fx.portfolio)
             rows.append({"portfolio_id": p.id, "as_of": d, "batch_run_id": batch_run_id,
-                         "computed_at": dt.datetime.now(dt.UTC), **snapshot_row(joined, beta)})  # fmt: skip
+                         "computed_at": dt.datetime.now(dt.UTC), **snapshot_row(joined, market)})  # fmt: skip
         store.upsert(session, PortfolioSnapshot, rows, key=("portfolio_id", "as_of"))
         cutoff = day - dt.timedelta(days=params.snapshot.retention_days)
         session.execute(
@@ -1038,7 +1072,7 @@ def run_snapshot(
         )
         for s in stored:
             s.cumulative_pnl_usd = float(cumulative[s.as_of])
-        columns = ["as_of", *SNAPSHOT_FIELDS[:6], "cumulative_pnl_usd", *SNAPSHOT_FIELDS[6:]]
+        columns = ["as_of", *SNAPSHOT_COLUMNS]
         history = pd.DataFrame(
             [{c: getattr(s, c) for c in columns} for s in stored], columns=columns
         )
@@ -1471,7 +1505,9 @@ def run_risk_metrics(
         )
         pnl = position_returns.mul(dae, axis=1).sum(axis=1, min_count=1).dropna()
         port_returns = pnl / gross if gross else pnl * np.nan
-        stats = performance_stats(port_returns, risk_free=rp.risk_free)
+        stats = performance_stats(
+            port_returns, risk_free=rp.risk_free, gaussian_mean=rp.gaussian_mean
+        )
 
         # ex-ante factor risk at the underlying level (specific risk is shared by
         # positions on one underlying), then split exactly by each position's share

@@ -286,7 +286,7 @@ def test_plot_exposures_on_a_given_axes_and_empty_and_bad_input(plots):
 
 def test_plot_factor_betas_leaves_na_factors_without_a_bar(plots):
     portfolio = pd.DataFrame(
-        {"beta": [0.9, np.nan, -0.2, 0.1], "reason": [None, "no proxy", None, None]},
+        {"beta_to_gross": [0.9, np.nan, -0.2, 0.1], "reason": [None, "no proxy", None, None]},
         index=pd.Index(["Market", "Growth", "Value", "Size"], name="factor"),
     )
     ax = plots.plot_factor_betas(portfolio)
@@ -333,7 +333,7 @@ def test_plot_stress_pnl_draws_two_bars_per_scenario_and_marks_partial(plots):
 def test_plot_snapshot_history_draws_value_and_cumulative_pnl(plots):
     history = pd.DataFrame({
         "as_of": [dt.date(2017, 3, d) for d in (27, 28, 29)],
-        "market_value_usd": [100.0, 110.0, 105.0], "cumulative_pnl_usd": [0.0, 10.0, 5.0],
+        "net_liquidation_value_usd": [100.0, 110.0, 105.0], "cumulative_pnl_usd": [0.0, 10.0, 5.0],
     })  # fmt: skip
     ax = plots.plot_snapshot_history(history)
     assert len(ax.get_lines()) == 1 and len(ax.right_ax.get_lines()) == 1

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sigmasight_lib.cli import main
 from sigmasight_lib.db.models import (
     ExposureResult,
+    FactorDefinition,
     PortfolioFactorExposure,
     PositionFactorExposure,
     PositionGreeks,
@@ -51,6 +52,20 @@ def test_valuation_of_stocks_matches_snapshot(demo_db, snapshot_prices):
         assert t.loc[symbol, "daily_pnl_usd"] == pytest.approx(qty * (price - prev), rel=1e-9)
         assert t.loc[symbol, "price_source"] == "market"
     assert run.summary["model_priced"] == 5 and run.summary["unpriced"] == 0
+    # net liquidation value = long MV − short MV, by hand from quantity × price × multiplier
+    # (long options count in the long MV, short options in the short MV)
+    table = run.tables["positions"]
+    signed = (
+        table["quantity"]
+        * table["price"]
+        * np.where(table["position_type"].isin(["LC", "LP", "SC", "SP"]), 100.0, 1.0)
+    )
+    long_mv, short_mv = signed[signed > 0].sum(), -signed[signed < 0].sum()
+    assert short_mv > 0 and table.loc[table["position_type"].isin(["SC", "SP"])].shape[0] > 0
+    assert run.summary["long_market_value_usd"] == pytest.approx(long_mv, rel=1e-12)
+    assert run.summary["short_market_value_usd"] == pytest.approx(short_mv, rel=1e-12)
+    assert run.summary["net_liquidation_value_usd"] == pytest.approx(long_mv - short_mv, rel=1e-12)
+    assert run.summary["gross_market_value_usd"] == pytest.approx(long_mv + short_mv, rel=1e-12)
     with session_scope(demo_db) as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(PositionValuation)) == 30
 
@@ -132,14 +147,49 @@ def test_factor_run_gives_betas_for_every_stock_and_the_portfolio(demo_db):
     assert portfolio.loc["Growth", "reason"] == "no offline proxy for Growth"
     dae = positions["delta_adjusted_exposure_usd"]
     for factor in styles:
-        expected = (dae * positions[factor]).sum() / dae.abs().sum()
-        assert portfolio.loc[factor, "beta"] == pytest.approx(expected, rel=1e-10)
+        dollar = (dae * positions[factor]).sum()  # Σ delta-adjusted exposure × beta, by hand
+        assert portfolio.loc[factor, "dollar_beta_usd"] == pytest.approx(dollar, rel=1e-10)
+        assert portfolio.loc[factor, "beta_to_gross"] == pytest.approx(
+            dollar / dae.abs().sum(), rel=1e-10
+        )
+        assert portfolio.loc[factor, "beta_to_net"] == pytest.approx(dollar / dae.sum(), rel=1e-10)
+    market = (dae * positions["Market"]).sum()
+    assert run.summary["market_dollar_beta_usd"] == pytest.approx(market, rel=1e-10)
+    assert run.summary["market_beta_to_gross"] == pytest.approx(market / dae.abs().sum())
+    assert run.summary["market_beta_to_net"] == pytest.approx(market / dae.sum())
+    assert run.summary["exposure_basis"] == "delta-adjusted"
+    flagged = {(r["asset"], r["factor"]) for r in run.summary["capped_betas"]}
+    assert flagged == {("AMD", "Value"), ("RRC", "Quality")}
     assert run.summary["window_end"] == pd.Timestamp(AS_OF)
     with session_scope(demo_db) as session:
         assert (
             session.scalar(sa.select(sa.func.count()).select_from(PositionFactorExposure)) == 30 * 6
         )
+        # a capped beta is stored at ±3 with its OLS estimate beside it; others are equal
+        rows = session.execute(
+            sa.select(
+                PositionFactorExposure.beta,
+                PositionFactorExposure.beta_uncapped,
+                PositionFactorExposure.capped,
+            )  # fmt: skip
+        ).all()
+        capped = [(b, u) for b, u, c in rows if c]
+        assert capped and all(abs(u) > 3.0 and b == np.sign(u) * 3.0 for b, u in capped)
+        assert all(b == u for b, u, c in rows if not c)
         assert session.scalar(sa.select(sa.func.count()).select_from(PortfolioFactorExposure)) == 7
+        stored = session.execute(
+            sa.select(
+                PortfolioFactorExposure.dollar_beta_usd,
+                PortfolioFactorExposure.beta_to_gross,
+                PortfolioFactorExposure.beta_to_net,
+            ).where(
+                PortfolioFactorExposure.factor_id == FactorDefinition.id,
+                FactorDefinition.name == "Market",
+            )  # fmt: skip
+        ).one()
+        assert stored == pytest.approx(
+            (market, market / dae.abs().sum(), market / dae.sum()), rel=1e-10
+        )
 
 
 def test_rerun_replaces_rows_and_records_the_batch_run(demo_db):
@@ -163,8 +213,10 @@ def test_engine_cli_json(demo_db, monkeypatch, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["engine"] == "factors" and out["as_of"] == "2017-03-29"
     assert len(out["tables"]["positions"]) == 30
-    assert out["summary"]["portfolio_betas"]["Growth"] is None
-    assert isinstance(out["summary"]["portfolio_betas"]["Market"], float)
+    assert out["summary"]["dollar_betas_usd"]["Growth"] is None
+    assert out["summary"]["betas_to_gross"]["Growth"] is None
+    assert isinstance(out["summary"]["dollar_betas_usd"]["Market"], float)
+    assert isinstance(out["summary"]["market_beta_to_net"], float)
 
 
 def test_empty_portfolio_gives_zero_exposures_with_a_note(demo_db):

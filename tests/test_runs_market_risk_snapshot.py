@@ -17,7 +17,7 @@ from sigmasight_lib.db.models import (
 )
 from sigmasight_lib.db.session import session_scope
 from sigmasight_lib.marketdata.offline import OfflineSnapshotProvider
-from sigmasight_lib.runs import run_factors, run_market_risk, run_snapshot
+from sigmasight_lib.runs import run_factors, run_market_risk, run_snapshot, run_valuation
 
 AS_OF = dt.date(2017, 3, 29)
 HF = "Long/Short Hedge Fund Style"
@@ -32,7 +32,9 @@ def test_market_scenarios_are_beta_times_move_times_exposure(demo_db):
     dae = factors["delta_adjusted_exposure_usd"]
     market_exposure = (dae * factors["Market"]).sum()  # Σ exposure × beta by hand
     beta = market_exposure / dae.abs().sum()
-    assert run.summary["market_beta"] == pytest.approx(beta, rel=1e-12)
+    assert run.summary["market_dollar_beta_usd"] == pytest.approx(market_exposure, rel=1e-12)
+    assert run.summary["market_beta_to_gross"] == pytest.approx(beta, rel=1e-12)
+    assert run.summary["market_beta_to_net"] == pytest.approx(market_exposure / dae.sum())
     assert run.summary["market_up_1pct"] == pytest.approx(beta * dae.abs().sum() * 0.01, rel=1e-12)
     assert run.summary["market_down_1pct"] == pytest.approx(-market_exposure * 0.01, rel=1e-12)
     positions = run.tables["positions"]
@@ -134,3 +136,25 @@ def test_snapshot_retention_deletes_old_rows(demo_db):
     with session_scope(demo_db) as session:
         dates = set(session.scalars(sa.select(PortfolioSnapshot.as_of)))
     assert old not in dates and AS_OF in dates
+
+
+def test_snapshot_value_is_net_liquidation_value_and_betas_are_labelled(demo_db):
+    valuation = run_valuation(demo_db, HF).tables["positions"]
+    factors = run_factors(demo_db, HF).tables["positions"]
+    snap = run_snapshot(demo_db, HF).summary
+    # by hand from each position's quantity × price × multiplier (short options negative)
+    multiplier = np.where(valuation["position_type"].isin(["LC", "LP", "SC", "SP"]), 100.0, 1.0)
+    signed = valuation["quantity"] * valuation["price"] * multiplier
+    assert snap["net_liquidation_value_usd"] == pytest.approx(
+        signed[signed > 0].sum() - (-signed[signed < 0]).sum(), rel=1e-12
+    )
+    assert snap["gross_market_value_usd"] == pytest.approx(signed.abs().sum(), rel=1e-12)
+    assert snap["long_exposure_usd"] + snap["short_exposure_usd"] == pytest.approx(
+        snap["net_liquidation_value_usd"], rel=1e-12
+    )
+    dae = factors["delta_adjusted_exposure_usd"]
+    dollar = (dae * factors["Market"]).sum()
+    assert snap["market_dollar_beta_usd"] == pytest.approx(dollar, rel=1e-10)
+    assert snap["market_beta_to_gross"] == pytest.approx(dollar / dae.abs().sum(), rel=1e-10)
+    assert snap["market_beta_to_net"] == pytest.approx(dollar / dae.sum(), rel=1e-10)
+    assert "market_beta" not in snap and "market_value_usd" not in snap

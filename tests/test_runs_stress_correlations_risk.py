@@ -108,8 +108,16 @@ def test_risk_metrics_match_empyrical_and_contributions_sum(demo_db):
     assert run.summary["max_drawdown"] == pytest.approx(
         empyrical.max_drawdown(returns.to_numpy()), rel=1e-12
     )
-    # historical VaR: the 5th percentile of the 252 returns (linear interpolation), as a loss
-    assert run.summary["var_95"] == pytest.approx(-np.percentile(returns, 5), rel=1e-12)
+    # historical VaR: the 13th worst of the 252 returns (k = ⌈252 × 0.05⌉), as a loss;
+    # oracle: numpy's lower empirical quantile; CVaR: mean of the 13 worst
+    assert run.summary["var_95"] == pytest.approx(
+        -np.quantile(returns, 0.05, method="inverted_cdf"), rel=1e-12
+    )
+    assert run.summary["var_95"] == pytest.approx(-np.sort(returns)[12], rel=1e-12)
+    assert run.summary["cvar_99"] == pytest.approx(-np.sort(returns)[:3].mean(), rel=1e-12)
+    # Gaussian VaR with zero mean (params default)
+    z = -1.6448536269514722
+    assert run.summary["parametric_var_95"] == pytest.approx(-z * returns.std(ddof=1), rel=1e-9)
     assert run.summary["var_95_usd"] == pytest.approx(
         run.summary["var_95"] * run.summary["gross_exposure_usd"]
     )
@@ -121,3 +129,22 @@ def test_risk_metrics_match_empyrical_and_contributions_sum(demo_db):
     assert run.summary["factor_variance_usd2"] + run.summary[
         "specific_variance_usd2"
     ] == pytest.approx(run.summary["ex_ante_variance_usd2"], rel=1e-12)
+
+
+def test_gaussian_mean_is_configurable_and_validated(demo_db, tmp_path):
+    import shutil
+    from dataclasses import replace
+
+    from sigmasight_lib.exceptions import ConfigError
+
+    params = tmp_path / "params"
+    shutil.copytree(demo_db.params_dir, params)
+    (params / "engines.yaml").write_text("risk_metrics:\n  gaussian_mean: sample\n")
+    run = run_risk_metrics(replace(demo_db, params_dir=params), HF)
+    returns = run.tables["returns"]["return"]
+    z = -1.6448536269514722
+    expected = -(returns.mean() + z * returns.std(ddof=1))
+    assert run.summary["parametric_var_95"] == pytest.approx(expected, rel=1e-9)
+    (params / "engines.yaml").write_text("risk_metrics:\n  gaussian_mean: median\n")
+    with pytest.raises(ConfigError, match="gaussian_mean = 'median'"):
+        run_risk_metrics(replace(demo_db, params_dir=params), HF)

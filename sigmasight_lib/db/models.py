@@ -395,7 +395,10 @@ class ExposureResult(ResultMixin, Base):
     net_exposure_usd: Mapped[float] = mapped_column(Float)
     long_exposure_usd: Mapped[float] = mapped_column(Float)
     short_exposure_usd: Mapped[float] = mapped_column(Float)
-    market_value_usd: Mapped[float] = mapped_column(Float)
+    net_liquidation_value_usd: Mapped[float | None] = mapped_column(Float)
+    """Long market value − short market value (Σ quantity × price × multiplier)."""
+    gross_market_value_usd: Mapped[float] = mapped_column(Float)
+    """Σ |market value| (long + short)."""
     notional_usd: Mapped[float] = mapped_column(Float)
     options_exposure_usd: Mapped[float] = mapped_column(Float)
     stock_exposure_usd: Mapped[float] = mapped_column(Float)
@@ -437,8 +440,13 @@ class PositionFactorExposure(ResultMixin, Base):
     position_id: Mapped[int] = _position_fk()
     factor_id: Mapped[int] = mapped_column(ForeignKey("factor_definitions.id", ondelete="CASCADE"))
     beta: Mapped[float | None] = mapped_column(Float)
+    """The underlying's beta, capped at ±cap (``capped`` says when)."""
+    beta_uncapped: Mapped[float | None] = mapped_column(Float)
+    """The OLS estimate before capping."""
     t_stat: Mapped[float | None] = mapped_column(Float)
+    """t-statistic of the OLS (uncapped) estimate."""
     exposure_usd: Mapped[float | None] = mapped_column(Float)
+    """The position's dollar beta: delta-adjusted exposure × (capped) beta, USD."""
     r_squared: Mapped[float | None] = mapped_column(Float)
     observations: Mapped[int | None] = mapped_column(Integer)
     capped: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -450,8 +458,12 @@ class PortfolioFactorExposure(ResultMixin, Base):
     __table_args__ = (UniqueConstraint("portfolio_id", "as_of", "factor_id"),)
 
     factor_id: Mapped[int] = mapped_column(ForeignKey("factor_definitions.id", ondelete="CASCADE"))
-    beta: Mapped[float | None] = mapped_column(Float)
-    exposure_usd: Mapped[float | None] = mapped_column(Float)
+    dollar_beta_usd: Mapped[float | None] = mapped_column(Float)
+    """Σ delta-adjusted exposure × beta: USD P&L per unit factor return."""
+    beta_to_gross: Mapped[float | None] = mapped_column(Float)
+    """dollar_beta_usd / Σ |delta-adjusted exposure|."""
+    beta_to_net: Mapped[float | None] = mapped_column(Float)
+    """dollar_beta_usd / Σ delta-adjusted exposure; NULL when the net is ~0 (reason in details)."""
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
@@ -585,7 +597,10 @@ class PortfolioSnapshot(ResultMixin, Base):
     __tablename__ = "portfolio_snapshots"
     __table_args__ = (UniqueConstraint("portfolio_id", "as_of"),)
 
-    market_value_usd: Mapped[float | None] = mapped_column(Float)
+    net_liquidation_value_usd: Mapped[float | None] = mapped_column(Float)
+    """Long market value − short market value (options: long +, short −)."""
+    gross_market_value_usd: Mapped[float | None] = mapped_column(Float)
+    """Σ |market value|."""
     long_exposure_usd: Mapped[float | None] = mapped_column(Float)
     short_exposure_usd: Mapped[float | None] = mapped_column(Float)
     gross_exposure_usd: Mapped[float | None] = mapped_column(Float)
@@ -597,7 +612,10 @@ class PortfolioSnapshot(ResultMixin, Base):
     gamma: Mapped[float | None] = mapped_column(Float)
     theta: Mapped[float | None] = mapped_column(Float)
     vega: Mapped[float | None] = mapped_column(Float)
-    market_beta: Mapped[float | None] = mapped_column(Float)
+    market_dollar_beta_usd: Mapped[float | None] = mapped_column(Float)
+    """Σ delta-adjusted exposure × market beta, USD per unit market return."""
+    market_beta_to_gross: Mapped[float | None] = mapped_column(Float)
+    market_beta_to_net: Mapped[float | None] = mapped_column(Float)
     position_count: Mapped[int | None] = mapped_column(Integer)
 
 

@@ -7,6 +7,13 @@ except the Greeks, which keep the position-Greek units (delta in shares of the
 underlying, theta USD per day, vega USD per vol point, rho USD per rate point).
 
     delta_adjusted_exposure = position delta × underlying price  (stocks: exposure)
+    net_liquidation_value   = long market value − short market value
+                            = Σ quantity × price × multiplier     (options: long +, short −)
+    gross_market_value      = Σ |quantity| × price × multiplier
+
+``exposure_usd`` (quantity × price × multiplier) is the signed market value, so
+``long_exposure_usd`` and ``short_exposure_usd`` are the long and (negative) short
+market values and the net liquidation value equals their sum.
 """
 
 from __future__ import annotations
@@ -42,7 +49,8 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "net_exposure_usd",
     "long_exposure_usd",
     "short_exposure_usd",
-    "market_value_usd",
+    "net_liquidation_value_usd",
+    "gross_market_value_usd",
     "notional_usd",
     "options_exposure_usd",
     "stock_exposure_usd",
@@ -85,7 +93,8 @@ def exposure_metrics(positions: pd.DataFrame) -> dict[str, float]:
         "net_exposure_usd": total(exposure),
         "long_exposure_usd": total(exposure[exposure > 0]),
         "short_exposure_usd": total(exposure[exposure < 0]),
-        "market_value_usd": total(positions["market_value_usd"]),
+        "net_liquidation_value_usd": total(exposure),
+        "gross_market_value_usd": total(positions["market_value_usd"]),
         "notional_usd": total(positions["notional_usd"]),
         "options_exposure_usd": total(exposure[is_option]),
         "stock_exposure_usd": total(exposure[~is_option]),

@@ -13,6 +13,20 @@ so ``beta_s`` is the loading on the style *tilt* and ``beta_mkt`` the market
 beta holding the tilts fixed. Coefficients, R², t-statistics and the
 condition number follow statsmodels' OLS (with a constant) exactly; all assets
 that share the same usable dates are solved in one least-squares solve.
+
+Conventions:
+
+* **Capped betas keep their estimate.** A beta beyond ±``cap`` is clipped in
+  ``betas`` and flagged in ``capped``; the OLS estimate stays beside it in
+  ``betas_uncapped`` and ``t_stats`` is always the t-statistic of that OLS
+  estimate (a t-statistic of a clipped number means nothing).
+* **Portfolio betas say what they are divided by.** With x_i the position's
+  delta-adjusted exposure in USD (stocks: signed market value; options:
+  delta × underlying price) and b_i its beta, :func:`portfolio_factor_exposures`
+  gives the dollar beta Σ x_i b_i (USD P&L per unit factor return, the primary
+  figure), the beta to gross Σ x_i b_i / Σ |x_i| and the beta to net
+  Σ x_i b_i / Σ x_i (NaN with a reason when the net is under
+  :data:`NET_EXPOSURE_FLOOR` of the gross).
 """
 
 from __future__ import annotations
@@ -29,6 +43,8 @@ first when present (else keeps the given order)."""
 DEFAULT_WINDOW = 252
 DEFAULT_MIN_OBS = 60
 DEFAULT_CAP = 3.0
+NET_EXPOSURE_FLOOR = 0.01
+"""Beta to net is NaN when |net exposure| is under this fraction of gross exposure."""
 EXACT_FIT_TOLERANCE = 1e-12
 """Residual sum of squares below this fraction of Σy² counts as an exact fit (t-stats NaN)."""
 
@@ -41,9 +57,11 @@ class FactorBetas:
     ----------
     betas : DataFrame of shape (n_assets, n_factors)
         Coefficients after capping at ±``cap`` (NaN where not estimable).
+    betas_uncapped : DataFrame of shape (n_assets, n_factors)
+        The OLS coefficients before capping (equal to ``betas`` where not capped).
     t_stats : DataFrame of shape (n_assets, 1 + n_factors)
-        t-statistics of ``alpha`` and of each (uncapped) coefficient; NaN for
-        an exact fit (no residual), where statsmodels reports rounding noise.
+        t-statistics of ``alpha`` and of each OLS (uncapped) coefficient; NaN
+        for an exact fit (no residual), where statsmodels reports rounding noise.
     alpha : Series
         Intercept, daily return (decimal).
     r_squared : Series
@@ -67,6 +85,7 @@ class FactorBetas:
     """
 
     betas: pd.DataFrame
+    betas_uncapped: pd.DataFrame
     t_stats: pd.DataFrame
     alpha: pd.Series
     r_squared: pd.Series
@@ -82,14 +101,39 @@ class FactorBetas:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def summary(self) -> pd.DataFrame:
-        """One row per asset: betas, alpha, R², observations, capped factors, reason."""
+        """One row per asset: betas, alpha, R², observations, capped factors, reason.
+
+        ``capped`` lists each capped factor with its uncapped OLS beta and
+        t-statistic, e.g. ``"Market: 5.021 (t 31.20)"``; empty when none is capped.
+        """
         out = self.betas.copy()
         out["alpha"] = self.alpha
         out["r_squared"] = self.r_squared
         out["observations"] = self.observations
-        out["capped"] = self.capped.apply(lambda row: ", ".join(row.index[row]), axis=1)
+        out["capped"] = [
+            ", ".join(
+                f"{f}: {self.betas_uncapped.at[a, f]:.3f} (t {self.t_stats.at[a, f]:.2f})"
+                for f in self.capped.columns[self.capped.loc[a].to_numpy()]
+            )
+            for a in self.capped.index
+        ]
         out["reason"] = self.reasons
         return out
+
+    def long(self) -> pd.DataFrame:
+        """One row per (asset, factor): ``beta`` (capped), ``beta_uncapped``, ``t_stat``
+        (of the uncapped OLS estimate), ``capped``."""
+        factors = list(self.factors)
+        index = pd.MultiIndex.from_product([self.betas.index, factors], names=["asset", "factor"])
+        return pd.DataFrame(
+            {
+                "beta": self.betas[factors].to_numpy(dtype=float).ravel(),
+                "beta_uncapped": self.betas_uncapped[factors].to_numpy(dtype=float).ravel(),
+                "t_stat": self.t_stats[factors].to_numpy(dtype=float).ravel(),
+                "capped": self.capped[factors].to_numpy(dtype=bool).ravel(),
+            },
+            index=index,
+        )
 
 
 def spread_design(factor_returns: pd.DataFrame, market: str) -> pd.DataFrame:
@@ -172,7 +216,8 @@ def factor_betas(
     min_obs : int, default=60
         An asset with fewer usable days in the window gets NaN and a reason.
     cap : float, default=3.0
-        Betas beyond ±cap are clipped and flagged in ``capped``.
+        Betas beyond ±cap are clipped in ``betas`` and flagged in ``capped``;
+        ``betas_uncapped`` and ``t_stats`` keep the OLS estimate.
 
     Returns
     -------
@@ -227,6 +272,7 @@ def factor_betas(
     capped = np.abs(raw) > cap
     return FactorBetas(
         betas=pd.DataFrame(np.clip(raw, -cap, cap), index=assets, columns=list(factors)),
+        betas_uncapped=pd.DataFrame(raw, index=assets, columns=list(factors)),
         t_stats=pd.DataFrame(tst.T, index=assets, columns=["alpha", *factors]),
         alpha=pd.Series(coef[0], index=assets, name="alpha"),
         r_squared=pd.Series(r2, index=assets, name="r_squared"),
@@ -292,7 +338,14 @@ def market_conditional_betas(
 def portfolio_factor_exposures(
     position_betas: pd.DataFrame, exposure_usd: pd.Series
 ) -> pd.DataFrame:
-    """Dollar factor exposures and exposure-weighted portfolio betas.
+    """Dollar betas and the betas to gross and to net exposure, per factor.
+
+    With x_i the delta-adjusted exposure and b_i the beta of the positions
+    that have a beta for the factor::
+
+        dollar_beta_usd = Σ x_i b_i           USD P&L per unit factor return (primary)
+        beta_to_gross   = Σ x_i b_i / Σ |x_i|
+        beta_to_net     = Σ x_i b_i / Σ x_i   NaN when |Σ x_i| < NET_EXPOSURE_FLOOR × Σ |x_i|
 
     Parameters
     ----------
@@ -300,24 +353,77 @@ def portfolio_factor_exposures(
         Betas per position (options carry their underlying's betas); NaN
         where unknown.
     exposure_usd : Series of shape (n_positions,)
-        Signed exposure in USD: market exposure for stocks, delta-adjusted
-        exposure for options.
+        Signed delta-adjusted exposure in USD: market value for stocks,
+        delta × underlying price for options.
 
     Returns
     -------
     DataFrame indexed by factor
-        ``exposure_usd`` = Σ exposure_i × beta_i (USD P&L per unit factor
-        return), ``beta`` = exposure_usd / Σ |exposure_i| over the positions
-        with a beta for that factor (the gross-exposure-weighted average beta),
-        ``positions`` = how many positions have a beta for the factor.
+        ``dollar_beta_usd``, ``beta_to_gross``, ``beta_to_net``,
+        ``gross_exposure_usd`` and ``net_exposure_usd`` (Σ |x_i| and Σ x_i over
+        the positions with a beta), ``positions`` (how many have a beta) and
+        ``beta_to_net_reason`` (None, or why the beta to net is NaN). A factor
+        no position has a beta for is NaN throughout with 0 positions.
     """
     exposure = exposure_usd.reindex(position_betas.index).astype(float)
     known = position_betas.notna() & exposure.notna().to_numpy()[:, None]
-    weighted = position_betas.where(known).mul(exposure, axis=0)
-    dollar = weighted.sum(axis=0, min_count=1)
+    dollar = position_betas.where(known).mul(exposure, axis=0).sum(axis=0, min_count=1)
     gross = known.mul(exposure.abs(), axis=0).sum(axis=0)
+    net = known.mul(exposure, axis=0).sum(axis=0)
+    counts = known.sum(axis=0).astype(int)
+    flat = (net.abs() < NET_EXPOSURE_FLOOR * gross) & (counts > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        beta = dollar / gross.replace(0.0, np.nan)
-    return pd.DataFrame(
-        {"exposure_usd": dollar, "beta": beta, "positions": known.sum(axis=0).astype(int)}
+        beta_to_gross = dollar / gross.replace(0.0, np.nan)
+        beta_to_net = (dollar / net.replace(0.0, np.nan)).where(~flat)
+    reason = pd.Series(
+        [
+            f"net delta-adjusted exposure {n:,.0f} USD is under {NET_EXPOSURE_FLOOR:.0%} of "
+            f"gross {g:,.0f} USD: beta to net is not meaningful"
+            if f
+            else None
+            for n, g, f in zip(net, gross, flat, strict=True)
+        ],
+        index=position_betas.columns,
+        dtype=object,
     )
+    counted = counts > 0
+    return pd.DataFrame(
+        {
+            "dollar_beta_usd": dollar,
+            "beta_to_gross": beta_to_gross,
+            "beta_to_net": beta_to_net,
+            "gross_exposure_usd": gross.where(counted),
+            "net_exposure_usd": net.where(counted),
+            "positions": counts,
+            "beta_to_net_reason": reason,
+        }
+    )
+
+
+PORTFOLIO_BETA_COLUMNS: tuple[str, ...] = ("dollar_beta_usd", "beta_to_gross", "beta_to_net")
+"""The three portfolio betas of :func:`portfolio_factor_exposures`, primary first."""
+MARKET_BETA_KEYS: tuple[str, ...] = (
+    "market_dollar_beta_usd",
+    "market_beta_to_gross",
+    "market_beta_to_net",
+)
+"""Headline market-beta figures, as :func:`market_betas` names them everywhere."""
+
+
+def market_betas(portfolio: pd.DataFrame, market: str = MARKET_FACTOR) -> dict[str, float]:
+    """The market row of :func:`portfolio_factor_exposures` under the headline names.
+
+    Returns
+    -------
+    dict
+        :data:`MARKET_BETA_KEYS` (``market_dollar_beta_usd`` USD per unit market
+        return; ``market_beta_to_gross``, ``market_beta_to_net`` unitless), all
+        NaN when ``portfolio`` has no ``market`` row.
+    """
+    if market not in portfolio.index:
+        return dict.fromkeys(MARKET_BETA_KEYS, float("nan"))
+    row = portfolio.loc[market]
+    return {
+        key: float(row[column])
+        for key, column in zip(MARKET_BETA_KEYS, PORTFOLIO_BETA_COLUMNS, strict=True)
+    }

@@ -14,20 +14,34 @@ fractions of value (0.021 = a 2.1% loss); the confidence level is written
 0.95. ``max_drawdown`` keeps empyrical's convention and is **negative** (−0.19
 = a 19% peak-to-trough fall).
 
-Definitions, for the non-NaN daily simple returns r_1 … r_n (n ≥ 2)::
+Definitions, for the non-NaN daily simple returns r_1 … r_n (n ≥ 2), sorted
+into the order statistics r_(1) ≤ r_(2) ≤ … ≤ r_(n)::
 
-    var(level)            = −Q(r, 1 − level)
-    cvar(level)           = −mean{ r_t : r_t ≤ Q(r, 1 − level) }
-    parametric_var(level) = −(μ + z_{1−level} σ),   μ = mean(r), σ = std(r, ddof=1)
+    k(level)              = ⌈n (1 − level)⌉                  (at least 1)
+    var(level)            = −r_(k)                           the k-th worst return
+    cvar(level)           = −(r_(1) + … + r_(k)) / k          mean of the k worst returns
+    parametric_var(level) = −(μ + z_{1−level} σ),   σ = std(r, ddof=1),
+                            μ = 0 (``gaussian_mean='zero'``, default) or mean(r) ('sample')
 
-``Q`` is numpy's default quantile (``method='linear'``, Hyndman & Fan type 7):
-sort r into x_0 ≤ … ≤ x_{n−1}, let h = (n − 1) p, then
-Q(r, p) = x_⌊h⌋ + (h − ⌊h⌋)(x_⌊h⌋+1 − x_⌊h⌋). ``z_p`` is the standard normal
-quantile (z_0.05 ≈ −1.645). The parametric VaR includes the mean μ.
+The historical VaR is the **lower empirical quantile** of the returns — the
+smallest r with empirical CDF F_n(r) ≥ 1 − level, i.e. an actual observed
+day, never an interpolation between two days: the inverse of the empirical
+distribution function, definition 1 of Hyndman & Fan, "Sample quantiles in
+statistical packages", The American Statistician 50(4), 1996 (numpy's
+``quantile(method='inverted_cdf')``), as historical-simulation VaR reads the
+loss off the ordered P&L history. For n = 252 and level 0.99, k = ⌈2.52⌉ = 3:
+the VaR is the 3rd worst day and the CVaR the mean of the 3 worst days; at
+0.95, k = ⌈12.6⌉ = 13.
+``n (1 − level)`` is rounded to 9 decimals before the ceiling so that a whole
+number (n = 100, level 0.95 → k = 5) is not pushed up by binary rounding.
+``z_p`` is the standard normal quantile (z_0.05 ≈ −1.645). The Gaussian VaR
+assumes a zero daily mean by default — a year's sample mean is mostly noise
+and including it lowers the VaR of a portfolio that went up.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -41,8 +55,8 @@ VAR_LEVELS: tuple[float, ...] = (0.95, 0.99)
 """Confidence levels reported by :func:`performance_stats`."""
 MIN_OBSERVATIONS = 2
 """Fewer non-NaN returns than this and every metric is NaN."""
-QUANTILE_METHOD = "linear"
-"""numpy quantile method of the historical VaR (numpy's default, type 7)."""
+GAUSSIAN_MEANS: tuple[str, ...] = ("zero", "sample")
+"""Choices of the mean of the Gaussian VaR: zero (default) or the sample mean."""
 METRIC_KEYS: tuple[str, ...] = (
     "annual_volatility",
     "sharpe",
@@ -104,6 +118,25 @@ def _level_suffix(level: float) -> str:
     return f"{level * 100:g}".replace(".", "_")
 
 
+def tail_count(n: int, level: float) -> int:
+    """Number of worst days in the historical tail: ``k = ⌈n (1 − level)⌉``, at least 1.
+
+    ``n (1 − level)`` is rounded to 9 decimals first, so that a whole number is
+    not pushed to the next integer by binary rounding (100 × (1 − 0.95) is
+    5.000000000000004 in floating point; k is 5).
+    """
+    return max(1, math.ceil(round(n * (1.0 - _check_level(level)), 9)))
+
+
+def _worst(returns: pd.Series | np.ndarray, level: float) -> np.ndarray | None:
+    """The ``tail_count`` worst returns in ascending order (None for too few returns)."""
+    r = _clean(returns)
+    if r.size < MIN_OBSERVATIONS:
+        return None
+    k = tail_count(r.size, level)
+    return np.sort(r)[:k]
+
+
 def historical_var(returns: pd.Series | np.ndarray, level: float = 0.95) -> float:
     """1-day historical Value at Risk, a positive loss fraction.
 
@@ -117,20 +150,19 @@ def historical_var(returns: pd.Series | np.ndarray, level: float = 0.95) -> floa
     Returns
     -------
     float
-        ``−quantile(returns, 1 − level)`` with numpy's default linear
-        interpolation (see the module docstring). Negative when even the
-        tail quantile is a gain. NaN for fewer than 2 non-NaN returns.
+        ``−r_(k)``, minus the k-th smallest return with ``k = ⌈n (1 − level)⌉``
+        (:func:`tail_count`): the lower empirical quantile, an observed day,
+        no interpolation (see the module docstring; n = 252, level 0.99 → the
+        3rd worst day). Negative when even that day is a gain. NaN for fewer
+        than 2 non-NaN returns.
 
     Raises
     ------
     ValueError
         If ``level`` is not in (0, 1) or ``returns`` is not one-dimensional.
     """
-    level = _check_level(level)
-    r = _clean(returns)
-    if r.size < MIN_OBSERVATIONS:
-        return float("nan")
-    return float(-np.quantile(r, 1.0 - level, method=QUANTILE_METHOD))
+    worst = _worst(returns, level)
+    return float("nan") if worst is None else float(-worst[-1])
 
 
 def historical_cvar(returns: pd.Series | np.ndarray, level: float = 0.95) -> float:
@@ -146,24 +178,22 @@ def historical_cvar(returns: pd.Series | np.ndarray, level: float = 0.95) -> flo
     Returns
     -------
     float
-        ``−mean`` of the returns at or below ``−historical_var(returns, level)``
-        (never an empty tail: the quantile is at least the smallest return).
-        Always ≥ the VaR. NaN for fewer than 2 non-NaN returns.
+        ``−mean`` of the k worst returns, ``k = ⌈n (1 − level)⌉`` (the VaR day
+        included; ties beyond the k-th are not). Always ≥ the VaR. NaN for
+        fewer than 2 non-NaN returns.
 
     Raises
     ------
     ValueError
         If ``level`` is not in (0, 1) or ``returns`` is not one-dimensional.
     """
-    level = _check_level(level)
-    r = _clean(returns)
-    if r.size < MIN_OBSERVATIONS:
-        return float("nan")
-    cutoff = np.quantile(r, 1.0 - level, method=QUANTILE_METHOD)
-    return float(-r[r <= cutoff].mean())
+    worst = _worst(returns, level)
+    return float("nan") if worst is None else float(-worst.mean())
 
 
-def parametric_var(returns: pd.Series | np.ndarray, level: float = 0.95) -> float:
+def parametric_var(
+    returns: pd.Series | np.ndarray, level: float = 0.95, mean: str = "zero"
+) -> float:
     """1-day Gaussian (variance-covariance) Value at Risk, a positive loss fraction.
 
     Parameters
@@ -172,28 +202,38 @@ def parametric_var(returns: pd.Series | np.ndarray, level: float = 0.95) -> floa
         Daily simple returns (decimal). NaNs are dropped first.
     level : float, default=0.95
         Confidence level, strictly between 0 and 1.
+    mean : {'zero', 'sample'}, default='zero'
+        μ of the Gaussian: 0 (the usual 1-day convention) or the sample mean
+        of ``returns``.
 
     Returns
     -------
     float
-        ``−(μ + z_{1−level} σ)`` with the sample mean μ (included, not assumed
-        zero) and the sample standard deviation σ (ddof=1); z is the standard
-        normal quantile. NaN for fewer than 2 non-NaN returns.
+        ``−(μ + z_{1−level} σ)`` with the sample standard deviation σ
+        (ddof=1); z is the standard normal quantile. NaN for fewer than 2
+        non-NaN returns.
 
     Raises
     ------
     ValueError
-        If ``level`` is not in (0, 1) or ``returns`` is not one-dimensional.
+        If ``level`` is not in (0, 1), ``mean`` is not a choice of
+        :data:`GAUSSIAN_MEANS`, or ``returns`` is not one-dimensional.
     """
     level = _check_level(level)
+    if mean not in GAUSSIAN_MEANS:
+        raise ValueError(f"mean must be one of {GAUSSIAN_MEANS}, got {mean!r}")
     r = _clean(returns)
     if r.size < MIN_OBSERVATIONS:
         return float("nan")
-    return float(-(r.mean() + ndtri(1.0 - level) * r.std(ddof=1)))
+    mu = r.mean() if mean == "sample" else 0.0
+    return float(-(mu + ndtri(1.0 - level) * r.std(ddof=1)))
 
 
 def performance_stats(
-    returns: pd.Series, periods_per_year: int = PERIODS_PER_YEAR, risk_free: float = 0.0
+    returns: pd.Series,
+    periods_per_year: int = PERIODS_PER_YEAR,
+    risk_free: float = 0.0,
+    gaussian_mean: str = "zero",
 ) -> dict[str, float]:
     """Volatility, Sharpe, Sortino, max drawdown and 1-day VaR / CVaR of a return series.
 
@@ -207,6 +247,8 @@ def performance_stats(
     risk_free : float, default=0.0
         Risk-free return **per period** (e.g. per day), as empyrical takes it:
         subtracted for Sharpe and used as the required return for Sortino.
+    gaussian_mean : {'zero', 'sample'}, default='zero'
+        Mean of the Gaussian VaR (:func:`parametric_var`).
 
     Returns
     -------
@@ -221,10 +263,11 @@ def performance_stats(
         - ``max_drawdown``: ``empyrical.max_drawdown`` — **negative** by
           empyrical's convention (−0.19 is a 19% fall; 0.0 without a fall).
         - ``var_95``, ``cvar_95``, ``var_99``, ``cvar_99``: 1-day historical
-          VaR / CVaR, positive loss fractions (:func:`historical_var`,
+          VaR / CVaR, positive loss fractions: the k-th worst return and the
+          mean of the k worst, k = ⌈n (1 − level)⌉ (:func:`historical_var`,
           :func:`historical_cvar`).
-        - ``parametric_var_95``, ``parametric_var_99``: 1-day Gaussian VaR
-          including the mean (:func:`parametric_var`).
+        - ``parametric_var_95``, ``parametric_var_99``: 1-day Gaussian VaR,
+          zero mean unless ``gaussian_mean='sample'`` (:func:`parametric_var`).
 
         Every value is NaN when fewer than 2 non-NaN returns remain (empty,
         single value, all NaN); this never raises for unusable data.
@@ -247,7 +290,7 @@ def performance_stats(
         stats[f"var_{suffix}"] = historical_var(r, level)
         stats[f"cvar_{suffix}"] = historical_cvar(r, level)
     for level in VAR_LEVELS:
-        stats[f"parametric_var_{_level_suffix(level)}"] = parametric_var(r, level)
+        stats[f"parametric_var_{_level_suffix(level)}"] = parametric_var(r, level, gaussian_mean)
     return {key: stats[key] for key in METRIC_KEYS}
 
 

@@ -10,6 +10,11 @@ Formulas (SPEC "Engines" 1), all in USD::
     notional     = |quantity| × multiplier × underlying_price
 
 ``price`` is per share (the premium per share of underlying for options).
+
+Portfolio value (:func:`value_totals`) is the **net liquidation value**: long
+market value − short market value, i.e. Σ exposure (a long option counts
+positive, a short option negative). ``market_value`` per position is the
+unsigned |MV|; its sum is the gross market value, reported beside the NLV.
 """
 
 from __future__ import annotations
@@ -30,6 +35,43 @@ VALUATION_COLUMNS: tuple[str, ...] = (
     "daily_pnl_usd",
     "reason",
 )
+
+
+VALUE_TOTALS: tuple[str, ...] = (
+    "net_liquidation_value_usd",
+    "gross_market_value_usd",
+    "long_market_value_usd",
+    "short_market_value_usd",
+)
+"""Keys of :func:`value_totals`."""
+
+
+def value_totals(valuation: pd.DataFrame) -> dict[str, float]:
+    """Net liquidation value, gross, long and short market value of valued positions, USD.
+
+    Parameters
+    ----------
+    valuation : DataFrame
+        :func:`value_positions` output (``exposure_usd`` = signed market value).
+
+    Returns
+    -------
+    dict
+        ``long_market_value_usd`` = Σ of the positive signed market values,
+        ``short_market_value_usd`` = −Σ of the negative ones (a positive
+        amount), ``net_liquidation_value_usd`` = long − short,
+        ``gross_market_value_usd`` = long + short. Unpriced positions (NaN) are
+        left out; 0.0 for no positions.
+    """
+    signed = valuation["exposure_usd"].astype(float)
+    long_mv = float(signed[signed > 0].sum())
+    short_mv = float(-signed[signed < 0].sum())
+    return {
+        "net_liquidation_value_usd": long_mv - short_mv,
+        "gross_market_value_usd": long_mv + short_mv,
+        "long_market_value_usd": long_mv,
+        "short_market_value_usd": short_mv,
+    }
 
 
 def value_positions(

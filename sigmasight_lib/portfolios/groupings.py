@@ -24,14 +24,15 @@ GROUPINGS = {
     "underlying": exposure_by_underlying,
     "sector": exposure_by_sector,
 }
-GROUP_COLUMNS = ("position_count", "market_value_usd", "net_exposure_usd", "gross_exposure_usd",
-                 "delta_adjusted_exposure_usd")  # fmt: skip
+GROUP_COLUMNS = ("position_count", "net_liquidation_value_usd", "gross_market_value_usd",
+                 "net_exposure_usd", "gross_exposure_usd", "delta_adjusted_exposure_usd")  # fmt: skip
 
 
 def group_positions(
     settings: Settings, portfolio: str | int, by: str, as_of: dt.date | None = None
 ) -> tuple[pd.DataFrame, dt.date]:
-    """Per-group count, market value, exposure and delta-adjusted exposure (USD).
+    """Per-group count, net liquidation and gross market value, exposure and
+    delta-adjusted exposure (USD).
 
     Groups sum to the portfolio totals except ``tag``, where a position counts
     in each of its tags.

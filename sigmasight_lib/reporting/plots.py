@@ -18,14 +18,15 @@ function                       table                       columns used
                                (one row) or a breakdown    ``long_exposure_usd``,
                                (``sector``, ``underlying``, ``short_exposure_usd`` (negative),
                                ``tag``, ``type``)          ``net_exposure_usd``
-:func:`plot_factor_betas`      factors ``portfolio``       ``beta`` (NaN = N/A), by factor
+:func:`plot_factor_betas`      factors ``portfolio``       ``beta_to_gross`` (NaN = N/A)
 :func:`plot_correlation_heatmap` correlations              square frame, labels = assets
                                ``correlation``, stress
                                ``factor_correlation``
 :func:`plot_stress_pnl`        stress ``scenarios``        ``direct_pnl_usd``,
                                                            ``correlated_pnl_usd``, ``partial``,
                                                            ``name``
-:func:`plot_snapshot_history`  snapshot ``history``        ``as_of``, ``market_value_usd``,
+:func:`plot_snapshot_history`  snapshot ``history``        ``as_of``,
+                                                           ``net_liquidation_value_usd``,
                                                            ``cumulative_pnl_usd``
 :func:`plot_var_histogram`     risk metrics ``returns``    ``return``; VaR from ``metrics`` or
                                (+ ``metrics`` or summary)  ``summary`` (``var_95``, ``var_99``)
@@ -239,14 +240,15 @@ def plot_exposures(
 def plot_factor_betas(
     factor_betas: pd.DataFrame | pd.Series, ax: Axes | None = None, **kwargs: Any
 ) -> Axes:
-    """Portfolio beta per factor; factors without data are shown as N/A, not as zero.
+    """Portfolio beta to gross delta-adjusted exposure per factor; factors without
+    data are shown as N/A, not as zero.
 
     Parameters
     ----------
     factor_betas : DataFrame or Series
         The factors run's ``portfolio`` table (indexed by factor, column
-        ``beta``; NaN for N/A factors such as Growth offline), or a Series of
-        betas by factor (e.g. ``pd.Series(run.summary["portfolio_betas"])``).
+        ``beta_to_gross``; NaN for N/A factors such as Growth offline), or a
+        Series of betas by factor (e.g. ``pd.Series(run.summary["betas_to_gross"])``).
     ax : matplotlib Axes, optional
     **kwargs
         Passed to ``ax.bar``.
@@ -259,8 +261,8 @@ def plot_factor_betas(
         ``N/A`` at 0 instead of a bar.
     """
     if isinstance(factor_betas, pd.DataFrame):
-        _require(factor_betas, ["beta"], "plot_factor_betas")
-        betas = factor_betas["beta"]
+        _require(factor_betas, ["beta_to_gross"], "plot_factor_betas")
+        betas = factor_betas["beta_to_gross"]
     else:
         betas = factor_betas
     betas = pd.to_numeric(betas, errors="coerce").astype(float)
@@ -278,7 +280,7 @@ def plot_factor_betas(
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_xticks(x, [str(i) for i in betas.index], rotation=30, ha="right")
     ax.set_xlim(-0.6, len(betas) - 0.4)
-    ax.set_ylabel("beta")
+    ax.set_ylabel("beta to gross exposure")
     ax.set_title("Portfolio factor betas")
     return ax
 
@@ -429,8 +431,9 @@ def plot_snapshot_history(history: pd.DataFrame, ax: Axes | None = None, **kwarg
     ----------
     history : DataFrame
         The snapshot run's ``history`` table: ``as_of`` (dates; the index is
-        used when the column is absent), ``market_value_usd`` and
-        ``cumulative_pnl_usd`` (USD), one row per trading day.
+        used when the column is absent), ``net_liquidation_value_usd`` (long −
+        short market value) and ``cumulative_pnl_usd`` (USD), one row per
+        trading day.
     ax : matplotlib Axes, optional
     **kwargs
         Passed to both ``plot`` calls.
@@ -441,16 +444,16 @@ def plot_snapshot_history(history: pd.DataFrame, ax: Axes | None = None, **kwarg
         The value axis with one line; the cumulative P&L line is on its
         twin (``ax.right_ax``).
     """
-    _require(history, ["market_value_usd", "cumulative_pnl_usd"], "plot_snapshot_history")
+    _require(history, ["net_liquidation_value_usd", "cumulative_pnl_usd"], "plot_snapshot_history")
     ax = _axes(ax, (8.0, 3.5))
     if history.empty:
         return _no_data(ax, "Snapshot history")
     dates = _dates(history, "as_of")
     (value,) = ax.plot(
         dates,
-        history["market_value_usd"].to_numpy(dtype=float),
+        history["net_liquidation_value_usd"].to_numpy(dtype=float),
         color=NET_COLOR,
-        label="market value",
+        label="net liquidation value",
         **kwargs,
     )
     right = ax.twinx()
@@ -464,7 +467,7 @@ def plot_snapshot_history(history: pd.DataFrame, ax: Axes | None = None, **kwarg
     ax.right_ax = right
     ax.yaxis.set_major_formatter(_usd_formatter())
     right.yaxis.set_major_formatter(_usd_formatter())
-    ax.set_ylabel("market value (USD)")
+    ax.set_ylabel("net liquidation value (USD)")
     right.set_ylabel("cumulative P&L (USD)")
     ax.legend([value, pnl], [value.get_label(), pnl.get_label()], loc="upper left", fontsize=8)
     ax.set_title("Snapshot history")

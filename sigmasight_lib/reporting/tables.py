@@ -16,11 +16,11 @@ JSON scalar (float, int, str, bool or None; dates as ISO strings), and it is
 exactly what ``report.json`` holds for that group:
 
 - portfolio-level figures use the engine run's summary key
-  (``market_value_usd``, ``portfolio_delta``, ``market_beta``, ``var_95_usd``,
-  ``worst_scenario``, ``average_correlation``);
+  (``net_liquidation_value_usd``, ``portfolio_delta``, ``market_dollar_beta_usd``,
+  ``var_95_usd``, ``worst_scenario``, ``average_correlation``);
 - per-item figures are ``<item>.<metric>`` with the item written by
   :func:`item_key` (lower case, ``[a-z0-9_]``): ``market_down_10.correlated_pnl_usd``,
-  ``low_volatility.beta``, ``sector.energy.net_exposure_usd``, ``vol_sources.realized``;
+  ``low_volatility.beta_to_gross``, ``sector.energy.net_exposure_usd``, ``vol_sources.realized``;
 - list entries are numbered from 1: ``most_correlated.1.asset_1``,
   ``excluded.2.reason``.
 
@@ -67,6 +67,9 @@ from sigmasight_lib.db.models import (
     StressScenario,
 )
 from sigmasight_lib.engines.exposures import METRIC_COLUMNS
+from sigmasight_lib.engines.factors import MARKET_BETA_KEYS, PORTFOLIO_BETA_COLUMNS
+from sigmasight_lib.engines.snapshot import SNAPSHOT_COLUMNS
+from sigmasight_lib.engines.valuation import value_totals
 from sigmasight_lib.exceptions import NotFoundError
 
 GROUPS: tuple[str, ...] = (
@@ -449,7 +452,7 @@ def _valuation(ctx: _Context) -> ReportSection:
     v = v.set_index("position_id")
     metrics = {
         "positions": len(v),
-        "market_value_usd": _total(v["market_value_usd"]),
+        **value_totals(v),
         "net_exposure_usd": _total(v["exposure_usd"]),
         "unrealized_pnl_usd": _total(v["unrealized_pnl_usd"]),
         "daily_pnl_usd": _total(v["daily_pnl_usd"]),
@@ -523,15 +526,17 @@ def _factor_definitions(session: Session) -> pd.DataFrame:
 
 
 def _factors(ctx: _Context, factors: pd.DataFrame, dae: pd.Series) -> ReportSection:
-    """Tables: ``portfolio`` (indexed by factor name: ``factor_type``, ``beta``,
-    ``exposure_usd``, ``positions``, ``reason`` — the shape ``plot_factor_betas``
-    takes) and ``positions`` (position id × ``beta_<factor>`` columns, ``r_squared``,
-    ``reason``)."""
+    """Tables: ``portfolio`` (indexed by factor name: ``factor_type``,
+    ``dollar_beta_usd``, ``beta_to_gross``, ``beta_to_net`` of the delta-adjusted
+    exposure, ``positions``, ``reason``, ``beta_to_net_reason`` — the shape
+    ``plot_factor_betas`` takes), ``positions`` (position id × ``beta_<factor>``
+    columns, ``r_squared``, ``reason``) and ``capped`` (one row per capped position
+    beta: ``position_id``, ``factor``, ``beta``, ``beta_uncapped``, ``t_stat``)."""
     pf = _rows(ctx.session, PortfolioFactorExposure, ctx.portfolio_id, ctx.as_of,
-               "factor_id", "beta", "exposure_usd", "details", "batch_run_id")  # fmt: skip
+               "factor_id", *PORTFOLIO_BETA_COLUMNS, "details", "batch_run_id")  # fmt: skip
     pos = _rows(ctx.session, PositionFactorExposure, ctx.portfolio_id, ctx.as_of,
-                "position_id", "factor_id", "beta", "t_stat", "exposure_usd", "r_squared",
-                "observations", "capped", "reason", "batch_run_id")  # fmt: skip
+                "position_id", "factor_id", "beta", "beta_uncapped", "t_stat", "exposure_usd",
+                "r_squared", "observations", "capped", "reason", "batch_run_id")  # fmt: skip
     if pf.empty:
         return _na("factors", ctx.missing_reason("factors"))
     names = dict(zip(factors["id"], factors["name"], strict=True))
@@ -540,25 +545,34 @@ def _factors(ctx: _Context, factors: pd.DataFrame, dae: pd.Series) -> ReportSect
     details = pf["details"].apply(lambda d: d if isinstance(d, dict) else {})
     pf["positions"] = details.apply(lambda d: d.get("positions"))
     pf["reason"] = details.apply(lambda d: d.get("reason"))
+    pf["beta_to_net_reason"] = details.apply(lambda d: d.get("beta_to_net_reason"))
     pf["mode"] = details.apply(lambda d: d.get("mode"))
     order = {n: i for i, n in enumerate(factors["name"])}
     pf = pf.sort_values("factor", key=lambda s: s.map(order))
-    portfolio = pf.set_index("factor")[["beta", "exposure_usd", "positions", "reason"]]
+    portfolio = pf.set_index("factor")[
+        [*PORTFOLIO_BETA_COLUMNS, "positions", "reason", "beta_to_net_reason"]
+    ]
     portfolio.insert(0, "factor_type", [types.get(n) for n in portfolio.index])
 
-    metrics: dict[str, Any] = {"mode": next((m for m in pf["mode"] if m), None)}
+    metrics: dict[str, Any] = {
+        "mode": next((m for m in pf["mode"] if m), None),
+        "exposure_basis": "delta-adjusted",
+    }
     for name, r in portfolio.iterrows():
         k = item_key(name)
-        metrics[f"{k}.beta"] = _scalar(r["beta"])
-        metrics[f"{k}.exposure_usd"] = _scalar(r["exposure_usd"])
+        for c in PORTFOLIO_BETA_COLUMNS:
+            metrics[f"{k}.{c}"] = _scalar(r[c])
         metrics[f"{k}.positions"] = _int(r["positions"])
         metrics[f"{k}.reason"] = _scalar(r["reason"])
-    metrics["factors_with_data"] = int(portfolio["beta"].notna().sum())
-    metrics["factors_not_available"] = int(portfolio["beta"].isna().sum())
+        metrics[f"{k}.beta_to_net_reason"] = _scalar(r["beta_to_net_reason"])
+    metrics["factors_with_data"] = int(portfolio["beta_to_gross"].notna().sum())
+    metrics["factors_not_available"] = int(portfolio["beta_to_gross"].isna().sum())
 
     positions = pd.DataFrame(index=pd.Index([], name="position_id"))
+    capped = pd.DataFrame(columns=["position_id", "factor", "beta", "beta_uncapped", "t_stat"])
     if not pos.empty:
         pos["factor"] = pos["factor_id"].map(names)
+        capped = pos.loc[pos["capped"].astype(bool), list(capped.columns)].reset_index(drop=True)
         positions = pos.pivot_table(
             index="position_id", columns="factor", values="beta", aggfunc="first", dropna=False
         )
@@ -574,10 +588,10 @@ def _factors(ctx: _Context, factors: pd.DataFrame, dae: pd.Series) -> ReportSect
         metrics["r_squared_median"] = _scalar(r2.median()) if r2.notna().any() else None
         metrics["r_squared_min"] = _scalar(r2.min()) if r2.notna().any() else None
         metrics["r_squared_max"] = _scalar(r2.max()) if r2.notna().any() else None
+    metrics["capped_betas"] = len(capped)
     ids = _run_ids(pf) or _run_ids(pos)
-    return ReportSection(
-        "factors", metrics, {"portfolio": portfolio, "positions": positions}, batch_run_ids=ids
-    )
+    tables = {"portfolio": portfolio, "positions": positions, "capped": capped}
+    return ReportSection("factors", metrics, tables, batch_run_ids=ids)
 
 
 BACKTEST_KEYS: tuple[str, ...] = (
@@ -603,13 +617,9 @@ def _market_risk(ctx: _Context) -> ReportSection:
     market = s[s["scenario_type"] == "market"]
     rates = s[s["scenario_type"] == "rates"]
     backtest = s[s["scenario_type"] == "backtest"]
+    first = details[market.index[0]] if len(market) else details.iloc[0]
     metrics: dict[str, Any] = {
-        "market_beta": _scalar(details[market.index[0]].get("market_beta"))
-        if len(market)
-        else _scalar(details.iloc[0].get("market_beta")),
-        "market_exposure_usd": _scalar(details[market.index[0]].get("exposure_usd"))
-        if len(market)
-        else None,
+        **{k: _scalar(first.get(k)) for k in MARKET_BETA_KEYS},
         "rate_exposure_usd": _scalar(details[rates.index[0]].get("exposure_usd"))
         if len(rates)
         else None,
@@ -779,23 +789,6 @@ def _risk_metrics(ctx: _Context) -> ReportSection:
     )
     tables = {"metrics": r.drop(columns="batch_run_id"), "contributions": c}
     return ReportSection("risk_metrics", metrics, tables, batch_run_ids=_run_ids(r))
-
-
-SNAPSHOT_COLUMNS: tuple[str, ...] = (
-    "market_value_usd",
-    "long_exposure_usd",
-    "short_exposure_usd",
-    "gross_exposure_usd",
-    "net_exposure_usd",
-    "daily_pnl_usd",
-    "cumulative_pnl_usd",
-    "delta",
-    "gamma",
-    "theta",
-    "vega",
-    "market_beta",
-    "position_count",
-)
 
 
 def _snapshot(ctx: _Context) -> ReportSection:
@@ -1040,24 +1033,28 @@ def positions_table(data: ReportData) -> pd.DataFrame:
 def executive_summary(data: ReportData) -> dict[str, Any]:
     """The headline figures, picked from the sections (None when a group is N/A).
 
-    Keys: ``market_value_usd``, ``daily_pnl_usd`` (valuation);
-    ``gross_exposure_usd``, ``net_exposure_usd`` (exposures); ``market_beta``
-    (factors' Market beta, else market risk); ``var_95``, ``var_95_usd``
+    Keys: ``net_liquidation_value_usd`` (long − short market value),
+    ``gross_market_value_usd``, ``daily_pnl_usd`` (valuation);
+    ``gross_exposure_usd``, ``net_exposure_usd`` (exposures);
+    ``market_dollar_beta_usd``, ``market_beta_to_gross``, ``market_beta_to_net``
+    (factors' Market row, else market risk); ``var_95``, ``var_95_usd``
     (risk metrics, 1-day historical, positive loss); ``worst_scenario``,
     ``worst_scenario_name``, ``worst_correlated_pnl_usd`` (stress tests);
     ``average_correlation`` (correlations).
     """
     v, e, f, m = data.valuation, data.exposures, data.factors, data.market_risk
     r, s, c = data.risk_metrics, data.stress_tests, data.correlations
-    beta = f.metrics.get("market.beta") if f.ok else None
-    if beta is None and m.ok:
-        beta = m.metrics.get("market_beta")
+    betas = {k: f.metrics.get(f"market.{c}") if f.ok else None
+             for k, c in zip(MARKET_BETA_KEYS, PORTFOLIO_BETA_COLUMNS, strict=True)}  # fmt: skip
+    if all(b is None for b in betas.values()) and m.ok:
+        betas = {k: m.metrics.get(k) for k in MARKET_BETA_KEYS}
     return {
-        "market_value_usd": v.metrics.get("market_value_usd") if v.ok else None,
+        "net_liquidation_value_usd": v.metrics.get("net_liquidation_value_usd") if v.ok else None,
+        "gross_market_value_usd": v.metrics.get("gross_market_value_usd") if v.ok else None,
         "daily_pnl_usd": v.metrics.get("daily_pnl_usd") if v.ok else None,
         "gross_exposure_usd": e.metrics.get("gross_exposure_usd") if e.ok else None,
         "net_exposure_usd": e.metrics.get("net_exposure_usd") if e.ok else None,
-        "market_beta": beta,
+        **betas,
         "var_95": r.metrics.get("var_95") if r.ok else None,
         "var_95_usd": r.metrics.get("var_95_usd") if r.ok else None,
         "worst_scenario": s.metrics.get("worst_scenario") if s.ok else None,

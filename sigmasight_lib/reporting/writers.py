@@ -221,12 +221,23 @@ def _executive(data: ReportData) -> list[Block]:
     def val(key: str, fmt: Callable[[Any], str], group: str) -> str:
         return fmt(s[key]) if _finite(s[key]) else why(group)
 
+    beta_pair = (
+        f"{_num(s['market_beta_to_gross'], 3)} / {_num(s['market_beta_to_net'], 3)}"
+        if _finite(s["market_beta_to_gross"])
+        else why("factors")
+    )
+
     rows = [
-        ("Market value", val("market_value_usd", _usd, "valuation")),
+        ("Net liquidation value", val("net_liquidation_value_usd", _usd, "valuation")),
+        ("Gross market value", val("gross_market_value_usd", _usd, "valuation")),
         ("Daily P&L", val("daily_pnl_usd", _usd, "valuation")),
         ("Gross exposure", val("gross_exposure_usd", _usd, "exposures")),
         ("Net exposure", val("net_exposure_usd", _usd, "exposures")),
-        ("Market beta", val("market_beta", lambda v: _num(v, 3), "factors")),
+        (
+            "Market dollar beta (USD per 1.0 market return)",
+            val("market_dollar_beta_usd", _usd, "factors"),
+        ),
+        ("Market beta to gross / net delta-adjusted exposure", beta_pair),
         ("1-day VaR 95 % (historical)", var),
         ("Worst stress scenario", worst),
         ("Average correlation", val("average_correlation", lambda v: _num(v, 3), "correlations")),
@@ -242,7 +253,10 @@ def _valuation(data: ReportData) -> list[Block]:
     m = sec.metrics
     blocks.append(
         Para(
-            f"{m['positions']} positions valued; market value {_usd(m['market_value_usd'])}, "
+            f"{m['positions']} positions valued; net liquidation value "
+            f"{_usd(m['net_liquidation_value_usd'])} (long {_usd(m['long_market_value_usd'])} "
+            f"− short {_usd(m['short_market_value_usd'])}), gross market value "
+            f"{_usd(m['gross_market_value_usd'])}, "
             f"unrealized P&L {_usd(m['unrealized_pnl_usd'])}, daily P&L {_usd(m['daily_pnl_usd'])}. "
             f"{m['model_priced']} priced by model (BSM, no quote), {m['unpriced']} without a price."
         )
@@ -305,7 +319,8 @@ def _exposures(data: ReportData) -> list[Block]:
         ("Stock", _usd(m["stock_exposure_usd"])),
         ("Options", _usd(m["options_exposure_usd"])),
         ("Notional", _usd(m["notional_usd"])),
-        ("Market value", _usd(m["market_value_usd"])),
+        ("Net liquidation value", _usd(m["net_liquidation_value_usd"])),
+        ("Gross market value", _usd(m["gross_market_value_usd"])),
     ]
     blocks.append(_kv(rows, ("Exposure", "USD")))
     from sigmasight_lib.reporting.plots import plot_exposures
@@ -376,17 +391,44 @@ def _factors(data: ReportData) -> list[Block]:
     m = sec.metrics
     portfolio = sec.table("portfolio")
     rows = [
-        (name, _text(r["factor_type"]), _num(r["beta"], 3), _usd(r["exposure_usd"]),
-         "ok" if pd.notna(r["beta"]) else f"N/A: {_text(r['reason']) or 'no data'}")
+        (name, _text(r["factor_type"]), _usd(r["dollar_beta_usd"]), _num(r["beta_to_gross"], 3),
+         _num(r["beta_to_net"], 3),
+         "ok" if pd.notna(r["beta_to_gross"]) else f"N/A: {_text(r['reason']) or 'no data'}")
         for name, r in portfolio.iterrows()
     ]  # fmt: skip
     blocks.append(
         _table(
-            ("Factor", "Type", "Portfolio beta", "Exposure", "Status"),
+            ("Factor", "Type", "Dollar beta", "Beta to gross", "Beta to net", "Status"),
             rows,
-            (False, False, True, True, False),
+            (False, False, True, True, True, False),
         )  # fmt: skip
     )
+    blocks.append(
+        Para(
+            "Dollar beta = Σ delta-adjusted exposure × beta (USD P&L per 1.0 factor return); "
+            "beta to gross / net = dollar beta ÷ Σ |delta-adjusted exposure| / ÷ Σ "
+            "delta-adjusted exposure."
+        )
+    )
+    capped = sec.table("capped")
+    if not capped.empty:
+        ids = data.position_table.set_index("position_id")["symbol"]
+        blocks.append(
+            _table(
+                ("Position", "Factor", "Beta (capped)", "OLS beta", "t-stat"),
+                [
+                    (
+                        _text(ids.get(r.position_id, r.position_id)),
+                        r.factor,
+                        _num(r.beta, 3),
+                        _num(r.beta_uncapped, 3),
+                        _num(r.t_stat, 2),
+                    )
+                    for r in capped.itertuples(index=False)
+                ],
+                (False, False, True, True, True),
+            )  # fmt: skip
+        )
     r2 = (
         f"R² of the position regressions ({m.get('mode') or NA} mode): "
         f"{_num(m.get('r_squared_weighted'), 2)} weighted by absolute delta-adjusted exposure, "
@@ -421,8 +463,10 @@ def _market_risk(data: ReportData) -> list[Block]:
     m = sec.metrics
     blocks.append(
         Para(
-            f"Market beta {_num(m['market_beta'], 3)}, market exposure "
-            f"{_usd(m['market_exposure_usd'])}; rate exposure {_usd(m['rate_exposure_usd'])} "
+            f"Market dollar beta {_usd(m['market_dollar_beta_usd'])} per 1.0 market return "
+            f"(beta to gross {_num(m['market_beta_to_gross'], 3)}, to net "
+            f"{_num(m['market_beta_to_net'], 3)}, delta-adjusted); rate exposure "
+            f"{_usd(m['rate_exposure_usd'])} "
             f"per unit change of the 10-year yield. Interest-rate betas for "
             f"{m['positions_with_ir_beta']} of "
             f"{m['positions_with_ir_beta'] + m['positions_without_ir_beta']} positions."
@@ -606,14 +650,19 @@ def _snapshot(data: ReportData) -> list[Block]:
         return [*blocks, _na_block(sec)]
     m = sec.metrics
     rows = [
-        ("Market value", _usd(m["market_value_usd"])),
+        ("Net liquidation value", _usd(m["net_liquidation_value_usd"])),
+        ("Gross market value", _usd(m["gross_market_value_usd"])),
         (
             "Gross / net exposure",
             f"{_usd(m['gross_exposure_usd'])} / {_usd(m['net_exposure_usd'])}",
         ),
         ("Daily P&L", _usd(m["daily_pnl_usd"])),
         ("Cumulative P&L", f"{_usd(m['cumulative_pnl_usd'])} since {m['history_start']}"),
-        ("Market beta", _num(m["market_beta"], 3)),
+        ("Market dollar beta", _usd(m["market_dollar_beta_usd"])),
+        (
+            "Market beta to gross / net",
+            f"{_num(m['market_beta_to_gross'], 3)} / {_num(m['market_beta_to_net'], 3)}",
+        ),
         ("Stored history", f"{m['history_days']} trading days from {m['history_start']}"),
     ]
     blocks.append(_kv(rows))

@@ -18,8 +18,9 @@ Impacts (``rows``: one per ``section`` / ``metric``, with ``before``,
   ``long_exposure_usd``, ``short_exposure_usd`` (as the exposures engine);
 * ``greeks``: portfolio ``delta``, ``gamma``, ``theta``, ``vega``, ``rho``
   (as the Greeks engine);
-* ``factor_betas``: the portfolio beta to each configured factor (as the
-  factors engine; N/A factors null);
+* ``factor_betas``: per configured factor ``<factor>.dollar_beta_usd``,
+  ``<factor>.beta_to_gross`` and ``<factor>.beta_to_net`` of the
+  delta-adjusted exposure (as the factors engine; N/A factors null);
 * ``var``: ``var_95_usd``, the 1-day 95 % historical VaR of the
   constant-holdings P&L in USD (as the risk-metrics engine);
 * ``stress``: for each scenario ``<key>.correlated_pnl_usd`` and
@@ -43,6 +44,7 @@ from sigmasight_lib.db import store
 from sigmasight_lib.db.models import MarketPrice, SecurityMetadata
 from sigmasight_lib.db.session import session_scope
 from sigmasight_lib.engines.exposures import portfolio_exposures
+from sigmasight_lib.engines.factors import PORTFOLIO_BETA_COLUMNS
 from sigmasight_lib.engines.risk_metrics import performance_stats
 from sigmasight_lib.exceptions import ImportValidationError, MarketDataError
 from sigmasight_lib.marketdata import MarketDataProvider, get_provider
@@ -232,7 +234,7 @@ def portfolio_figures(
     if positions.empty:
         out.update({("exposures", m): 0.0 for m in EXPOSURE_METRICS})
         out.update({("greeks", g): 0.0 for g in GREEKS})
-        out.update({("factor_betas", f): np.nan for f in eq_ids})
+        out.update({("factor_betas", f"{f}.{c}"): np.nan for f in eq_ids for c in PORTFOLIO_BETA_COLUMNS})  # fmt: skip
         out[("var", "var_95_usd")] = 0.0
         for sc in scenarios:
             out[("stress", f"{sc.key}.correlated_pnl_usd")] = 0.0
@@ -254,7 +256,11 @@ def portfolio_figures(
     )  # fmt: skip
     fx = compute_factor_exposures(joined, inputs, day, eq_proxies, eq_na, eq_ids, params)
     out.update(
-        {("factor_betas", str(n)): float(fx.portfolio.at[n, "beta"]) for n in fx.portfolio.index}
+        {
+            ("factor_betas", f"{n}.{c}"): float(fx.portfolio.at[n, c])
+            for n in fx.portfolio.index
+            for c in PORTFOLIO_BETA_COLUMNS
+        }
     )
     notes += [f"{n}: N/A ({r})" for n, r in fx.na_reasons.items()]
 
@@ -273,7 +279,7 @@ def portfolio_figures(
     )
     pnl = position_returns.mul(dae, axis=1).sum(axis=1, min_count=1).dropna()
     port_returns = pnl / gross if gross else pnl * np.nan
-    stats = performance_stats(port_returns, risk_free=rp.risk_free)
+    stats = performance_stats(port_returns, risk_free=rp.risk_free, gaussian_mean=rp.gaussian_mean)
     out[("var", "var_95_usd")] = float(stats["var_95"] * gross)
 
     # stress scenarios (as run_stress, without its writes)

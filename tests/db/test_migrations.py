@@ -56,3 +56,43 @@ def test_reset_drops_data_and_keeps_schema(db_settings):
     with session_scope(db_settings) as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Owner)) == 0
     assert current_revision(db_settings) == head_revision()
+
+
+def test_0006_renames_keep_the_stored_values(empty_db_settings):
+    """Columns renamed by 0006 keep their rows (they already held what the new name says);
+    the added columns start NULL; the downgrade restores the old names and values."""
+    import datetime as dt
+
+    from alembic import command
+
+    from sigmasight_lib.db.session import alembic_config
+
+    upgrade(empty_db_settings, "0005")
+    engine = get_engine(empty_db_settings)
+    now = dt.datetime(2017, 3, 29, 21, tzinfo=dt.UTC)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO owners (id, email) VALUES (1, 'a@example.com')"))
+        conn.execute(sa.text(
+            "INSERT INTO portfolios (id, owner_id, name, slug, currency, source) "
+            "VALUES (1, 1, 'P', 'p', 'USD', 'demo')"
+        ))  # fmt: skip
+        conn.execute(
+            sa.text(
+                "INSERT INTO portfolio_snapshots (portfolio_id, as_of, computed_at, "
+                "market_value_usd, market_beta) VALUES (1, :d, :t, 6384232.5, 0.224)"
+            ),
+            {"d": dt.date(2017, 3, 29), "t": now},
+        )
+    upgrade(empty_db_settings)
+    with engine.connect() as conn:
+        row = conn.execute(sa.text(
+            "SELECT gross_market_value_usd, market_beta_to_gross, net_liquidation_value_usd, "
+            "market_dollar_beta_usd, market_beta_to_net FROM portfolio_snapshots"
+        )).one()  # fmt: skip
+    assert tuple(row) == (6384232.5, 0.224, None, None, None)
+    command.downgrade(alembic_config(empty_db_settings), "0005")
+    with engine.connect() as conn:
+        old = conn.execute(
+            sa.text("SELECT market_value_usd, market_beta FROM portfolio_snapshots")
+        ).one()
+    assert tuple(old) == (6384232.5, 0.224)

@@ -48,6 +48,10 @@ def test_totals_by_hand(book):
     assert t["options_exposure_usd"] == -120 + 250
     assert t["stock_exposure_usd"] == 3400 - 6000
     assert t["notional_usd"] == 3400 + 6000 + 3400 + 6000
+    # net liquidation value: long MV (stock 3400, long put 250) − short MV (stock 6000,
+    # short call 120); gross market value: every |MV|
+    assert t["net_liquidation_value_usd"] == (3400 + 250) - (6000 + 120)
+    assert t["gross_market_value_usd"] == 3400 + 6000 + 120 + 250
     # delta-adjusted: stocks their exposure, options delta × spot: 3400 − 6000 − 40×34 − 30×60
     assert t["delta_adjusted_exposure_usd"] == pytest.approx(3400 - 6000 - 1360 - 1800)
     assert (t["delta"], t["gamma"], t["theta"], t["vega"], t["rho"]) == (

@@ -109,29 +109,72 @@ def test_too_few_observations_is_nan_with_reason(real_returns):
     assert result.reasons["AAPL"] is None
 
 
-def test_cap_clips_and_flags():
+def test_cap_clips_and_flags_and_keeps_the_ols_estimate_and_t_stat():
     dates = pd.bdate_range("2020-01-01", periods=120)
     rng = np.random.default_rng(7)
     market = pd.Series(rng.normal(0, 0.01, len(dates)), index=dates)
     assets = pd.DataFrame(
-        {"LEVERED": 5.0 * market + rng.normal(0, 1e-4, len(dates)), "TAME": 0.5 * market}
+        {
+            # true beta 5; noise large enough for a finite, checkable t-statistic
+            "LEVERED": 5.0 * market + rng.normal(0, 0.01, len(dates)),
+            "TAME": 0.5 * market,
+        }
     )
     result = factor_betas(assets, market.to_frame("Market"), mode="raw", cap=3.0)
+    ols = sm.OLS(assets["LEVERED"], sm.add_constant(market.rename("Market"))).fit()
+    assert 4.5 < ols.params["Market"] < 5.5
     assert result.betas.loc["LEVERED", "Market"] == 3.0
+    assert result.betas_uncapped.loc["LEVERED", "Market"] == pytest.approx(
+        ols.params["Market"], rel=1e-10
+    )
+    assert result.t_stats.loc["LEVERED", "Market"] == pytest.approx(ols.tvalues["Market"], rel=1e-9)
     assert bool(result.capped.loc["LEVERED", "Market"]) and not bool(
         result.capped.loc["TAME", "Market"]
     )
     assert result.betas.loc["TAME", "Market"] == pytest.approx(0.5, abs=1e-9)
-    assert result.t_stats.loc["LEVERED", "Market"] > 100  # t-stat of the uncapped estimate
+    assert result.betas_uncapped.loc["TAME", "Market"] == result.betas.loc["TAME", "Market"]
+    long = result.long()
+    row = long.loc[("LEVERED", "Market")]
+    assert row["beta"] == 3.0 and bool(row["capped"])
+    assert row["beta_uncapped"] == pytest.approx(ols.params["Market"], rel=1e-10)
+    assert row["t_stat"] == pytest.approx(ols.tvalues["Market"], rel=1e-9)
+    text = f"Market: {ols.params['Market']:.3f} (t {ols.tvalues['Market']:.2f})"
+    assert result.summary().at["LEVERED", "capped"] == text
+    assert result.summary().at["TAME", "capped"] == ""
 
 
 def test_portfolio_exposures_by_hand():
     betas = pd.DataFrame({"Market": [1.2, 0.8, np.nan], "Value": [0.1, -0.3, 0.2]}, index=[1, 2, 3])
     exposure = pd.Series({1: 1000.0, 2: -500.0, 3: 200.0})
     out = portfolio_factor_exposures(betas, exposure)
-    # Market: 1000×1.2 − 500×0.8 = 800 over gross 1500 (position 3 has no beta)
-    assert out.loc["Market", "exposure_usd"] == pytest.approx(800.0)
-    assert out.loc["Market", "beta"] == pytest.approx(800.0 / 1500.0)
+    # Market: dollar beta 1000×1.2 − 500×0.8 = 800 (position 3 has no beta);
+    # gross 1000 + 500 = 1500, net 1000 − 500 = 500
+    assert out.loc["Market", "dollar_beta_usd"] == pytest.approx(800.0)
+    assert out.loc["Market", "beta_to_gross"] == pytest.approx(800.0 / 1500.0)
+    assert out.loc["Market", "beta_to_net"] == pytest.approx(800.0 / 500.0)
+    assert out.loc["Market", "gross_exposure_usd"] == pytest.approx(1500.0)
+    assert out.loc["Market", "net_exposure_usd"] == pytest.approx(500.0)
     assert out.loc["Market", "positions"] == 2
-    # Value: 100 + 150 + 40 = 290 over 1700
-    assert out.loc["Value", "beta"] == pytest.approx(290.0 / 1700.0)
+    assert out.loc["Market", "beta_to_net_reason"] is None
+    # Value: 100 + 150 + 40 = 290; gross 1700, net 700
+    assert out.loc["Value", "dollar_beta_usd"] == pytest.approx(290.0)
+    assert out.loc["Value", "beta_to_gross"] == pytest.approx(290.0 / 1700.0)
+    assert out.loc["Value", "beta_to_net"] == pytest.approx(290.0 / 700.0)
+
+
+def test_beta_to_net_is_nan_with_a_reason_when_net_is_flat():
+    betas = pd.DataFrame({"Market": [1.5, 0.5], "Value": [np.nan, np.nan]}, index=[1, 2])
+    # net 1000 − 995 = 5 is 0.25 % of the gross 1995: under the 1 % floor
+    exposure = pd.Series({1: 1000.0, 2: -995.0})
+    out = portfolio_factor_exposures(betas, exposure)
+    assert out.loc["Market", "dollar_beta_usd"] == pytest.approx(1500.0 - 497.5)
+    assert out.loc["Market", "beta_to_gross"] == pytest.approx(1002.5 / 1995.0)
+    assert np.isnan(out.loc["Market", "beta_to_net"])
+    assert (
+        "net delta-adjusted exposure 5 USD is under 1% of gross 1,995 USD"
+        in (out.loc["Market", "beta_to_net_reason"])
+    )
+    # a factor without any beta: NaN throughout, no reason about the net
+    assert out.loc["Value", "positions"] == 0
+    assert out.loc["Value", ["dollar_beta_usd", "beta_to_gross", "beta_to_net"]].isna().all()
+    assert out.loc["Value", "beta_to_net_reason"] is None

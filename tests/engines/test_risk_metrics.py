@@ -20,6 +20,7 @@ from sigmasight_lib.engines.risk_metrics import (
     historical_var,
     parametric_var,
     performance_stats,
+    tail_count,
 )
 from sigmasight_lib.marketdata.offline import OfflineSnapshotProvider
 
@@ -89,65 +90,98 @@ def test_annualization_is_passed_through(real_returns):
 def test_var_cvar_on_real_returns(real_returns, symbol):
     r = real_returns[symbol].dropna().to_numpy()
     stats = performance_stats(real_returns[symbol])
+    n = r.size
     for level, suffix in ((0.95, "95"), (0.99, "99")):
-        q = np.percentile(r, 100 * (1 - level))  # numpy's default (linear) percentile
+        # oracle: numpy's lower empirical quantile (Hyndman & Fan type 1)
+        q = np.quantile(r, 1 - level, method="inverted_cdf")
         assert stats[f"var_{suffix}"] == pytest.approx(-q, rel=REL)
-        tail = np.sort(r)[np.sort(r) <= q]
-        assert stats[f"cvar_{suffix}"] == pytest.approx(-tail.mean(), rel=REL)
+        k = math.ceil(n * (1 - level))  # n is not a multiple of 20 or 100: no rounding edge
+        assert k == int((r <= q).sum())  # the quantile is the k-th worst observed day
+        assert stats[f"cvar_{suffix}"] == pytest.approx(-np.sort(r)[:k].mean(), rel=REL)
         assert stats[f"cvar_{suffix}"] >= stats[f"var_{suffix}"] > 0
         z = norm.ppf(1 - level)
-        expected_param = -(r.mean() + z * r.std(ddof=1))
-        assert stats[f"parametric_var_{suffix}"] == pytest.approx(expected_param, rel=REL)
+        assert stats[f"parametric_var_{suffix}"] == pytest.approx(-z * r.std(ddof=1), rel=REL)
     assert stats["var_99"] > stats["var_95"]
+
+
+def test_historical_var_is_an_order_statistic_252_days():
+    # 252 returns: the 5 worst are −5 %, −4 %, −3 %, −2 %, −1.5 %; the other 247 are
+    # +0.0 % … +2.46 % (step 0.01 %). level 0.99: k = ⌈252 × 0.01⌉ = ⌈2.52⌉ = 3 → the 3rd
+    # worst day, −3 %; CVaR = (5 + 4 + 3) / 3 = 4 %. level 0.95: k = ⌈12.6⌉ = 13 → the
+    # 13th worst = the 8th smallest of the others = +0.07 % (a gain: VaR −0.0007);
+    # CVaR = −(−0.05 − 0.04 − 0.03 − 0.02 − 0.015 + (0 + 1 + … + 7) × 0.0001) / 13
+    worst = [-0.05, -0.04, -0.03, -0.02, -0.015]
+    others = [i / 10_000 for i in range(247)]
+    r = pd.Series(np.random.default_rng(3).permutation(worst + others))
+    assert len(r) == 252
+    assert historical_var(r, 0.99) == pytest.approx(0.03, rel=REL)
+    assert historical_cvar(r, 0.99) == pytest.approx(0.04, rel=REL)
+    assert historical_var(r, 0.95) == pytest.approx(-0.0007, rel=REL)
+    assert historical_cvar(r, 0.95) == pytest.approx((0.155 - 28 * 0.0001) / 13, rel=REL)
+    # numpy's default linear interpolation would give −(x_(3) + 0.51 (x_(4) − x_(3)))
+    assert historical_var(r, 0.99) != pytest.approx(-np.quantile(r, 0.01), rel=1e-3)
+    assert historical_var(r, 0.99) == pytest.approx(
+        -np.quantile(r, 0.01, method="inverted_cdf"), rel=REL
+    )
+
+
+def test_tail_count_rule():
+    assert tail_count(252, 0.99) == 3
+    assert tail_count(252, 0.95) == 13
+    # whole numbers stay whole despite binary rounding (100 × (1 − 0.95) = 5.000000000000004)
+    assert tail_count(100, 0.95) == 5
+    assert tail_count(100, 0.99) == 1
+    assert tail_count(20, 0.99) == 1  # never an empty tail
 
 
 def test_historical_var_by_hand():
     r = _hundred_returns()
-    # sorted: x_k = (k − 10)/100, n = 100. Linear interpolation (numpy default, type 7):
-    # h = (n − 1)·p, Q = x_⌊h⌋ + (h − ⌊h⌋)·(x_⌊h⌋+1 − x_⌊h⌋)
-    # p = 0.05: h = 99·0.05 = 4.95 → Q = x_4 + 0.95·(x_5 − x_4) = −0.06 + 0.95·0.01 = −0.0505
-    # p = 0.01: h = 99·0.01 = 0.99 → Q = x_0 + 0.99·(x_1 − x_0) = −0.10 + 0.99·0.01 = −0.0901
-    assert historical_var(r, 0.95) == pytest.approx(0.0505, rel=REL)
-    assert historical_var(r, 0.99) == pytest.approx(0.0901, rel=REL)
-    # second oracle: numpy.percentile
-    assert historical_var(r, 0.95) == pytest.approx(-np.percentile(r, 5), rel=REL)
-    assert historical_var(r, 0.99) == pytest.approx(-np.percentile(r, 1), rel=REL)
+    # sorted: r_(i) = (i − 11)/100, i = 1 … 100. k = ⌈n (1 − level)⌉:
+    # level 0.95: k = 5 → VaR = −r_(5) = 0.06; level 0.99: k = 1 → VaR = −r_(1) = 0.10
+    assert historical_var(r, 0.95) == pytest.approx(0.06, rel=REL)
+    assert historical_var(r, 0.99) == pytest.approx(0.10, rel=REL)
 
 
 def test_historical_cvar_by_hand():
     r = _hundred_returns()
-    # tail at 0.95: returns ≤ −0.0505 are −0.10, −0.09, −0.08, −0.07, −0.06 → mean −0.08
+    # level 0.95: the 5 worst are −0.10, −0.09, −0.08, −0.07, −0.06 → mean −0.08
     assert historical_cvar(r, 0.95) == pytest.approx(0.08, rel=REL)
-    # tail at 0.99: only −0.10
+    # level 0.99: only −0.10
     assert historical_cvar(r, 0.99) == pytest.approx(0.10, rel=REL)
     stats = performance_stats(r)
-    assert stats["var_95"] == pytest.approx(0.0505, rel=REL)
+    assert stats["var_95"] == pytest.approx(0.06, rel=REL)
     assert stats["cvar_95"] == pytest.approx(0.08, rel=REL)
-    assert stats["var_99"] == pytest.approx(0.0901, rel=REL)
+    assert stats["var_99"] == pytest.approx(0.10, rel=REL)
     assert stats["cvar_99"] == pytest.approx(0.10, rel=REL)
 
 
-def test_historical_cvar_includes_ties_at_the_quantile():
-    # 21 returns: −0.05 three times, then 0.00 … 0.17. p = 0.05: h = 20·0.05 ≈ 1 lies between
-    # x_1 = x_2 = −0.05, so Q = −0.05 exactly and the tail (≤ Q) is the three −0.05s
+def test_historical_cvar_with_ties_at_the_var():
+    # 21 returns: −0.05 three times, then 0.00 … 0.17. level 0.95: k = ⌈21 × 0.05⌉ = 2,
+    # the 2 worst are both −0.05: VaR = CVaR = 0.05
     r = pd.Series([-0.05, 0.03, -0.05, *[k / 100 for k in range(18) if k != 3], -0.05])
     assert len(r) == 21
     assert historical_var(r, 0.95) == pytest.approx(0.05, rel=REL)
     assert historical_cvar(r, 0.95) == pytest.approx(0.05, rel=REL)
 
 
-def test_parametric_var_includes_mean():
+def test_parametric_var_zero_mean_by_default_sample_mean_on_request():
     r = pd.Series([0.01, 0.03])
     # μ = 0.02, σ (ddof=1) = sqrt(((−0.01)² + 0.01²)/1) = 0.01·√2
     mu, sigma = 0.02, 0.01 * math.sqrt(2)
     for level in (0.95, 0.99):
+        assert parametric_var(r, level) == pytest.approx(-norm.ppf(1 - level) * sigma, rel=REL)
         expected = -(mu + norm.ppf(1 - level) * sigma)
-        assert parametric_var(r, level) == pytest.approx(expected, rel=REL)
-        assert parametric_var(r, level) == pytest.approx(
+        assert parametric_var(r, level, "sample") == pytest.approx(expected, rel=REL)
+        assert parametric_var(r, level, "sample") == pytest.approx(
             -(mu + NormalDist().inv_cdf(1 - level) * sigma), rel=1e-12
         )
-    # z_0.05 = −1.6448536…: 1.6448536·0.0141421 − 0.02 ≈ 0.0032617 (without μ it would be 0.0233)
-    assert parametric_var(r, 0.95) == pytest.approx(0.0032617, abs=1e-7)
+    # z_0.05 = −1.6448536…: 1.6448536·0.0141421 ≈ 0.0232617; with μ: 0.0032617
+    assert parametric_var(r, 0.95) == pytest.approx(0.0232617, abs=1e-7)
+    assert parametric_var(r, 0.95, "sample") == pytest.approx(0.0032617, abs=1e-7)
+    stats = performance_stats(r, gaussian_mean="sample")
+    assert stats["parametric_var_95"] == pytest.approx(0.0032617, abs=1e-7)
+    with pytest.raises(ValueError, match="'mean'|got 'median'"):
+        parametric_var(r, 0.95, "median")
 
 
 @pytest.mark.parametrize(
@@ -177,7 +211,8 @@ def test_nans_are_dropped(real_returns):
     got = performance_stats(holey)
     assert got == pytest.approx(expected, rel=REL)
     assert all(np.isfinite(v) for v in got.values())
-    assert got["var_95"] != pytest.approx(performance_stats(holey.fillna(0.0))["var_95"], rel=REL)
+    zero_filled = performance_stats(holey.fillna(0.0))
+    assert got["parametric_var_95"] != pytest.approx(zero_filled["parametric_var_95"], rel=REL)
 
 
 def test_bad_level_and_shape_raise():

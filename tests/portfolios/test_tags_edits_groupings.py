@@ -139,7 +139,8 @@ def test_groupings_sum_to_the_portfolio_totals(sqlite_demo_db):
         if by == "tag":  # a position counts in each of its tags
             continue
         assert table["position_count"].sum() == 30
-        for column in ("market_value_usd", "net_exposure_usd", "delta_adjusted_exposure_usd"):
+        for column in ("net_liquidation_value_usd", "gross_market_value_usd",
+                       "net_exposure_usd", "delta_adjusted_exposure_usd"):  # fmt: skip
             assert table[column].sum() == pytest.approx(totals[column], rel=1e-12), (by, column)
 
 

@@ -201,7 +201,8 @@ def test_reconstructed_history_matches_the_stored_risk_metrics(full_db: Settings
             assert returns.std(ddof=1) * math.sqrt(252) == pytest.approx(
                 m["annual_volatility"], rel=1e-9
             )
-            assert -np.quantile(returns, 0.05) == pytest.approx(m["var_95"], rel=1e-6)
+            var_95 = -np.quantile(returns, 0.05, method="inverted_cdf")
+            assert var_95 == pytest.approx(m["var_95"], rel=1e-6)
 
 
 # --------------------------------------------------------------------------- markdown / json
@@ -232,11 +233,16 @@ def test_report_json_numbers_equal_the_stored_rows(full_db: Settings, written: d
                 RiskMetric.metric == "var_95_usd",
             )
         )  # fmt: skip
-        value = session.scalar(
+        gross_mv = session.scalar(
             select(func.sum(PositionValuation.market_value_usd)).where(
                 PositionValuation.portfolio_id == pid, PositionValuation.as_of == AS_OF
             )
         )
+        signed = session.scalars(
+            select(PositionValuation.exposure_usd).where(
+                PositionValuation.portfolio_id == pid, PositionValuation.as_of == AS_OF
+            )
+        ).all()
         crash = session.execute(
             select(StressResult.direct_pnl_usd, StressResult.correlated_pnl_usd)
             .join(StressScenario, StressScenario.id == StressResult.scenario_id)
@@ -251,18 +257,29 @@ def test_report_json_numbers_equal_the_stored_rows(full_db: Settings, written: d
             .order_by(StressResult.correlated_pnl_usd)
             .limit(1)
         ).one()  # fmt: skip
-        market_beta = session.scalar(
-            select(PortfolioFactorExposure.beta).where(
+        market = session.execute(
+            select(
+                PortfolioFactorExposure.dollar_beta_usd,
+                PortfolioFactorExposure.beta_to_gross,
+                PortfolioFactorExposure.beta_to_net,
+            ).where(
                 PortfolioFactorExposure.portfolio_id == pid,
                 PortfolioFactorExposure.as_of == AS_OF,
                 PortfolioFactorExposure.factor_id == 1,
             )
-        )
+        ).one()
         summary = executive_summary(load_report_data(session, pid, AS_OF))
     assert isinstance(doc["risk_metrics"]["var_95_usd"], float)
     assert doc["risk_metrics"]["var_95_usd"] == var == summary["var_95_usd"]
-    assert doc["valuation"]["market_value_usd"] == pytest.approx(value, rel=1e-12)
-    assert summary["market_value_usd"] == doc["valuation"]["market_value_usd"]
+    # net liquidation value = long − short market value, by hand from the signed values
+    long_mv = sum(x for x in signed if x > 0)
+    short_mv = -sum(x for x in signed if x < 0)
+    nlv = doc["valuation"]["net_liquidation_value_usd"]
+    assert nlv == pytest.approx(long_mv - short_mv, rel=1e-12)
+    assert doc["valuation"]["gross_market_value_usd"] == pytest.approx(gross_mv, rel=1e-12)
+    assert gross_mv == pytest.approx(long_mv + short_mv, rel=1e-12)
+    assert summary["net_liquidation_value_usd"] == nlv
+    assert "market_value_usd" not in doc["valuation"]
     assert doc["stress_tests"]["market_crash_35.direct_pnl_usd"] == crash[0]
     assert doc["stress_tests"]["market_crash_35.correlated_pnl_usd"] == crash[1]
     assert doc["stress_tests"]["market_crash_35.partial"] is False
@@ -271,8 +288,12 @@ def test_report_json_numbers_equal_the_stored_rows(full_db: Settings, written: d
     assert doc["stress_tests"]["scenarios"] == 27
     assert doc["stress_tests"]["gold_rally_20.direct_pnl_usd"] is None
     assert doc["stress_tests"]["gold_rally_20.unmapped"] == "Gold"
-    assert doc["factors"]["market.beta"] == market_beta == summary["market_beta"]
-    assert doc["factors"]["growth.beta"] is None
+    assert doc["factors"]["market.dollar_beta_usd"] == market[0]
+    assert summary["market_dollar_beta_usd"] == market[0]
+    assert doc["factors"]["market.beta_to_gross"] == market[1] == summary["market_beta_to_gross"]
+    assert doc["factors"]["market.beta_to_net"] == market[2] == summary["market_beta_to_net"]
+    assert market[1] == pytest.approx(0.2239, abs=1e-4)  # the headline the issue quotes
+    assert doc["factors"]["growth.beta_to_gross"] is None
     assert doc["factors"]["growth.reason"] == "no offline proxy for Growth"
     assert doc["exposures"]["position_count"] == 30
 

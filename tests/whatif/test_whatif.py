@@ -67,8 +67,9 @@ def _engine_figures(settings: Settings, portfolio: str | int) -> dict[tuple[str,
         out[("exposures", m)] = runs["exposures"].summary[m]
     for g in impacts.GREEKS:
         out[("greeks", g)] = runs["greeks"].summary[f"portfolio_{g}"]
-    for f, beta in runs["factors"].summary["portfolio_betas"].items():
-        out[("factor_betas", f)] = beta
+    for f, row in runs["factors"].tables["portfolio"].iterrows():
+        for c in ("dollar_beta_usd", "beta_to_gross", "beta_to_net"):
+            out[("factor_betas", f"{f}.{c}")] = row[c]
     out[("var", "var_95_usd")] = runs["risk_metrics"].summary["var_95_usd"]
     for key, row in runs["stress"].tables["scenarios"].iterrows():
         out[("stress", f"{key}.correlated_pnl_usd")] = row["correlated_pnl_usd"]

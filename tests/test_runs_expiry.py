@@ -179,3 +179,36 @@ def test_every_option_is_settled_at_a_later_as_of(demo_db):
     snapshot = run_snapshot(demo_db, HF, LATE)
     assert snapshot.summary["position_count"] == 25
 
+
+def test_reports_show_the_realized_pnl_of_settled_options(june_db, tmp_path):
+    import csv
+    import json
+
+    import jsonschema
+
+    from sigmasight_lib.reporting.writers import load_schema, write_reports
+
+    run_valuation(june_db, HF, JUNE_END)
+    run_greeks(june_db, HF, JUNE_END)
+    run_exposures(june_db, HF, JUNE_END)
+    paths = write_reports(june_db, HF, JUNE_END, formats="md,json,csv", output_dir=tmp_path)
+    doc = json.loads(paths["json"].read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(load_schema()).validate(doc)
+    assert doc["valuation"]["expired"] == 4
+    # hand: JPM put exercised; JPM call (long), AMD call and XOM put (short) expired worthless
+    realized = (
+        40 * (max(75.0 - snapshot_close("JPM", EXPIRY), 0.0) - 1.53) * 100
+        + 40 * (0.0 - 4.62) * 100
+        - 50 * (0.0 - 1.31) * 100
+        - 30 * (0.0 - 0.39) * 100
+    )
+    assert doc["valuation"]["realized_pnl_usd"] == pytest.approx(realized, abs=1e-6)
+    rows = {r["symbol"]: r for r in csv.DictReader(paths["csv"].open(encoding="utf-8"))}
+    assert float(rows[JPM_PUT]["realized_pnl_usd"]) == pytest.approx(5448.0, abs=0.01)
+    assert rows[JPM_PUT]["price_source"] == "settled"
+    assert float(rows[JPM_PUT]["market_value_usd"]) == 0.0
+    assert "exercised" in rows[JPM_PUT]["notes"]
+    assert doc["valuation"]["realized_pnl_usd"] == pytest.approx(
+        sum(float(rows[s]["realized_pnl_usd"]) for s in EXPIRED_BY_JUNE_END)
+    )
+    assert "4 options expired before the as-of" in paths["md"].read_text(encoding="utf-8")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,12 @@ from sigmasight_lib.exceptions import MarketDataError
 from sigmasight_lib.marketdata import MarketDataProvider, get_provider
 from sigmasight_lib.marketdata.base import RATE_PROXY_PREFIX
 from sigmasight_lib.marketdata.cache import default_as_of
-from sigmasight_lib.marketdata.calendar import previous_session, sessions_after, sessions_window
+from sigmasight_lib.marketdata.calendar import (
+    previous_session,
+    session_on_or_before,
+    sessions_after,
+    sessions_window,
+)
 from sigmasight_lib.params import (
     STRESS_SCENARIOS_FILE,
     EngineParams,
@@ -260,7 +265,10 @@ def compute_position_analytics(
     Returns ``(valuation, greeks, notes)``. Options are priced from the
     provider's quote on the last day of ``inputs`` when one exists, else by BSM
     (flagged ``model``); the previous-session price of an option is its model
-    price on that session.
+    price on that session. An option is marked at intrinsic value on its expiry
+    date (``intrinsic``) and settled after it (``settled``, flagged ``expired``)
+    from its underlying's close on the settlement session, which ``inputs.levels``
+    must hold (see :func:`with_expiry_closes`).
     """
     notes: list[str] = []
     prev_day = previous_session(day)
@@ -319,7 +327,9 @@ def compute_position_analytics(
         .where(~is_option, option_market.where(has_quote, greeks["model_price"]))
     )
     previous = positions["underlying"].map(spot_prev).where(~is_option, greeks_prev["model_price"])
+    expiring = is_option & (pd.to_datetime(positions["expiry"]) == pd.Timestamp(day))
     source = pd.Series(np.where(is_option & ~has_quote, "model", "market"), index=positions.index)
+    source[expiring & ~has_quote] = "intrinsic"
     valuation = value_positions(
         positions,
         price=price,
@@ -327,8 +337,71 @@ def compute_position_analytics(
         price_source=source,
         underlying_price=positions["underlying"].map(spot),
         as_of=day,
+        expiry_close=expiry_closes(positions, inputs.levels, day),
     )
     return valuation, greeks, tuple(notes)
+
+
+def _settlement_sessions(positions: pd.DataFrame, day: dt.date) -> pd.Series:
+    """The last NYSE session on or before the expiry of each option expired at ``day``."""
+    gone = positions["option_type"].isin(["C", "P"]) & (
+        pd.to_datetime(positions["expiry"]) < pd.Timestamp(day)
+    )
+    return positions.loc[gone, "expiry"].map(session_on_or_before)
+
+
+def expiry_closes(positions: pd.DataFrame, levels: pd.DataFrame, day: dt.date) -> pd.Series:
+    """The underlying's close on the settlement session of each option expired at ``day``
+    (indexed by position id; NaN when ``levels`` lacks it)."""
+    sessions = _settlement_sessions(positions, day)
+    return pd.Series(
+        [
+            levels.at[pd.Timestamp(d), u]
+            if pd.Timestamp(d) in levels.index and u in levels.columns
+            else np.nan
+            for u, d in zip(positions.loc[sessions.index, "underlying"], sessions, strict=True)
+        ],
+        index=sessions.index,
+        dtype=float,
+    )
+
+
+def with_expiry_closes(
+    session: Session,
+    provider: MarketDataProvider,
+    inputs: MarketInputs,
+    positions: pd.DataFrame,
+    day: dt.date,
+) -> MarketInputs:
+    """``inputs`` whose ``levels`` also hold the underlying's close on the settlement
+    session (last session on or before expiry) of every option expired at ``day``.
+
+    The expiry is usually before the loaded window: the close is read from the
+    cache, else fetched from ``provider`` and cached (a provider without it, or
+    unreachable, leaves it missing: the valuation says so). Returns are untouched.
+    """
+    sessions = _settlement_sessions(positions, day)
+    need = expiry_closes(positions, inputs.levels, day)
+    wanted = {(positions.at[pid, "underlying"], sessions[pid]) for pid in need.index[need.isna()]}
+    if not wanted:
+        return inputs
+    levels = inputs.levels
+    for d in sorted({d for _, d in wanted}):
+        symbols = sorted({u for u, x in wanted if x == d})
+        table = store.load_price_table(session, symbols, d, d)
+        absent = sorted(set(symbols) - set(table["symbol"]))
+        if absent:
+            try:
+                fetched = provider.fetch_prices(absent, d, d)
+            except MarketDataError as exc:
+                log.warning("no expiry close of %s on %s: %s", ", ".join(absent), d, exc)
+                fetched = pd.DataFrame()
+            if not fetched.empty:
+                store.save_prices(session, fetched, provider.name)
+                table = store.load_price_table(session, symbols, d, d)
+        extra = store.price_levels(table)
+        levels = extra if levels.empty else levels.combine_first(extra)
+    return replace(inputs, levels=levels)
 
 
 def load_position_analytics(
@@ -347,6 +420,7 @@ def load_position_analytics(
         session, provider, sorted(set(positions["underlying"])), window[0], day,
         option_symbols=positions.loc[is_option, "symbol"].tolist(),
     )  # fmt: skip
+    inputs = with_expiry_closes(session, provider, inputs, positions, day)
     valuation, greeks, notes = compute_position_analytics(positions, inputs, day, params)
     return PositionAnalytics(p.id, p.name, day, positions, valuation, greeks, notes)
 
@@ -396,9 +470,11 @@ def run_valuation(
         **value_totals(v),
         "net_exposure_usd": float(v["exposure_usd"].sum()),
         "unrealized_pnl_usd": float(v["unrealized_pnl_usd"].sum()),
+        "realized_pnl_usd": float(np.nansum(v["realized_pnl_usd"].to_numpy(dtype=float))),
         "daily_pnl_usd": float(v["daily_pnl_usd"].sum()),
         "model_priced": int((v["price_source"] == "model").sum()),
         "unpriced": int(v["price"].isna().sum()),
+        "expired": int(v["expired"].sum()),
     }
     return EngineRun("valuation", pa.portfolio_id, pa.portfolio, pa.as_of, batch_run_id,
                      {"positions": table}, summary, pa.notes, saved)  # fmt: skip
@@ -724,6 +800,7 @@ def _load_with_history(
         session, provider, sorted({*positions["underlying"], *extra_symbols}), window[0], day,
         option_symbols=positions.loc[is_option, "symbol"].tolist(),
     )  # fmt: skip
+    inputs = with_expiry_closes(session, provider, inputs, positions, day)
     valuation, greeks, notes = compute_position_analytics(positions, inputs, day, params)
     return PositionAnalytics(p.id, p.name, day, positions, valuation, greeks, notes), inputs
 
@@ -1029,6 +1106,10 @@ def run_snapshot(
             session, provider, symbols, history_start, day,
             option_symbols=last.loc[last["option_type"].isin(["C", "P"]), "symbol"].tolist(),
         )  # fmt: skip
+        every = pd.concat(list(held.values()))
+        inputs = with_expiry_closes(
+            session, provider, inputs, every[~every.index.duplicated()], day
+        )
         notes: list[str] = []
         rows = []
         stored_days = set(
@@ -1179,8 +1260,13 @@ class StressInputs:
 
 
 def option_inputs(joined: pd.DataFrame, params: EngineParams) -> pd.DataFrame | None:
-    """BSM inputs of the option positions (spot, strike, years, rate, vol, ...), or None."""
+    """BSM inputs of the option positions (spot, strike, years, rate, vol, ...), or None.
+
+    Options flagged ``expired`` (settled before the as-of) are out of the book
+    and are not revalued."""
     is_option = joined["option_type"].isin(["C", "P"])
+    if "expired" in joined:
+        is_option &= ~joined["expired"].fillna(False).astype(bool)
     if not is_option.any():
         return None
     opt = joined.loc[is_option]

@@ -31,6 +31,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
@@ -368,14 +369,19 @@ class PositionValuation(ResultMixin, Base):
     """Per share (premium per share of underlying for options)."""
     previous_price: Mapped[float | None] = mapped_column(Float)
     price_source: Mapped[str | None] = mapped_column(String(20))
-    """``market``, ``model`` (BSM, no quote) or NULL when no price."""
+    """``market``, ``model`` (BSM, no quote), ``intrinsic`` (an option on its expiry
+    date), ``settled`` (an option expired before the as-of) or NULL when no price."""
     underlying_price: Mapped[float | None] = mapped_column(Float)
     market_value_usd: Mapped[float | None] = mapped_column(Float)
     exposure_usd: Mapped[float | None] = mapped_column(Float)
     notional_usd: Mapped[float | None] = mapped_column(Float)
     cost_basis_usd: Mapped[float | None] = mapped_column(Float)
     unrealized_pnl_usd: Mapped[float | None] = mapped_column(Float)
+    realized_pnl_usd: Mapped[float | None] = mapped_column(Float)
+    """P&L of an option settled at expiry (0 for live positions)."""
     daily_pnl_usd: Mapped[float | None] = mapped_column(Float)
+    expired: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """An option expired before the as-of: settled at intrinsic, out of the book."""
     reason: Mapped[str | None] = mapped_column(Text)
 
 

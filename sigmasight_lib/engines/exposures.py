@@ -14,6 +14,10 @@ underlying, theta USD per day, vega USD per vol point, rho USD per rate point).
 ``exposure_usd`` (quantity × price × multiplier) is the signed market value, so
 ``long_exposure_usd`` and ``short_exposure_usd`` are the long and (negative) short
 market values and the net liquidation value equals their sum.
+
+Options flagged ``expired`` by the valuation engine (settled before the as-of)
+have left the book: every function here leaves them out — of the sums, the
+counts and the groups (their realized P&L is in the valuation results).
 """
 
 from __future__ import annotations
@@ -66,6 +70,14 @@ BREAKDOWNS = ("underlying", "sector", "tag", "type", "strategy")
 SHORT_TYPES = ("SHORT", "SC", "SP")
 
 
+def book_positions(positions: pd.DataFrame) -> pd.DataFrame:
+    """``positions`` without the options flagged ``expired`` (settled before the as-of);
+    unchanged when there is no ``expired`` column."""
+    if "expired" not in positions:
+        return positions
+    return positions.loc[~positions["expired"].fillna(False).astype(bool)]
+
+
 def delta_adjusted_exposure(positions: pd.DataFrame) -> pd.Series:
     """Position delta (shares) × underlying price, USD; stocks: their exposure."""
     is_option = positions["option_type"].isin(["C", "P"])
@@ -76,8 +88,10 @@ def delta_adjusted_exposure(positions: pd.DataFrame) -> pd.Series:
 def exposure_metrics(positions: pd.DataFrame) -> dict[str, float]:
     """:data:`METRIC_COLUMNS` for a set of positions (zeros when empty).
 
-    NaN exposures or Greeks (unpriced positions) are left out of the sums.
+    NaN exposures or Greeks (unpriced positions) are left out of the sums;
+    expired options (settled) are left out entirely, counts included.
     """
+    positions = book_positions(positions)
     exposure = positions["exposure_usd"].astype(float)
     is_option = positions["option_type"].isin(["C", "P"])
     is_short = positions["position_type"].isin(SHORT_TYPES)
@@ -108,6 +122,8 @@ def exposure_metrics(positions: pd.DataFrame) -> dict[str, float]:
 
 
 def _grouped(positions: pd.DataFrame, keys: pd.Series) -> pd.DataFrame:
+    positions = book_positions(positions)
+    keys = keys.reindex(positions.index)
     rows = {
         str(key): exposure_metrics(positions.loc[members])
         for key, members in keys.groupby(keys, sort=True).groups.items()
@@ -156,6 +172,7 @@ def exposure_by_tag(
     """
     if mode not in ("any", "all"):
         raise ValueError(f"mode must be 'any' or 'all', got {mode!r}")
+    positions = book_positions(positions)
     folded = positions["tags"].map(lambda ts: {t.casefold() for t in ts or ()})
     if tags is None:
         exploded = positions["tags"].explode().dropna()
@@ -196,9 +213,18 @@ def portfolio_exposures(positions: pd.DataFrame) -> ExposureSummary:
     """Totals plus breakdowns by underlying, sector, tag, position type and strategy.
 
     An empty portfolio gives zeros and a note; positions without a price are
-    counted but add nothing to the sums (noted).
+    counted but add nothing to the sums (noted); expired options are out of
+    the book (noted).
     """
     notes: list[str] = []
+    live = book_positions(positions)
+    if len(live) < len(positions):
+        gone = positions.index.difference(live.index)
+        notes.append(
+            f"{len(gone)} options expired before the as-of are settled and out of the book: "
+            + ", ".join(positions.loc[gone, "symbol"].astype(str))
+        )
+    positions = live
     if positions.empty:
         notes.append("portfolio has no positions at the as-of date: all exposures are zero")
     unpriced = positions.index[positions["exposure_usd"].isna()] if not positions.empty else []

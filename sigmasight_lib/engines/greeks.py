@@ -29,6 +29,8 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.special import ndtr
 
+from sigmasight_lib.engines.valuation import settlement_value
+
 GREEK_COLUMNS: tuple[str, ...] = ("price", "delta", "gamma", "theta", "vega", "rho")
 """Columns of :func:`bsm_greeks` (besides ``reason``)."""
 DAYS_PER_YEAR = 365.0
@@ -397,8 +399,13 @@ def position_greeks(
         ``delta`` in shares of the underlying, ``gamma`` in shares per USD,
         ``theta`` USD per calendar day, ``vega`` USD per vol point, ``rho`` USD
         per rate point. ``vol_source`` is ``implied`` or ``realized``;
-        ``model_price`` the BSM premium per share. Expired options are 0 with a
-        reason; unusable inputs give NaN with a reason.
+        ``model_price`` the BSM premium per share. On its expiry date an option
+        is worth its intrinsic value at ``underlying_price`` (the close) and its
+        delta is that of exercise or assignment (±quantity × multiplier in the
+        money, 0 otherwise; the other Greeks 0). After it the option has been
+        settled (see :mod:`sigmasight_lib.engines.valuation`): Greeks 0,
+        ``model_price`` NaN, reason ``expired on D: settled, out of the book``.
+        Unusable inputs give NaN with a reason.
     """
     as_of_ts = pd.Timestamp(as_of)
     out = pd.DataFrame(index=positions.index, columns=list(POSITION_GREEK_COLUMNS), dtype=object)
@@ -440,11 +447,27 @@ def position_greeks(
         out.loc[opts.index, "risk_free_rate"] = rate
         reasons = contract["reason"].astype(object).where(contract["reason"].notna(), None)
         out.loc[opts.index, "reason"] = reasons.to_numpy()
+        expiring = opts.index[days == 0]
+        if len(expiring):
+            # the expiry close: worth intrinsic; delta is the exercise / assignment (±1 per
+            # share in the money, 0 otherwise), the other Greeks have run off
+            e = opts.loc[expiring]
+            intrinsic = settlement_value(
+                e["option_type"], e["strike"], e["underlying"].map(underlying_price)
+            )
+            sign = np.where(e["option_type"] == "C", 1.0, -1.0) * (intrinsic > 0)
+            out.loc[expiring, ["gamma", "theta", "vega", "rho"]] = 0.0
+            out.loc[expiring, "delta"] = sign * (qty[expiring] * e["multiplier"].astype(float))
+            out.loc[expiring, "model_price"] = intrinsic
+            out.loc[expiring, "reason"] = [None if pd.notna(v) else r
+                                           for v, r in zip(intrinsic, out.loc[expiring, "reason"], strict=True)]  # fmt: skip
         expired = opts.index[days < 0]
         if len(expired):
-            out.loc[expired, ["delta", "gamma", "theta", "vega", "rho", "model_price"]] = 0.0
+            out.loc[expired, ["delta", "gamma", "theta", "vega", "rho"]] = 0.0
+            out.loc[expired, "model_price"] = np.nan
             out.loc[expired, "reason"] = [
-                f"expired on {pd.Timestamp(e).date()}" for e in opts.loc[expired, "expiry"]
+                f"expired on {pd.Timestamp(e).date()}: settled, out of the book (Greeks 0)"
+                for e in opts.loc[expired, "expiry"]
             ]
     numeric = [c for c in POSITION_GREEK_COLUMNS if c not in ("vol_source", "reason")]
     out[numeric] = out[numeric].astype(float)

@@ -1,4 +1,4 @@
-"""Valuation: market value, signed exposure, unrealized and daily P&L per position.
+"""Valuation: market value, signed exposure, unrealized, realized and daily P&L per position.
 
 Formulas (SPEC "Engines" 1), all in USD::
 
@@ -15,6 +15,24 @@ Portfolio value (:func:`value_totals`) is the **net liquidation value**: long
 market value − short market value, i.e. Σ exposure (a long option counts
 positive, a short option negative). ``market_value`` per position is the
 unsigned |MV|; its sum is the gross market value, reported beside the NLV.
+
+Expired options. An option is live up to and including its expiry date; on
+that date it is marked at its close, which is its intrinsic value (so the
+expiry-day move to intrinsic is that day's daily P&L). On any later as-of it
+has been settled at the expiry close — exercised or assigned when in the
+money, worthless otherwise — and is flagged ``expired``::
+
+    settlement   = max(K − S, 0) for puts, max(S − K, 0) for calls
+                   (S = the underlying's close on the last session on or before expiry)
+    realized     = quantity × (settlement − entry_price) × multiplier
+    market_value = exposure = notional = unrealized = daily_pnl = 0
+
+``price`` (and ``previous_price``) show the settlement value, ``price_source``
+is ``settled``. The cash or the shares delivered by exercise or assignment are
+not modelled as a new position: the option simply leaves the book and its
+P&L is realized. Daily P&L after expiry is 0 because the move to settlement was
+already the expiry day's daily P&L; the sum of daily P&L over the option's life
+therefore equals its realized P&L.
 """
 
 from __future__ import annotations
@@ -32,9 +50,67 @@ VALUATION_COLUMNS: tuple[str, ...] = (
     "notional_usd",
     "cost_basis_usd",
     "unrealized_pnl_usd",
+    "realized_pnl_usd",
     "daily_pnl_usd",
+    "expired",
     "reason",
 )
+"""Columns of :func:`value_positions` (``expired`` is boolean, ``price_source`` and
+``reason`` text, the rest float)."""
+OPTION_TYPES = ("C", "P")
+
+
+def settlement_value(
+    option_type: pd.Series, strike: pd.Series, underlying_close: pd.Series
+) -> pd.Series:
+    """Intrinsic value per share at expiry: ``max(K − S, 0)`` for puts ('P'),
+    ``max(S − K, 0)`` for calls ('C'); NaN where the close or strike is NaN or the
+    type is neither."""
+    s, k = underlying_close.astype(float), strike.astype(float)
+    value = np.where(option_type == "C", s - k, np.where(option_type == "P", k - s, np.nan))
+    value = pd.Series(value, index=option_type.index, dtype=float)
+    return value.clip(lower=0.0).where(value.notna())
+
+
+def _number(x: float) -> str:
+    return f"{round(float(x), 4):.10g}"
+
+
+def _settlement_reasons(positions: pd.DataFrame, settlement: pd.Series, close: pd.Series) -> list:
+    """``expired D, settled at intrinsic X (underlying close S; exercised|assigned|expired
+    worthless)``, or why the settlement is unknown."""
+    out = []
+    for pid in positions.index:
+        day = pd.Timestamp(positions.at[pid, "expiry"]).date().isoformat()
+        value = settlement[pid]
+        if np.isnan(value):
+            out.append(
+                f"expired {day}; no close of the underlying on its last session: "
+                "settlement value and realized P&L are N/A"
+            )
+            continue
+        how = (
+            "expired worthless"
+            if value <= 0
+            else ("exercised" if positions.at[pid, "quantity"] > 0 else "assigned")
+        )
+        out.append(
+            f"expired {day}, settled at intrinsic {_number(value)} "
+            f"(underlying close {_number(close[pid])}; {how})"
+        )
+    return out
+
+
+def expired_options(positions: pd.DataFrame, as_of: pd.Timestamp | str | None) -> pd.Series:
+    """Boolean Series: options whose expiry is before ``as_of`` (settled, out of the book).
+
+    False for stocks, for an option on its expiry date, when ``as_of`` is None
+    or ``positions`` has no ``expiry`` column.
+    """
+    if as_of is None or "expiry" not in positions or "option_type" not in positions:
+        return pd.Series(False, index=positions.index)
+    expiry = pd.to_datetime(positions["expiry"])
+    return positions["option_type"].isin(OPTION_TYPES) & (expiry < pd.Timestamp(as_of))
 
 
 VALUE_TOTALS: tuple[str, ...] = (
@@ -82,14 +158,16 @@ def value_positions(
     price_source: pd.Series,
     underlying_price: pd.Series,
     as_of: pd.Timestamp | str | None = None,
+    expiry_close: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """Value each position at its as-of price.
+    """Value each position at its as-of price; settle the options expired before ``as_of``.
 
     Parameters
     ----------
     positions : DataFrame indexed by position id
         Columns ``quantity`` (signed), ``multiplier``, ``entry_price``,
-        ``entry_date``.
+        ``entry_date``; for options also ``option_type`` ('C'/'P'), ``strike``,
+        ``expiry`` (without them nothing is treated as expired).
     price, previous_price : Series indexed by position id
         Price per share on the as-of date and on the previous session.
     price_source : Series indexed by position id
@@ -99,12 +177,19 @@ def value_positions(
         Spot of the underlying (the price itself for stocks).
     as_of : date-like, optional
         A position entered on the as-of date takes its daily P&L from its
-        entry price, not the previous close.
+        entry price, not the previous close; an option whose expiry is before
+        ``as_of`` is settled (see the module docstring).
+    expiry_close : Series indexed by position id, optional
+        The underlying's close on the last session on or before each option's
+        expiry, currency per share; used for the options expired at ``as_of``
+        (missing or NaN: settlement and realized P&L are NaN with a reason).
 
     Returns
     -------
     DataFrame indexed by position id, columns :data:`VALUATION_COLUMNS`
         NaN values with a ``reason`` where a price is missing.
+        ``realized_pnl_usd`` is 0 for live positions; ``expired`` is True for
+        settled options, whose ``reason`` says how they settled.
     """
     qty = positions["quantity"].astype(float)
     mult = positions["multiplier"].astype(float)
@@ -132,5 +217,26 @@ def value_positions(
     numeric = out.columns.difference(["price_source"])
     out[numeric] = out[numeric].replace([np.inf, -np.inf], np.nan)
     out["price_source"] = out["price_source"].astype(object).where(px.notna(), None)
+    out["realized_pnl_usd"] = 0.0
+    expired = expired_options(positions, as_of)
+    out["expired"] = expired.astype(bool)
+    if expired.any():
+        gone = positions.loc[expired]
+        close = (
+            expiry_close.reindex(gone.index).astype(float)
+            if expiry_close is not None
+            else pd.Series(np.nan, index=gone.index)
+        )
+        settlement = settlement_value(gone["option_type"], gone["strike"], close)
+        out.loc[gone.index, "price"] = settlement
+        out.loc[gone.index, "previous_price"] = settlement
+        out.loc[gone.index, "price_source"] = "settled"
+        zero = ["market_value_usd", "exposure_usd", "notional_usd", "unrealized_pnl_usd",
+                "daily_pnl_usd"]  # fmt: skip
+        out.loc[gone.index, zero] = 0.0
+        out.loc[gone.index, "realized_pnl_usd"] = (
+            qty[gone.index] * (settlement - entry[gone.index]) * mult[gone.index]
+        )
+        reason[gone.index] = _settlement_reasons(gone, settlement, close)
     out["reason"] = reason
     return out[list(VALUATION_COLUMNS)]

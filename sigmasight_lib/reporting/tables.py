@@ -159,6 +159,7 @@ POSITION_CSV_COLUMNS: tuple[str, ...] = (
     "market_value_usd",
     "exposure_usd",
     "unrealized_pnl_usd",
+    "realized_pnl_usd",
     "daily_pnl_usd",
     # Greeks (position level, mibian units)
     "delta",
@@ -177,7 +178,7 @@ POSITION_CSV_COLUMNS: tuple[str, ...] = (
     "risk_contribution_share",
     "notes",
 )
-"""Columns of positions.csv, in order (36). ``tags`` are joined with ``"; "``;
+"""Columns of positions.csv, in order (37). ``tags`` are joined with ``"; "``;
 ``notes`` holds the position's exclusion reasons and, for each engine feeding
 the file that has no results for the as-of date, ``"<group>: <reason>"``."""
 
@@ -188,6 +189,7 @@ CSV_COLUMN_GROUPS: dict[str, tuple[str, ...]] = {
         "market_value_usd",
         "exposure_usd",
         "unrealized_pnl_usd",
+        "realized_pnl_usd",
         "daily_pnl_usd",
     ),
     "greeks": ("delta", "gamma", "theta", "vega", "rho", "implied_vol"),
@@ -446,7 +448,8 @@ def _valuation(ctx: _Context) -> ReportSection:
     v = _rows(ctx.session, PositionValuation, ctx.portfolio_id, ctx.as_of,
               "position_id", "price", "previous_price", "price_source", "underlying_price",
               "market_value_usd", "exposure_usd", "notional_usd", "cost_basis_usd",
-              "unrealized_pnl_usd", "daily_pnl_usd", "reason", "batch_run_id")  # fmt: skip
+              "unrealized_pnl_usd", "realized_pnl_usd", "daily_pnl_usd", "expired", "reason",
+              "batch_run_id")  # fmt: skip
     if v.empty:
         return _na("valuation", ctx.missing_reason("valuation"))
     v = v.set_index("position_id")
@@ -455,9 +458,11 @@ def _valuation(ctx: _Context) -> ReportSection:
         **value_totals(v),
         "net_exposure_usd": _total(v["exposure_usd"]),
         "unrealized_pnl_usd": _total(v["unrealized_pnl_usd"]),
+        "realized_pnl_usd": _total(v["realized_pnl_usd"]),
         "daily_pnl_usd": _total(v["daily_pnl_usd"]),
         "model_priced": int((v["price_source"] == "model").sum()),
         "unpriced": int(v["price"].isna().sum()),
+        "expired": int(v["expired"].fillna(False).astype(bool).sum()),
     }
     return ReportSection("valuation", metrics, {"positions": v}, batch_run_ids=_run_ids(v))
 

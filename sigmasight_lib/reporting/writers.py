@@ -259,6 +259,12 @@ def _valuation(data: ReportData) -> list[Block]:
             f"{_usd(m['gross_market_value_usd'])}, "
             f"unrealized P&L {_usd(m['unrealized_pnl_usd'])}, daily P&L {_usd(m['daily_pnl_usd'])}. "
             f"{m['model_priced']} priced by model (BSM, no quote), {m['unpriced']} without a price."
+            + (
+                f" {m['expired']} options expired before the as-of, settled at intrinsic value on "
+                f"their expiry close and out of the book: realized P&L {_usd(m['realized_pnl_usd'])}."
+                if m.get("expired")
+                else ""
+            )
         )
     )
     t = data.position_table

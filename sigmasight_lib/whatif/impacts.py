@@ -68,6 +68,7 @@ from sigmasight_lib.runs import (
     factor_proxies,
     load_market_inputs,
     proxy_tickers,
+    with_expiry_closes,
 )
 from sigmasight_lib.whatif import sessions as ws
 
@@ -214,6 +215,7 @@ def _analytics(
         session, provider, sorted({*positions["underlying"], *extra_symbols}), window[0], day,
         option_symbols=positions.loc[is_option, "symbol"].tolist(),
     )  # fmt: skip
+    inputs = with_expiry_closes(session, provider, inputs, positions, day)
     valuation, greeks, notes = compute_position_analytics(positions, inputs, day, params)
     joined = positions.join(valuation).join(greeks.drop(columns=["underlying_price", "reason"]))
     return joined, inputs, notes

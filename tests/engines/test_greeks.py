@@ -469,3 +469,60 @@ def test_docstring_example_value() -> None:
     n = lambda x: 0.5 * math.erfc(-x / math.sqrt(2))  # noqa: E731
     price = s * n(d1) - k * math.exp(-r * t) * n(d2)
     assert bsm_greeks("call", s, k, t, r, v).loc[0, "price"] == pytest.approx(price, rel=1e-13)
+
+
+# --------------------------------------------------------------------------- position Greeks at expiry
+
+
+@pytest.fixture
+def jpm_book() -> pd.DataFrame:
+    """40 long JPM 75 calls, 40 long 75 puts, 10 short 72 calls (expiry 2017-06-16), 100 JPM."""
+    import datetime as dt
+
+    expiry = dt.date(2017, 6, 16)
+    return pd.DataFrame(
+        {
+            "symbol": ["JPM170616C00075000", "JPM170616P00075000", "JPM170616C00072000", "JPM"],
+            "underlying": ["JPM"] * 4,
+            "quantity": [40.0, 40.0, -10.0, 100.0],
+            "option_type": ["C", "P", "C", None],
+            "strike": [75.0, 75.0, 72.0, None],
+            "expiry": [expiry, expiry, expiry, None],
+            "multiplier": [100, 100, 100, 1],
+        },
+        index=pd.Index([1, 2, 3, 4], name="id"),
+    )
+
+
+def _position_greeks(book: pd.DataFrame, as_of: str, spot: float) -> pd.DataFrame:
+    from sigmasight_lib.engines.greeks import position_greeks
+
+    return position_greeks(
+        book,
+        as_of=as_of,
+        underlying_price=pd.Series({"JPM": spot}),
+        realized_vol=pd.Series({"JPM": 0.17}),
+    )
+
+
+def test_on_its_expiry_date_an_option_is_worth_intrinsic_with_the_exercise_delta(jpm_book):
+    g = _position_greeks(jpm_book, "2017-06-16", 72.108)
+    # model price = intrinsic at the close: call max(72.108 − 75, 0) = 0, put 75 − 72.108,
+    # short 72 call 0.108
+    np.testing.assert_allclose(g["model_price"].to_numpy()[:3], [0.0, 2.892, 0.108], atol=1e-12)
+    # delta of exercise / assignment: ITM put −1 × 40 × 100, ITM short call +1 × −10 × 100
+    np.testing.assert_allclose(g["delta"].to_numpy(), [0.0, -4000.0, -1000.0, 100.0])
+    for col in ("gamma", "theta", "vega", "rho"):
+        assert (g[col] == 0.0).all(), col
+    assert g["years_to_expiry"].iloc[:3].tolist() == [0.0, 0.0, 0.0]
+    assert g["reason"].isna().all()
+
+
+def test_after_expiry_greeks_are_zero_without_a_model_price(jpm_book):
+    g = _position_greeks(jpm_book, "2017-06-30", 76.475)
+    opts = g.iloc[:3]
+    for col in ("delta", "gamma", "theta", "vega", "rho"):
+        assert (opts[col] == 0.0).all(), col
+    assert opts["model_price"].isna().all()  # settled: valuation has the settlement value
+    assert (opts["reason"] == "expired on 2017-06-16: settled, out of the book (Greeks 0)").all()
+    assert g.at[4, "delta"] == 100.0

@@ -61,7 +61,7 @@ EXPECTED_CSV_COLUMNS = [
     "position_id", "symbol", "underlying", "position_type", "quantity", "multiplier", "strike",
     "expiry", "option_type", "tags", "sector",
     "price", "price_source", "market_value_usd", "exposure_usd", "unrealized_pnl_usd",
-    "daily_pnl_usd",
+    "realized_pnl_usd", "daily_pnl_usd",
     "delta", "gamma", "theta", "vega", "rho", "implied_vol", "delta_adjusted_exposure_usd",
     "beta_market", "beta_value", "beta_growth", "beta_momentum", "beta_quality", "beta_size",
     "beta_low_volatility", "factor_r_squared",

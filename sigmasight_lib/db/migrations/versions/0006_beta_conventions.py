@@ -8,7 +8,7 @@ their stored values, which already meant what the new name says (the old
 beta to gross exposure, the old portfolio ``exposure_usd`` the dollar beta); the
 added columns are NULL for rows written before this revision.
 
-Revision ID: 0006_beta_conventions
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-01 09:45:00
 """
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_beta_conventions"
+revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

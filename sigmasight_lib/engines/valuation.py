@@ -32,7 +32,10 @@ is ``settled``. The cash or the shares delivered by exercise or assignment are
 not modelled as a new position: the option simply leaves the book and its
 P&L is realized. Daily P&L after expiry is 0 because the move to settlement was
 already the expiry day's daily P&L; the sum of daily P&L over the option's life
-therefore equals its realized P&L.
+therefore equals its realized P&L. (An expiry that is not a session, such as
+the Saturday expiries before 2015, settles on the previous session's close;
+that session still marks the option by the model, so its last day of time
+value is the one part of the realized P&L that never shows as daily P&L.)
 """
 
 from __future__ import annotations

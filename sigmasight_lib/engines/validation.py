@@ -103,7 +103,7 @@ def kupiec_pof(exceptions: int, observations: int, level: float = 0.99) -> tuple
     rate = x / n
     null = _xlogy(n - x, 1.0 - p) + _xlogy(x, p)
     alternative = _xlogy(n - x, 1.0 - rate) + _xlogy(x, rate)
-    lr = max(-2.0 * (null - alternative), 0.0)
+    lr = max(-2.0 * (null - alternative), 0.0) + 0.0  # never -0.0
     return lr, float(chi2.sf(lr, 1))
 
 
@@ -154,7 +154,7 @@ def christoffersen_independence(
     alternative = (
         _xlogy(n00, 1.0 - pi01) + _xlogy(n01, pi01) + _xlogy(n10, 1.0 - pi11) + _xlogy(n11, pi11)
     )
-    lr = max(-2.0 * (null - alternative), 0.0)
+    lr = max(-2.0 * (null - alternative), 0.0) + 0.0  # never -0.0
     return lr, float(chi2.sf(lr, 1))
 
 

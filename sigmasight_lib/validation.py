@@ -122,7 +122,7 @@ DAILY_COLUMNS: tuple[str, ...] = (
     *(f"exception_{round(level * 100)}" for level in VAR_LEVELS),
 )
 """Columns of :attr:`ValidationResult.daily`, indexed by the forecast day t."""
-FACTOR_COLUMNS: tuple[str, ...] = ("exposure_usd", "move", "pnl_usd", "reason")
+FACTOR_COLUMNS: tuple[str, ...] = ("kind", "exposure_usd", "move", "pnl_usd", "reason")
 """Columns of :attr:`ReplayResult.by_factor`, indexed by factor."""
 
 
@@ -156,8 +156,9 @@ class ReplayResult:
         (predicted − realized) / gross value, (stress correlated − realized) /
         gross value; fractions (0.012 = 1.2 % of gross).
     by_factor : DataFrame indexed by factor, columns :data:`FACTOR_COLUMNS`
-        Exposure (USD per unit move), realized move (decimal; spread over the
-        market for style factors in spread mode; yield change for rates), P&L.
+        ``kind`` of the move (``return``; ``spread``: the style proxy's return
+        minus the market's, in spread mode; ``rates``: yield change), exposure
+        (USD per unit move), realized move (decimal), P&L (USD).
     """
 
     key: str
@@ -485,8 +486,14 @@ def run_replay(
             move[design.index] = design
             if "Market" in equity_names and pd.isna(raw.get("Market")):
                 move[equity_names] = nan  # a spread needs the market's move
+            kinds = {
+                f: "rates" if all_proxies[f].startswith(RATE_PROXY_PREFIX)
+                else "spread" if f in design.index and f != "Market" and params.factors.mode == "spread"
+                else "return"
+                for f in exposure.index
+            }  # fmt: skip
             by_factor = pd.DataFrame({
-                "exposure_usd": exposure, "move": move, "pnl_usd": exposure * move,
+                "kind": pd.Series(kinds, dtype=object), "exposure_usd": exposure, "move": move, "pnl_usd": exposure * move,
                 "reason": pd.Series({f: move_na.get(f) for f in exposure.index}, dtype=object),
             })  # fmt: skip
             by_factor.index.name = "factor"

@@ -27,7 +27,7 @@ from sigmasight_lib.engines.validation import var_backtest
 from sigmasight_lib.exceptions import ConfigError
 from sigmasight_lib.params import load_replays, load_stress_scenarios
 from sigmasight_lib.validation import DAILY_COLUMNS, ValidationResult, run_validation
-from tests.conftest import seed_demo_database
+from tests.conftest import cli_runner, seed_demo_database
 
 PORTFOLIO = "Long/Short Hedge Fund Style"
 START, END, HOLDINGS = dt.date(2016, 12, 1), dt.date(2017, 3, 29), dt.date(2017, 3, 28)
@@ -252,24 +252,7 @@ def test_replay_file_errors_name_the_field(tmp_path: Path):
 
 @pytest.fixture
 def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
-    from sigmasight_lib.cli import main
-
-    monkeypatch.setenv("SIGMASIGHT_DATABASE_URL", settings.database_url.render_as_string())
-    monkeypatch.setenv("SIGMASIGHT_OUTPUTS_DIR", str(settings.outputs_dir))
-    monkeypatch.setenv("SIGMASIGHT_PARAMS_DIR", str(settings.params_dir))
-    monkeypatch.setenv("SIGMASIGHT_MARKET_DATA", "offline")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return cli_runner(settings, monkeypatch, capsys)
 
 
 def _strict(text: str) -> dict:

@@ -265,6 +265,18 @@ class ValidationResult:
             else pd.DataFrame()
         )
 
+    def replay_factors(self) -> pd.DataFrame:
+        """Every replay's ``by_factor`` table, indexed by (replay, factor)."""
+        if not self.replays:
+            return pd.DataFrame(columns=list(FACTOR_COLUMNS))
+        return pd.concat({r.key: r.by_factor for r in self.replays}, names=["replay", "factor"])
+
+    def notes_table(self) -> pd.DataFrame:
+        """Notes of the backtest (``source`` = ``backtest``) and of each replay (its key)."""
+        rows = [("backtest", n) for n in self.notes]
+        rows += [(r.key, n) for r in self.replays for n in r.notes]
+        return pd.DataFrame(rows, columns=["source", "note"])
+
     def metadata(self) -> dict[str, Any]:
         return {
             "portfolio": self.portfolio, "portfolio_id": self.portfolio_id, "slug": self.slug,
@@ -590,6 +602,8 @@ def run_validation(
     MarketDataError
         When there is no holdings date or the portfolio holds nothing on it.
     """
+    if not isinstance(start, dt.date) or not isinstance(end, dt.date):
+        raise ConfigError(f"start and end must be dates, got {start!r} and {end!r}")
     if not start < end:
         raise ConfigError(f"start {start} must be before end {end}")
     provider = provider or get_provider(settings)

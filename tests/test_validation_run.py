@@ -324,3 +324,32 @@ def test_cli_text_and_errors(cli):
         "validate", "--portfolio", "nobody", "--start", "2017-03-01", "--end", "2017-03-29"
     )
     assert code == 1 and err.startswith("error:")
+
+
+# --------------------------------------------------------------------------- notebook
+
+
+@pytest.mark.slow
+def test_validation_notebook_executes(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    papermill = pytest.importorskip("papermill")
+    monkeypatch.setenv("SIGMASIGHT_DATABASE_URL", settings.database_url.render_as_string())
+    monkeypatch.setenv("SIGMASIGHT_OUTPUTS_DIR", str(settings.outputs_dir))
+    monkeypatch.setenv("SIGMASIGHT_PARAMS_DIR", str(settings.params_dir))
+    monkeypatch.setenv("SIGMASIGHT_MARKET_DATA", "offline")
+    source = REPO_DIR / "notebooks" / "11_validation.ipynb"
+    executed = tmp_path / source.name
+    papermill.execute_notebook(
+        str(source), str(executed), kernel_name="python3", cwd=str(source.parent),
+        parameters={"portfolio": "Balanced Individual Investor", "start": "2017-02-01",
+                    "end": "2017-03-29", "run_id": None},
+        progress_bar=False, log_output=False, execution_timeout=300,
+    )  # fmt: skip
+    nb = json.loads(executed.read_text(encoding="utf-8"))
+    outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+    assert [o for o in outputs if o["output_type"] == "error"] == []
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 2
+    assert any("text/html" in o.get("data", {}) for o in outputs)
+    folder = settings.outputs_dir / "validation" / "balanced-individual-investor"
+    assert (folder / "2017-02-01_2017-03-29" / "validation.json").exists()

@@ -393,21 +393,35 @@ def _backtest_days(
 # --------------------------------------------------------------------------- replays
 
 
+def _is_rate(proxy: str | Sequence[str]) -> bool:
+    """True for a treasury-curve proxy (``UST:<tenor>``; a proxy list: any of them)."""
+    return any(
+        str(p).startswith(RATE_PROXY_PREFIX) for p in ([proxy] if isinstance(proxy, str) else proxy)
+    )
+
+
 def _factor_moves(
     inputs: MarketInputs,
     proxies: dict[str, str],
     start: dt.date,
     end: dt.date,
-    min_obs: int,
 ) -> tuple[dict[str, float], dict[str, str]]:
-    """Realized cumulative move of each factor from ``start`` to ``end`` (proxy units)."""
+    """Realized cumulative move of each factor from ``start`` to ``end`` (proxy units).
+
+    Daily moves come from :func:`~sigmasight_lib.runs.factor_returns_from` (so the
+    library chooses the proxy); a price proxy's return spans any missing day, so
+    its compounded return needs only an observation on ``end`` and one within
+    :data:`ENDPOINT_TOLERANCE_SESSIONS` sessions up to ``start``. A rate proxy's
+    yield changes must also have no gap on a day the curve has a row.
+    """
     first = sessions_window(start, ENDPOINT_TOLERANCE_SESSIONS + 1)[0]
     daily, na = factor_returns_from(_slice(inputs, first, end), proxies, 1)
     moves: dict[str, float] = {}
     reasons = dict(na)
     lo, hi = pd.Timestamp(start), pd.Timestamp(end)
     for name in daily.columns:
-        s = daily[name].dropna()
+        raw = daily[name]
+        s = raw.dropna()
         proxy = proxies[name]
         last_seen = s.index.max().date() if not s.empty else None
         if s.empty or s.index.max() != hi:
@@ -418,14 +432,14 @@ def _factor_moves(
                 f"proxy {proxy} has no data in the {ENDPOINT_TOLERANCE_SESSIONS} sessions up to {start}"
             )
             continue
-        in_window = s.loc[(s.index > lo) & (s.index <= hi)]
-        if len(in_window) < min_obs:
-            reasons[name] = (
-                f"proxy {proxy} has {len(in_window)} of {min_obs} observations from {start} to {end}"
-            )
-            continue
-        kind = "change" if proxy.startswith(RATE_PROXY_PREFIX) else "return"
-        moves[name] = cumulative_move(in_window, kind)
+        window = raw.loc[(raw.index > lo) & (raw.index <= hi)]
+        kind = "change" if _is_rate(proxy) else "return"
+        if kind == "change":
+            gaps = window.loc[window.index.isin(inputs.curves.index)].isna()
+            if gaps.any():
+                reasons[name] = f"proxy {proxy} has {int(gaps.sum())} gap(s) from {start} to {end}"
+                continue
+        moves[name] = cumulative_move(window.dropna(), kind)
     return moves, reasons
 
 
@@ -487,9 +501,8 @@ def run_replay(
         if si is not None:
             exposure = si.exposures.sum(axis=0, min_count=1).dropna()
             all_proxies = {**equity[0], **macro[0]}
-            n_sessions = len(trading_sessions(start, end)) - 1
             moves, move_na = _factor_moves(
-                inputs, {f: all_proxies[f] for f in exposure.index}, start, end, n_sessions
+                inputs, {f: all_proxies[f] for f in exposure.index}, start, end
             )
             raw = pd.Series(moves, dtype=float).reindex(exposure.index)
             equity_names = [f for f in exposure.index if f in equity[0]]
@@ -499,7 +512,7 @@ def run_replay(
             if "Market" in equity_names and pd.isna(raw.get("Market")):
                 move[equity_names] = nan  # a spread needs the market's move
             kinds = {
-                f: "rates" if all_proxies[f].startswith(RATE_PROXY_PREFIX)
+                f: "rates" if _is_rate(all_proxies[f])
                 else "spread" if f in design.index and f != "Market" and params.factors.mode == "spread"
                 else "return"
                 for f in exposure.index

@@ -224,6 +224,29 @@ def test_replay_without_market_data_is_na_with_the_reason(result: ValidationResu
     assert math.isfinite(r.realized_pnl_usd)
 
 
+def test_factor_moves_compound_across_gaps_and_refuse_ended_series():
+    from sigmasight_lib.marketdata.calendar import trading_sessions
+    from sigmasight_lib.runs import MarketInputs
+    from sigmasight_lib.validation import _factor_moves
+
+    days = pd.DatetimeIndex(trading_sessions(dt.date(2016, 2, 1), dt.date(2016, 2, 19)))
+    start, end = days[8].date(), days[-1].date()  # 2016-02-11 .. 2016-02-19
+    returns = pd.DataFrame({"AAA": 0.01, "OIL": -0.02, "OLD": 0.005}, index=days)
+    returns.loc[days[11], "OIL"] = np.nan  # a holiday of the series: the next return spans it
+    returns.loc[days[12], "OIL"] = (1 - 0.02) ** 2 - 1
+    returns.loc[days[-2] :, "OLD"] = np.nan  # the series ended before the window's end
+    curves = pd.DataFrame({"10y": 0.02 + 0.0001 * np.arange(len(days))}, index=days)
+    inputs = MarketInputs("offline", returns * np.nan, returns, curves)
+    proxies = {"Market": "AAA", "Oil": "OIL", "Old": "OLD", "Interest Rate": "UST:10y"}
+    moves, reasons = _factor_moves(inputs, proxies, start, end)
+    n = len(days) - 9  # returns after the start
+    assert moves["Market"] == pytest.approx(1.01**n - 1, rel=1e-12)
+    assert moves["Oil"] == pytest.approx(0.98**n - 1, rel=1e-12)
+    assert moves["Interest Rate"] == pytest.approx(0.0001 * n, rel=1e-9)
+    assert "Old" not in moves
+    assert reasons["Old"] == f"proxy OLD has no data on {end} (last observation {days[-3].date()})"
+
+
 def test_replay_file_matches_the_stress_library():
     replays = load_replays(REPO_DIR / "params" / "replays.yaml")
     keys = {s.key for s in load_stress_scenarios(REPO_DIR / "params" / "stress_scenarios.yaml")}

@@ -788,7 +788,7 @@ def plot_var_backtest(daily: pd.DataFrame, ax: Axes | None = None, **kwargs: Any
     ax.yaxis.set_major_formatter(_usd_formatter())
     ax.set_ylabel("P&L (USD)")
     ax.set_title("VaR backtest: next-session P&L vs 1-day VaR")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="upper left", ncols=5, fontsize=7, framealpha=0.85)
     ax.figure.autofmt_xdate()
     return ax
 

@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -151,3 +152,16 @@ def cli_runner(settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pyte
         return code, out, err
 
     return run
+
+
+@pytest.fixture
+def plots() -> Iterator[Any]:
+    """``sigmasight_lib.reporting.plots`` on the Agg backend; figures closed afterwards."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sigmasight_lib.reporting import plots as module
+
+    yield module
+    plt.close("all")

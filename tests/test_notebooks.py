@@ -228,19 +228,6 @@ def test_notebook_executes(
 # --------------------------------------------------------------------------- 3. plots
 
 
-@pytest.fixture
-def plots() -> Iterator[Any]:
-    """``sigmasight_lib.reporting.plots`` on the Agg backend; figures closed afterwards."""
-    matplotlib = pytest.importorskip("matplotlib")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from sigmasight_lib.reporting import plots as module
-
-    yield module
-    plt.close("all")
-
-
 def _texts(ax: Any) -> list[str]:
     return [t.get_text() for t in ax.texts]
 

@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-
-
-@pytest.fixture
-def plots() -> Iterator[Any]:
-    matplotlib = pytest.importorskip("matplotlib")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from sigmasight_lib.reporting import plots as module
-
-    yield module
-    plt.close("all")
 
 
 def _daily() -> pd.DataFrame:

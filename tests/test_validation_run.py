@@ -376,3 +376,14 @@ def test_validation_notebook_executes(
     assert any("text/html" in o.get("data", {}) for o in outputs)
     folder = settings.outputs_dir / "validation" / "balanced-individual-investor"
     assert (folder / "2017-02-01_2017-03-29" / "validation.json").exists()
+
+
+# --------------------------------------------------------------------------- both backends
+
+
+def test_run_validation_on_each_backend(demo_db: Settings):
+    short = run_validation(demo_db, PORTFOLIO, dt.date(2017, 3, 1), END, replays="none", sync=False)
+    assert len(short.daily) == 20 and short.replays == ()
+    assert short.daily[["var_95_usd", "pnl_usd"]].notna().all().all()
+    assert short.backtests[0.99].observations == 20
+    json.dumps(short.to_dict(), allow_nan=False)

@@ -869,7 +869,7 @@ def validate_command(
     Writes validation.md, validation.json and PNG charts; --json prints the
     same content as validation.json plus the written paths (NaN as null).
     """
-    from sigmasight_lib.reporting.validation_report import write_validation
+    from sigmasight_lib.reporting.validation_report import validation_document, write_validation
     from sigmasight_lib.validation import run_validation
 
     settings = _settings(ctx)
@@ -882,7 +882,7 @@ def validate_command(
                             replays=chosen, sync=not no_sync)  # fmt: skip
     written = write_validation(settings, result, output)
     if as_json:
-        echo_json({**result.to_dict(), "files": {k: str(v) for k, v in written.items()}})
+        echo_json({**validation_document(result), "files": {k: str(v) for k, v in written.items()}})
         return
     click.echo(
         f"validation: {result.portfolio} (id {result.portfolio_id}) {result.start}..{result.end}, "

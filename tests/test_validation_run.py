@@ -294,6 +294,7 @@ def test_cli_json_shape_and_files(cli, settings: Settings):
     doc = _strict(out)
     assert set(doc) == {"metadata", "var_backtest", "volatility_bias", "replays", "notes",
                         "daily", "files"}  # fmt: skip
+    assert doc["metadata"]["code_version"] and doc["metadata"]["generated_at"].endswith("+00:00")
     assert (
         doc["metadata"]["start"] == "2017-01-03"
         and doc["metadata"]["holdings_as_of"] == "2017-03-29"

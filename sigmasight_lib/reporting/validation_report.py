@@ -207,9 +207,23 @@ def validation_markdown(result: ValidationResult) -> str:
     return _markdown(validation_blocks(result)) + charts
 
 
+def validation_document(result: ValidationResult) -> dict[str, Any]:
+    """:meth:`ValidationResult.to_dict` with ``generated_at`` (UTC) and ``code_version``
+    added to its metadata: the content of validation.json."""
+    from sigmasight_lib.batch.tracking import code_version
+
+    doc = result.to_dict()
+    doc["metadata"]["generated_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    doc["metadata"]["code_version"] = code_version()
+    return doc
+
+
 def validation_json(result: ValidationResult) -> str:
-    """validation.json: :meth:`ValidationResult.to_dict` as strict JSON (NaN → null)."""
-    return json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    """validation.json: :func:`validation_document` as strict JSON (NaN → null)."""
+    return (
+        json.dumps(validation_document(result), indent=2, ensure_ascii=False, allow_nan=False)
+        + "\n"
+    )
 
 
 def validation_charts(result: ValidationResult) -> dict[str, Chart]:

@@ -345,11 +345,18 @@ def _backtest_days(
     sessions: Sequence[dt.date],
     params: EngineParams,
     pa: Any,
+    equity_tickers: Sequence[str],
 ) -> tuple[pd.DataFrame, list[str]]:
-    """The daily table: exposures, VaR and σ at each forecast day, P&L on the next session."""
+    """The daily table: exposures, VaR and σ at each forecast day, P&L on the next session.
+
+    The return window counts the dates of the risk-metrics engine's own frame (the
+    held underlyings and the market / style proxies it loads), so VaR_t is the
+    figure ``run_risk_metrics`` reports for t with these holdings.
+    """
     window = params.risk_metrics.window
     underlyings = sorted(set(positions["underlying"]))
-    returns = inputs.returns.reindex(columns=underlyings)
+    engine_dates = inputs.returns.reindex(columns=[*underlyings, *equity_tickers]).dropna(how="all")
+    returns = inputs.returns.reindex(index=engine_dates.index, columns=underlyings)
     notes: dict[str, None] = {}
     rows = []
     for t, t_next in zip(sessions[:-1], sessions[1:], strict=True):
@@ -649,7 +656,9 @@ def run_validation(
                              history_sessions=len(trading_sessions(first, last)))  # fmt: skip
         inputs = load_market_inputs(session, provider, symbols, first, last)
         pa = p
-        daily, notes = _backtest_days(positions, inputs, sessions, params, pa)
+        daily, notes = _backtest_days(
+            positions, inputs, sessions, params, pa, stress_symbols(equity[0])
+        )
         results = tuple(
             run_replay(r, positions, inputs, params, pa, equity, macro, scenarios.get(r.scenario))
             for r in chosen

@@ -810,6 +810,110 @@ def _register_commands() -> None:
 _register_commands()
 
 
+# --------------------------------------------------------------------------- validate
+
+
+@cli.command("validate")
+@click.option(
+    "--portfolio",
+    "portfolio_ref",
+    required=True,
+    metavar="NAME_OR_ID",
+    help="Portfolio id, slug or name.",
+)
+@click.option(
+    "--start",
+    required=True,
+    callback=parse_date,
+    metavar="YYYY-MM-DD",
+    help="First VaR forecast day.",
+)
+@click.option(
+    "--end",
+    required=True,
+    callback=parse_date,
+    metavar="YYYY-MM-DD",
+    help="Last day with a realized P&L.",
+)
+@click.option(
+    "--holdings-as-of",
+    "holdings_as_of",
+    callback=parse_date,
+    metavar="YYYY-MM-DD",
+    help="Date of the holdings held constant (default: the default as-of date).",
+)
+@click.option(
+    "--replays",
+    default="all",
+    show_default=True,
+    metavar="all|none|KEY,KEY",
+    help="Crash replays of params/replays.yaml to run.",
+)
+@click.option("--no-sync", is_flag=True, help="Use the price cache as it is (no sync first).")
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the files (default: <outputs>/validation/<slug>/<start>_<end>/).",
+)
+@json_option
+@click.pass_context
+def validate_command(
+    ctx: click.Context, portfolio_ref: str, start: dt.date, end: dt.date,
+    holdings_as_of: dt.date | None, replays: str, no_sync: bool, output: Path | None,
+    as_json: bool,
+) -> None:  # fmt: skip
+    """Backtest the model on real history: VaR exceptions, Kupiec / Christoffersen
+    tests, Basel zone, volatility bias statistic and crash replays.
+
+    Writes validation.md, validation.json and PNG charts; --json prints the
+    same content as validation.json plus the written paths (NaN as null).
+    """
+    from sigmasight_lib.reporting.validation_report import validation_document, write_validation
+    from sigmasight_lib.validation import run_validation
+
+    settings = _settings(ctx)
+    chosen: str | list[str] = (
+        replays
+        if replays in ("all", "none")
+        else [k.strip() for k in replays.split(",") if k.strip()]
+    )
+    result = run_validation(settings, portfolio_ref, start, end, holdings_as_of=holdings_as_of,
+                            replays=chosen, sync=not no_sync)  # fmt: skip
+    written = write_validation(settings, result, output)
+    if as_json:
+        echo_json({**validation_document(result), "files": {k: str(v) for k, v in written.items()}})
+        return
+    click.echo(
+        f"validation: {result.portfolio} (id {result.portfolio_id}) {result.start}..{result.end}, "
+        f"holdings as of {result.holdings_as_of}, {result.provider} data"
+    )
+    for b in result.backtests.values():
+        click.echo(
+            f"  VaR {b.level:.2f}: {b.exceptions} exceptions in {b.observations} days "
+            f"(expected {b.expected_exceptions:.1f}), Kupiec LR {b.kupiec_lr:.3f} p {b.kupiec_p_value:.4f}, "
+            f"Christoffersen LR {b.christoffersen_lr:.3f} p {b.christoffersen_p_value:.4f}, zone {b.zone}"
+        )
+    bias = result.bias
+    click.echo(
+        f"  volatility bias {bias.statistic:.3f} (95 % band {bias.lower:.3f}-{bias.upper:.3f}, "
+        f"T={bias.observations}): {bias.verdict}"
+    )
+    for r in result.replays:
+        if r.status == "ok":
+            click.echo(
+                f"  replay {r.key}: realized {r.realized_pnl_usd:,.0f}, model {r.predicted_pnl_usd:,.0f} "
+                f"(error {r.predicted_error:+.2%} of gross), stress {r.scenario} {r.stress_correlated_pnl_usd:,.0f}"
+            )
+        else:
+            why = r.realized_reason or r.predicted_reason
+            click.echo(f"  replay {r.key}: N/A ({why})")
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    for key, path in written.items():
+        click.echo(f"{key:<12} {path}")
+
+
 # --------------------------------------------------------------------------- verify
 
 

@@ -351,3 +351,86 @@ def load_stress_scenarios(path: Path) -> list[Scenario]:
             Scenario(key=key, name=name, category=category, description=description, shocks=clean)
         )
     return out
+
+
+REPLAYS_FILE = "replays.yaml"
+REPLAY_FIELDS = ("key", "name", "start", "end", "scenario", "description")
+"""Fields a replay entry may have; ``description`` is optional."""
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A historical crash window replayed by ``sigmasight validate``.
+
+    Attributes
+    ----------
+    key, name : str
+    start, end : datetime.date
+        The window; holdings are valued at both ends.
+    scenario : str
+        Key of the matching stress scenario (``params/stress_scenarios.yaml``).
+    description : str
+    """
+
+    key: str
+    name: str
+    start: dt.date
+    end: dt.date
+    scenario: str
+    description: str = ""
+
+
+def load_replays(path: Path) -> list[Replay]:
+    """Crash replays from a YAML file (``params/replays.yaml``), in file order.
+
+    The file holds a top-level ``replays:`` list; each entry has ``key`` (a
+    unique lower-case slug), ``name``, ``start`` < ``end`` (ISO dates),
+    ``scenario`` (a stress scenario key) and an optional ``description``.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the replay and the field: missing field, unknown
+        field, duplicate or non-slug key, bad date, start not before end.
+    """
+    doc = read_yaml(path)
+    entries = doc.get("replays") if isinstance(doc, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{path}: expected a non-empty list under 'replays'")
+    out: list[Replay] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(entries, start=1):
+        where = f"{path}: replay #{i}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {entry!r}")
+        if isinstance(entry.get("key"), str):
+            where = f"{where} ({entry['key']})"
+        unknown = [k for k in entry if k not in REPLAY_FIELDS]
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown field(s) {', '.join(map(repr, unknown))} "
+                f"(allowed: {', '.join(REPLAY_FIELDS)})"
+            )
+        for name in ("key", "name", "scenario"):
+            value = entry.get(name)
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"{where}: field {name!r} is missing or empty")
+        key = entry["key"]
+        if not set(key) <= _SLUG_CHARS:
+            raise ConfigError(
+                f"{where}: field 'key' is {key!r}; use lower-case letters, digits, '_' or '-'"
+            )
+        if key in seen:
+            raise ConfigError(f"{where}: field 'key' is a duplicate")
+        seen.add(key)
+        if "start" not in entry or "end" not in entry:
+            raise ConfigError(f"{where}: fields 'start' and 'end' are required")
+        start = parse_date(entry["start"], f"{where}: field 'start'")
+        end = parse_date(entry["end"], f"{where}: field 'end'")
+        if not start < end:
+            raise ConfigError(f"{where}: start {start} is not before end {end}")
+        out.append(
+            Replay(key, entry["name"], start, end, entry["scenario"],
+                   str(entry.get("description") or "").strip())
+        )  # fmt: skip
+    return out

@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -126,3 +127,41 @@ def sqlite_demo_db(sqlite_settings: Settings) -> Settings:
     """The demo database on SQLite only (for slow end-to-end tests)."""
     upgrade(sqlite_settings)
     return seed_demo_database(sqlite_settings)
+
+
+def cli_runner(settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    """``run(*args) -> (exit code, stdout, stderr)``: ``sigmasight ARGS`` in-process against
+    ``settings``' database (settings reach the CLI through the environment, as in use)."""
+    from sigmasight_lib.cli import main
+
+    monkeypatch.setenv(
+        "SIGMASIGHT_DATABASE_URL", settings.database_url.render_as_string(hide_password=False)
+    )
+    monkeypatch.setenv("SIGMASIGHT_OUTPUTS_DIR", str(settings.outputs_dir))
+    monkeypatch.setenv("SIGMASIGHT_PARAMS_DIR", str(settings.params_dir))
+    monkeypatch.setenv("SIGMASIGHT_MARKET_DATA", "offline")
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture
+def plots() -> Iterator[Any]:
+    """``sigmasight_lib.reporting.plots`` on the Agg backend; figures closed afterwards."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sigmasight_lib.reporting import plots as module
+
+    yield module
+    plt.close("all")

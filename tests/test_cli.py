@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from sigmasight_lib.cli import main
 from sigmasight_lib.db.models import Position, SecurityMetadata
 from sigmasight_lib.db.session import session_scope
+from tests.conftest import cli_runner
 
 GOOD_CSV = """Symbol,Quantity,Price Paid,Date Acquired,Tags
 AAPL,100,$30.10,2016-06-15,Tech;Core
@@ -27,24 +27,7 @@ MSFT,abc,60.00,2016-06-15
 @pytest.fixture
 def cli(db_settings, monkeypatch, capsys):
     """Run ``sigmasight ARGS`` against the test database; returns (exit code, stdout, stderr)."""
-    monkeypatch.setenv(
-        "SIGMASIGHT_DATABASE_URL", db_settings.database_url.render_as_string(hide_password=False)
-    )
-    monkeypatch.setenv("SIGMASIGHT_OUTPUTS_DIR", str(db_settings.outputs_dir))
-    monkeypatch.setenv("SIGMASIGHT_PARAMS_DIR", str(db_settings.params_dir))
-    monkeypatch.setenv("SIGMASIGHT_MARKET_DATA", "offline")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return cli_runner(db_settings, monkeypatch, capsys)
 
 
 def _write(tmp_path: Path, text: str, name: str = "positions.csv") -> str:

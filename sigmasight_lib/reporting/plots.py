@@ -35,6 +35,12 @@ function                       table                       columns used
 :func:`plot_position_values`   any ``positions`` table     one numeric column, ``symbol``
 :func:`plot_greeks`            greeks ``positions``        ``delta`` ... ``rho``, ``symbol``
 :func:`plot_coverage`          coverage ``symbols``        ``observations``, ``status``
+:func:`plot_var_backtest`      validation ``daily``        ``pnl_usd``, ``var_95_usd``,
+                                                           ``var_99_usd``, ``exception_95``,
+                                                           ``exception_99``, ``realized_date``
+:func:`plot_replays`           validation replay table     ``realized_pnl_usd``,
+                                                           ``predicted_pnl_usd``,
+                                                           ``stress_correlated_pnl_usd``, ``name``
 ============================== =========================== ===================================
 
 Example: the exposures ``portfolio`` table (one row, default index)::
@@ -736,4 +742,111 @@ def plot_coverage(coverage: pd.DataFrame, ax: Axes | None = None, **kwargs: Any)
     ax.set_xlabel(f"sessions with a price among the last {COVERAGE_WANTED}")
     ax.set_title("Market data coverage")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    return ax
+
+
+# --------------------------------------------------------------------------- model validation
+
+
+def plot_var_backtest(daily: pd.DataFrame, ax: Axes | None = None, **kwargs: Any) -> Axes:
+    """Daily realized P&L with the −VaR lines and the exceptions marked.
+
+    Parameters
+    ----------
+    daily : DataFrame
+        :attr:`~sigmasight_lib.validation.ValidationResult.daily`, one row per
+        forecast day: ``realized_date`` (the day the P&L is realized; the
+        index otherwise), ``pnl_usd`` (USD), ``var_95_usd`` / ``var_99_usd``
+        (positive losses, USD; either may be absent) and ``exception_95`` /
+        ``exception_99`` (1.0 where the P&L fell below −VaR).
+    ax : matplotlib Axes, optional
+    **kwargs
+        Passed to ``ax.bar`` (the P&L bars).
+
+    Returns
+    -------
+    matplotlib Axes
+        P&L bars, one step line per VaR level at −VaR, and markers on the
+        exceptions of each level (labelled with their count).
+    """
+    _require(daily, ["pnl_usd"], "plot_var_backtest")
+    ax = _axes(ax, (9.0, 4.0))
+    if daily.empty or daily["pnl_usd"].notna().sum() == 0:
+        return _no_data(ax, "VaR backtest")
+    dates = _dates(daily, "realized_date")
+    pnl = daily["pnl_usd"].to_numpy(dtype=float)
+    ax.bar(dates, pnl, width=1.0, **{"color": GROSS_COLOR, "label": "daily P&L", **kwargs})
+    styles = {"95": ("tab:orange", "o"), "99": ("tab:red", "v")}
+    for level, (color, marker) in styles.items():
+        var_col, hit_col = f"var_{level}_usd", f"exception_{level}"
+        if var_col not in daily:
+            continue
+        ax.step(dates, -daily[var_col].to_numpy(dtype=float), where="mid", color=color,
+                linewidth=1.0, label=f"−VaR {level} %")  # fmt: skip
+        if hit_col in daily:
+            hits = daily[hit_col].to_numpy(dtype=float) == 1.0
+            ax.scatter(dates[hits], pnl[hits], color=color, marker=marker, s=28, zorder=3,
+                       label=f"exceptions {level} % ({int(hits.sum())})")  # fmt: skip
+    ax.axhline(0.0, color="black", linewidth=0.6)
+    ax.yaxis.set_major_formatter(_usd_formatter())
+    ax.set_ylabel("P&L (USD)")
+    ax.set_title("VaR backtest: next-session P&L vs 1-day VaR")
+    ax.legend(loc="upper left", ncols=5, fontsize=7, framealpha=0.85)
+    ax.figure.autofmt_xdate()
+    return ax
+
+
+REPLAY_SERIES: dict[str, tuple[str, str]] = {
+    "realized_pnl_usd": ("realized", "black"),
+    "predicted_pnl_usd": ("factor model", "tab:blue"),
+    "stress_correlated_pnl_usd": ("stress scenario (correlated)", "tab:orange"),
+}
+"""Columns drawn by :func:`plot_replays`: label and colour."""
+
+
+def plot_replays(replays: pd.DataFrame, ax: Axes | None = None, **kwargs: Any) -> Axes:
+    """Realized vs predicted P&L of each crash replay, as grouped horizontal bars.
+
+    Parameters
+    ----------
+    replays : DataFrame
+        :meth:`~sigmasight_lib.validation.ValidationResult.replay_table`, one
+        row per replay: ``realized_pnl_usd``, ``predicted_pnl_usd``,
+        ``stress_correlated_pnl_usd`` (USD, NaN = N/A) and ``name`` (label; the
+        index otherwise).
+    ax : matplotlib Axes, optional
+    **kwargs
+        Passed to every ``ax.barh`` call.
+
+    Returns
+    -------
+    matplotlib Axes
+        One bar per available figure; an N/A figure has no bar and the text
+        ``n/a`` at zero.
+    """
+    _require(replays, list(REPLAY_SERIES), "plot_replays")
+    ax = _axes(ax, (8.0, _bar_height(3 * len(replays)) * 0.7))
+    if replays.empty:
+        return _no_data(ax, "Crash replays")
+    y = np.arange(len(replays))
+    height = kwargs.pop("height", 0.27)
+    missing: list[float] = []
+    for i, (column, (label, color)) in enumerate(REPLAY_SERIES.items()):
+        offset = (i - 1) * height
+        values = replays[column].to_numpy(dtype=float)
+        ax.barh(y + offset, np.nan_to_num(values), height=height,
+                **{"color": color, "label": label, **kwargs})  # fmt: skip
+        missing += [yi + offset for yi, v in zip(y, values, strict=True) if not np.isfinite(v)]
+    lo, hi = ax.get_xlim()
+    left = -lo > hi  # write the n/a labels on the side with room
+    for yi in missing:
+        ax.text(0.0, yi, f" {MISSING_LABEL} ", va="center", ha="right" if left else "left",
+                fontsize=7)  # fmt: skip
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_yticks(y, _labels(replays, "name"), fontsize=8)
+    ax.invert_yaxis()
+    ax.xaxis.set_major_formatter(_usd_formatter())
+    ax.set_xlabel("P&L over the window (USD)")
+    ax.set_title("Crash replays: realized vs predicted P&L")
+    ax.legend(loc="best", fontsize=8)
     return ax

@@ -213,6 +213,9 @@ class MarketInputs:
         Treasury yields (decimal).
     quotes : DataFrame or None
         Provider option quotes for the last day (``OPTION_QUOTE_COLUMNS``).
+    last_observed : dict of str to date
+        Last cached observation on or before the end of the range, per symbol
+        and per ``UST:<tenor>`` (also for series with no data in the range).
     """
 
     provider: str
@@ -220,6 +223,7 @@ class MarketInputs:
     returns: pd.DataFrame
     curves: pd.DataFrame
     quotes: pd.DataFrame | None = None
+    last_observed: dict[str, dt.date] = field(default_factory=dict)
 
     def curve_on(self, day: dt.date, max_staleness_sessions: int) -> pd.Series:
         """The latest curve on or before ``day`` at most ``max_staleness_sessions``
@@ -254,6 +258,7 @@ def load_market_inputs(
         returns=store.daily_returns(table),
         curves=store.load_treasury_curves(session, start - dt.timedelta(days=10), end),
         quotes=quotes if quotes is not None and not quotes.empty else None,
+        last_observed=store.load_last_observations(session, symbols, end),
     )
 
 
@@ -652,17 +657,20 @@ def _proxy_series(inputs: MarketInputs, proxy: str) -> pd.Series:
     return pd.Series(dtype=float, index=pd.DatetimeIndex([]))
 
 
-def series_staleness(series: pd.Series, day: dt.date, max_staleness: int) -> str | None:
+def series_staleness(
+    series: pd.Series, day: dt.date, max_staleness: int, last_observed: dt.date | None = None
+) -> str | None:
     """Why ``series`` (dated index) is not current at ``day``, or None when it is.
 
     A series is stale when its last observation on or before ``day`` is more than
     ``max_staleness`` NYSE sessions before ``day``; the reason reads
-    "last observation D, N sessions before as-of".
+    "last observation D, N sessions before as-of". ``last_observed`` is the last
+    observation known outside ``series`` (the cache), used when ``series`` has none.
     """
     observed = series.loc[series.index <= pd.Timestamp(day)].dropna()
-    if observed.empty:
+    if observed.empty and last_observed is None:
         return f"no observation on or before {day}"
-    last = observed.index[-1].date()
+    last = observed.index[-1].date() if not observed.empty else last_observed
     behind = sessions_after(last, day)
     if behind > max_staleness:
         return f"last observation {last}, {behind} sessions before as-of"
@@ -702,7 +710,7 @@ def factor_returns_from(
         for proxy in candidates:
             s = _proxy_series(inputs, proxy)
             s = s.loc[s.index <= ts]
-            stale = series_staleness(s, day, max_staleness)
+            stale = series_staleness(s, day, max_staleness, inputs.last_observed.get(proxy))
             observations = int(s.loc[s.index >= start].notna().sum())
             if stale:
                 reasons.append(f"proxy {proxy}: {stale}")
@@ -1013,11 +1021,16 @@ def run_market_risk(
         )
         actual = position_returns.mul(fx.dae, axis=1).sum(axis=1, min_count=1)
         backtest = pnl_backtest(predicted, actual)
+        factor_detail = {
+            "market": {"proxy": fx.proxies_used.get(MARKET_FACTOR),
+                       "reason": fx.na_reasons.get(MARKET_FACTOR)},
+            "rates": {"proxy": rates.proxies_used.get(RATE_FACTOR), "reason": rate_reason},
+        }  # fmt: skip
 
         rows = [
             {"scenario": name, "scenario_type": r["scenario_type"], "shock": r["move"], "pnl_usd": r["pnl_usd"],
              "details": {"exposure_usd": market_exposure if r["scenario_type"] == "market" else rate_exposure,
-                         **market}}
+                         **market, **factor_detail[r["scenario_type"]]}}
             for name, r in scenarios.iterrows()
         ] + [
             {"scenario": f"backtest_{mp.backtest_days}d", "scenario_type": "backtest", "shock": None,
@@ -1404,7 +1417,8 @@ def run_stress(
         rows = [
             {"scenario_id": scenario_ids[r.key], "direct_pnl_usd": r.direct_pnl_usd,
              "correlated_pnl_usd": r.correlated_pnl_usd, "partial": r.partial,
-             "details": {"unmapped": list(r.unmapped), "notes": list(r.notes),
+             "details": {"unmapped": list(r.unmapped),
+                         "notes": [*r.notes, *(f"{f}: {na[f]}" for f in r.unmapped if f in na)],
                          "by_factor": _records(r.by_factor)}}
             for r in results
         ]  # fmt: skip

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -322,6 +322,28 @@ def load_treasury_curves(session: Session, start: dt.date, end: dt.date) -> pd.D
     wide = frame.pivot(index="date", columns="tenor", values="yield_rate")
     wide.index = pd.to_datetime(wide.index)
     return wide.sort_index().astype(float)
+
+
+def load_last_observations(
+    session: Session, symbols: Iterable[str], end: dt.date
+) -> dict[str, dt.date]:
+    """Date of the last cached observation on or before ``end`` of each symbol and of
+    each treasury tenor (keyed ``UST:<tenor>``, as factor proxies name them).
+
+    Lets an engine that loads a window say how stale a series is even when the
+    window holds none of it. Symbols with no cached row are absent.
+    """
+    prices = session.execute(
+        select(MarketPrice.symbol, func.max(MarketPrice.date))
+        .where(MarketPrice.symbol.in_(sorted(set(symbols))), MarketPrice.date <= end)
+        .group_by(MarketPrice.symbol)
+    ).all()
+    tenors = session.execute(
+        select(TreasuryRate.tenor, func.max(TreasuryRate.date))
+        .where(TreasuryRate.date <= end, TreasuryRate.yield_rate.is_not(None))
+        .group_by(TreasuryRate.tenor)
+    ).all()
+    return {**{s: d for s, d in prices}, **{f"UST:{t}": d for t, d in tenors}}
 
 
 def replace_results(

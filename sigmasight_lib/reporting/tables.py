@@ -628,6 +628,9 @@ def _market_risk(ctx: _Context) -> ReportSection:
         "rate_exposure_usd": _scalar(details[rates.index[0]].get("exposure_usd"))
         if len(rates)
         else None,
+        "market_proxy": first.get("proxy"),
+        "rate_proxy": details[rates.index[0]].get("proxy") if len(rates) else None,
+        "rate_reason": details[rates.index[0]].get("reason") if len(rates) else None,
     }
     scenarios = s[s["scenario_type"] != "backtest"].set_index("scenario")[
         ["scenario_type", "shock", "pnl_usd"]
@@ -859,8 +862,10 @@ def _exclusions(ctx: _Context, sections: dict[str, ReportSection]) -> pd.DataFra
     if mr.ok:
         ir = mr.table("positions")
         bad = ir[ir["ir_beta"].isna()]
+        rate_reason = mr.metrics.get("rate_reason")
         add(bad.index, "market_risk",
-            [f"no interest-rate beta ({_int(n) or 0} observations)" for n in bad["observations"]])  # fmt: skip
+            [f"no interest-rate beta ({rate_reason or f'{_int(n) or 0} observations'})"
+             for n in bad["observations"]])  # fmt: skip
     co = sections["correlations"]
     if co.ok:
         excluded = co.table("excluded")

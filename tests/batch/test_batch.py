@@ -20,7 +20,13 @@ from sigmasight_lib.batch.plan import NOTEBOOKS
 from sigmasight_lib.batch.runner import run_batch, validate_parameters
 from sigmasight_lib.batch.tracking import BatchLockedError, batch_lock
 from sigmasight_lib.config import REPO_DIR
-from sigmasight_lib.db.models import BatchJob, BatchRun, PositionGreeks, PositionValuation
+from sigmasight_lib.db.models import (
+    BatchJob,
+    BatchRun,
+    PositionGreeks,
+    PositionValuation,
+    StressResult,
+)
 from sigmasight_lib.db.session import session_scope
 from sigmasight_lib.exceptions import ConfigError
 from sigmasight_lib.portfolios.positions import make_position_spec
@@ -85,6 +91,29 @@ def test_full_batch_writes_notebooks_html_and_index(sqlite_demo_db):
         assert run.parameters["portfolios"] == [BALANCED]
         rows = session.scalars(sa.select(PositionValuation.batch_run_id)).all()
         assert rows and set(rows) == {result.run_id}
+
+
+@pytest.mark.slow
+def test_batch_at_a_later_as_of_succeeds_with_na_reasons(sqlite_demo_db):
+    # 2020-02-19 offline: SPY ended 2018-04-27 (the S&P 500 index stands for the market,
+    # as params/factors.yaml lists it), the treasury curve 2017-03-29, WTI and VIX
+    # 2019-01-03, every demo option has expired
+    day = dt.date(2020, 2, 19)
+    hf = "Long/Short Hedge Fund Style"
+    result = run_batch(sqlite_demo_db, portfolios=[hf], as_of=day, kernel_mode="warm")
+    assert result.status == "succeeded", [o for o in result.outcomes if o.status != "succeeded"]
+    report = json.loads(
+        (sqlite_demo_db.outputs_dir / "2020-02-19" / "long-short-hedge-fund-style" / "report.json")
+        .read_text(encoding="utf-8")
+    )  # fmt: skip
+    assert report["market_risk"]["market_proxy"] == "^GSPC"
+    assert report["market_risk"]["rate_reason"] == (  # N/A, not a stale yield used as current
+        "proxy UST:10y: last observation 2017-03-29, 727 sessions before as-of"
+    )
+    assert report["market_risk"]["rates_up_50bp"] is None
+    with session_scope(sqlite_demo_db) as session:
+        notes = [n for d in session.scalars(sa.select(StressResult.details)) for n in d["notes"]]
+    assert any(n.startswith("Volatility: proxy ^VIX: last observation 2019-01-03") for n in notes)
 
 
 def test_failing_notebook_is_isolated_and_resume_reruns_only_what_failed(

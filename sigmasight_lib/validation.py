@@ -57,6 +57,7 @@ import pandas as pd
 
 from sigmasight_lib.config import Settings
 from sigmasight_lib.db import store
+from sigmasight_lib.db.models import Portfolio
 from sigmasight_lib.db.session import session_scope
 from sigmasight_lib.engines.exposures import delta_adjusted_exposure
 from sigmasight_lib.engines.risk_metrics import PERIODS_PER_YEAR, performance_stats
@@ -109,9 +110,10 @@ from sigmasight_lib.runs import (
 log = logging.getLogger(__name__)
 
 ENDPOINT_TOLERANCE_SESSIONS = 5
-"""A factor's realized move needs an observation on the window's last session and one
-within this many sessions up to its first session; the factor model at a replay's start
-needs a Market observation within this many sessions of it (else N/A with the reason)."""
+"""A factor's realized move over a replay window needs an observation within this many
+sessions up to the window's first and up to its last session; the factor model at the
+start needs a Market observation within this many sessions of it (else N/A with the
+reason)."""
 DAILY_COLUMNS: tuple[str, ...] = (
     "realized_date",
     "gross_exposure_usd",
@@ -320,7 +322,7 @@ def _slice(inputs: MarketInputs, first: dt.date, last: dt.date) -> MarketInputs:
 
 
 def _analytics(
-    positions: pd.DataFrame, inputs: MarketInputs, day: dt.date, params: EngineParams, pa: Any
+    positions: pd.DataFrame, inputs: MarketInputs, day: dt.date, params: EngineParams, pa: Portfolio
 ) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """Positions joined with valuation and Greeks on ``day`` (the engines' frame)."""
     valuation, greeks, notes = compute_position_analytics(positions, inputs, day, params)
@@ -345,7 +347,7 @@ def _backtest_days(
     inputs: MarketInputs,
     sessions: Sequence[dt.date],
     params: EngineParams,
-    pa: Any,
+    pa: Portfolio,
     equity_tickers: Sequence[str],
 ) -> tuple[pd.DataFrame, list[str]]:
     """The daily table: exposures, VaR and σ at each forecast day, P&L on the next session.
@@ -559,7 +561,7 @@ def run_replay(
     positions: pd.DataFrame,
     inputs: MarketInputs,
     params: EngineParams,
-    pa: Any,
+    pa: Portfolio,
     equity: tuple[dict[str, str], dict[str, str], dict[str, int]],
     macro: tuple[dict[str, str], dict[str, str], dict[str, int]],
     scenario: Any,
@@ -719,12 +721,11 @@ def run_validation(
             sync_market_data(session, provider, as_of=last, symbols=symbols,
                              history_sessions=len(trading_sessions(first, last)))  # fmt: skip
         inputs = load_market_inputs(session, provider, symbols, first, last)
-        pa = p
         daily, notes = _backtest_days(
-            positions, inputs, sessions, params, pa, stress_symbols(equity[0])
+            positions, inputs, sessions, params, p, stress_symbols(equity[0])
         )
         results = tuple(
-            run_replay(r, positions, inputs, params, pa, equity, macro, scenarios.get(r.scenario))
+            run_replay(r, positions, inputs, params, p, equity, macro, scenarios.get(r.scenario))
             for r in chosen
         )
         ident = (p.id, p.name, p.slug)

@@ -3,9 +3,10 @@
 ``run_validation(settings, portfolio, start, end)`` is what ``sigmasight
 validate`` and ``notebooks/11_validation.ipynb`` call. It loads the market data
 once for every date it needs, computes per day from it with the engines' own
-functions, and returns a :class:`ValidationResult` (nothing is saved in the
-database; :func:`sigmasight_lib.reporting.validation_report.write_validation`
-writes the files).
+functions, and returns a :class:`ValidationResult`. No result is saved in the
+database (only the price cache is synced first, unless ``sync=False``);
+:func:`sigmasight_lib.reporting.validation_report.write_validation` writes the
+files.
 
 Holdings
     The portfolio's positions as of ``holdings_as_of`` (default: the default

@@ -903,7 +903,12 @@ def validate_command(
         if r.status == "ok":
             click.echo(
                 f"  replay {r.key}: realized {r.realized_pnl_usd:,.0f}, model {r.predicted_pnl_usd:,.0f} "
-                f"(error {r.predicted_error:+.2%} of gross), stress {r.scenario} {r.stress_correlated_pnl_usd:,.0f}"
+                f"(error {r.predicted_error:+.2%} of gross), stress {r.scenario} "
+                + (
+                    f"{r.stress_correlated_pnl_usd:,.0f}"
+                    if r.stress_reason is None
+                    else f"N/A ({r.stress_reason})"
+                )
             )
         else:
             why = r.realized_reason or r.predicted_reason

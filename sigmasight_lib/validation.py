@@ -3,9 +3,10 @@
 ``run_validation(settings, portfolio, start, end)`` is what ``sigmasight
 validate`` and ``notebooks/11_validation.ipynb`` call. It loads the market data
 once for every date it needs, computes per day from it with the engines' own
-functions, and returns a :class:`ValidationResult` (nothing is saved in the
-database; :func:`sigmasight_lib.reporting.validation_report.write_validation`
-writes the files).
+functions, and returns a :class:`ValidationResult`. No result is saved in the
+database (only the price cache is synced first, unless ``sync=False``);
+:func:`sigmasight_lib.reporting.validation_report.write_validation` writes the
+files.
 
 Holdings
     The portfolio's positions as of ``holdings_as_of`` (default: the default
@@ -57,6 +58,7 @@ import pandas as pd
 
 from sigmasight_lib.config import Settings
 from sigmasight_lib.db import store
+from sigmasight_lib.db.models import Portfolio
 from sigmasight_lib.db.session import session_scope
 from sigmasight_lib.engines.exposures import delta_adjusted_exposure
 from sigmasight_lib.engines.risk_metrics import PERIODS_PER_YEAR, performance_stats
@@ -96,6 +98,7 @@ from sigmasight_lib.runs import (
     PositionAnalytics,
     _jsonable,
     _records,
+    compute_factor_exposures,
     compute_position_analytics,
     compute_stress_inputs,
     design_returns,
@@ -108,9 +111,10 @@ from sigmasight_lib.runs import (
 log = logging.getLogger(__name__)
 
 ENDPOINT_TOLERANCE_SESSIONS = 5
-"""A factor's realized move needs an observation on the window's last session and one
-within this many sessions up to its first session; the factor model at a replay's start
-needs a Market observation within this many sessions of it (else N/A with the reason)."""
+"""A factor's realized move over a replay window needs an observation within this many
+sessions up to the window's first and up to its last session; the factor model at the
+start needs a Market observation within this many sessions of it (else N/A with the
+reason)."""
 DAILY_COLUMNS: tuple[str, ...] = (
     "realized_date",
     "gross_exposure_usd",
@@ -319,7 +323,7 @@ def _slice(inputs: MarketInputs, first: dt.date, last: dt.date) -> MarketInputs:
 
 
 def _analytics(
-    positions: pd.DataFrame, inputs: MarketInputs, day: dt.date, params: EngineParams, pa: Any
+    positions: pd.DataFrame, inputs: MarketInputs, day: dt.date, params: EngineParams, pa: Portfolio
 ) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """Positions joined with valuation and Greeks on ``day`` (the engines' frame)."""
     valuation, greeks, notes = compute_position_analytics(positions, inputs, day, params)
@@ -344,7 +348,7 @@ def _backtest_days(
     inputs: MarketInputs,
     sessions: Sequence[dt.date],
     params: EngineParams,
-    pa: Any,
+    pa: Portfolio,
     equity_tickers: Sequence[str],
 ) -> tuple[pd.DataFrame, list[str]]:
     """The daily table: exposures, VaR and σ at each forecast day, P&L on the next session.
@@ -412,28 +416,41 @@ def _factor_moves(
     proxies: dict[str, str],
     start: dt.date,
     end: dt.date,
-) -> tuple[dict[str, float], dict[str, str]]:
+) -> tuple[dict[str, float], dict[str, str], list[str]]:
     """Realized cumulative move of each factor from ``start`` to ``end`` (proxy units).
 
     Daily moves come from :func:`~sigmasight_lib.runs.factor_returns_from` (so the
     library chooses the proxy); a price proxy's return spans any missing day, so
-    its compounded return needs only an observation on ``end`` and one within
-    :data:`ENDPOINT_TOLERANCE_SESSIONS` sessions up to ``start``. A rate proxy's
-    yield changes must also have no gap on a day the curve has a row.
+    its compounded return needs only an observation within
+    :data:`ENDPOINT_TOLERANCE_SESSIONS` sessions up to ``start`` and one within as
+    many sessions up to ``end`` (a move that stops short of ``end`` is noted). A
+    rate proxy's yield changes must also have no gap on a day the curve has a row.
+
+    Returns
+    -------
+    (moves, reasons, notes)
+        Decimal moves by factor; N/A reasons by factor; notes.
     """
     first = sessions_window(start, ENDPOINT_TOLERANCE_SESSIONS + 1)[0]
+    last_ok = pd.Timestamp(sessions_window(end, ENDPOINT_TOLERANCE_SESSIONS + 1)[0])
     daily, na = factor_returns_from(_slice(inputs, first, end), proxies, 1)
     moves: dict[str, float] = {}
     reasons = dict(na)
+    notes: list[str] = []
     lo, hi = pd.Timestamp(start), pd.Timestamp(end)
     for name in daily.columns:
         raw = daily[name]
         s = raw.dropna()
         proxy = proxies[name]
         last_seen = s.index.max().date() if not s.empty else None
-        if s.empty or s.index.max() != hi:
-            reasons[name] = f"proxy {proxy} has no data on {end} (last observation {last_seen})"
+        if s.empty or s.index.max() < last_ok or s.index.max() <= lo:
+            reasons[name] = (
+                f"proxy {proxy} has no data in the {ENDPOINT_TOLERANCE_SESSIONS} sessions "
+                f"up to {end} (last observation {last_seen})"
+            )
             continue
+        if s.index.max() < hi:
+            notes.append(f"{name}: move measured to {last_seen}, the last observation of {proxy}")
         if not (s.index <= lo).any():
             reasons[name] = (
                 f"proxy {proxy} has no data in the {ENDPOINT_TOLERANCE_SESSIONS} sessions up to {start}"
@@ -447,7 +464,97 @@ def _factor_moves(
                 reasons[name] = f"proxy {proxy} has {int(gaps.sum())} gap(s) from {start} to {end}"
                 continue
         moves[name] = cumulative_move(window.dropna(), kind)
-    return moves, reasons
+    return moves, reasons, notes
+
+
+def _model_at_start(
+    joined: pd.DataFrame,
+    inputs: MarketInputs,
+    day: dt.date,
+    equity: tuple[dict[str, str], dict[str, str], dict[str, int]],
+    macro: tuple[dict[str, str], dict[str, str], dict[str, int]],
+    params: EngineParams,
+) -> tuple[pd.DataFrame | None, Any, str | None, list[str]]:
+    """The factor model on ``day`` from ``inputs`` (data up to ``day`` only).
+
+    Returns ``(exposures, stress_inputs, reason, notes)``: dollar exposures
+    (positions × factors) from :func:`~sigmasight_lib.runs.compute_stress_inputs`
+    (market, style, macro, rates) and those stress inputs; when the stress inputs
+    cannot be built, the factor engine's market / style exposures alone, no stress
+    inputs and the reason; without a current Market series, nothing and the reason.
+    """
+    eq_rets, eq_na = factor_returns_from(inputs, equity[0], params.factors.min_obs)
+    market = eq_rets["Market"].dropna() if "Market" in eq_rets else pd.Series(dtype=float)
+    fresh = sessions_window(day, ENDPOINT_TOLERANCE_SESSIONS + 1)[0]
+    if market.empty or market.index.max() < pd.Timestamp(fresh):
+        reason = {**equity[1], **eq_na}.get("Market") or (
+            f"proxy {equity[0].get('Market')} last observation {market.index.max().date()}, "
+            f"more than {ENDPOINT_TOLERANCE_SESSIONS} sessions before {day}"
+        )
+        return None, None, f"no factor model at {day}: Market: {reason}", []
+    try:
+        si = compute_stress_inputs(joined, inputs, day, equity, macro, params)
+    except (MarketDataError, KeyError, ValueError, TypeError, IndexError) as exc:
+        reason = f"the stress inputs could not be built at {day} ({type(exc).__name__}: {exc})"
+        fx = compute_factor_exposures(joined, inputs, day, *equity, params)
+        notes = [f"factor model without macro and rate factors: {reason}"]
+        notes += [f"{n}: no exposure at {day} ({why})" for n, why in fx.na_reasons.items()]
+        return fx.dollar_exposures(), None, reason, notes
+    notes = [f"{n}: no exposure at {day} ({why})" for n, why in si.na_reasons.items()]
+    return si.exposures, si, None, notes
+
+
+def _factor_table(
+    exposures: pd.DataFrame,
+    inputs: MarketInputs,
+    equity: tuple[dict[str, str], dict[str, str], dict[str, int]],
+    macro: tuple[dict[str, str], dict[str, str], dict[str, int]],
+    start: dt.date,
+    end: dt.date,
+    params: EngineParams,
+) -> tuple[pd.DataFrame, list[str]]:
+    """:data:`FACTOR_COLUMNS` per factor with an exposure: the move in the exposures'
+    design (style factors as spreads over the market in spread mode) and its P&L;
+    and the notes of :func:`_factor_moves`."""
+    nan = float("nan")
+    exposure = exposures.sum(axis=0, min_count=1).dropna()
+    all_proxies = {**equity[0], **macro[0]}
+    moves, move_na, notes = _factor_moves(
+        inputs, {f: all_proxies[f] for f in exposure.index}, start, end
+    )
+    raw = pd.Series(moves, dtype=float).reindex(exposure.index)
+    equity_names = [f for f in exposure.index if f in equity[0]]
+    design = design_returns(raw[equity_names].to_frame().T, params.factors.mode).iloc[0]
+    move = raw.copy()
+    move[design.index] = design
+    spread = params.factors.mode == "spread" and "Market" in equity_names
+    reasons = {f: move_na.get(f) for f in exposure.index}
+    if spread and pd.isna(raw.get("Market")):
+        for f in equity_names:  # a spread needs the market's move
+            move[f] = nan
+            reasons[f] = reasons[f] or "no Market move for the spread"
+    kinds = {
+        f: "rates" if _is_rate(all_proxies[f])
+        else "spread" if spread and f in equity_names and f != "Market"
+        else "return"
+        for f in exposure.index
+    }  # fmt: skip
+    table = pd.DataFrame({
+        "kind": pd.Series(kinds, dtype=object), "exposure_usd": exposure, "move": move,
+        "pnl_usd": exposure * move, "reason": pd.Series(reasons, dtype=object),
+    })  # fmt: skip
+    table.index.name = "factor"
+    return table, notes
+
+
+def _predicted(by_factor: pd.DataFrame) -> tuple[float, str | None]:
+    """Σ factor P&L, or NaN with the reason when an exposed factor has no move."""
+    lacking = by_factor.loc[by_factor["move"].isna() & (by_factor["exposure_usd"] != 0)]
+    if lacking.empty:
+        return float(by_factor["pnl_usd"].sum()), None
+    return float("nan"), "no realized move for " + "; ".join(
+        f"{f} ({why})" for f, why in lacking["reason"].items()
+    )
 
 
 def run_replay(
@@ -455,7 +562,7 @@ def run_replay(
     positions: pd.DataFrame,
     inputs: MarketInputs,
     params: EngineParams,
-    pa: Any,
+    pa: Portfolio,
     equity: tuple[dict[str, str], dict[str, str], dict[str, int]],
     macro: tuple[dict[str, str], dict[str, str], dict[str, int]],
     scenario: Any,
@@ -486,69 +593,29 @@ def run_replay(
 
     # the model as of the start, from data up to the start only
     model_inputs = _slice(inputs, sessions_window(start, _history_sessions(params))[0], start)
-    eq_rets, eq_na = factor_returns_from(model_inputs, equity[0], params.factors.min_obs)
+    exposures, si, model_reason, model_notes = _model_at_start(
+        joined_start, model_inputs, start, equity, macro, params
+    )
+    notes += model_notes
     by_factor = pd.DataFrame(columns=list(FACTOR_COLUMNS), index=pd.Index([], name="factor"))
-    predicted, predicted_reason = nan, None
-    direct = correlated = nan
-    stress_reason, partial, unmapped = None, False, ()
-    market = eq_rets["Market"].dropna() if "Market" in eq_rets else pd.Series(dtype=float)
-    fresh = sessions_window(start, ENDPOINT_TOLERANCE_SESSIONS + 1)[0]
-    if market.empty or market.index.max() < pd.Timestamp(fresh):
-        reason = {**equity[1], **eq_na}.get("Market") or (
-            f"proxy {equity[0].get('Market')} last observation {market.index.max().date()}, "
-            f"more than {ENDPOINT_TOLERANCE_SESSIONS} sessions before {start}"
-        )
-        predicted_reason = stress_reason = f"no factor model at {start}: Market: {reason}"
-    else:
-        try:
-            si = compute_stress_inputs(joined_start, model_inputs, start, equity, macro, params)
-        except (MarketDataError, KeyError, ValueError) as exc:
-            predicted_reason = stress_reason = f"no factor model at {start}: {exc}"
-            si = None
-        if si is not None:
-            exposure = si.exposures.sum(axis=0, min_count=1).dropna()
-            all_proxies = {**equity[0], **macro[0]}
-            moves, move_na = _factor_moves(
-                inputs, {f: all_proxies[f] for f in exposure.index}, start, end
+    predicted = direct = correlated = nan
+    predicted_reason = stress_reason = model_reason
+    partial, unmapped = False, ()
+    if exposures is not None:
+        by_factor, move_notes = _factor_table(exposures, inputs, equity, macro, start, end, params)
+        notes += move_notes
+        predicted, predicted_reason = _predicted(by_factor)
+    if si is not None:
+        if scenario is None:
+            stress_reason = f"scenario {replay.scenario!r} is not in {STRESS_SCENARIOS_FILE}"
+        else:
+            res = run_scenario(
+                scenario, si.exposures, si.covariance, si.options, si.underlying_betas
             )
-            raw = pd.Series(moves, dtype=float).reindex(exposure.index)
-            equity_names = [f for f in exposure.index if f in equity[0]]
-            design = design_returns(raw[equity_names].to_frame().T, params.factors.mode).iloc[0]
-            move = raw.copy()
-            move[design.index] = design
-            if "Market" in equity_names and pd.isna(raw.get("Market")):
-                move[equity_names] = nan  # a spread needs the market's move
-            kinds = {
-                f: "rates" if _is_rate(all_proxies[f])
-                else "spread" if f in design.index and f != "Market" and params.factors.mode == "spread"
-                else "return"
-                for f in exposure.index
-            }  # fmt: skip
-            by_factor = pd.DataFrame({
-                "kind": pd.Series(kinds, dtype=object), "exposure_usd": exposure, "move": move, "pnl_usd": exposure * move,
-                "reason": pd.Series({f: move_na.get(f) for f in exposure.index}, dtype=object),
-            })  # fmt: skip
-            by_factor.index.name = "factor"
-            lacking = by_factor.loc[by_factor["move"].isna() & (by_factor["exposure_usd"] != 0)]
-            if lacking.empty:
-                predicted = float(by_factor["pnl_usd"].sum())
-            else:
-                predicted_reason = "no realized move for " + "; ".join(
-                    f"{f} ({move_na.get(f, 'no Market move for the spread')})"
-                    for f in lacking.index
-                )
-            if scenario is None:
-                stress_reason = f"scenario {replay.scenario!r} is not in {STRESS_SCENARIOS_FILE}"
-            else:
-                res = run_scenario(
-                    scenario, si.exposures, si.covariance, si.options, si.underlying_betas
-                )
-                direct, correlated = res.direct_pnl_usd, res.correlated_pnl_usd
-                partial, unmapped = res.partial, tuple(res.unmapped)
-                if not math.isfinite(correlated):
-                    stress_reason = "; ".join(res.notes) or "no shocked factor has data"
-            for name, why in si.na_reasons.items():
-                notes.append(f"{name}: no exposure at {start} ({why})")
+            direct, correlated = res.direct_pnl_usd, res.correlated_pnl_usd
+            partial, unmapped = res.partial, tuple(res.unmapped)
+            if not math.isfinite(correlated):
+                stress_reason = "; ".join(res.notes) or "no shocked factor has data"
     return ReplayResult(
         key=replay.key, name=replay.name, scenario=replay.scenario, start=start, end=end,
         gross_value_usd=gross, net_value_usd=net, realized_pnl_usd=realized,
@@ -655,12 +722,11 @@ def run_validation(
             sync_market_data(session, provider, as_of=last, symbols=symbols,
                              history_sessions=len(trading_sessions(first, last)))  # fmt: skip
         inputs = load_market_inputs(session, provider, symbols, first, last)
-        pa = p
         daily, notes = _backtest_days(
-            positions, inputs, sessions, params, pa, stress_symbols(equity[0])
+            positions, inputs, sessions, params, p, stress_symbols(equity[0])
         )
         results = tuple(
-            run_replay(r, positions, inputs, params, pa, equity, macro, scenarios.get(r.scenario))
+            run_replay(r, positions, inputs, params, p, equity, macro, scenarios.get(r.scenario))
             for r in chosen
         )
         ident = (p.id, p.name, p.slug)

@@ -238,13 +238,21 @@ def test_factor_moves_compound_across_gaps_and_refuse_ended_series():
     curves = pd.DataFrame({"10y": 0.02 + 0.0001 * np.arange(len(days))}, index=days)
     inputs = MarketInputs("offline", returns * np.nan, returns, curves)
     proxies = {"Market": "AAA", "Oil": "OIL", "Old": "OLD", "Interest Rate": "UST:10y"}
-    moves, reasons = _factor_moves(inputs, proxies, start, end)
+    moves, reasons, notes = _factor_moves(inputs, proxies, start, end)
     n = len(days) - 9  # returns after the start
     assert moves["Market"] == pytest.approx(1.01**n - 1, rel=1e-12)
     assert moves["Oil"] == pytest.approx(0.98**n - 1, rel=1e-12)
     assert moves["Interest Rate"] == pytest.approx(0.0001 * n, rel=1e-9)
+    # a series that stops short of the end (within 5 sessions) is used to its last day, noted
+    assert moves["Old"] == pytest.approx(1.005 ** (n - 2) - 1, rel=1e-12)
+    assert notes == [f"Old: move measured to {days[-3].date()}, the last observation of OLD"]
+    # one that stopped before the start has no move
+    returns.loc[days[5] :, "OLD"] = np.nan
+    moves, reasons, _ = _factor_moves(inputs, proxies, start, end)
     assert "Old" not in moves
-    assert reasons["Old"] == f"proxy OLD has no data on {end} (last observation {days[-3].date()})"
+    assert reasons["Old"] == (
+        f"proxy OLD has no data in the 5 sessions up to {end} (last observation {days[4].date()})"
+    )
 
 
 def test_replay_file_matches_the_stress_library():
@@ -388,3 +396,61 @@ def test_run_validation_on_each_backend(demo_db: Settings):
     assert short.daily[["var_95_usd", "pnl_usd"]].notna().all().all()
     assert short.backtests[0.99].observations == 20
     json.dumps(short.to_dict(), allow_nan=False)
+
+
+# --------------------------------------------------------------------------- a Market proxy with data in 2020
+
+
+@pytest.fixture(scope="module")
+def index_market_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The demo database with the offline Market proxy replaced by the S&P 500 index
+    (^GSPC, to 2022-12-28), as an ordered proxy list with current data would pick it."""
+    import shutil
+
+    import yaml
+
+    tmp = tmp_path_factory.mktemp("validation_gspc")
+    params = tmp / "params"
+    shutil.copytree(REPO_DIR / "params", params)
+    doc = yaml.safe_load((params / "factors.yaml").read_text())
+    market = next(f for f in doc["factors"] if f["name"] == "Market")
+    old = market["proxies"]["offline"]
+    market["proxies"]["offline"] = ["^GSPC"] if isinstance(old, list) else "^GSPC"
+    (params / "factors.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    s = load_settings({
+        "SIGMASIGHT_DATABASE_URL": f"sqlite:///{tmp / 'gspc.db'}",
+        "SIGMASIGHT_OUTPUTS_DIR": str(tmp / "outputs"),
+        "SIGMASIGHT_PARAMS_DIR": str(params),
+        "SIGMASIGHT_MARKET_DATA": "offline",
+    })  # fmt: skip
+    upgrade(s)
+    seed_demo_database(s)
+    from sigmasight_lib.portfolios.demo import seed_factor_definitions
+
+    with session_scope(s) as session:
+        seed_factor_definitions(session, params)
+    yield s
+    dispose_engine(s)
+
+
+def test_covid_replay_with_a_market_proxy_that_has_data(index_market_settings: Settings):
+    res = run_validation(
+        index_market_settings, PORTFOLIO, dt.date(2017, 3, 1), END, replays=["covid_2020"]
+    )
+    (r,) = res.replays
+    assert r.status == "ok", (r.predicted_reason, r.realized_reason)
+    with session_scope(index_market_settings) as session:
+        levels = dict(
+            session.execute(
+                sa.select(
+                    MarketPrice.date, sa.func.coalesce(MarketPrice.adj_close, MarketPrice.close)
+                ).where(MarketPrice.symbol == "^GSPC", MarketPrice.date.in_([r.start, r.end]))
+            ).all()
+        )
+    assert r.by_factor.at["Market", "move"] == pytest.approx(levels[r.end] / levels[r.start] - 1)
+    assert r.by_factor.at["Market", "move"] < -0.3
+    # oil and VIX end in 2019 offline: no exposure to them, and a note says why
+    assert "Oil" not in r.by_factor.index
+    assert any(n.startswith("Oil: no exposure") or "without macro" in n for n in r.notes)
+    # the stress scenario: a figure or N/A with its reason
+    assert math.isfinite(r.stress_correlated_pnl_usd) or r.stress_reason

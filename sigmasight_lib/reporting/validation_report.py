@@ -155,11 +155,13 @@ def _replay_blocks(result: ValidationResult) -> list[Block]:
             )
             if why
         ]
-        if not reasons and r.by_factor.empty:
+        if not reasons and r.by_factor.empty and not r.notes:
             continue
         blocks.append(Heading(3, r.name))
         for label, why in reasons:
             blocks.append(Para(f"{label}: {why}.", strong="N/A:"))
+        if r.notes:
+            blocks.append(Para("; ".join(r.notes) + ".", strong="Notes:"))
         if not r.by_factor.empty:
             factor_rows = [
                 (

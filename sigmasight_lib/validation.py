@@ -61,8 +61,9 @@ from sigmasight_lib.db import store
 from sigmasight_lib.db.models import Portfolio
 from sigmasight_lib.db.session import session_scope
 from sigmasight_lib.engines.exposures import delta_adjusted_exposure
+from sigmasight_lib.engines.factors import MARKET_FACTOR
 from sigmasight_lib.engines.risk_metrics import PERIODS_PER_YEAR, performance_stats
-from sigmasight_lib.engines.stress import run_scenario
+from sigmasight_lib.engines.stress import MoveModel, design_moves
 from sigmasight_lib.engines.validation import (
     VAR_LEVELS,
     BiasStatistic,
@@ -75,7 +76,6 @@ from sigmasight_lib.engines.validation import (
 )
 from sigmasight_lib.exceptions import ConfigError, MarketDataError
 from sigmasight_lib.marketdata import MarketDataProvider, get_provider
-from sigmasight_lib.marketdata.base import RATE_PROXY_PREFIX
 from sigmasight_lib.marketdata.cache import default_as_of, sync_market_data
 from sigmasight_lib.marketdata.calendar import (
     session_on_or_before,
@@ -94,18 +94,19 @@ from sigmasight_lib.params import (
 from sigmasight_lib.portfolios.service import find_portfolio
 from sigmasight_lib.runs import (
     HISTORY_MARGIN_SESSIONS,
+    FactorProxies,
     MarketInputs,
     PositionAnalytics,
+    StressInputs,
     _jsonable,
     _records,
     compute_factor_exposures,
     compute_position_analytics,
     compute_stress_inputs,
-    design_returns,
     factor_proxies,
     factor_returns_from,
     load_market_inputs,
-    stress_symbols,
+    proxy_tickers,
 )
 
 log = logging.getLogger(__name__)
@@ -319,6 +320,7 @@ def _slice(inputs: MarketInputs, first: dt.date, last: dt.date) -> MarketInputs:
         returns=cut(inputs.returns),
         curves=cut(inputs.curves, lo - pd.Timedelta(days=10)),
         quotes=None,
+        last_observed={k: d for k, d in inputs.last_observed.items() if d <= last},
     )
 
 
@@ -404,26 +406,21 @@ def _backtest_days(
 # --------------------------------------------------------------------------- replays
 
 
-def _is_rate(proxy: str | Sequence[str]) -> bool:
-    """True for a treasury-curve proxy (``UST:<tenor>``; a proxy list: any of them)."""
-    return any(
-        str(p).startswith(RATE_PROXY_PREFIX) for p in ([proxy] if isinstance(proxy, str) else proxy)
-    )
-
-
 def _factor_moves(
     inputs: MarketInputs,
-    proxies: dict[str, str],
+    proxies: FactorProxies,
     start: dt.date,
     end: dt.date,
+    params: EngineParams,
 ) -> tuple[dict[str, float], dict[str, str], list[str]]:
     """Realized cumulative move of each factor from ``start`` to ``end`` (proxy units).
 
-    Daily moves come from :func:`~sigmasight_lib.runs.factor_returns_from` (so the
-    library chooses the proxy); a price proxy's return spans any missing day, so
-    its compounded return needs only an observation within
-    :data:`ENDPOINT_TOLERANCE_SESSIONS` sessions up to ``start`` and one within as
-    many sessions up to ``end`` (a move that stops short of ``end`` is noted). A
+    Daily moves come from :func:`~sigmasight_lib.runs.factor_returns_from` at
+    ``end`` (so the library's staleness rule applies: a proxy whose last
+    observation is more than ``data.max_staleness_sessions`` sessions before
+    ``end`` is N/A); a price proxy's return spans any missing day, so its
+    compounded return needs an observation within :data:`ENDPOINT_TOLERANCE_SESSIONS`
+    sessions up to ``start`` (a move that stops short of ``end`` is noted). A
     rate proxy's yield changes must also have no gap on a day the curve has a row.
 
     Returns
@@ -432,32 +429,32 @@ def _factor_moves(
         Decimal moves by factor; N/A reasons by factor; notes.
     """
     first = sessions_window(start, ENDPOINT_TOLERANCE_SESSIONS + 1)[0]
-    last_ok = pd.Timestamp(sessions_window(end, ENDPOINT_TOLERANCE_SESSIONS + 1)[0])
-    daily, na = factor_returns_from(_slice(inputs, first, end), proxies, 1)
+    chosen = factor_returns_from(
+        _slice(inputs, first, end), proxies, end, params,
+        window=len(trading_sessions(first, end)), min_obs=1,
+    )  # fmt: skip
     moves: dict[str, float] = {}
-    reasons = dict(na)
+    reasons = dict(chosen.na_reasons)
     notes: list[str] = []
     lo, hi = pd.Timestamp(start), pd.Timestamp(end)
-    for name in daily.columns:
-        raw = daily[name]
+    for name in chosen.returns.columns:
+        raw = chosen.returns[name]
         s = raw.dropna()
-        proxy = proxies[name]
-        last_seen = s.index.max().date() if not s.empty else None
-        if s.empty or s.index.max() < last_ok or s.index.max() <= lo:
-            reasons[name] = (
-                f"proxy {proxy} has no data in the {ENDPOINT_TOLERANCE_SESSIONS} sessions "
-                f"up to {end} (last observation {last_seen})"
-            )
+        proxy = chosen.proxies_used[name]
+        if s.empty or s.index.max() <= lo:
+            reasons[name] = f"proxy {proxy} has no observation after {start}"
             continue
         if s.index.max() < hi:
-            notes.append(f"{name}: move measured to {last_seen}, the last observation of {proxy}")
+            notes.append(
+                f"{name}: move measured to {s.index.max().date()}, the last observation of {proxy}"
+            )
         if not (s.index <= lo).any():
             reasons[name] = (
                 f"proxy {proxy} has no data in the {ENDPOINT_TOLERANCE_SESSIONS} sessions up to {start}"
             )
             continue
         window = raw.loc[(raw.index > lo) & (raw.index <= hi)]
-        kind = "change" if _is_rate(proxy) else "return"
+        kind = "change" if name in chosen.additive else "return"
         if kind == "change":
             gaps = window.loc[window.index.isin(inputs.curves.index)].isna()
             if gaps.any():
@@ -467,75 +464,78 @@ def _factor_moves(
     return moves, reasons, notes
 
 
+@dataclass(frozen=True)
+class _StartModel:
+    """The factor model at a replay's start: dollar exposures (positions × factors),
+    the stress inputs when they could be built, the move model and proxies used."""
+
+    exposures: pd.DataFrame | None
+    stress: StressInputs | None
+    model: MoveModel
+    proxies_used: dict[str, str]
+    reason: str | None
+    notes: list[str]
+
+
 def _model_at_start(
     joined: pd.DataFrame,
     inputs: MarketInputs,
     day: dt.date,
-    equity: tuple[dict[str, str], dict[str, str], dict[str, int]],
-    macro: tuple[dict[str, str], dict[str, str], dict[str, int]],
+    equity: tuple[FactorProxies, dict[str, str], dict[str, int]],
+    macro: tuple[FactorProxies, dict[str, str], dict[str, int]],
     params: EngineParams,
-) -> tuple[pd.DataFrame | None, Any, str | None, list[str]]:
+) -> _StartModel:
     """The factor model on ``day`` from ``inputs`` (data up to ``day`` only).
 
-    Returns ``(exposures, stress_inputs, reason, notes)``: dollar exposures
-    (positions × factors) from :func:`~sigmasight_lib.runs.compute_stress_inputs`
-    (market, style, macro, rates) and those stress inputs; when the stress inputs
-    cannot be built, the factor engine's market / style exposures alone, no stress
-    inputs and the reason; without a current Market series, nothing and the reason.
+    Dollar exposures (market, style, macro, rates) and the stress inputs from
+    :func:`~sigmasight_lib.runs.compute_stress_inputs`; when those cannot be
+    built, the factor engine's market / style exposures alone and the reason;
+    without a current Market series, nothing and the reason.
     """
-    eq_rets, eq_na = factor_returns_from(inputs, equity[0], params.factors.min_obs)
-    market = eq_rets["Market"].dropna() if "Market" in eq_rets else pd.Series(dtype=float)
-    fresh = sessions_window(day, ENDPOINT_TOLERANCE_SESSIONS + 1)[0]
-    if market.empty or market.index.max() < pd.Timestamp(fresh):
-        reason = {**equity[1], **eq_na}.get("Market") or (
-            f"proxy {equity[0].get('Market')} last observation {market.index.max().date()}, "
-            f"more than {ENDPOINT_TOLERANCE_SESSIONS} sessions before {day}"
+    chosen = factor_returns_from(inputs, equity[0], day, params)
+    if MARKET_FACTOR not in chosen.returns:
+        reason = {**equity[1], **chosen.na_reasons}.get(MARKET_FACTOR, "not configured")
+        return _StartModel(
+            None, None, MoveModel(), {}, f"no factor model at {day}: Market: {reason}", []
         )
-        return None, None, f"no factor model at {day}: Market: {reason}", []
     try:
         si = compute_stress_inputs(joined, inputs, day, equity, macro, params)
-    except (MarketDataError, KeyError, ValueError, TypeError, IndexError) as exc:
-        reason = f"the stress inputs could not be built at {day} ({type(exc).__name__}: {exc})"
+    except MarketDataError as exc:
+        reason = f"the stress inputs could not be built at {day} ({exc})"
         fx = compute_factor_exposures(joined, inputs, day, *equity, params)
+        spread = frozenset(f for f in fx.factor_returns if f != MARKET_FACTOR)
+        model = MoveModel(spread_factors=spread if params.factors.mode == "spread" else frozenset())
         notes = [f"factor model without macro and rate factors: {reason}"]
         notes += [f"{n}: no exposure at {day} ({why})" for n, why in fx.na_reasons.items()]
-        return fx.dollar_exposures(), None, reason, notes
+        return _StartModel(fx.dollar_exposures(), None, model, fx.proxies_used, reason, notes)
     notes = [f"{n}: no exposure at {day} ({why})" for n, why in si.na_reasons.items()]
-    return si.exposures, si, None, notes
+    return _StartModel(si.exposures, si, si.model, si.proxies_used, None, notes)
 
 
 def _factor_table(
-    exposures: pd.DataFrame,
+    start_model: _StartModel,
     inputs: MarketInputs,
-    equity: tuple[dict[str, str], dict[str, str], dict[str, int]],
-    macro: tuple[dict[str, str], dict[str, str], dict[str, int]],
     start: dt.date,
     end: dt.date,
     params: EngineParams,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """:data:`FACTOR_COLUMNS` per factor with an exposure: the move in the exposures'
-    design (style factors as spreads over the market in spread mode) and its P&L;
-    and the notes of :func:`_factor_moves`."""
-    nan = float("nan")
-    exposure = exposures.sum(axis=0, min_count=1).dropna()
-    all_proxies = {**equity[0], **macro[0]}
-    moves, move_na, notes = _factor_moves(
-        inputs, {f: all_proxies[f] for f in exposure.index}, start, end
-    )
+    """:data:`FACTOR_COLUMNS` per factor with an exposure: the realized move of the
+    proxy the model used, converted to the exposures' design by
+    :func:`~sigmasight_lib.engines.stress.design_moves` (style spreads over the
+    market in spread mode), and its P&L; and the notes of :func:`_factor_moves`."""
+    model = start_model.model
+    exposure = start_model.exposures.sum(axis=0, min_count=1).dropna()
+    used = {f: (start_model.proxies_used[f],) for f in exposure.index}
+    moves, move_na, notes = _factor_moves(inputs, used, start, end, params)
     raw = pd.Series(moves, dtype=float).reindex(exposure.index)
-    equity_names = [f for f in exposure.index if f in equity[0]]
-    design = design_returns(raw[equity_names].to_frame().T, params.factors.mode).iloc[0]
-    move = raw.copy()
-    move[design.index] = design
-    spread = params.factors.mode == "spread" and "Market" in equity_names
+    move = design_moves(raw, model)  # NaN market move: NaN spreads
     reasons = {f: move_na.get(f) for f in exposure.index}
-    if spread and pd.isna(raw.get("Market")):
-        for f in equity_names:  # a spread needs the market's move
-            move[f] = nan
+    if pd.isna(raw.get(model.market)):
+        for f in model.spread_factors & set(exposure.index):
             reasons[f] = reasons[f] or "no Market move for the spread"
     kinds = {
-        f: "rates" if _is_rate(all_proxies[f])
-        else "spread" if spread and f in equity_names and f != "Market"
+        f: "rates" if f in model.additive
+        else "spread" if f in model.spread_factors
         else "return"
         for f in exposure.index
     }  # fmt: skip
@@ -593,25 +593,21 @@ def run_replay(
 
     # the model as of the start, from data up to the start only
     model_inputs = _slice(inputs, sessions_window(start, _history_sessions(params))[0], start)
-    exposures, si, model_reason, model_notes = _model_at_start(
-        joined_start, model_inputs, start, equity, macro, params
-    )
-    notes += model_notes
+    start_model = _model_at_start(joined_start, model_inputs, start, equity, macro, params)
+    notes += start_model.notes
     by_factor = pd.DataFrame(columns=list(FACTOR_COLUMNS), index=pd.Index([], name="factor"))
     predicted = direct = correlated = nan
-    predicted_reason = stress_reason = model_reason
+    predicted_reason = stress_reason = start_model.reason
     partial, unmapped = False, ()
-    if exposures is not None:
-        by_factor, move_notes = _factor_table(exposures, inputs, equity, macro, start, end, params)
+    if start_model.exposures is not None:
+        by_factor, move_notes = _factor_table(start_model, inputs, start, end, params)
         notes += move_notes
         predicted, predicted_reason = _predicted(by_factor)
-    if si is not None:
+    if start_model.stress is not None:
         if scenario is None:
             stress_reason = f"scenario {replay.scenario!r} is not in {STRESS_SCENARIOS_FILE}"
         else:
-            res = run_scenario(
-                scenario, si.exposures, si.covariance, si.options, si.underlying_betas
-            )
+            res = start_model.stress.run([scenario])[0]
             direct, correlated = res.direct_pnl_usd, res.correlated_pnl_usd
             partial, unmapped = res.partial, tuple(res.unmapped)
             if not math.isfinite(correlated):
@@ -715,7 +711,7 @@ def run_validation(
                 or "the default as-of date (no cached data; run `sigmasight market-data sync`)"
             )
             raise MarketDataError(f"portfolio {p.name!r} holds no position on {holding}")
-        symbols = sorted({*positions["underlying"], *stress_symbols(equity[0], macro[0])})
+        symbols = sorted({*positions["underlying"], *proxy_tickers(equity[0], macro[0])})
         first = sessions_window(min([start, *(r.start for r in chosen)]), history)[0]
         last = max([end, *(r.end for r in chosen)])
         if sync:
@@ -723,7 +719,7 @@ def run_validation(
                              history_sessions=len(trading_sessions(first, last)))  # fmt: skip
         inputs = load_market_inputs(session, provider, symbols, first, last)
         daily, notes = _backtest_days(
-            positions, inputs, sessions, params, p, stress_symbols(equity[0])
+            positions, inputs, sessions, params, p, proxy_tickers(equity[0])
         )
         results = tuple(
             run_replay(r, positions, inputs, params, p, equity, macro, scenarios.get(r.scenario))

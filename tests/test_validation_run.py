@@ -25,7 +25,7 @@ from sigmasight_lib.db.models import MarketPrice
 from sigmasight_lib.db.session import dispose_engine, session_scope, upgrade
 from sigmasight_lib.engines.validation import var_backtest
 from sigmasight_lib.exceptions import ConfigError
-from sigmasight_lib.params import load_replays, load_stress_scenarios
+from sigmasight_lib.params import EngineParams, load_replays, load_stress_scenarios
 from sigmasight_lib.validation import DAILY_COLUMNS, ValidationResult, run_validation
 from tests.conftest import cli_runner, seed_demo_database
 
@@ -214,16 +214,6 @@ def test_replay_with_data_predicts_from_factor_moves_and_realizes_from_prices(
     assert math.isfinite(r.stress_correlated_pnl_usd) and r.scenario == "market_down_10"
 
 
-def test_replay_without_market_data_is_na_with_the_reason(result: ValidationResult):
-    r = next(x for x in result.replays if x.key == "covid_2020")
-    assert r.status == "n/a"
-    assert math.isnan(r.predicted_pnl_usd) and math.isnan(r.stress_correlated_pnl_usd)
-    assert "Market" in r.predicted_reason and "SPY" in r.predicted_reason
-    assert r.stress_reason
-    # the holdings still have prices: the realized figure exists
-    assert math.isfinite(r.realized_pnl_usd)
-
-
 def test_factor_moves_compound_across_gaps_and_refuse_ended_series():
     from sigmasight_lib.marketdata.calendar import trading_sessions
     from sigmasight_lib.runs import MarketInputs
@@ -237,8 +227,9 @@ def test_factor_moves_compound_across_gaps_and_refuse_ended_series():
     returns.loc[days[-2] :, "OLD"] = np.nan  # the series ended before the window's end
     curves = pd.DataFrame({"10y": 0.02 + 0.0001 * np.arange(len(days))}, index=days)
     inputs = MarketInputs("offline", returns * np.nan, returns, curves)
-    proxies = {"Market": "AAA", "Oil": "OIL", "Old": "OLD", "Interest Rate": "UST:10y"}
-    moves, reasons, notes = _factor_moves(inputs, proxies, start, end)
+    proxies = {"Market": ("AAA",), "Oil": ("OIL",), "Old": ("OLD",), "Interest Rate": ("UST:10y",)}
+    params = EngineParams()
+    moves, reasons, notes = _factor_moves(inputs, proxies, start, end, params)
     n = len(days) - 9  # returns after the start
     assert moves["Market"] == pytest.approx(1.01**n - 1, rel=1e-12)
     assert moves["Oil"] == pytest.approx(0.98**n - 1, rel=1e-12)
@@ -248,10 +239,11 @@ def test_factor_moves_compound_across_gaps_and_refuse_ended_series():
     assert notes == [f"Old: move measured to {days[-3].date()}, the last observation of OLD"]
     # one that stopped before the start has no move
     returns.loc[days[5] :, "OLD"] = np.nan
-    moves, reasons, _ = _factor_moves(inputs, proxies, start, end)
+    moves, reasons, _ = _factor_moves(inputs, proxies, start, end, params)
     assert "Old" not in moves
+    behind = len(trading_sessions(days[4].date() + dt.timedelta(days=1), end))
     assert reasons["Old"] == (
-        f"proxy OLD has no data in the 5 sessions up to {end} (last observation {days[4].date()})"
+        f"proxy OLD: last observation {days[4].date()}, {behind} sessions before as-of"
     )
 
 
@@ -315,8 +307,9 @@ def test_cli_json_shape_and_files(cli, settings: Settings):
     }  # fmt: skip
     assert set(doc["volatility_bias"]) == {"statistic", "lower", "upper", "observations", "verdict"}
     (replay,) = doc["replays"]
-    assert replay["key"] == "covid_2020" and replay["status"] == "n/a"
-    assert replay["predicted_pnl_usd"] is None and "Market" in replay["predicted_reason"]
+    # offline the market is the S&P 500 index after SPY ends (params/factors.yaml)
+    assert replay["key"] == "covid_2020" and replay["status"] == "ok"
+    assert isinstance(replay["predicted_pnl_usd"], float) and replay["predicted_reason"] is None
     assert len(doc["daily"]) == doc["var_backtest"]["var_95"]["observations"]
     assert set(doc["daily"][0]) == {"date", *DAILY_COLUMNS}
     folder = (
@@ -333,7 +326,7 @@ def test_cli_json_shape_and_files(cli, settings: Settings):
     md = (folder / "validation.md").read_text()
     for heading in ("## VaR backtest", "## Volatility forecast bias", "## Crash replays"):
         assert heading in md
-    assert "N/A:" in md and "no factor model at 2020-02-19" in md
+    assert "covid_2020" in md or replay["name"] in md
 
 
 def test_cli_text_and_errors(cli):
@@ -401,36 +394,65 @@ def test_run_validation_on_each_backend(demo_db: Settings):
 # --------------------------------------------------------------------------- a Market proxy with data in 2020
 
 
-@pytest.fixture(scope="module")
-def index_market_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """The demo database with the offline Market proxy replaced by the S&P 500 index
-    (^GSPC, to 2022-12-28), as an ordered proxy list with current data would pick it."""
+def _settings_with_market_proxies(
+    tmp_path_factory: pytest.TempPathFactory, name: str, proxies: list[str]
+) -> Settings:
+    """The demo database with the offline Market proxy list replaced by ``proxies``."""
     import shutil
 
     import yaml
 
-    tmp = tmp_path_factory.mktemp("validation_gspc")
+    from sigmasight_lib.portfolios.demo import seed_factor_definitions
+
+    tmp = tmp_path_factory.mktemp(name)
     params = tmp / "params"
     shutil.copytree(REPO_DIR / "params", params)
     doc = yaml.safe_load((params / "factors.yaml").read_text())
     market = next(f for f in doc["factors"] if f["name"] == "Market")
-    old = market["proxies"]["offline"]
-    market["proxies"]["offline"] = ["^GSPC"] if isinstance(old, list) else "^GSPC"
+    market["proxies"]["offline"] = proxies
     (params / "factors.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     s = load_settings({
-        "SIGMASIGHT_DATABASE_URL": f"sqlite:///{tmp / 'gspc.db'}",
+        "SIGMASIGHT_DATABASE_URL": f"sqlite:///{tmp / 'market.db'}",
         "SIGMASIGHT_OUTPUTS_DIR": str(tmp / "outputs"),
         "SIGMASIGHT_PARAMS_DIR": str(params),
         "SIGMASIGHT_MARKET_DATA": "offline",
     })  # fmt: skip
     upgrade(s)
     seed_demo_database(s)
-    from sigmasight_lib.portfolios.demo import seed_factor_definitions
-
     with session_scope(s) as session:
         seed_factor_definitions(session, params)
+    return s
+
+
+@pytest.fixture(scope="module")
+def index_market_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The demo database with the S&P 500 index (^GSPC, to 2022-12-28) as the only
+    offline Market proxy."""
+    s = _settings_with_market_proxies(tmp_path_factory, "validation_gspc", ["^GSPC"])
     yield s
     dispose_engine(s)
+
+
+@pytest.fixture(scope="module")
+def spy_market_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The demo database with SPY (offline to 2018-04-27) as the only Market proxy."""
+    s = _settings_with_market_proxies(tmp_path_factory, "validation_spy", ["SPY"])
+    yield s
+    dispose_engine(s)
+
+
+def test_replay_without_market_data_is_na_with_the_reason(spy_market_settings: Settings):
+    res = run_validation(
+        spy_market_settings, PORTFOLIO, dt.date(2017, 3, 1), END, replays=["covid_2020"]
+    )
+    (r,) = res.replays
+    assert r.status == "n/a"
+    assert math.isnan(r.predicted_pnl_usd) and math.isnan(r.stress_correlated_pnl_usd)
+    assert "Market" in r.predicted_reason
+    assert "proxy SPY: last observation 2018-04-27" in r.predicted_reason
+    assert r.stress_reason
+    # the holdings still have prices: the realized figure exists
+    assert math.isfinite(r.realized_pnl_usd)
 
 
 def test_covid_replay_with_a_market_proxy_that_has_data(index_market_settings: Settings):

@@ -471,9 +471,11 @@ def _market_risk(data: ReportData) -> list[Block]:
         Para(
             f"Market dollar beta {_usd(m['market_dollar_beta_usd'])} per 1.0 market return "
             f"(beta to gross {_num(m['market_beta_to_gross'], 3)}, to net "
-            f"{_num(m['market_beta_to_net'], 3)}, delta-adjusted); rate exposure "
-            f"{_usd(m['rate_exposure_usd'])} "
-            f"per unit change of the 10-year yield. Interest-rate betas for "
+            f"{_num(m['market_beta_to_net'], 3)}, delta-adjusted; market proxy "
+            f"{m.get('market_proxy') or 'n/a'}); rate exposure "
+            f"{_usd(m['rate_exposure_usd'])} per unit change of the 10-year yield"
+            + (f" (N/A: {m['rate_reason']})" if m.get("rate_reason") else "")
+            + ". Interest-rate betas for "
             f"{m['positions_with_ir_beta']} of "
             f"{m['positions_with_ir_beta'] + m['positions_without_ir_beta']} positions."
         )

@@ -111,6 +111,10 @@ def test_batch_at_a_later_as_of_succeeds_with_na_reasons(sqlite_demo_db):
         "proxy UST:10y: last observation 2017-03-29, 727 sessions before as-of"
     )
     assert report["market_risk"]["rates_up_50bp"] is None
+    markdown = (sqlite_demo_db.outputs_dir / "2020-02-19" / "long-short-hedge-fund-style"
+                / "report.md").read_text(encoding="utf-8")  # fmt: skip
+    assert "(N/A: proxy UST:10y: last observation 2017-03-29" in markdown
+    assert "market proxy ^GSPC" in markdown
     with session_scope(sqlite_demo_db) as session:
         notes = [n for d in session.scalars(sa.select(StressResult.details)) for n in d["notes"]]
     assert any(n.startswith("Volatility: proxy ^VIX: last observation 2019-01-03") for n in notes)

@@ -296,7 +296,10 @@ def parse_positions_csv(
     Notes
     -----
     Errors per row, each an :class:`ImportIssue` (row, field, value, reason):
-    empty required cell; bad number; zero quantity; fractional option
+    empty required cell; bad number; a number or text beyond its limit
+    (:mod:`~sigmasight_lib.portfolios.limits`: non-finite, ``|quantity|`` over
+    1e12, a price over 1e9, a ticker over 16 or a strategy over 200
+    characters); zero quantity; fractional option
     quantity; entry price zero or negative; bad date; entry date after
     ``as_of`` or after the option's expiry; bad ticker or OCC symbol; unknown
     symbol; more cells than header columns; duplicate of an earlier row (same

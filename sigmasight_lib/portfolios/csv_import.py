@@ -370,14 +370,15 @@ def template_csv() -> str:
     str
         CSV text with ``\\n`` line endings that :func:`parse_positions_csv` accepts.
     """
-    header = ",".join(ACCEPTED_HEADERS)
+    from sigmasight_lib.reporting.csv_safety import csv_text
+
     rows = (
-        "AAPL,100,150.25,2024-01-15,core;tech,",
-        "TSLA,-50,245.10,2024-02-01,hedge,",
-        "AAPL250620C00200000,2,5.40,2024-03-01,options|tech,AAPL upside",
-        "SPY250620P00480000,-1,6.15,2024-03-01,options|income,SPY put write",
+        ("AAPL", "100", "150.25", "2024-01-15", "core;tech", ""),
+        ("TSLA", "-50", "245.10", "2024-02-01", "hedge", ""),
+        ("AAPL250620C00200000", "2", "5.40", "2024-03-01", "options|tech", "AAPL upside"),
+        ("SPY250620P00480000", "-1", "6.15", "2024-03-01", "options|income", "SPY put write"),
     )
-    return "\n".join((header, *rows)) + "\n"
+    return csv_text(tuple(ACCEPTED_HEADERS), rows)
 
 
 # --------------------------------------------------------------------------- reading

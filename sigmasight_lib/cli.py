@@ -246,6 +246,14 @@ def portfolio() -> None:
 @click.option("--owner", required=True, help="Owner e-mail.")
 @click.option("--dry-run", is_flag=True, help="Validate and preview; write nothing.")
 @click.option("--valid-rows-only", is_flag=True, help="Import the valid rows even if some fail.")
+@click.option(
+    "--sync", is_flag=True,
+    help="Also remove stored positions the file does not list (never those of failed rows).",
+)  # fmt: skip
+@click.option(
+    "--overwrite-edits", is_flag=True,
+    help="Apply the file's values even where a later `position edit` differs.",
+)  # fmt: skip
 @as_of_option
 @json_option
 @click.pass_context
@@ -256,13 +264,19 @@ def portfolio_import(
     owner: str,
     dry_run: bool,
     valid_rows_only: bool,
+    sync: bool,
+    overwrite_edits: bool,
     as_of: dt.date | None,
     as_json: bool,
 ) -> None:
     """Import positions from a broker-style CSV FILE.
 
-    Exit status 0 only when rows were imported (or, with --dry-run, when every
-    row is valid). When any row fails nothing is written unless
+    Adds and updates positions; stored positions the file does not list are
+    kept and listed unless --sync. A position whose quantity or entry price a
+    later `position edit` set differently is left unchanged and reported as a
+    conflict unless --overwrite-edits. Exit status 0 only when rows were
+    imported without conflicts (or, with --dry-run, when every row is valid and
+    there would be none). When any row fails nothing is written unless
     --valid-rows-only is given.
     """
     from sigmasight_lib.marketdata import get_provider
@@ -280,9 +294,13 @@ def portfolio_import(
             dry_run=dry_run,
             valid_rows_only=valid_rows_only,
             as_of=as_of,
+            sync=sync,
+            overwrite_edits=overwrite_edits,
         )
         proposals = []
-        if result.written is not None:  # propose the common option strategies; create none
+        if (
+            result.written is not None and not dry_run
+        ):  # propose the common option strategies; create none
             from sigmasight_lib.portfolios.strategies import detect_and_create
 
             proposals = [

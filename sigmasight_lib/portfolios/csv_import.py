@@ -63,6 +63,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from sigmasight_lib.portfolios.limits import number_problem, text_problem
 from sigmasight_lib.portfolios.occ import (
     OccContract,
     OccSymbolError,
@@ -187,6 +188,9 @@ class ImportReport:
     rows: tuple[ParsedRow, ...]
     issues: tuple[ImportIssue, ...] = ()
     notes: tuple[str, ...] = ()
+    failed_symbols: tuple[tuple[int, str | None], ...] = ()
+    """(row, symbol) of each data row that failed: the ticker or compact OCC symbol, None
+    when the symbol itself is unreadable (or the row was not read at all)."""
 
     @property
     def ok(self) -> bool:
@@ -230,6 +234,13 @@ class _CheckedRow:
         return self.contract_or_ticker
 
     @property
+    def symbol(self) -> str | None:
+        """Ticker, or the option's compact OCC symbol; None when the symbol is invalid."""
+        if isinstance(self.contract_or_ticker, OccContract):
+            return self.contract_or_ticker.compact
+        return self.contract_or_ticker
+
+    @property
     def duplicate_key(self) -> tuple[str, float, float, dt.date] | None:
         """What makes two rows the same position; None when a part is invalid."""
         symbol = self.contract_or_ticker
@@ -240,8 +251,7 @@ class _CheckedRow:
             or self.entry_date is None
         ):
             return None
-        text = symbol.compact if isinstance(symbol, OccContract) else symbol
-        return (text, self.quantity, self.entry_price, self.entry_date)
+        return (self.symbol, self.quantity, self.entry_price, self.entry_date)
 
 
 class _InvalidValue(ValueError):
@@ -286,7 +296,10 @@ def parse_positions_csv(
     Notes
     -----
     Errors per row, each an :class:`ImportIssue` (row, field, value, reason):
-    empty required cell; bad number; zero quantity; fractional option
+    empty required cell; bad number; a number or text beyond its limit
+    (:mod:`~sigmasight_lib.portfolios.limits`: non-finite, ``|quantity|`` over
+    1e12, a price over 1e9, a ticker over 16 or a strategy over 200
+    characters); zero quantity; fractional option
     quantity; entry price zero or negative; bad date; entry date after
     ``as_of`` or after the option's expiry; bad ticker or OCC symbol; unknown
     symbol; more cells than header columns; duplicate of an earlier row (same
@@ -341,7 +354,9 @@ def parse_positions_csv(
     checked = _flag_duplicates(_flag_unknown_symbols(checked, unknown_symbols))
     issues = tuple(issue for row in checked for issue in row.issues)
     valid = tuple(ParsedRow(row.row, _to_spec(row)) for row in checked if not row.issues)
-    return ImportReport(valid, issues + trailing, tuple(notes))
+    failed = tuple((row.row, row.symbol) for row in checked if row.issues)
+    unread = () if unreadable is None else ((unreadable.row, None),)
+    return ImportReport(valid, issues + trailing, tuple(notes), failed + unread)
 
 
 def template_csv() -> str:
@@ -355,14 +370,15 @@ def template_csv() -> str:
     str
         CSV text with ``\\n`` line endings that :func:`parse_positions_csv` accepts.
     """
-    header = ",".join(ACCEPTED_HEADERS)
+    from sigmasight_lib.reporting.csv_safety import csv_text
+
     rows = (
-        "AAPL,100,150.25,2024-01-15,core;tech,",
-        "TSLA,-50,245.10,2024-02-01,hedge,",
-        "AAPL250620C00200000,2,5.40,2024-03-01,options|tech,AAPL upside",
-        "SPY250620P00480000,-1,6.15,2024-03-01,options|income,SPY put write",
+        ("AAPL", "100", "150.25", "2024-01-15", "core;tech", ""),
+        ("TSLA", "-50", "245.10", "2024-02-01", "hedge", ""),
+        ("AAPL250620C00200000", "2", "5.40", "2024-03-01", "options|tech", "AAPL upside"),
+        ("SPY250620P00480000", "-1", "6.15", "2024-03-01", "options|income", "SPY put write"),
     )
-    return "\n".join((header, *rows)) + "\n"
+    return csv_text(tuple(ACCEPTED_HEADERS), rows)
 
 
 # --------------------------------------------------------------------------- reading
@@ -511,6 +527,9 @@ def _check_row(number: int, cells: Mapping[str, str], as_of: dt.date | None) -> 
         issues.append(
             ImportIssue(number, "tags", cells["tags"], f"more than {MAX_TAGS_PER_POSITION} tags")
         )
+    strategy_problem = text_problem("strategy", cells["strategy"])
+    if strategy_problem is not None:
+        issues.append(ImportIssue(number, "strategy", cells["strategy"], strategy_problem))
     if entry_date is not None and as_of is not None and entry_date > as_of:
         issues.append(
             ImportIssue(
@@ -538,12 +557,21 @@ def _parse_symbol(text: str) -> OccContract | str:
     symbol = text.upper()
     if looks_like_occ(symbol):
         try:
-            return parse_occ_symbol(symbol)
+            contract = parse_occ_symbol(symbol)
         except OccSymbolError as exc:
             raise _InvalidValue(f"invalid OCC option symbol: {exc.reason}") from exc
+        _check_limit(number_problem("strike", contract.strike))
+        return contract
     if _TICKER.fullmatch(symbol) is None:
         raise _InvalidValue("not a ticker or an OCC option symbol")
+    _check_limit(text_problem("underlying", symbol))  # a ticker is its own underlying
     return symbol
+
+
+def _check_limit(problem: str | None) -> None:
+    """Raise the limit problem of :mod:`~sigmasight_lib.portfolios.limits` as an invalid value."""
+    if problem is not None:
+        raise _InvalidValue(problem)
 
 
 def _parse_number(text: str) -> float:
@@ -574,6 +602,7 @@ def _parse_quantity(text: str) -> float:
     quantity = _parse_number(text)
     if quantity == 0:
         raise _InvalidValue("must not be zero")
+    _check_limit(number_problem("quantity", quantity))
     return quantity
 
 
@@ -581,6 +610,7 @@ def _parse_entry_price(text: str) -> float:
     price = _parse_number(text)
     if price <= 0:
         raise _InvalidValue("must be greater than zero")
+    _check_limit(number_problem("entry_price", price))
     return price
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from sigmasight_lib.db.models import Position, PositionHistory
 from sigmasight_lib.exceptions import NotFoundError, SigmaSightError
+from sigmasight_lib.portfolios.limits import number_problem
 from sigmasight_lib.portfolios.positions import detect_position_type
 
 HISTORY_COLUMNS = ("changed_at", "effective_date", "field", "old_value", "new_value", "note")
@@ -62,6 +63,13 @@ def _record(
     )
 
 
+def _check_number(position_id: int, field: str, value: float) -> None:
+    """A :class:`PositionEditError` quoting the value and the limit when ``value`` is beyond it."""
+    problem = number_problem(field, value)
+    if problem is not None:
+        raise PositionEditError(f"position {position_id}: {field} {value!r}: {problem}")
+
+
 def edit_position(
     session: Session,
     position_id: int,
@@ -79,9 +87,14 @@ def edit_position(
     ------
     PositionEditError
         For a zero quantity (close the position instead), a non-positive entry
-        price, or an edit of a closed position.
+        price, a value that is not finite or beyond its limit
+        (:mod:`~sigmasight_lib.portfolios.limits`), or an edit of a closed position.
     """
     position = _position(session, position_id)
+    if quantity is not None:
+        _check_number(position_id, "quantity", quantity)
+    if entry_price is not None:
+        _check_number(position_id, "entry_price", entry_price)
     effective = effective or dt.date.today()
     if position.exit_date is not None:
         raise PositionEditError(
@@ -130,6 +143,7 @@ def close_position(
 ) -> Position:
     """Close a position; realized P&L = quantity × (exit − entry) × multiplier is kept."""
     position = _position(session, position_id)
+    _check_number(position_id, "exit_price", exit_price)
     if position.exit_date is not None:
         raise PositionEditError(
             f"position {position_id} is already closed (exit {position.exit_date})"

@@ -819,8 +819,12 @@ def load_schema() -> dict[str, Any]:
 def positions_csv(data: ReportData) -> str:
     """positions.csv: :data:`~sigmasight_lib.reporting.tables.POSITION_CSV_COLUMNS`,
     one row per held position; empty cells where a value is N/A (``notes`` says why).
-    Numbers keep 12 significant digits (``%.12g``)."""
-    return positions_table(data).to_csv(index=False, lineterminator="\n", float_format="%.12g")
+    Numbers keep 12 significant digits (``%.12g``); text cells a spreadsheet would run as
+    formulas are prefixed with ``'`` (:func:`~sigmasight_lib.reporting.csv_safety.safe_cell`)."""
+    from sigmasight_lib.reporting.csv_safety import safe_frame
+
+    table = safe_frame(positions_table(data))
+    return table.to_csv(index=False, lineterminator="\n", float_format="%.12g")
 
 
 # --------------------------------------------------------------------------- html

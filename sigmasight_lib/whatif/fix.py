@@ -24,10 +24,8 @@ the SHA-256 of the content).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from sigmasight_lib.db.models import ExportHistory, ModelingSession
 from sigmasight_lib.exceptions import SigmaSightError
+from sigmasight_lib.reporting.csv_safety import csv_text
 from sigmasight_lib.whatif import sessions as ws
 
 SOH = "\x01"
@@ -142,14 +141,13 @@ def fix_messages(
 
 
 def trades_csv(trades: Sequence[Mapping[str, Any]]) -> str:
-    """The trades as CSV (:data:`CSV_COLUMNS`), one row per trade in id order."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    """The trades as CSV (:data:`CSV_COLUMNS`), one row per trade in id order; cells pass
+    through :func:`~sigmasight_lib.reporting.csv_safety.safe_cell` (no spreadsheet formulas)."""
+    rows = []
     for t in trades:
         spec = ws.trade_spec(t)
         price = t.get("price")
-        writer.writerow([
+        rows.append([
             t["id"], spec.symbol, spec.underlying, "BUY" if spec.quantity > 0 else "SELL",
             _number(abs(spec.quantity)), _number(spec.quantity),
             "LIMIT" if price is not None else "MARKET", "" if price is None else _number(price),
@@ -157,7 +155,7 @@ def trades_csv(trades: Sequence[Mapping[str, Any]]) -> str:
             "" if spec.strike is None else _number(spec.strike),
             spec.expiry.isoformat() if spec.expiry else "",
         ])  # fmt: skip
-    return buffer.getvalue()
+    return csv_text(CSV_COLUMNS, rows)
 
 
 def export_session(

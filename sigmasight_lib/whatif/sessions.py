@@ -38,6 +38,7 @@ from sigmasight_lib.portfolios.csv_import import (
     _parse_quantity,
     _parse_symbol,
 )
+from sigmasight_lib.portfolios.limits import text_problem
 from sigmasight_lib.portfolios.occ import OccContract
 from sigmasight_lib.portfolios.positions import PositionSpec, make_position_spec
 from sigmasight_lib.portfolios.service import find_portfolio
@@ -189,6 +190,9 @@ def create_session(session: Session, portfolio: str | int, name: str) -> dict[st
     clean = name.strip()
     if not clean:
         raise ImportValidationError("invalid session name: required value is empty")
+    too_long = text_problem("session_name", clean)
+    if too_long is not None:
+        raise ImportValidationError(f"invalid session name {clean[:40]!r}...: {too_long}")
     if clean.isdigit():
         raise ImportValidationError(
             f"invalid session name {clean!r}: must not be a number (numbers are session ids)"

@@ -210,11 +210,16 @@ def _as_tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _count(default: int, minimum: int = 2, what: str = "") -> Any:
-    """An integer field ``>= minimum``."""
-    return Field(
-        default, ge=minimum, json_schema_extra={"allowed": f"an integer >= {minimum}{what}"}
-    )
+MAX_SESSIONS = 10_000
+"""Upper bound of every window, count and lookback in sessions (about 40 years)."""
+MAX_RETENTION_DAYS = 36_500
+"""Upper bound of ``snapshot.retention_days`` (100 years; beyond it dates overflow)."""
+
+
+def _count(default: int, minimum: int = 2, maximum: int = MAX_SESSIONS, what: str = "") -> Any:
+    """An integer field in ``[minimum, maximum]``; ``what`` is appended to the allowed range."""
+    allowed = f"an integer in [{minimum}, {maximum}]{what}"
+    return Field(default, ge=minimum, le=maximum, json_schema_extra={"allowed": allowed})
 
 
 def _number(default: float, *, gt: float | None = None, le: float | None = None) -> Any:
@@ -353,7 +358,7 @@ ENGINES_FILE = "engines.yaml"
 
 
 class DataParams(_Strict):
-    max_staleness_sessions: int = _count(5, 0, " (NYSE sessions)")
+    max_staleness_sessions: int = _count(5, 0, what=" (NYSE sessions)")
 
 
 class GreeksParams(_Strict):
@@ -434,16 +439,17 @@ class RiskMetricsParams(_Strict):
 
 
 class SnapshotParams(_Strict):
-    retention_days: int = _count(365, 1, " (calendar days)")
+    retention_days: int = _count(365, 1, MAX_RETENTION_DAYS, " (calendar days)")
 
 
 class EngineParams(_Strict):
     """Validated ``params/engines.yaml``: one frozen model per section.
 
     Ranges: windows, lookbacks, ``min_obs`` / ``min_overlap`` / ``rate_min_obs``
-    and ``realized_vol_sessions``, ``backtest_days`` are integers >= 2, each
-    minimum at most its window; ``top_n`` >= 1; ``data.max_staleness_sessions`` >= 0;
-    ``snapshot.retention_days`` >= 1; ``stress.decay`` and
+    and ``realized_vol_sessions``, ``backtest_days`` are integers in [2,
+    :data:`MAX_SESSIONS`], each minimum at most its window; ``top_n`` >= 1 and
+    ``data.max_staleness_sessions`` >= 0 (both at most :data:`MAX_SESSIONS`);
+    ``snapshot.retention_days`` in [1, :data:`MAX_RETENTION_DAYS`]; ``stress.decay`` and
     ``correlations.cluster_threshold`` in (0, 1]; ``factors.cap`` > 0; rates, yields
     and moves finite (market moves > -1); ``factors.factor_types`` a non-empty
     subset of :data:`REGRESSION_FACTOR_TYPES`; the choices ``greeks_backend``

@@ -87,19 +87,19 @@ def test_unknown_key_did_you_mean(params_dir):
 
 def test_fractional_window(params_dir):
     assert engines_error(params_dir, "factors:\n  window: 252.7\n") == (
-        "engines.yaml: factors.window = 252.7 is not an integer; expected an integer >= 2"
+        "engines.yaml: factors.window = 252.7 is not an integer; expected an integer in [2, 10000]"
     )
 
 
 def test_boolean_window(params_dir):
     assert engines_error(params_dir, "factors:\n  window: true\n") == (
-        "engines.yaml: factors.window = true is not an integer; expected an integer >= 2"
+        "engines.yaml: factors.window = true is not an integer; expected an integer in [2, 10000]"
     )
 
 
 def test_negative_window(params_dir):
     assert engines_error(params_dir, "correlations:\n  window: -20\n") == (
-        "engines.yaml: correlations.window = -20 is out of range; expected an integer >= 2"
+        "engines.yaml: correlations.window = -20 is out of range; expected an integer in [2, 10000]"
     )
 
 
@@ -177,12 +177,12 @@ def test_unknown_factor_type(params_dir):
         ),
         (
             "snapshot:\n  retention_days: 0\n",
-            "snapshot.retention_days = 0 is out of range; expected an integer >= 1 (calendar days)",
+            "snapshot.retention_days = 0 is out of range; expected an integer in [1, 36500] (calendar days)",
         ),
         (
             "data:\n  max_staleness_sessions: -1\n",
             "data.max_staleness_sessions = -1 is out of range; "
-            "expected an integer >= 0 (NYSE sessions)",
+            "expected an integer in [0, 10000] (NYSE sessions)",
         ),
         (
             "greeks:\n  risk_free_rate: .nan\n",
@@ -190,7 +190,7 @@ def test_unknown_factor_type(params_dir):
         ),
         (
             "stress:\n  lookback:\n",
-            "stress.lookback = null is not an integer; expected an integer >= 2",
+            "stress.lookback = null is not an integer; expected an integer in [2, 10000]",
         ),
     ],
 )
@@ -319,4 +319,11 @@ def test_scenario_unknown_field_did_you_mean(params_dir):
     assert str(info.value) == (
         f"{path}: scenario #1 (mine): unknown field(s) 'shock' (did you mean 'shocks'?); "
         "allowed: key, name, category, description, shocks"
+    )
+
+
+def test_huge_retention_is_refused_before_it_overflows_a_date(params_dir):
+    assert engines_error(params_dir, "snapshot:\n  retention_days: 1000000000000\n") == (
+        "engines.yaml: snapshot.retention_days = 1000000000000 is out of range; "
+        "expected an integer in [1, 36500] (calendar days)"
     )

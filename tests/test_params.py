@@ -16,6 +16,7 @@ from sigmasight_lib.params import (
     EngineParams,
     load_engine_params,
     load_factor_params,
+    load_replays,
     load_stress_scenarios,
 )
 from tests.conftest import cli_runner
@@ -326,4 +327,20 @@ def test_huge_retention_is_refused_before_it_overflows_a_date(params_dir):
     assert engines_error(params_dir, "snapshot:\n  retention_days: 1000000000000\n") == (
         "engines.yaml: snapshot.retention_days = 1000000000000 is out of range; "
         "expected an integer in [1, 36500] (calendar days)"
+    )
+
+
+# --------------------------------------------------------------------------- replays.yaml
+
+
+def test_replay_unknown_field_did_you_mean(params_dir):
+    path = params_dir / "replays.yaml"
+    path.write_text(
+        "replays:\n  - {key: x, name: X, start: 2020-01-02, end: 2020-02-03, scenaro: s}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_replays(path)
+    assert str(info.value) == (
+        f"{path}: replay #1 (x): unknown field(s) 'scenaro' (did you mean 'scenario'?); "
+        "allowed: key, name, start, end, scenario, description"
     )

@@ -15,7 +15,7 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
@@ -125,7 +125,10 @@ def _raw(doc: Any, keys: Sequence[Any]) -> Any:
 
 
 def schema_error(where: str, model: type[BaseModel], exc: ValidationError, doc: Any) -> ConfigError:
-    """One-line :class:`ConfigError` for the first error of a validation.
+    """One-line :class:`ConfigError` for the first error of a validation (an unknown key first).
+
+    Models nest through mappings (sections); validate the entries of a list
+    one by one with their own ``where`` (``factor #3 (Value)``), as the loaders do.
 
     Parameters
     ----------
@@ -145,7 +148,9 @@ def schema_error(where: str, model: type[BaseModel], exc: ValidationError, doc: 
         'bogus' is not allowed...``); an unknown key reads ``unknown key
         'factors.windw' (did you mean 'window'?); allowed: ...``.
     """
-    error = exc.errors(include_url=False)[0]
+    errors = exc.errors(include_url=False)
+    # an unknown key first: it usually explains the missing one ('quantiy' for 'quantity')
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc, kind, ctx = error["loc"], error["type"], error.get("ctx") or {}
     # walk the nested models along the location: `owner` holds the failing field or key
     owner, depth, field = model, 0, None
@@ -175,8 +180,10 @@ def schema_error(where: str, model: type[BaseModel], exc: ValidationError, doc: 
         )
     value = _raw(doc, loc[:depth])
     problem = _PROBLEMS.get(kind, str(error["msg"]).lower())
-    if field is None:  # a whole section that is not a mapping
+    if field is None:  # a whole section: missing or not a mapping
         allowed = "a mapping of " + ", ".join(owner.model_fields)
+        if kind == "missing":
+            return ConfigError(f"{where}: {'.'.join(path)} is missing; expected {allowed}")
         return ConfigError(
             f"{where}: {'.'.join(path)} = {show_value(value)} {problem}; expected {allowed}"
         )
@@ -200,7 +207,26 @@ def schema_error(where: str, model: type[BaseModel], exc: ValidationError, doc: 
     return ConfigError(f"{where}: {key} = {show_value(value)} {problem}{hint}; expected {allowed}")
 
 
-class _Strict(BaseModel):
+M = TypeVar("M", bound=BaseModel)
+
+
+def entry_where(prefix: str, raw: Any, label: str = "name") -> str:
+    """``prefix`` plus the entry's ``label`` field in parentheses when it is text."""
+    value = raw.get(label) if isinstance(raw, dict) else None
+    return f"{prefix} ({value})" if isinstance(value, str) else prefix
+
+
+def validate_entry(model: type[M], raw: Any, where: str) -> M:
+    """One mapping of a YAML list validated by ``model``; errors are one line after ``where``."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {show_value(raw)}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise schema_error(where, model, exc, raw) from None
+
+
+class Strict(BaseModel):
     """Frozen, unknown keys forbidden, no coercion (an int is still accepted for a float)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -258,7 +284,7 @@ Symbol = Annotated[str, Field(min_length=1, pattern=r"\S")]
 ProxyList = Annotated[tuple[Symbol, ...], BeforeValidator(_one_or_list), Field(min_length=1)]
 
 
-class FactorEntry(_Strict):
+class FactorEntry(Strict):
     """One entry of ``params/factors.yaml``."""
 
     name: Annotated[str, Field(min_length=1, pattern=r"\S")]
@@ -282,7 +308,7 @@ class FactorParams:
     display_order: int
 
 
-def _only_keys(path: Path, doc: Any, allowed: Sequence[str], what: str) -> None:
+def only_keys(path: Path, doc: Any, allowed: Sequence[str], what: str) -> None:
     """A file's top level must be a mapping of ``allowed`` keys (did you mean for others)."""
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: expected a mapping with {what}")
@@ -309,22 +335,15 @@ def load_factor_params(params_dir: Path) -> list[FactorParams]:
     """
     path = params_dir / FACTORS_FILE
     doc = read_yaml(path) or {}
-    _only_keys(path, doc, ("factors",), "a 'factors' list")
+    only_keys(path, doc, ("factors",), "a 'factors' list")
     entries = doc.get("factors")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{path}: expected a non-empty list under 'factors'")
     out: list[FactorParams] = []
     seen: set[str] = set()
     for i, entry in enumerate(entries, start=1):
-        where = f"{path}: factor #{i}"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {show_value(entry)}")
-        if isinstance(entry.get("name"), str):
-            where = f"{where} ({entry['name']})"
-        try:
-            factor = FactorEntry.model_validate(entry)
-        except ValidationError as exc:
-            raise schema_error(where, FactorEntry, exc, entry) from None
+        where = entry_where(f"{path}: factor #{i}", entry)
+        factor = validate_entry(FactorEntry, entry, where)
         if factor.name in seen:
             raise ConfigError(f"{where}: name {factor.name!r} is a duplicate")
         seen.add(factor.name)
@@ -357,18 +376,18 @@ def parse_date(value: Any, where: str) -> dt.date:
 ENGINES_FILE = "engines.yaml"
 
 
-class DataParams(_Strict):
+class DataParams(Strict):
     max_staleness_sessions: int = _count(5, 0, what=" (NYSE sessions)")
 
 
-class GreeksParams(_Strict):
+class GreeksParams(Strict):
     greeks_backend: Literal["numpy", "mibian"] = "numpy"
     realized_vol_sessions: int = _count(60)
     risk_free_rate: float = _number(0.02)
     dividend_yield: float = _number(0.0)
 
 
-class FactorsParams(_Strict):
+class FactorsParams(Strict):
     mode: Literal["spread", "raw"] = "spread"
     window: int = _count(252)
     min_obs: int = _count(60, what=" and <= factors.window")
@@ -390,7 +409,7 @@ class FactorsParams(_Strict):
         return self
 
 
-class MarketRiskParams(_Strict):
+class MarketRiskParams(Strict):
     market_moves: Annotated[
         tuple[DecimalReturn, ...],
         BeforeValidator(_as_tuple),
@@ -415,12 +434,12 @@ class MarketRiskParams(_Strict):
         return self
 
 
-class StressParams(_Strict):
+class StressParams(Strict):
     decay: float = _number(0.94, gt=0, le=1)
     lookback: int = _count(252)
 
 
-class CorrelationsParams(_Strict):
+class CorrelationsParams(Strict):
     window: int = _count(252)
     min_overlap: int = _count(60, what=" and <= correlations.window")
     top_n: int = _count(10, 1)
@@ -432,17 +451,17 @@ class CorrelationsParams(_Strict):
         return self
 
 
-class RiskMetricsParams(_Strict):
+class RiskMetricsParams(Strict):
     window: int = _count(252)
     risk_free: float = _number(0.0)
     gaussian_mean: Literal["zero", "sample"] = "zero"
 
 
-class SnapshotParams(_Strict):
+class SnapshotParams(Strict):
     retention_days: int = _count(365, 1, MAX_RETENTION_DAYS, " (calendar days)")
 
 
-class EngineParams(_Strict):
+class EngineParams(Strict):
     """Validated ``params/engines.yaml``: one frozen model per section.
 
     Ranges: windows, lookbacks, ``min_obs`` / ``min_overlap`` / ``rate_min_obs``

@@ -19,6 +19,7 @@ from sigmasight_lib.params import (
     load_replays,
     load_stress_scenarios,
 )
+from sigmasight_lib.portfolios.demo import load_demo_portfolios
 from tests.conftest import cli_runner
 
 SECTIONS = "data, greeks, factors, market_risk, stress, correlations, risk_metrics, snapshot"
@@ -344,3 +345,57 @@ def test_replay_unknown_field_did_you_mean(params_dir):
         f"{path}: replay #1 (x): unknown field(s) 'scenaro' (did you mean 'scenario'?); "
         "allowed: key, name, start, end, scenario, description"
     )
+
+
+# --------------------------------------------------------------------------- demo_portfolios.yaml
+
+
+def demo_error(params_dir: Path, old: str, new: str) -> str:
+    path = params_dir / "demo_portfolios.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_demo_portfolios(params_dir)
+    return str(info.value).replace(str(path), "demo_portfolios.yaml")
+
+
+FIRST = "demo_portfolios.yaml: portfolio #1 (Balanced Individual Investor)"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "quantity: 500\n",
+            "quantity: true\n",
+            f"{FIRST}, position #3 (MSFT): quantity = true is not a number; "
+            "expected a finite number",
+        ),
+        (
+            "quantity: 500\n",
+            "quantity: .inf\n",
+            f"{FIRST}, position #3 (MSFT): quantity = inf is not finite; expected a finite number",
+        ),
+        (
+            "quantity: 500\n",
+            "quantiy: 500\n",
+            f"{FIRST}, position #3 (MSFT): unknown key 'quantiy' (did you mean 'quantity'?); "
+            "allowed: symbol, quantity, entry_price, entry_date, tags, strategy",
+        ),
+        (
+            "type: covered_call\n",
+            "type: covered_cal\n",
+            f"{FIRST}, strategy #1: type = 'covered_cal' is not allowed "
+            "(did you mean 'covered_call'?); expected one of covered_call,",
+        ),
+        (
+            "  owner:\n",
+            "  ownr:\n",
+            f"{FIRST}: unknown key 'ownr' (did you mean 'owner'?); "
+            "allowed: name, owner, description, strategies, positions",
+        ),
+    ],
+)
+def test_demo_portfolio_errors(params_dir, old, new, message):
+    assert demo_error(params_dir, old, new).startswith(message)

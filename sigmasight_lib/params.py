@@ -1,11 +1,15 @@
 """Loaders for the YAML parameter sets in ``params/`` with validation at the edge.
 
-``engines.yaml`` and ``factors.yaml`` are validated by typed pydantic models
+``engines.yaml`` and ``factors.yaml`` (and ``demo_portfolios.yaml``, in
+:mod:`sigmasight_lib.portfolios.demo`) are validated by typed pydantic models
 (unknown keys forbidden, strict types: ``252.7`` or ``true`` is not an integer,
-an integer is accepted where a number is expected; ranges). Every error is a
-one-line :class:`~sigmasight_lib.exceptions.ConfigError` naming the file, the
-key path (``factors.window``), the value as written and what is allowed; an
-unknown key or section adds "did you mean" and the allowed names.
+an integer is accepted where a number is expected; ranges). Scenario and replay
+files keep their hand-written checks, with the same "did you mean" for unknown
+fields, and scenario factor names are checked against ``factors.yaml`` (see
+:func:`load_stress_scenarios`). Every error is a one-line
+:class:`~sigmasight_lib.exceptions.ConfigError` naming the file, the key path
+(``factors.window``), the value as written and what is allowed; an unknown key
+or section adds "did you mean" and the allowed names.
 """
 
 from __future__ import annotations
@@ -269,6 +273,8 @@ def _at_most(model: BaseModel, small: str, large: str) -> None:
         )
 
 
+Text = Annotated[str, Field(min_length=1, pattern=r"\S")]
+"""Non-blank text (names, symbols, e-mail addresses)."""
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 DecimalReturn = Annotated[float, Field(allow_inf_nan=False, gt=-1)]
 
@@ -280,14 +286,13 @@ def _one_or_list(value: Any) -> Any:
     return (value,) if isinstance(value, str) else _as_tuple(value)
 
 
-Symbol = Annotated[str, Field(min_length=1, pattern=r"\S")]
-ProxyList = Annotated[tuple[Symbol, ...], BeforeValidator(_one_or_list), Field(min_length=1)]
+ProxyList = Annotated[tuple[Text, ...], BeforeValidator(_one_or_list), Field(min_length=1)]
 
 
 class FactorEntry(Strict):
     """One entry of ``params/factors.yaml``."""
 
-    name: Annotated[str, Field(min_length=1, pattern=r"\S")]
+    name: Text
     factor_type: Literal[FACTOR_TYPES]  # type: ignore[valid-type]
     description: str | None = None
     proxies: dict[str, ProxyList] = Field(

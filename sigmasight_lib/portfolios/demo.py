@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from sqlalchemy import update
@@ -17,6 +17,7 @@ from sigmasight_lib.exceptions import ConfigError
 from sigmasight_lib.params import (
     DEMO_PORTFOLIOS_FILE,
     Strict,
+    Text,
     did_you_mean,
     entry_where,
     load_factor_params,
@@ -31,12 +32,12 @@ from sigmasight_lib.portfolios.strategies import ACCEPTED_STRATEGY_TYPES
 
 
 class _DemoOwner(Strict):
-    email: Annotated[str, Field(min_length=1, pattern=r"\S")]
+    email: Text
     name: str | None = None
 
 
 class _DemoStrategy(Strict):
-    name: Annotated[str, Field(min_length=1, pattern=r"\S")]
+    name: Text
     type: Literal[ACCEPTED_STRATEGY_TYPES] = "free_form"  # type: ignore[valid-type]
 
 
@@ -44,7 +45,7 @@ class _DemoEntry(Strict):
     """One portfolio of ``demo_portfolios.yaml``; strategies and positions are validated
     one by one (:class:`_DemoStrategy`, :class:`_DemoPosition`) so errors name the entry."""
 
-    name: Annotated[str, Field(min_length=1, pattern=r"\S")]
+    name: Text
     owner: _DemoOwner
     description: str | None = None
     strategies: list[dict[str, Any]] = Field(default_factory=list)
@@ -54,7 +55,7 @@ class _DemoEntry(Strict):
 
 
 class _DemoPosition(Strict):
-    symbol: Annotated[str, Field(min_length=1, pattern=r"\S")]
+    symbol: Text
     quantity: float = Field(allow_inf_nan=False, json_schema_extra={"allowed": "a finite number"})
     entry_price: float | None = Field(
         None, gt=0, allow_inf_nan=False, json_schema_extra={"allowed": "a number > 0"}

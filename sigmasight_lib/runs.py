@@ -1387,7 +1387,7 @@ def run_stress(
     provider, params = _context(settings, provider)
     fp, sp = params.factors, params.stress
     path = scenarios_file or settings.params_dir / STRESS_SCENARIOS_FILE
-    scenarios = load_stress_scenarios(path)
+    scenarios = load_stress_scenarios(path, params_dir=settings.params_dir)
     with session_scope(settings) as session:
         eq_proxies, eq_na, eq_ids = factor_proxies(session, provider.name, fp.factor_types)
         mac_proxies, mac_na, mac_ids = factor_proxies(session, provider.name, ("macro", "rates"))

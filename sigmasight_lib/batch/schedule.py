@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 
 from sigmasight_lib.exceptions import ConfigError, SigmaSightError
-from sigmasight_lib.params import read_yaml
+from sigmasight_lib.params import did_you_mean, read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def load_schedule(path: Path | str) -> Schedule:
     Raises
     ------
     ConfigError
-        For a missing or malformed file, an unknown key, a bad crontab
+        For a missing or malformed file, an unknown key (with "did you mean"), a bad crontab
         expression, an unknown time zone, executor or kernel mode, ``workers``
         below 1, or a scheduler address without the dask executor. The message
         names the file and the field and quotes the value.
@@ -150,7 +150,8 @@ def load_schedule(path: Path | str) -> Schedule:
     unknown = [k for k in doc if k not in _KEYS]
     if unknown:
         raise ConfigError(
-            f"{path}: {unknown[0]!r} is not a schedule setting (allowed: {', '.join(_KEYS)})"
+            f"{path}: {unknown[0]!r} is not a schedule setting"
+            f"{did_you_mean(unknown[0], _KEYS)}; allowed: {', '.join(_KEYS)}"
         )
 
     def bad(key: str, reason: str) -> ConfigError:

@@ -2,18 +2,67 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
+from pydantic import Field
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from sigmasight_lib.db import store
 from sigmasight_lib.db.models import FactorDefinition
 from sigmasight_lib.exceptions import ConfigError
-from sigmasight_lib.params import DEMO_PORTFOLIOS_FILE, load_factor_params, parse_date, read_yaml
+from sigmasight_lib.params import (
+    DEMO_PORTFOLIOS_FILE,
+    Strict,
+    Text,
+    did_you_mean,
+    entry_where,
+    load_factor_params,
+    only_keys,
+    parse_date,
+    read_yaml,
+    validate_entry,
+)
 from sigmasight_lib.portfolios.positions import PositionSpec, make_position_spec
 from sigmasight_lib.portfolios.service import WriteSummary, write_portfolio
+from sigmasight_lib.portfolios.strategies import ACCEPTED_STRATEGY_TYPES
+
+
+class _DemoOwner(Strict):
+    email: Text
+    name: str | None = None
+
+
+class _DemoStrategy(Strict):
+    name: Text
+    type: Literal[ACCEPTED_STRATEGY_TYPES] = "free_form"  # type: ignore[valid-type]
+
+
+class _DemoEntry(Strict):
+    """One portfolio of ``demo_portfolios.yaml``; strategies and positions are validated
+    one by one (:class:`_DemoStrategy`, :class:`_DemoPosition`) so errors name the entry."""
+
+    name: Text
+    owner: _DemoOwner
+    description: str | None = None
+    strategies: list[dict[str, Any]] = Field(default_factory=list)
+    positions: list[dict[str, Any]] = Field(
+        min_length=1, json_schema_extra={"allowed": "a non-empty list of positions"}
+    )
+
+
+class _DemoPosition(Strict):
+    symbol: Text
+    quantity: float = Field(allow_inf_nan=False, json_schema_extra={"allowed": "a finite number"})
+    entry_price: float | None = Field(
+        None, gt=0, allow_inf_nan=False, json_schema_extra={"allowed": "a number > 0"}
+    )
+    entry_date: dt.date | str | None = None
+    tags: list[str] = Field(default_factory=list)
+    strategy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -30,55 +79,59 @@ class DemoPortfolio:
 def load_demo_portfolios(params_dir: Path) -> list[DemoPortfolio]:
     """Parse and validate ``params/demo_portfolios.yaml``.
 
+    Typed like the other parameter files (unknown keys forbidden, strict types).
+
     Raises
     ------
     ConfigError
-        Naming the portfolio, the position and the field that is wrong.
+        One line naming the portfolio, the position, the field and the value.
     """
     path = params_dir / DEMO_PORTFOLIOS_FILE
     doc = read_yaml(path) or {}
+    only_keys(path, doc, ("portfolios",), "a 'portfolios' list")
+    entries = doc.get("portfolios")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{path}: no portfolios defined (expected a non-empty 'portfolios' list)")
     out: list[DemoPortfolio] = []
-    for i, entry in enumerate(doc.get("portfolios") or [], start=1):
-        name = entry.get("name")
-        owner = entry.get("owner") or {}
-        if not name or not owner.get("email"):
-            raise ConfigError(f"{path}: portfolio #{i} needs 'name' and 'owner.email'")
-        strategies = {s["name"]: s.get("type", "free_form") for s in entry.get("strategies") or []}
+    for i, raw_entry in enumerate(entries, start=1):
+        where = entry_where(f"{path}: portfolio #{i}", raw_entry)
+        entry = validate_entry(_DemoEntry, raw_entry, where)
+        strategies: dict[str, str] = {}
+        for k, raw in enumerate(entry.strategies, start=1):
+            strategy = validate_entry(_DemoStrategy, raw, f"{where}, strategy #{k}")
+            strategies[strategy.name] = strategy.type
         positions: list[PositionSpec] = []
-        for j, raw in enumerate(entry.get("positions") or [], start=1):
-            where = f"{path}: portfolio {name!r}, position #{j}"
+        for j, raw in enumerate(entry.positions, start=1):
+            at = entry_where(f"{where}, position #{j}", raw, "symbol")
+            pos = validate_entry(_DemoPosition, raw, at)
+            entry_date = parse_date(pos.entry_date, f"{at}: entry_date") if pos.entry_date else None
             try:
                 spec = make_position_spec(
-                    str(raw["symbol"]),
-                    float(raw["quantity"]),
-                    entry_price=float(raw["entry_price"])
-                    if raw.get("entry_price") is not None
-                    else None,
-                    entry_date=parse_date(raw["entry_date"], where)
-                    if raw.get("entry_date")
-                    else None,
-                    tags=tuple(raw.get("tags") or ()),
-                    strategy=raw.get("strategy"),
+                    pos.symbol,
+                    pos.quantity,
+                    entry_price=pos.entry_price,
+                    entry_date=entry_date,
+                    tags=tuple(pos.tags),
+                    strategy=pos.strategy,
                 )
-            except KeyError as exc:
-                raise ConfigError(f"{where}: field {exc.args[0]!r} is missing") from None
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"{where} ({raw.get('symbol')!r}): {exc}") from None
+            except ValueError as exc:
+                raise ConfigError(f"{at}: {exc}") from None
             if spec.strategy and spec.strategy not in strategies:
-                raise ConfigError(f"{where}: strategy {spec.strategy!r} is not declared")
+                raise ConfigError(
+                    f"{at}: strategy {spec.strategy!r} is not declared"
+                    f"{did_you_mean(spec.strategy, strategies)}; declared: {', '.join(strategies)}"
+                )
             positions.append(spec)
         out.append(
             DemoPortfolio(
-                name=name,
-                owner_email=owner["email"],
-                owner_name=owner.get("name"),
-                description=entry.get("description"),
+                name=entry.name,
+                owner_email=entry.owner.email,
+                owner_name=entry.owner.name,
+                description=entry.description,
                 strategies=strategies,
                 positions=tuple(positions),
             )
         )
-    if not out:
-        raise ConfigError(f"{path}: no portfolios defined")
     return out
 
 

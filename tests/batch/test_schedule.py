@@ -207,7 +207,8 @@ def test_lists_load_and_jobs_are_normalized(tmp_path: Path):
     [
         (
             'cron: "30 17 * * 1-5"\nworker: 2\n',
-            "'worker' is not a schedule setting (allowed: cron, timezone,",
+            "'worker' is not a schedule setting (did you mean 'workers'?); "
+            "allowed: cron, timezone,",
         ),
         ("timezone: UTC\n", "field 'cron' is missing"),
         (

@@ -14,7 +14,14 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from sigmasight_lib.cli_common import as_of_option, echo_frame, echo_json, json_option, parse_date
+from sigmasight_lib.cli_common import (
+    as_of_option,
+    echo_frame,
+    echo_json,
+    json_option,
+    parse_date,
+    parse_session,
+)
 from sigmasight_lib.config import Settings, load_settings
 from sigmasight_lib.exceptions import SigmaSightError
 from sigmasight_lib.logs import Progress, setup_logging
@@ -36,10 +43,10 @@ def _session(ctx: click.Context):  # noqa: ANN202 (context manager)
 
 
 def _resolve_as_of(session, as_of: dt.date | None) -> dt.date:  # noqa: ANN001
-    from sigmasight_lib.marketdata.cache import default_as_of
+    from sigmasight_lib.marketdata.cache import check_as_of, default_as_of
 
     if as_of is not None:
-        return as_of
+        return check_as_of(session, as_of)
     resolved = default_as_of(session)
     if resolved is None:
         raise click.ClickException(
@@ -824,21 +831,21 @@ _register_commands()
 @click.option(
     "--start",
     required=True,
-    callback=parse_date,
+    callback=parse_session,
     metavar="YYYY-MM-DD",
     help="First VaR forecast day.",
 )
 @click.option(
     "--end",
     required=True,
-    callback=parse_date,
+    callback=parse_session,
     metavar="YYYY-MM-DD",
     help="Last day with a realized P&L.",
 )
 @click.option(
     "--holdings-as-of",
     "holdings_as_of",
-    callback=parse_date,
+    callback=parse_session,
     metavar="YYYY-MM-DD",
     help="Date of the holdings held constant (default: the default as-of date).",
 )

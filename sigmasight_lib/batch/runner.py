@@ -40,17 +40,24 @@ from sigmasight_lib.batch.tracking import batch_lock, market_data_hash, start_ru
 from sigmasight_lib.config import Settings, load_settings
 from sigmasight_lib.db.models import BatchJob, BatchRun, Portfolio
 from sigmasight_lib.db.session import session_scope
-from sigmasight_lib.exceptions import ConfigError, NotFoundError, SigmaSightError
+from sigmasight_lib.exceptions import (
+    AsOfDateError,
+    ConfigError,
+    MarketDataError,
+    NotFoundError,
+    SigmaSightError,
+)
 from sigmasight_lib.logs import Progress
 from sigmasight_lib.marketdata import get_provider
 from sigmasight_lib.marketdata.cache import (
     DEFAULT_HISTORY_SESSIONS,
     default_as_of,
+    latest_cached_date,
     needed_symbols,
     resolve_sync_end,
     sync_market_data,
 )
-from sigmasight_lib.marketdata.calendar import sessions_window
+from sigmasight_lib.marketdata.calendar import require_session, sessions_window
 from sigmasight_lib.portfolios.service import find_portfolio
 
 log = logging.getLogger(__name__)
@@ -421,11 +428,37 @@ def run_batch(
         if as_of is None:
             symbols = needed_symbols(session, provider.name)
             as_of = default_as_of(session) or resolve_sync_end(provider, symbols)
+        elif resume is None:
+            _check_batch_as_of(session, provider, as_of)
         target_rows = [(p.id, p.name, p.slug) for p in targets]
 
     with batch_lock(settings, as_of), scoped_environ(_environment(settings)):
         return _locked_batch(settings, provider, as_of, target_rows, selected, executor, workers,
                              scheduler_address, kernel_mode, resume, previous, started)  # fmt: skip
+
+
+def _check_batch_as_of(session, provider, as_of: dt.date) -> None:  # noqa: ANN001
+    """An explicit batch as-of must be a session the cache or the provider reaches.
+
+    Raises
+    ------
+    AsOfDateError
+        For a weekend, holiday or out-of-calendar date, or a date after both the
+        newest cached price and the newest date the provider serves.
+    """
+    require_session(as_of)
+    latest = latest_cached_date(session)
+    if latest is not None and as_of <= latest:
+        return
+    try:
+        served = resolve_sync_end(provider, needed_symbols(session, provider.name))
+    except MarketDataError:  # provider unreachable: the market_data job reports it
+        return
+    if as_of > served:
+        raise AsOfDateError(
+            f"as-of date {as_of.isoformat()} is after the newest market data "
+            f"{provider.name!r} serves ({served.isoformat()}); choose an earlier date"
+        )
 
 
 def _locked_batch(

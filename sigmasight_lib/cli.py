@@ -970,7 +970,21 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except SigmaSightError as exc:
-        from sigmasight_lib.logs import redact
+        _fail(exc)
+    except Exception as exc:
+        from sqlalchemy.exc import DBAPIError
 
-        click.echo(f"error: {redact(str(exc))}", err=True)
-        sys.exit(1)
+        if not isinstance(exc, DBAPIError):
+            raise
+        from sigmasight_lib.db.session import database_error
+
+        _fail(database_error(exc, load_settings()))
+
+
+def _fail(exc: BaseException) -> None:
+    """One line on stderr (secrets redacted, the first line only) and exit status 1."""
+    from sigmasight_lib.logs import redact
+
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    click.echo(f"error: {redact(first)}", err=True)
+    sys.exit(1)

@@ -269,7 +269,7 @@ def run_portfolio_chain(task: PortfolioTask) -> list[JobOutcome]:
 def _run_chain(task: PortfolioTask, settings: Settings) -> list[JobOutcome]:
     out_dir = Path(task.outputs_dir) / task.as_of.isoformat() / task.slug
     params = {
-        "portfolio": task.portfolio_name,
+        "portfolio": task.portfolio_id,  # the id: names are not unique across owners
         "as_of": task.as_of.isoformat(),
         "run_id": task.run_id,
     }
@@ -368,7 +368,7 @@ def _environment(settings: Settings) -> dict[str, str]:
 def run_batch(
     settings: Settings,
     *,
-    portfolios: Sequence[str] | None = None,
+    portfolios: Sequence[str | int] | None = None,
     as_of: dt.date | None = None,
     jobs: Sequence[str] | None = None,
     executor: str = "inline",
@@ -381,8 +381,10 @@ def run_batch(
 
     Parameters
     ----------
-    portfolios : sequence of str, optional
-        Names, slugs or ids; None = every portfolio.
+    portfolios : sequence of str or int, optional
+        Ids, slugs or names (an ambiguous name is refused listing the
+        candidates); None = every portfolio. The run records the ids, and each
+        notebook receives its portfolio's id.
     jobs : sequence of str, optional
         Engine names; None = all, in dependency order.
     executor : {'inline', 'processes', 'dask'}
@@ -414,6 +416,7 @@ def run_batch(
                 raise NotFoundError(f"no batch run {resume}")
             as_of = old.as_of
             previous = {(j.portfolio_id, j.job_name): j.status for j in old.jobs}
+            # ids since issue 12 (older runs stored names, still resolvable when unique)
             portfolios = portfolios or old.parameters.get("portfolios")
             selected = select_jobs(old.parameters.get("jobs"))
         targets = (
@@ -468,7 +471,8 @@ def _locked_batch(
     from sigmasight_lib.batch.index import write_index
 
     parameters = {
-        "portfolios": [name for _, name, _ in target_rows], "jobs": selected, "executor": executor,
+        "portfolios": [pid for pid, _, _ in target_rows],
+        "portfolio_names": [name for _, name, _ in target_rows], "jobs": selected, "executor": executor,
         "workers": workers, "kernel_mode": kernel_mode, "as_of": as_of.isoformat(),
     }  # fmt: skip
     notes: list[str] = []

@@ -724,9 +724,14 @@ def batch_run(
 @json_option
 @click.pass_context
 def batch_status(ctx: click.Context, run_id: int | None, as_json: bool) -> None:
-    """Jobs of one batch run with status, timing and errors."""
+    """Jobs of one batch run with status, timing and errors.
+
+    A ``running`` run whose process is gone shows ``interrupted`` (resume it
+    with ``batch run --resume RUN_ID``).
+    """
     from sqlalchemy import select
 
+    from sigmasight_lib.batch.tracking import run_state
     from sigmasight_lib.db.models import BatchJob, BatchRun
     from sigmasight_lib.exceptions import NotFoundError
 
@@ -746,7 +751,7 @@ def batch_status(ctx: click.Context, run_id: int | None, as_json: bool) -> None:
         head = {
             "run_id": run.id,
             "as_of": run.as_of,
-            "status": run.status,
+            "status": run_state(run),
             "started_at": run.started_at,
             "finished_at": run.finished_at,
             "code_version": run.code_version,
@@ -780,6 +785,7 @@ def batch_history(ctx: click.Context, limit: int, as_json: bool) -> None:
     """The newest batch runs."""
     from sqlalchemy import select
 
+    from sigmasight_lib.batch.tracking import run_state
     from sigmasight_lib.db.models import BatchRun
 
     with _session(ctx) as session:
@@ -787,7 +793,7 @@ def batch_history(ctx: click.Context, limit: int, as_json: bool) -> None:
             {
                 "run_id": r.id,
                 "as_of": r.as_of,
-                "status": r.status,
+                "status": run_state(r),
                 "started_at": r.started_at,
                 "finished_at": r.finished_at,
                 "jobs": len(r.jobs),

@@ -36,7 +36,14 @@ from sigmasight_lib.batch.plan import (
     dependents,
     select_jobs,
 )
-from sigmasight_lib.batch.tracking import batch_lock, market_data_hash, start_run, upsert_job
+from sigmasight_lib.batch.tracking import (
+    batch_lock,
+    claim_run,
+    market_data_hash,
+    record,
+    start_run,
+    upsert_job,
+)
 from sigmasight_lib.config import Settings, load_settings
 from sigmasight_lib.db.models import BatchJob, BatchRun, Portfolio
 from sigmasight_lib.db.session import session_scope
@@ -45,7 +52,6 @@ from sigmasight_lib.exceptions import (
     ConfigError,
     MarketDataError,
     NotFoundError,
-    SigmaSightError,
 )
 from sigmasight_lib.logs import Progress
 from sigmasight_lib.marketdata import get_provider
@@ -179,7 +185,6 @@ def execute_job(
     import papermill
 
     source = notebook_path(job, notebooks_dir)
-    validate_parameters(source, parameters)
     executed = out_dir / "notebooks" / source.name
     html = out_dir / "html" / source.with_suffix(".html").name
     executed.parent.mkdir(parents=True, exist_ok=True)
@@ -192,6 +197,7 @@ def execute_job(
     start = time.perf_counter()
     error: dict[str, Any] | None = None
     try:
+        validate_parameters(source, parameters)  # a missing notebook fails this job only
         papermill.execute_notebook(
             str(source), str(executed), parameters=parameters, kernel_name=KERNEL_NAME,
             engine_name=engine, progress_bar=False, log_output=False,
@@ -200,7 +206,7 @@ def execute_job(
     except papermill.PapermillExecutionError as exc:
         error = {"cell_index": exc.cell_index, "ename": exc.ename, "evalue": exc.evalue,
                  "notebook": str(executed)}  # fmt: skip
-    except Exception as exc:  # kernel died, timeout, ...: still a job failure, not a crash
+    except Exception as exc:  # missing notebook, kernel died, timeout: a job failure, not a crash
         error = {
             "cell_index": None,
             "ename": type(exc).__name__,
@@ -280,9 +286,9 @@ def _run_chain(task: PortfolioTask, settings: Settings) -> list[JobOutcome]:
             outcome = JobOutcome(task.portfolio_id, job, "skipped",
                                  error={"reason": skipped[job]})  # fmt: skip
         else:
-            with session_scope(settings) as session:
-                upsert_job(session, task.run_id, task.portfolio_id, job, status="running",
-                           started_at=dt.datetime.now(dt.UTC), error=None)  # fmt: skip
+            record(settings, lambda s, job=job: upsert_job(
+                s, task.run_id, task.portfolio_id, job, status="running",
+                started_at=dt.datetime.now(dt.UTC), error=None), "job start")  # fmt: skip
             result = execute_job(job, params, out_dir, settings.notebooks_dir, task.kernel_mode)
             outcome = JobOutcome(task.portfolio_id, job, result.status, result.duration_seconds,
                                  result.notebook, result.html, result.error)  # fmt: skip
@@ -291,15 +297,29 @@ def _run_chain(task: PortfolioTask, settings: Settings) -> list[JobOutcome]:
                     skipped.setdefault(
                         dep, f"skipped: {job} failed ({(result.error or {}).get('ename')})"
                     )
-        with session_scope(settings) as session:
-            upsert_job(session, task.run_id, task.portfolio_id, job, status=outcome.status,
-                       duration_seconds=outcome.duration_seconds, error=outcome.error,
-                       artifact_path=outcome.html or outcome.notebook)  # fmt: skip
+        record(settings, lambda s, job=job, o=outcome: upsert_job(
+            s, task.run_id, task.portfolio_id, job, status=o.status,
+            duration_seconds=o.duration_seconds, error=o.error,
+            artifact_path=o.html or o.notebook), "job status")  # fmt: skip
         outcomes.append(outcome)
     return outcomes
 
 
 # --------------------------------------------------------------------------- executors
+
+
+def _collect(
+    future: Any,
+    task: PortfolioTask,
+    on_done: Callable[[list[JobOutcome]], None],
+    on_crash: Callable[[PortfolioTask, BaseException], None],
+) -> None:
+    try:
+        chain = future.result()
+    except Exception as exc:  # the worker raised or its process died
+        on_crash(task, exc)
+    else:
+        on_done(chain)
 
 
 def _run_tasks(
@@ -308,10 +328,17 @@ def _run_tasks(
     workers: int,
     scheduler_address: str | None,
     on_done: Callable[[list[JobOutcome]], None],
+    on_crash: Callable[[PortfolioTask, BaseException], None],
 ) -> None:
+    """Run every task; a task whose worker raises goes to ``on_crash``, the others on."""
     if executor == "inline":
         for task in tasks:
-            on_done(run_portfolio_chain(task))
+            try:
+                chain = run_portfolio_chain(task)
+            except Exception as exc:
+                on_crash(task, exc)
+            else:
+                on_done(chain)
         return
     if executor == "processes":
         import multiprocessing
@@ -319,8 +346,9 @@ def _run_tasks(
 
         context = multiprocessing.get_context("spawn")  # no inherited DB connections or kernels
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            for future in as_completed([pool.submit(run_portfolio_chain, t) for t in tasks]):
-                on_done(future.result())
+            submitted = {pool.submit(run_portfolio_chain, t): t for t in tasks}
+            for future in as_completed(submitted):
+                _collect(future, submitted[future], on_done, on_crash)
         return
     if executor == "dask":
         try:
@@ -337,12 +365,12 @@ def _run_tasks(
                                    dashboard_address=None)  # fmt: skip
             client = Client(cluster)
         try:
-            futures = [
-                client.submit(run_portfolio_chain, t, pure=False, key=f"{t.slug}-{t.run_id}")
+            futures = {
+                client.submit(run_portfolio_chain, t, pure=False, key=f"{t.slug}-{t.run_id}"): t
                 for t in tasks
-            ]
-            for future in as_completed(futures):
-                on_done(future.result())
+            }
+            for future in as_completed(list(futures)):
+                _collect(future, futures[future], on_done, on_crash)
         finally:
             client.close()
             if cluster is not None:
@@ -476,13 +504,16 @@ def _locked_batch(
         "workers": workers, "kernel_mode": kernel_mode, "as_of": as_of.isoformat(),
     }  # fmt: skip
     notes: list[str] = []
-    with session_scope(settings) as session:
+
+    def open_run(session) -> int:  # noqa: ANN001
         if resume is not None:
             run = session.get(BatchRun, resume)
-            run.status, run.finished_at = "running", None
+            claim_run(run)
         else:
             run = start_run(session, as_of, provider.name, parameters)
-        run_id = run.id
+        return run.id
+
+    run_id = record(settings, open_run, "run start")
     log.info("batch run %d for %s: %d portfolios x %d jobs (%s, %s kernels)",
              run_id, as_of, len(target_rows), len(selected), executor, kernel_mode)  # fmt: skip
 
@@ -490,15 +521,8 @@ def _locked_batch(
     outcomes: list[JobOutcome] = []
     market_ok = previous.get((None, MARKET_DATA_JOB)) == "succeeded"
     if not market_ok:
-        with session_scope(settings) as session:
-            upsert_job(
-                session,
-                run_id,
-                None,
-                MARKET_DATA_JOB,
-                status="running",
-                started_at=dt.datetime.now(dt.UTC),
-            )
+        record(settings, lambda s: upsert_job(s, run_id, None, MARKET_DATA_JOB, status="running",
+                                              started_at=dt.datetime.now(dt.UTC)), "job start")  # fmt: skip
         try:
             with session_scope(settings) as session:
                 sync_market_data(
@@ -509,12 +533,13 @@ def _locked_batch(
                 settings.outputs_dir / as_of.isoformat() / "market-data", settings.notebooks_dir,
                 kernel_mode,
             )  # fmt: skip
-        except SigmaSightError as exc:
+        except Exception as exc:  # sync or notebook crash: this job fails, the run goes on
             md = JobOutcome(None, MARKET_DATA_JOB, "failed",
                             error={"cell_index": None, "ename": type(exc).__name__, "evalue": str(exc)})  # fmt: skip
         market_ok = md.status == "succeeded"
         outcomes.append(md)
-        with session_scope(settings) as session:
+
+        def market_data_done(session) -> None:  # noqa: ANN001
             upsert_job(session, run_id, None, MARKET_DATA_JOB, status=md.status, duration_seconds=md.duration_seconds,
                        error=md.error, artifact_path=md.html or md.notebook)  # fmt: skip
             if market_ok:
@@ -523,16 +548,18 @@ def _locked_batch(
                     session, needed_symbols(session, provider.name), window[0], as_of
                 )
 
+        record(settings, market_data_done, "job status")
+
     tasks = []
     for pid, name, slug in target_rows:
         todo = tuple(j for j in selected if previous.get((pid, j)) != "succeeded")
         if not todo:
             continue
         if not market_ok:
-            with session_scope(settings) as session:
-                for job in todo:
-                    upsert_job(session, run_id, pid, job, status="skipped",
-                               error={"reason": "skipped: market_data failed"})  # fmt: skip
+            record(settings, lambda s, pid=pid, todo=todo: [
+                upsert_job(s, run_id, pid, job, status="skipped",
+                           error={"reason": "skipped: market_data failed"}) for job in todo
+            ], "job status")  # fmt: skip
             outcomes += [
                 JobOutcome(pid, j, "skipped", error={"reason": "skipped: market_data failed"})
                 for j in todo
@@ -550,9 +577,27 @@ def _locked_batch(
         done += len(chain)
         progress(done, max(total, 1), f"{len(tasks)} portfolios x {len(selected)} engines")
 
-    _run_tasks(tasks, executor, workers, scheduler_address, on_done)
+    def on_crash(task: PortfolioTask, exc: BaseException) -> None:
+        """A worker that raised (or died) fails its portfolio's unfinished jobs, not the run."""
+        error = {"cell_index": None, "ename": type(exc).__name__, "evalue": str(exc),
+                 "notebook": None}  # fmt: skip
+        log.error("batch run %d: worker for portfolio %d failed: %s: %s",
+                  run_id, task.portfolio_id, type(exc).__name__, exc)  # fmt: skip
 
-    with session_scope(settings) as session:
+        def mark(session) -> list[JobOutcome]:  # noqa: ANN001
+            crashed = []
+            for job in task.jobs:
+                row = upsert_job(session, run_id, task.portfolio_id, job)
+                if row.status in ("pending", "running"):
+                    row.status, row.error = "failed", error
+                crashed.append(JobOutcome(task.portfolio_id, job, row.status, error=row.error))
+            return crashed
+
+        on_done(record(settings, mark, "job status"))
+
+    _run_tasks(tasks, executor, workers, scheduler_address, on_done, on_crash)
+
+    def finish(session) -> tuple[str, Path]:  # noqa: ANN001
         jobs = list(session.scalars(select(BatchJob).where(BatchJob.batch_run_id == run_id)))
         statuses = {j.status for j in jobs}
         status = (
@@ -562,7 +607,9 @@ def _locked_batch(
         )
         run = session.get(BatchRun, run_id)
         run.status, run.finished_at = status, dt.datetime.now(dt.UTC)
-        index = write_index(session, settings.outputs_dir)
+        return status, write_index(session, settings.outputs_dir)
+
+    status, index = record(settings, finish, "run status")
     return BatchResult(
         run_id, as_of, status, tuple(outcomes), index, time.perf_counter() - started, tuple(notes)
     )

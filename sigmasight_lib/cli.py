@@ -988,9 +988,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _fail(exc: BaseException) -> None:
-    """One line on stderr (secrets redacted, the first line only) and exit status 1."""
+    """The error on stderr (secrets redacted) and exit status 1."""
     from sigmasight_lib.logs import redact
 
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    click.echo(f"error: {redact(first)}", err=True)
+    click.echo(f"error: {redact(str(exc))}", err=True)
     sys.exit(1)

@@ -73,12 +73,12 @@ def test_cli_refuses_bad_as_of_in_one_line(sqlite_demo_db, monkeypatch, capsys, 
     assert _valuation_rows(sqlite_demo_db) == 0
 
 
-def test_library_refuses_non_session(sqlite_demo_db):
+def test_library_refuses_non_session(demo_db):
     from sigmasight_lib.runs import run_valuation
 
     with pytest.raises(ValueError, match="previous session is 2017-03-31"):
-        run_valuation(sqlite_demo_db, "1", dt.date(2017, 4, 1))
-    assert _valuation_rows(sqlite_demo_db) == 0
+        run_valuation(demo_db, "1", dt.date(2017, 4, 1))
+    assert _valuation_rows(demo_db) == 0
 
 
 def test_report_defaults_to_default_as_of_not_a_stray_result(sqlite_demo_db, monkeypatch, capsys):

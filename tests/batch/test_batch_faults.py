@@ -68,9 +68,9 @@ def test_same_named_portfolios_of_two_owners_batch_and_resume(sqlite_demo_db, no
     assert {(o.portfolio_id, o.job) for o in resumed.outcomes} == {(ann, "greeks"), (bob, "greeks")}
 
 
-def test_ambiguous_name_lists_the_candidates(sqlite_demo_db, monkeypatch, capsys):
-    ann, bob = _two_cores(sqlite_demo_db)
-    run = cli_runner(sqlite_demo_db, monkeypatch, capsys)
+def test_ambiguous_name_lists_the_candidates(demo_db, monkeypatch, capsys):
+    ann, bob = _two_cores(demo_db)
+    run = cli_runner(demo_db, monkeypatch, capsys)
     code, out, err = run("portfolio", "show", "core")
     assert code == 1
     assert err == (

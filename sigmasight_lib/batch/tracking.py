@@ -142,13 +142,14 @@ def _pid_alive(pid: int) -> bool:
 def run_state(run: BatchRun, now: dt.datetime | None = None) -> str:
     """The status to show: ``interrupted`` for a ``running`` run whose process is gone.
 
-    On the run's own host the pid decides; from another host (or for a row
-    without pid) a heartbeat older than :data:`HEARTBEAT_STALE` does.
+    On the run's own host a gone pid is ``interrupted`` at once; otherwise (a
+    live pid may be a reused one, another host, a row without pid) a heartbeat
+    older than :data:`HEARTBEAT_STALE` is.
     """
     if run.status != "running":
         return run.status
-    if run.pid is not None and run.host == socket.gethostname():
-        return "running" if _pid_alive(run.pid) else "interrupted"
+    if run.pid is not None and run.host == socket.gethostname() and not _pid_alive(run.pid):
+        return "interrupted"
     last = run.heartbeat_at or run.started_at
     if last is None:
         return "running"

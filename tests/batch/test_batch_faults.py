@@ -164,6 +164,8 @@ def test_run_whose_process_died_shows_interrupted(db_settings, monkeypatch, caps
                      heartbeat_at=now - dt.timedelta(minutes=5), parameters={}),  # alive elsewhere
             BatchRun(as_of=AS_OF, status="running", pid=os.getpid(), host=socket.gethostname(),
                      heartbeat_at=now, parameters={}),  # this process
+            BatchRun(as_of=AS_OF, status="running", pid=os.getpid(), host=socket.gethostname(),
+                     heartbeat_at=now - dt.timedelta(hours=3), parameters={}),  # pid reused
             BatchRun(as_of=AS_OF, status="partial", pid=_dead_pid(), host=socket.gethostname(),
                      heartbeat_at=now, parameters={}),  # finished: kept
         ]  # fmt: skip
@@ -179,6 +181,7 @@ def test_run_whose_process_died_shows_interrupted(db_settings, monkeypatch, caps
         "interrupted",
         "running",
         "running",
+        "interrupted",
         "partial",
     ]
     code, out, _ = run("batch", "status", "--run", str(ids[0]), "--json")

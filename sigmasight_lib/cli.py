@@ -14,7 +14,14 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from sigmasight_lib.cli_common import as_of_option, echo_frame, echo_json, json_option, parse_date
+from sigmasight_lib.cli_common import (
+    as_of_option,
+    echo_frame,
+    echo_json,
+    json_option,
+    parse_date,
+    parse_session,
+)
 from sigmasight_lib.config import Settings, load_settings
 from sigmasight_lib.exceptions import SigmaSightError
 from sigmasight_lib.logs import Progress, setup_logging
@@ -36,10 +43,10 @@ def _session(ctx: click.Context):  # noqa: ANN202 (context manager)
 
 
 def _resolve_as_of(session, as_of: dt.date | None) -> dt.date:  # noqa: ANN001
-    from sigmasight_lib.marketdata.cache import default_as_of
+    from sigmasight_lib.marketdata.cache import check_as_of, default_as_of
 
     if as_of is not None:
-        return as_of
+        return check_as_of(session, as_of)
     resolved = default_as_of(session)
     if resolved is None:
         raise click.ClickException(
@@ -735,9 +742,14 @@ def batch_run(
 @json_option
 @click.pass_context
 def batch_status(ctx: click.Context, run_id: int | None, as_json: bool) -> None:
-    """Jobs of one batch run with status, timing and errors."""
+    """Jobs of one batch run with status, timing and errors.
+
+    A ``running`` run whose process is gone shows ``interrupted`` (resume it
+    with ``batch run --resume RUN_ID``).
+    """
     from sqlalchemy import select
 
+    from sigmasight_lib.batch.tracking import run_state
     from sigmasight_lib.db.models import BatchJob, BatchRun
     from sigmasight_lib.exceptions import NotFoundError
 
@@ -757,7 +769,7 @@ def batch_status(ctx: click.Context, run_id: int | None, as_json: bool) -> None:
         head = {
             "run_id": run.id,
             "as_of": run.as_of,
-            "status": run.status,
+            "status": run_state(run),
             "started_at": run.started_at,
             "finished_at": run.finished_at,
             "code_version": run.code_version,
@@ -791,6 +803,7 @@ def batch_history(ctx: click.Context, limit: int, as_json: bool) -> None:
     """The newest batch runs."""
     from sqlalchemy import select
 
+    from sigmasight_lib.batch.tracking import run_state
     from sigmasight_lib.db.models import BatchRun
 
     with _session(ctx) as session:
@@ -798,7 +811,7 @@ def batch_history(ctx: click.Context, limit: int, as_json: bool) -> None:
             {
                 "run_id": r.id,
                 "as_of": r.as_of,
-                "status": r.status,
+                "status": run_state(r),
                 "started_at": r.started_at,
                 "finished_at": r.finished_at,
                 "jobs": len(r.jobs),
@@ -842,21 +855,21 @@ _register_commands()
 @click.option(
     "--start",
     required=True,
-    callback=parse_date,
+    callback=parse_session,
     metavar="YYYY-MM-DD",
     help="First VaR forecast day.",
 )
 @click.option(
     "--end",
     required=True,
-    callback=parse_date,
+    callback=parse_session,
     metavar="YYYY-MM-DD",
     help="Last day with a realized P&L.",
 )
 @click.option(
     "--holdings-as-of",
     "holdings_as_of",
-    callback=parse_date,
+    callback=parse_session,
     metavar="YYYY-MM-DD",
     help="Date of the holdings held constant (default: the default as-of date).",
 )
@@ -981,7 +994,20 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except SigmaSightError as exc:
-        from sigmasight_lib.logs import redact
+        _fail(exc)
+    except Exception as exc:
+        from sqlalchemy.exc import DBAPIError
 
-        click.echo(f"error: {redact(str(exc))}", err=True)
-        sys.exit(1)
+        if not isinstance(exc, DBAPIError):
+            raise
+        from sigmasight_lib.db.session import database_error
+
+        _fail(database_error(exc, load_settings()))
+
+
+def _fail(exc: BaseException) -> None:
+    """The error on stderr (secrets redacted) and exit status 1."""
+    from sigmasight_lib.logs import redact
+
+    click.echo(f"error: {redact(str(exc))}", err=True)
+    sys.exit(1)

@@ -44,10 +44,29 @@ def parse_date(
         raise click.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form") from None
 
 
+def parse_session(
+    ctx: click.Context | None, param: click.Parameter | None, value: str | None
+) -> dt.date | None:
+    """Click callback for as-of dates: an ISO date that is an NYSE session.
+
+    A weekend or holiday is refused naming the previous session, a date outside
+    the calendar naming its range; both raise
+    :class:`~sigmasight_lib.exceptions.AsOfDateError`, which the CLI prints as
+    one line (every command taking a date to value at uses this).
+    """
+    from sigmasight_lib.marketdata.calendar import require_session
+
+    day = parse_date(ctx, param, value)
+    if day is None:
+        return None
+    what = f"{param.opts[0]}" if param is not None and param.opts else "as-of date"
+    return require_session(day, what)
+
+
 as_of_option = click.option(
     "--as-of",
     "as_of",
-    callback=parse_date,
+    callback=parse_session,
     metavar="YYYY-MM-DD",
     help="Valuation date (default: latest date on which every needed series exists).",
 )

@@ -91,10 +91,17 @@ def parse_database_url(raw: str) -> URL:
     """
     try:
         url = make_url(raw)
-    except ArgumentError as exc:
+        port = url.port
+    except (ArgumentError, ValueError) as exc:
         raise ConfigError(
-            f"SIGMASIGHT_DATABASE_URL is not a database URL: {_mask(raw)!r} ({exc})"
+            f"SIGMASIGHT_DATABASE_URL is not a database URL: {_mask(raw)!r} ({exc}); "
+            "fix it, e.g. postgresql+psycopg://user@host:5432/dbname"
         ) from None
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(
+            f"SIGMASIGHT_DATABASE_URL has port {port}, not in 1-65535: "
+            f"fix the port in {url.render_as_string(hide_password=True)}"
+        )
     backend = url.get_backend_name()
     if backend not in SUPPORTED_DIALECTS:
         raise ConfigError(

@@ -41,3 +41,11 @@ class NotFoundError(SigmaSightError, LookupError):
 
 class DatabaseError(SigmaSightError, RuntimeError):
     """The database is unreachable or not at the expected schema revision."""
+
+
+class AsOfDateError(SigmaSightError, ValueError):
+    """An as-of date that is no NYSE session, lies past the calendar or past the cached data."""
+
+
+class DatabaseLockedError(DatabaseError):
+    """Another process held the database lock past the busy timeout (worth a retry)."""

@@ -76,7 +76,7 @@ from sigmasight_lib.engines.valuation import value_positions, value_totals
 from sigmasight_lib.exceptions import MarketDataError
 from sigmasight_lib.marketdata import MarketDataProvider, get_provider
 from sigmasight_lib.marketdata.base import RATE_PROXY_PREFIX
-from sigmasight_lib.marketdata.cache import default_as_of
+from sigmasight_lib.marketdata.cache import check_as_of, default_as_of
 from sigmasight_lib.marketdata.calendar import (
     previous_session,
     session_on_or_before,
@@ -190,7 +190,7 @@ class PositionAnalytics:
 
 def _resolve(session: Session, portfolio: str | int, as_of: dt.date | None) -> tuple[Any, dt.date]:
     p = find_portfolio(session, portfolio)
-    day = as_of or default_as_of(session)
+    day = check_as_of(session, as_of) if as_of is not None else default_as_of(session)
     if day is None:
         raise MarketDataError(
             "no as-of date: the cache has no date with every needed series; "

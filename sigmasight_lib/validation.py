@@ -78,6 +78,7 @@ from sigmasight_lib.exceptions import ConfigError, MarketDataError
 from sigmasight_lib.marketdata import MarketDataProvider, get_provider
 from sigmasight_lib.marketdata.cache import default_as_of, sync_market_data
 from sigmasight_lib.marketdata.calendar import (
+    require_session,
     session_on_or_before,
     sessions_window,
     trading_sessions,
@@ -687,6 +688,9 @@ def run_validation(
     """
     if not isinstance(start, dt.date) or not isinstance(end, dt.date):
         raise ConfigError(f"start and end must be dates, got {start!r} and {end!r}")
+    for label, day in (("--start", start), ("--end", end), ("--holdings-as-of", holdings_as_of)):
+        if day is not None:
+            require_session(day, label)
     if not start < end:
         raise ConfigError(f"start {start} must be before end {end}")
     provider = provider or get_provider(settings)

@@ -38,8 +38,9 @@ DEPENDS_ON: dict[str, tuple[str, ...]] = {
 """Per-portfolio dependencies (all of them also depend on ``market_data``). The report
 depends on no engine: it runs last and shows a missing engine as N/A with the reason."""
 
-NOTEBOOK_PARAMETERS: dict[str, type] = {"portfolio": str, "as_of": str, "run_id": int}
-"""The only parameters the batch passes to a notebook (no secrets, ever)."""
+NOTEBOOK_PARAMETERS: dict[str, type] = {"portfolio": int, "as_of": str, "run_id": int}
+"""The only parameters the batch passes to a notebook (no secrets, ever). ``portfolio``
+is the portfolio's id: names are for display and two owners may share one."""
 
 
 def select_jobs(requested: Iterable[str] | None) -> list[str]:

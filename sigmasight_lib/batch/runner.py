@@ -36,21 +36,34 @@ from sigmasight_lib.batch.plan import (
     dependents,
     select_jobs,
 )
-from sigmasight_lib.batch.tracking import batch_lock, market_data_hash, start_run, upsert_job
+from sigmasight_lib.batch.tracking import (
+    batch_lock,
+    claim_run,
+    market_data_hash,
+    record,
+    start_run,
+    upsert_job,
+)
 from sigmasight_lib.config import Settings, load_settings
 from sigmasight_lib.db.models import BatchJob, BatchRun, Portfolio
 from sigmasight_lib.db.session import session_scope
-from sigmasight_lib.exceptions import ConfigError, NotFoundError, SigmaSightError
+from sigmasight_lib.exceptions import (
+    AsOfDateError,
+    ConfigError,
+    MarketDataError,
+    NotFoundError,
+)
 from sigmasight_lib.logs import Progress
 from sigmasight_lib.marketdata import get_provider
 from sigmasight_lib.marketdata.cache import (
     DEFAULT_HISTORY_SESSIONS,
     default_as_of,
+    latest_cached_date,
     needed_symbols,
     resolve_sync_end,
     sync_market_data,
 )
-from sigmasight_lib.marketdata.calendar import sessions_window
+from sigmasight_lib.marketdata.calendar import require_session, sessions_window
 from sigmasight_lib.portfolios.service import find_portfolio
 
 log = logging.getLogger(__name__)
@@ -172,7 +185,6 @@ def execute_job(
     import papermill
 
     source = notebook_path(job, notebooks_dir)
-    validate_parameters(source, parameters)
     executed = out_dir / "notebooks" / source.name
     html = out_dir / "html" / source.with_suffix(".html").name
     executed.parent.mkdir(parents=True, exist_ok=True)
@@ -185,6 +197,7 @@ def execute_job(
     start = time.perf_counter()
     error: dict[str, Any] | None = None
     try:
+        validate_parameters(source, parameters)  # a missing notebook fails this job only
         papermill.execute_notebook(
             str(source), str(executed), parameters=parameters, kernel_name=KERNEL_NAME,
             engine_name=engine, progress_bar=False, log_output=False,
@@ -193,7 +206,7 @@ def execute_job(
     except papermill.PapermillExecutionError as exc:
         error = {"cell_index": exc.cell_index, "ename": exc.ename, "evalue": exc.evalue,
                  "notebook": str(executed)}  # fmt: skip
-    except Exception as exc:  # kernel died, timeout, ...: still a job failure, not a crash
+    except Exception as exc:  # missing notebook, kernel died, timeout: a job failure, not a crash
         error = {
             "cell_index": None,
             "ename": type(exc).__name__,
@@ -262,7 +275,7 @@ def run_portfolio_chain(task: PortfolioTask) -> list[JobOutcome]:
 def _run_chain(task: PortfolioTask, settings: Settings) -> list[JobOutcome]:
     out_dir = Path(task.outputs_dir) / task.as_of.isoformat() / task.slug
     params = {
-        "portfolio": task.portfolio_name,
+        "portfolio": task.portfolio_id,  # the id: names are not unique across owners
         "as_of": task.as_of.isoformat(),
         "run_id": task.run_id,
     }
@@ -273,9 +286,9 @@ def _run_chain(task: PortfolioTask, settings: Settings) -> list[JobOutcome]:
             outcome = JobOutcome(task.portfolio_id, job, "skipped",
                                  error={"reason": skipped[job]})  # fmt: skip
         else:
-            with session_scope(settings) as session:
-                upsert_job(session, task.run_id, task.portfolio_id, job, status="running",
-                           started_at=dt.datetime.now(dt.UTC), error=None)  # fmt: skip
+            record(settings, lambda s, job=job: upsert_job(
+                s, task.run_id, task.portfolio_id, job, status="running",
+                started_at=dt.datetime.now(dt.UTC), error=None), "job start")  # fmt: skip
             result = execute_job(job, params, out_dir, settings.notebooks_dir, task.kernel_mode)
             outcome = JobOutcome(task.portfolio_id, job, result.status, result.duration_seconds,
                                  result.notebook, result.html, result.error)  # fmt: skip
@@ -284,15 +297,29 @@ def _run_chain(task: PortfolioTask, settings: Settings) -> list[JobOutcome]:
                     skipped.setdefault(
                         dep, f"skipped: {job} failed ({(result.error or {}).get('ename')})"
                     )
-        with session_scope(settings) as session:
-            upsert_job(session, task.run_id, task.portfolio_id, job, status=outcome.status,
-                       duration_seconds=outcome.duration_seconds, error=outcome.error,
-                       artifact_path=outcome.html or outcome.notebook)  # fmt: skip
+        record(settings, lambda s, job=job, o=outcome: upsert_job(
+            s, task.run_id, task.portfolio_id, job, status=o.status,
+            duration_seconds=o.duration_seconds, error=o.error,
+            artifact_path=o.html or o.notebook), "job status")  # fmt: skip
         outcomes.append(outcome)
     return outcomes
 
 
 # --------------------------------------------------------------------------- executors
+
+
+def _collect(
+    future: Any,
+    task: PortfolioTask,
+    on_done: Callable[[list[JobOutcome]], None],
+    on_crash: Callable[[PortfolioTask, BaseException], None],
+) -> None:
+    try:
+        chain = future.result()
+    except Exception as exc:  # the worker raised or its process died
+        on_crash(task, exc)
+    else:
+        on_done(chain)
 
 
 def _run_tasks(
@@ -301,10 +328,17 @@ def _run_tasks(
     workers: int,
     scheduler_address: str | None,
     on_done: Callable[[list[JobOutcome]], None],
+    on_crash: Callable[[PortfolioTask, BaseException], None],
 ) -> None:
+    """Run every task; a task whose worker raises goes to ``on_crash``, the others on."""
     if executor == "inline":
         for task in tasks:
-            on_done(run_portfolio_chain(task))
+            try:
+                chain = run_portfolio_chain(task)
+            except Exception as exc:
+                on_crash(task, exc)
+            else:
+                on_done(chain)
         return
     if executor == "processes":
         import multiprocessing
@@ -312,8 +346,9 @@ def _run_tasks(
 
         context = multiprocessing.get_context("spawn")  # no inherited DB connections or kernels
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            for future in as_completed([pool.submit(run_portfolio_chain, t) for t in tasks]):
-                on_done(future.result())
+            submitted = {pool.submit(run_portfolio_chain, t): t for t in tasks}
+            for future in as_completed(submitted):
+                _collect(future, submitted[future], on_done, on_crash)
         return
     if executor == "dask":
         try:
@@ -330,12 +365,12 @@ def _run_tasks(
                                    dashboard_address=None)  # fmt: skip
             client = Client(cluster)
         try:
-            futures = [
-                client.submit(run_portfolio_chain, t, pure=False, key=f"{t.slug}-{t.run_id}")
+            futures = {
+                client.submit(run_portfolio_chain, t, pure=False, key=f"{t.slug}-{t.run_id}"): t
                 for t in tasks
-            ]
-            for future in as_completed(futures):
-                on_done(future.result())
+            }
+            for future in as_completed(list(futures)):
+                _collect(future, futures[future], on_done, on_crash)
         finally:
             client.close()
             if cluster is not None:
@@ -361,7 +396,7 @@ def _environment(settings: Settings) -> dict[str, str]:
 def run_batch(
     settings: Settings,
     *,
-    portfolios: Sequence[str] | None = None,
+    portfolios: Sequence[str | int] | None = None,
     as_of: dt.date | None = None,
     jobs: Sequence[str] | None = None,
     executor: str = "inline",
@@ -374,8 +409,10 @@ def run_batch(
 
     Parameters
     ----------
-    portfolios : sequence of str, optional
-        Names, slugs or ids; None = every portfolio.
+    portfolios : sequence of str or int, optional
+        Ids, slugs or names (an ambiguous name is refused listing the
+        candidates); None = every portfolio. The run records the ids, and each
+        notebook receives its portfolio's id.
     jobs : sequence of str, optional
         Engine names; None = all, in dependency order.
     executor : {'inline', 'processes', 'dask'}
@@ -407,6 +444,7 @@ def run_batch(
                 raise NotFoundError(f"no batch run {resume}")
             as_of = old.as_of
             previous = {(j.portfolio_id, j.job_name): j.status for j in old.jobs}
+            # ids since issue 12 (older runs stored names, still resolvable when unique)
             portfolios = portfolios or old.parameters.get("portfolios")
             selected = select_jobs(old.parameters.get("jobs"))
         targets = (
@@ -421,11 +459,37 @@ def run_batch(
         if as_of is None:
             symbols = needed_symbols(session, provider.name)
             as_of = default_as_of(session) or resolve_sync_end(provider, symbols)
+        elif resume is None:
+            _check_batch_as_of(session, provider, as_of)
         target_rows = [(p.id, p.name, p.slug) for p in targets]
 
     with batch_lock(settings, as_of), scoped_environ(_environment(settings)):
         return _locked_batch(settings, provider, as_of, target_rows, selected, executor, workers,
                              scheduler_address, kernel_mode, resume, previous, started)  # fmt: skip
+
+
+def _check_batch_as_of(session, provider, as_of: dt.date) -> None:  # noqa: ANN001
+    """An explicit batch as-of must be a session the cache or the provider reaches.
+
+    Raises
+    ------
+    AsOfDateError
+        For a weekend, holiday or out-of-calendar date, or a date after both the
+        newest cached price and the newest date the provider serves.
+    """
+    require_session(as_of)
+    latest = latest_cached_date(session)
+    if latest is not None and as_of <= latest:
+        return
+    try:
+        served = resolve_sync_end(provider, needed_symbols(session, provider.name))
+    except MarketDataError:  # provider unreachable: the market_data job reports it
+        return
+    if as_of > served:
+        raise AsOfDateError(
+            f"as-of date {as_of.isoformat()} is after the newest market data "
+            f"{provider.name!r} serves ({served.isoformat()}); choose an earlier date"
+        )
 
 
 def _locked_batch(
@@ -435,17 +499,21 @@ def _locked_batch(
     from sigmasight_lib.batch.index import write_index
 
     parameters = {
-        "portfolios": [name for _, name, _ in target_rows], "jobs": selected, "executor": executor,
+        "portfolios": [pid for pid, _, _ in target_rows],
+        "portfolio_names": [name for _, name, _ in target_rows], "jobs": selected, "executor": executor,
         "workers": workers, "kernel_mode": kernel_mode, "as_of": as_of.isoformat(),
     }  # fmt: skip
     notes: list[str] = []
-    with session_scope(settings) as session:
+
+    def open_run(session) -> int:  # noqa: ANN001
         if resume is not None:
             run = session.get(BatchRun, resume)
-            run.status, run.finished_at = "running", None
+            claim_run(run)
         else:
             run = start_run(session, as_of, provider.name, parameters)
-        run_id = run.id
+        return run.id
+
+    run_id = record(settings, open_run, "run start")
     log.info("batch run %d for %s: %d portfolios x %d jobs (%s, %s kernels)",
              run_id, as_of, len(target_rows), len(selected), executor, kernel_mode)  # fmt: skip
 
@@ -453,15 +521,8 @@ def _locked_batch(
     outcomes: list[JobOutcome] = []
     market_ok = previous.get((None, MARKET_DATA_JOB)) == "succeeded"
     if not market_ok:
-        with session_scope(settings) as session:
-            upsert_job(
-                session,
-                run_id,
-                None,
-                MARKET_DATA_JOB,
-                status="running",
-                started_at=dt.datetime.now(dt.UTC),
-            )
+        record(settings, lambda s: upsert_job(s, run_id, None, MARKET_DATA_JOB, status="running",
+                                              started_at=dt.datetime.now(dt.UTC)), "job start")  # fmt: skip
         try:
             with session_scope(settings) as session:
                 sync_market_data(
@@ -472,12 +533,13 @@ def _locked_batch(
                 settings.outputs_dir / as_of.isoformat() / "market-data", settings.notebooks_dir,
                 kernel_mode,
             )  # fmt: skip
-        except SigmaSightError as exc:
+        except Exception as exc:  # sync or notebook crash: this job fails, the run goes on
             md = JobOutcome(None, MARKET_DATA_JOB, "failed",
                             error={"cell_index": None, "ename": type(exc).__name__, "evalue": str(exc)})  # fmt: skip
         market_ok = md.status == "succeeded"
         outcomes.append(md)
-        with session_scope(settings) as session:
+
+        def market_data_done(session) -> None:  # noqa: ANN001
             upsert_job(session, run_id, None, MARKET_DATA_JOB, status=md.status, duration_seconds=md.duration_seconds,
                        error=md.error, artifact_path=md.html or md.notebook)  # fmt: skip
             if market_ok:
@@ -486,16 +548,18 @@ def _locked_batch(
                     session, needed_symbols(session, provider.name), window[0], as_of
                 )
 
+        record(settings, market_data_done, "job status")
+
     tasks = []
     for pid, name, slug in target_rows:
         todo = tuple(j for j in selected if previous.get((pid, j)) != "succeeded")
         if not todo:
             continue
         if not market_ok:
-            with session_scope(settings) as session:
-                for job in todo:
-                    upsert_job(session, run_id, pid, job, status="skipped",
-                               error={"reason": "skipped: market_data failed"})  # fmt: skip
+            record(settings, lambda s, pid=pid, todo=todo: [
+                upsert_job(s, run_id, pid, job, status="skipped",
+                           error={"reason": "skipped: market_data failed"}) for job in todo
+            ], "job status")  # fmt: skip
             outcomes += [
                 JobOutcome(pid, j, "skipped", error={"reason": "skipped: market_data failed"})
                 for j in todo
@@ -513,9 +577,27 @@ def _locked_batch(
         done += len(chain)
         progress(done, max(total, 1), f"{len(tasks)} portfolios x {len(selected)} engines")
 
-    _run_tasks(tasks, executor, workers, scheduler_address, on_done)
+    def on_crash(task: PortfolioTask, exc: BaseException) -> None:
+        """A worker that raised (or died) fails its portfolio's unfinished jobs, not the run."""
+        error = {"cell_index": None, "ename": type(exc).__name__, "evalue": str(exc),
+                 "notebook": None}  # fmt: skip
+        log.error("batch run %d: worker for portfolio %d failed: %s: %s",
+                  run_id, task.portfolio_id, type(exc).__name__, exc)  # fmt: skip
 
-    with session_scope(settings) as session:
+        def mark(session) -> list[JobOutcome]:  # noqa: ANN001
+            crashed = []
+            for job in task.jobs:
+                row = upsert_job(session, run_id, task.portfolio_id, job)
+                if row.status in ("pending", "running"):
+                    row.status, row.error = "failed", error
+                crashed.append(JobOutcome(task.portfolio_id, job, row.status, error=row.error))
+            return crashed
+
+        on_done(record(settings, mark, "job status"))
+
+    _run_tasks(tasks, executor, workers, scheduler_address, on_done, on_crash)
+
+    def finish(session) -> tuple[str, Path]:  # noqa: ANN001
         jobs = list(session.scalars(select(BatchJob).where(BatchJob.batch_run_id == run_id)))
         statuses = {j.status for j in jobs}
         status = (
@@ -525,7 +607,9 @@ def _locked_batch(
         )
         run = session.get(BatchRun, run_id)
         run.status, run.finished_at = status, dt.datetime.now(dt.UTC)
-        index = write_index(session, settings.outputs_dir)
+        return status, write_index(session, settings.outputs_dir)
+
+    status, index = record(settings, finish, "run status")
     return BatchResult(
         run_id, as_of, status, tuple(outcomes), index, time.perf_counter() - started, tuple(notes)
     )

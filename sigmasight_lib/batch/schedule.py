@@ -33,6 +33,7 @@ import logging
 import re
 import shlex
 import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -608,6 +609,8 @@ def run_forever(schedule: Schedule, run_batch: RunBatch) -> None:
 def schedule_command(schedule_file: Path | None, print_crontab: bool, once: bool) -> None:
     """Run the batch on the schedule of params/schedule.yaml (foreground, Ctrl-C stops).
 
+    With --once, exit status 1 when any job of the firing failed.
+
     Fires on the cron expression in the file's time zone; the as-of date is the
     firing date, and weekends and NYSE holidays are skipped.
     """
@@ -630,7 +633,19 @@ def schedule_command(schedule_file: Path | None, print_crontab: bool, once: bool
     batch = settings_adapter(settings, run_batch)
     if once:
         now = dt.datetime.now(schedule.tz)
-        status = scheduled_run(schedule, now, batch)
+        results: list[Any] = []
+
+        def run_and_keep(**kwargs: Any) -> Any:
+            results.append(batch(**kwargs))
+            return results[-1]
+
+        status = scheduled_run(schedule, now, run_and_keep)
         click.echo(status or f"skipped: {skip_reason(firing_date(schedule, now))}")
+        failed = [o for r in results for o in getattr(r, "failed", [])]
+        if failed:
+            click.echo(
+                f"error: {len(failed)} job(s) failed; see `sigmasight batch status`", err=True
+            )
+            sys.exit(1)
         return
     run_forever(schedule, batch)

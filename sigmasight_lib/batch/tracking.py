@@ -1,15 +1,25 @@
-"""Batch bookkeeping: run and job rows, lineage, and the per-as-of run lock."""
+"""Batch bookkeeping: run and job rows, lineage, liveness and the per-as-of run lock.
+
+Every bookkeeping write goes through :func:`record`, which retries a transient
+``database is locked`` with exponential backoff instead of crashing the run. A
+run row carries the pid and host of its process and a heartbeat, so
+:func:`run_state` tells a live ``running`` run from an ``interrupted`` one.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import hashlib
+import logging
+import os
+import socket
 import sqlite3
 import subprocess
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -17,8 +27,19 @@ from sqlalchemy.orm import Session
 from sigmasight_lib import __version__
 from sigmasight_lib.config import REPO_DIR, Settings
 from sigmasight_lib.db.models import BatchJob, BatchRun, MarketPrice, TreasuryRate
-from sigmasight_lib.db.session import get_engine
-from sigmasight_lib.exceptions import SigmaSightError
+from sigmasight_lib.db.session import get_engine, session_scope
+from sigmasight_lib.exceptions import DatabaseLockedError, SigmaSightError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RETRY_ATTEMPTS = 6
+"""Tries of one bookkeeping write before the lock error is raised."""
+RETRY_FIRST_DELAY_SECONDS = 0.25
+"""Wait before the second try; doubled before each next one (0.25, 0.5, 1, 2, 4 s)."""
+HEARTBEAT_STALE = dt.timedelta(hours=2)
+"""A ``running`` run on another host without a heartbeat for this long is ``interrupted``
+(longer than any single notebook may run: cells time out after 600 s)."""
 
 
 class BatchLockedError(SigmaSightError, RuntimeError):
@@ -61,16 +82,81 @@ def market_data_hash(session: Session, symbols: Sequence[str], start: dt.date, e
     return digest.hexdigest()
 
 
+def record(settings: Settings, write: Callable[[Session], T], what: str = "bookkeeping") -> T:
+    """Run ``write(session)`` in its own transaction, retrying a locked database.
+
+    A ``database is locked`` past the busy timeout
+    (:class:`~sigmasight_lib.exceptions.DatabaseLockedError`) is retried
+    :data:`RETRY_ATTEMPTS` times with exponential backoff from
+    :data:`RETRY_FIRST_DELAY_SECONDS`; the last failure is raised.
+    """
+    delay = RETRY_FIRST_DELAY_SECONDS
+    for attempt in range(1, RETRY_ATTEMPTS + 1):
+        try:
+            with session_scope(settings) as session:
+                return write(session)
+        except DatabaseLockedError:
+            if attempt == RETRY_ATTEMPTS:
+                raise
+            log.warning("batch %s: database locked, try %d of %d in %.2f s",
+                        what, attempt + 1, RETRY_ATTEMPTS, delay)  # fmt: skip
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _this_process() -> dict[str, Any]:
+    return {"pid": os.getpid(), "host": socket.gethostname(),
+            "heartbeat_at": dt.datetime.now(dt.UTC)}  # fmt: skip
+
+
 def start_run(
     session: Session, as_of: dt.date, provider: str, parameters: dict[str, Any]
 ) -> BatchRun:
     run = BatchRun(
         as_of=as_of, status="running", provider=provider, code_version=code_version(),
-        parameters=parameters, started_at=dt.datetime.now(dt.UTC),
+        parameters=parameters, started_at=dt.datetime.now(dt.UTC), **_this_process(),
     )  # fmt: skip
     session.add(run)
     session.flush()
     return run
+
+
+def claim_run(run: BatchRun) -> None:
+    """Mark ``run`` as running in this process (a resumed run)."""
+    run.status, run.finished_at = "running", None
+    for key, value in _this_process().items():
+        setattr(run, key, value)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def run_state(run: BatchRun, now: dt.datetime | None = None) -> str:
+    """The status to show: ``interrupted`` for a ``running`` run whose process is gone.
+
+    On the run's own host a gone pid is ``interrupted`` at once; otherwise (a
+    live pid may be a reused one, another host, a row without pid) a heartbeat
+    older than :data:`HEARTBEAT_STALE` is.
+    """
+    if run.status != "running":
+        return run.status
+    if run.pid is not None and run.host == socket.gethostname() and not _pid_alive(run.pid):
+        return "interrupted"
+    last = run.heartbeat_at or run.started_at
+    if last is None:
+        return "running"
+    if last.tzinfo is None:  # SQLite returns naive UTC
+        last = last.replace(tzinfo=dt.UTC)
+    now = now or dt.datetime.now(dt.UTC)
+    return "interrupted" if now - last > HEARTBEAT_STALE else "running"
 
 
 def upsert_job(
@@ -93,6 +179,9 @@ def upsert_job(
         session.add(row)
     for key, value in fields.items():
         setattr(row, key, value)
+    run = session.get(BatchRun, run_id)
+    if run is not None and run.status == "running":
+        run.heartbeat_at = dt.datetime.now(dt.UTC)
     session.flush()
     return row
 

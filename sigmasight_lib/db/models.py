@@ -300,13 +300,19 @@ class BatchRun(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     as_of: Mapped[dt.date] = mapped_column(Date, index=True)
     status: Mapped[str] = mapped_column(String(20), default="running")
-    """``running``, ``succeeded``, ``failed``, ``partial``."""
+    """``running``, ``succeeded``, ``failed``, ``partial`` (shown ``interrupted`` when a
+    ``running`` run's process is gone: :func:`sigmasight_lib.batch.tracking.run_state`)."""
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     provider: Mapped[str | None] = mapped_column(String(20))
     code_version: Mapped[str | None] = mapped_column(String(100))
     market_data_hash: Mapped[str | None] = mapped_column(String(64))
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    """Process id of the process running the batch (with ``host``: is it still alive?)."""
+    host: Mapped[str | None] = mapped_column(String(255))
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    """Last bookkeeping write of the running process (judges runs from another host)."""
 
     jobs: Mapped[list[BatchJob]] = relationship(
         back_populates="batch_run", cascade="all, delete-orphan"

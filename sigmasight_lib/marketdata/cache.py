@@ -122,6 +122,39 @@ def default_as_of(session: Session, symbols: Sequence[str] | None = None) -> dt.
     return session.scalar(stmt)
 
 
+def latest_cached_date(session: Session) -> dt.date | None:
+    """The newest date with any cached price (None for an empty cache)."""
+    return session.scalar(select(func.max(MarketPrice.date)))
+
+
+def check_as_of(session: Session, as_of: dt.date) -> dt.date:
+    """``as_of`` when it is an NYSE session on or before the newest cached price.
+
+    The one rule for an explicit as-of date (engines, report, batch after its
+    sync): :func:`~sigmasight_lib.marketdata.calendar.require_session`, then the
+    cache must reach the date. An empty cache is left to the callers' own
+    "run market-data sync" messages.
+
+    Raises
+    ------
+    AsOfDateError
+        For a weekend or holiday (naming the previous session), a date outside
+        the calendar, or a date after the newest cached price (naming it).
+    """
+    from sigmasight_lib.exceptions import AsOfDateError
+    from sigmasight_lib.marketdata.calendar import require_session
+
+    require_session(as_of)
+    latest = latest_cached_date(session)
+    if latest is not None and as_of > latest:
+        raise AsOfDateError(
+            f"as-of date {as_of.isoformat()} is after the newest cached market data "
+            f"({latest.isoformat()}): run `sigmasight market-data sync --as-of {as_of.isoformat()}` "
+            "if the provider has it, or choose an earlier date"
+        )
+    return as_of
+
+
 # --------------------------------------------------------------------------- sync
 
 

@@ -13,6 +13,8 @@ from functools import cache
 import exchange_calendars as xcals
 import pandas as pd
 
+from sigmasight_lib.exceptions import AsOfDateError
+
 CALENDAR_START = "1990-01-01"
 
 
@@ -87,3 +89,36 @@ def sessions_after(last: dt.date, as_of: dt.date) -> int:
     if last >= as_of:
         return 0
     return len(trading_sessions(last + dt.timedelta(days=1), as_of))
+
+
+def require_session(day: dt.date, what: str = "as-of date") -> dt.date:
+    """``day`` itself when it is an NYSE session the calendar covers.
+
+    Raises
+    ------
+    AsOfDateError
+        Naming the previous session for a weekend or holiday ("2017-04-01 is not
+        an NYSE session (Saturday); the previous session is 2017-03-31"), or the
+        calendar's range for a date outside it. ``what`` names the date in the
+        message (default "as-of date").
+    """
+    cal = _xnys()
+    first, last = cal.first_session.date(), cal.last_session.date()
+    if day > last:
+        _xnys.cache_clear()  # a long-running process may hold a calendar built long ago
+        cal = _xnys()
+        first, last = cal.first_session.date(), cal.last_session.date()
+    if day > last or day < first:
+        raise AsOfDateError(
+            f"{what} {day.isoformat()} is outside the NYSE calendar "
+            f"({first.isoformat()}..{last.isoformat()}); choose a session in that range"
+        )
+    if cal.is_session(pd.Timestamp(day)):
+        return day
+    reason = day.strftime("%A") if day.weekday() >= 5 else holiday_name(day) or "exchange closed"
+    if day.weekday() < 5 and reason != "exchange closed":
+        reason = f"{day.strftime('%A')}, {reason}"
+    raise AsOfDateError(
+        f"{day.isoformat()} is not an NYSE session ({reason}); "
+        f"the previous session is {session_on_or_before(day).isoformat()}"
+    )

@@ -566,7 +566,8 @@ def find_portfolio(session: Session, name_or_id: str | int) -> Portfolio:
     Raises
     ------
     NotFoundError
-        When nothing matches, or a name matches portfolios of several owners.
+        When nothing matches, or a name matches portfolios of several owners
+        (the message lists each candidate's id, name and owner).
     """
     text = str(name_or_id).strip()
     if text.isdigit():
@@ -583,8 +584,12 @@ def find_portfolio(session: Session, name_or_id: str | int) -> Portfolio:
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
-        ids = ", ".join(str(p.id) for p in matches)
-        raise NotFoundError(f"portfolio name {text!r} is ambiguous (ids {ids}); use the id")
+        candidates = "; ".join(
+            f"id {p.id}: {p.name} ({p.owner.email})" for p in sorted(matches, key=lambda p: p.id)
+        )
+        raise NotFoundError(
+            f"portfolio name {text!r} matches {len(matches)} portfolios ({candidates}); use the id"
+        )
     known = ", ".join(f"{p.id}: {p.name}" for p in session.scalars(select(Portfolio)))
     raise NotFoundError(f"no portfolio {text!r}" + (f" (known: {known})" if known else ""))
 

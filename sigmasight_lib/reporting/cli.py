@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from sigmasight_lib.cli_common import parse_date as _as_of
+from sigmasight_lib.cli_common import parse_session as _as_of
 from sigmasight_lib.exceptions import ConfigError
 
 
@@ -33,7 +33,7 @@ def _formats(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[
     "as_of",
     callback=_as_of,
     metavar="YYYY-MM-DD",
-    help="As-of date of the results (default: the latest date with any stored result).",
+    help="As-of date of the results (default: the latest date on which every needed series is cached).",
 )
 @click.option(
     "--format",

@@ -980,7 +980,9 @@ def write_reports(
     portfolio : str or int
         Name, slug or id.
     as_of : datetime.date, optional
-        Default: the latest as-of date with any stored result of the portfolio.
+        Default: the latest date on which every needed series is cached
+        (:func:`~sigmasight_lib.marketdata.cache.default_as_of`, as for every
+        other command); an explicit date must be an NYSE session in the cache.
         Groups without results for the date are N/A with the reason.
     formats : str or iterable of str, default=("md", "json", "csv", "html")
         Any of :data:`FORMATS` (``"md,json"`` is accepted).
@@ -1000,6 +1002,8 @@ def write_reports(
         For an unknown format.
     """
     from sigmasight_lib.db.session import session_scope
+    from sigmasight_lib.exceptions import MarketDataError
+    from sigmasight_lib.marketdata.cache import check_as_of, default_as_of
     from sigmasight_lib.params import load_engine_params
     from sigmasight_lib.portfolios.service import find_portfolio
 
@@ -1013,7 +1017,14 @@ def write_reports(
                 f"portfolio {p.name!r} (id {p.id}) has no stored engine results; run "
                 "`sigmasight batch run` or `sigmasight engine ...` first"
             )
-        day = as_of or latest
+        # the same rule as every other command: an explicit session, else the
+        # latest date with every needed series cached (never a stray result date)
+        day = check_as_of(session, as_of) if as_of is not None else default_as_of(session)
+        if day is None:
+            raise MarketDataError(
+                "no as-of date: the cache has no date with every needed series; "
+                "run `sigmasight market-data sync` or pass --as-of"
+            )
         data = load_report_data(session, p.id, day, window=window)
     folder = output_dir or settings.outputs_dir / day.isoformat() / p.slug
     folder.mkdir(parents=True, exist_ok=True)

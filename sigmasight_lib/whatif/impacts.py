@@ -48,7 +48,7 @@ from sigmasight_lib.engines.factors import PORTFOLIO_BETA_COLUMNS
 from sigmasight_lib.engines.risk_metrics import performance_stats
 from sigmasight_lib.exceptions import ImportValidationError, MarketDataError
 from sigmasight_lib.marketdata import MarketDataProvider, get_provider
-from sigmasight_lib.marketdata.cache import default_as_of
+from sigmasight_lib.marketdata.cache import check_as_of, default_as_of
 from sigmasight_lib.marketdata.calendar import sessions_window
 from sigmasight_lib.params import (
     STRESS_SCENARIOS_FILE,
@@ -349,7 +349,7 @@ def calculate_trades(
     with session_scope(settings) as session:
         p = find_portfolio(session, portfolio)
         portfolio_id, portfolio_name = p.id, p.name
-        day = as_of or default_as_of(session)
+        day = check_as_of(session, as_of) if as_of is not None else default_as_of(session)
         if day is None:
             raise MarketDataError(
                 "no as-of date: the cache has no date with every needed series; "

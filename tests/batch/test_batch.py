@@ -88,7 +88,8 @@ def test_full_batch_writes_notebooks_html_and_index(sqlite_demo_db):
     with session_scope(sqlite_demo_db) as session:
         run = session.get(BatchRun, result.run_id)
         assert run.code_version and len(run.market_data_hash) == 64
-        assert run.parameters["portfolios"] == [BALANCED]
+        assert run.parameters["portfolios"] == [1]  # ids (issue 12 item 8)
+        assert run.parameters["portfolio_names"] == [BALANCED]
         rows = session.scalars(sa.select(PositionValuation.batch_run_id)).all()
         assert rows and set(rows) == {result.run_id}
 

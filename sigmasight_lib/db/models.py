@@ -4,8 +4,9 @@ Conventions
 -----------
 - Money in USD, prices per share, rates and returns as decimals (0.05 = 5 %).
 - Every engine result row carries ``portfolio_id``, ``as_of`` (the valuation
-  date) and ``batch_run_id`` (the run that produced it; NULL for an ad-hoc CLI
-  run) through :class:`ResultMixin`; result tables are unique on
+  date) and ``batch_run_id`` (the run that produced it: a batch run, or the manual
+  run a CLI ``engine`` call records; NULL only for a notebook saved with
+  ``save=True`` and no run id) through :class:`ResultMixin`; result tables are unique on
   (portfolio, as-of, the row's own key) so that a rerun replaces, never
   duplicates.
 - Quantities and entry prices are exact ``NUMERIC`` read back as float.

@@ -58,6 +58,15 @@ def test_reset_drops_data_and_keeps_schema(db_settings):
     assert current_revision(db_settings) == head_revision()
 
 
+def _owner_and_portfolio(conn: sa.Connection) -> None:
+    """Owner 1 and its portfolio 1, inserted with plain SQL (any schema revision)."""
+    conn.execute(sa.text("INSERT INTO owners (id, email) VALUES (1, 'a@example.com')"))
+    conn.execute(sa.text(
+        "INSERT INTO portfolios (id, owner_id, name, slug, currency, source) "
+        "VALUES (1, 1, 'P', 'p', 'USD', 'demo')"
+    ))  # fmt: skip
+
+
 def test_0006_renames_keep_the_stored_values(empty_db_settings):
     """Columns renamed by 0006 keep their rows (they already held what the new name says);
     the added columns start NULL; the downgrade restores the old names and values."""
@@ -71,11 +80,7 @@ def test_0006_renames_keep_the_stored_values(empty_db_settings):
     engine = get_engine(empty_db_settings)
     now = dt.datetime(2017, 3, 29, 21, tzinfo=dt.UTC)
     with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO owners (id, email) VALUES (1, 'a@example.com')"))
-        conn.execute(sa.text(
-            "INSERT INTO portfolios (id, owner_id, name, slug, currency, source) "
-            "VALUES (1, 1, 'P', 'p', 'USD', 'demo')"
-        ))  # fmt: skip
+        _owner_and_portfolio(conn)
         conn.execute(
             sa.text(
                 "INSERT INTO portfolio_snapshots (portfolio_id, as_of, computed_at, "
@@ -106,11 +111,7 @@ def test_0008_keeps_stress_results_and_files_them_under_the_library(empty_db_set
     upgrade(empty_db_settings, "0007")
     engine = get_engine(empty_db_settings)
     with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO owners (id, email) VALUES (1, 'a@example.com')"))
-        conn.execute(sa.text(
-            "INSERT INTO portfolios (id, owner_id, name, slug, currency, source) "
-            "VALUES (1, 1, 'P', 'p', 'USD', 'demo')"
-        ))  # fmt: skip
+        _owner_and_portfolio(conn)
         conn.execute(sa.text(
             "INSERT INTO stress_scenarios (id, key, name, category, shocks, source, active) "
             "VALUES (5, 'market_crash_35', 'Crash', 'market', '{}', 'x', true)"

@@ -773,7 +773,7 @@ def batch_status(ctx: click.Context, run_id: int | None, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def batch_history(ctx: click.Context, limit: int, as_json: bool) -> None:
-    """The newest batch runs."""
+    """The newest runs: batch runs and manual (`sigmasight engine`) runs, by ``kind``."""
     from sqlalchemy import select
 
     from sigmasight_lib.db.models import BatchRun
@@ -782,6 +782,7 @@ def batch_history(ctx: click.Context, limit: int, as_json: bool) -> None:
         rows = [
             {
                 "run_id": r.id,
+                "kind": r.kind,
                 "as_of": r.as_of,
                 "status": r.status,
                 "started_at": r.started_at,

@@ -268,6 +268,10 @@ def test_cli_engine_records_a_manual_run(
         assert row.parameters["engine"] == "valuation" and row.finished_at is not None
         assert set(session.scalars(sa.select(PositionValuation.batch_run_id))) == {row.id}
     assert f"30 rows saved (manual run {row.id})" in out
+    code, out, _ = run("batch", "history", "--json")
+    assert code == 0 and '"kind": "manual"' in out
+    code, _, err = run("batch", "run", "--resume", str(row.id))
+    assert code != 0 and f"run {row.id} is a manual `sigmasight engine` run" in err
 
 
 def test_onboarding_preview_writes_nothing(demo_db: Settings, tmp_path: Path):

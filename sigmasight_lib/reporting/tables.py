@@ -277,8 +277,8 @@ class ReportSection:
 class ReportMetadata:
     """Who, when and from what: the report header.
 
-    ``run_id`` is the newest batch run found on the results (None when every
-    result came from an ad-hoc CLI run); ``provider`` and ``code_version`` come
+    ``run_id`` is the newest run (batch or manual) found on the results shown (None
+    when no shown result carries a run id); ``provider`` and ``code_version`` come
     from that run, else from the coverage rows / price cache and the current
     checkout.
     """

@@ -24,6 +24,7 @@ from sigmasight_lib.db.models import (
     BatchRun,
     Portfolio,
     PortfolioSnapshot,
+    Position,
     PositionValuation,
     StressResult,
     StressScenario,
@@ -284,3 +285,26 @@ def test_onboarding_preview_writes_nothing(demo_db: Settings, tmp_path: Path):
     assert run_table(result, "valuation", "positions").empty
     with session_scope(demo_db) as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Portfolio)) == 3
+
+
+def test_any_position_change_makes_figures_stale(demo_db: Settings):
+    """Changes without a position_history row (a CSV re-import setting fields, a removed
+    position) are stamped on the portfolio by the ORM flush hook."""
+    run = run_manual(demo_db, "exposures", HF, AS_OF)
+    assert _report(demo_db)["exposures"]["status"] == "ok"
+    pid, _ = _first_position(demo_db, "MSFT")
+    with session_scope(demo_db) as session:
+        session.delete(session.get(Position, pid))
+    with session_scope(demo_db) as session:
+        stamp = session.scalar(
+            sa.select(Portfolio.positions_changed_at).where(Portfolio.name == HF)
+        )
+    doc = _report(demo_db)
+    when = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert doc["exposures"]["status"] == "stale"
+    assert doc["exposures"]["reason"] == (
+        f"results from manual run {run.batch_run_id} at {doc['exposures']['computed_at']} "
+        f"predate a change to the positions (added, edited or removed) at {when}; "
+        "rerun the engine for 2017-03-29"
+    )
+    assert doc["metadata"]["missing_groups"].split(", ")[0] == "valuation"  # never ran

@@ -603,7 +603,8 @@ def _engine_names() -> list[str]:
     "scenarios_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="stress: a YAML file of custom scenarios instead of the library.",
+    help="stress: a YAML file of custom scenarios, stored as its own scenario set "
+    "(the file's stem) beside the library.",
 )
 @json_option
 @click.pass_context
@@ -619,10 +620,9 @@ def engine_command(
     """Run one engine for one portfolio, save its results and print them.
 
     Each engine recomputes what it needs from the cached market data, so any
-    engine can run on its own.
+    engine can run on its own. The run is recorded as a manual run (a
+    ``batch_runs`` row of kind ``manual``) whose id the saved rows carry.
     """
-    from sigmasight_lib.runs import ENGINE_RUNNERS
-
     name = engine.replace("-", "_")
     extra: dict[str, object] = {}
     if backfill is not None:
@@ -633,12 +633,15 @@ def engine_command(
         if name != "stress":
             raise click.UsageError("--scenarios applies to the stress engine only")
         extra["scenarios_file"] = scenarios_file
-    run = ENGINE_RUNNERS[name](_settings(ctx), portfolio_ref, as_of, **extra)
+    from sigmasight_lib.batch.tracking import run_manual
+
+    run = run_manual(_settings(ctx), name, portfolio_ref, as_of, **extra)
     if as_json:
         echo_json(run.to_dict())
         return
     click.echo(
-        f"{run.engine}: {run.portfolio} (id {run.portfolio_id}) as of {run.as_of}, {run.rows_saved} rows saved"
+        f"{run.engine}: {run.portfolio} (id {run.portfolio_id}) as of {run.as_of}, "
+        f"{run.rows_saved} rows saved (manual run {run.batch_run_id})"
     )
     for key, value in run.to_dict()["summary"].items():
         click.echo(f"  {key}: {value}")
@@ -800,7 +803,7 @@ def batch_status(ctx: click.Context, run_id: int | None, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def batch_history(ctx: click.Context, limit: int, as_json: bool) -> None:
-    """The newest batch runs."""
+    """The newest runs: batch runs and manual (`sigmasight engine`) runs, by ``kind``."""
     from sqlalchemy import select
 
     from sigmasight_lib.batch.tracking import run_state
@@ -810,6 +813,7 @@ def batch_history(ctx: click.Context, limit: int, as_json: bool) -> None:
         rows = [
             {
                 "run_id": r.id,
+                "kind": r.kind,
                 "as_of": r.as_of,
                 "status": run_state(r),
                 "started_at": r.started_at,

@@ -1,10 +1,14 @@
 """The notebook-facing API: parse a notebook's parameters and call the library.
 
-Every notebook in ``notebooks/`` has one ``parameters`` cell with exactly
+Every engine notebook in ``notebooks/`` has one ``parameters`` cell with
 ``portfolio``, ``as_of`` and ``run_id`` (what the batch passes, as JSON-safe
-values) and then one call into this module::
+values) and ``save = False``, then one call into this module::
 
-    run = run_engine("valuation", portfolio, as_of, run_id)
+    run = run_engine("valuation", portfolio, as_of, run_id, save=save)
+
+A run with a ``run_id`` (the batch) saves its results; a run without one (a
+researcher in JupyterLab) computes and shows them but stores nothing unless
+``save`` is True, so exploring never replaces the batch's results or their lineage.
     run.summary                  # headline figures (dict)
     run.notes                    # N/A reasons, fallbacks, exclusions
     run.tables["positions"]      # result tables (DataFrames)
@@ -93,6 +97,21 @@ def parse_run_id(run_id: int | str | None) -> int | None:
     raise ConfigError(f"run_id must be an integer batch run id or None, got {run_id!r}")
 
 
+def parse_save(save: bool | None) -> bool:
+    """The ``save`` notebook parameter: True or False (None → False).
+
+    Raises
+    ------
+    ConfigError
+        For anything else (``"yes"``, 1 ...), quoting the value.
+    """
+    if save is None:
+        return False
+    if isinstance(save, bool):
+        return save
+    raise ConfigError(f"save must be True or False, got {save!r}")
+
+
 def parse_portfolio(portfolio: str | int | None) -> str | int:
     """The portfolio reference (name, slug or id) from a notebook parameter.
 
@@ -133,6 +152,7 @@ def run_engine(
     as_of: str | dt.date | None = None,
     run_id: int | None = None,
     *,
+    save: bool = False,
     settings: Settings | None = None,
     **options: Any,
 ) -> EngineRun:
@@ -149,7 +169,11 @@ def run_engine(
     as_of : str, datetime.date or None, default=None
         ISO date; None → the latest date on which every needed series exists.
     run_id : int or None, default=None
-        Batch run id recorded on every saved row (``batch_run_id``).
+        Batch run id recorded on every saved row (``batch_run_id``). With a run id
+        the results are saved.
+    save : bool, default=False
+        Without a run id, save only when True (``rows_saved`` is 0 otherwise: the
+        figures are computed and returned, nothing stored changes).
     settings : Settings, optional
         Default: :func:`~sigmasight_lib.config.load_settings` (the environment).
     **options
@@ -174,11 +198,13 @@ def run_engine(
     name = engine_name(engine)
     if name == "snapshot":
         options.setdefault("backfill", SNAPSHOT_BACKFILL_SESSIONS)
+    batch_run_id = parse_run_id(run_id)
     return ENGINE_RUNNERS[name](
         settings or load_settings(),
         parse_portfolio(portfolio),
         parse_as_of(as_of),
-        parse_run_id(run_id),
+        batch_run_id,
+        save=batch_run_id is not None or parse_save(save),
         **options,
     )
 

@@ -1,30 +1,34 @@
 """One entry point per engine: load its inputs, compute (pure engine), save its results.
 
-``run_<engine>(settings, portfolio, as_of=None, batch_run_id=None)`` is what the
-CLI, the notebooks and the batch call. Each returns an :class:`EngineRun`
+``run_<engine>(settings, portfolio, as_of=None, batch_run_id=None, ..., save=True)``
+is what the CLI, the notebooks and the batch call. Each returns an :class:`EngineRun`
 holding the result tables; each saves its own results, replacing earlier rows
-for the same (portfolio, as-of) in one transaction. An engine that needs an
+for the same (portfolio, as-of) in one transaction. With ``save=False`` (an
+exploration run from a notebook) the same figures are computed and returned but
+the transaction is rolled back: nothing stored changes (``rows_saved`` is 0). An engine that needs an
 upstream engine's figures (exposures need valuation and Greeks) recomputes them
 in memory from the same inputs rather than trusting possibly stale rows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from sigmasight_lib.config import Settings
 from sigmasight_lib.db import store
 from sigmasight_lib.db.models import (
+    LIBRARY_SCENARIO_SET,
     ExposureResult,
     FactorCorrelation,
     MarketRiskScenarioResult,
@@ -73,7 +77,7 @@ from sigmasight_lib.engines.stress import (
     scenario_summary,
 )
 from sigmasight_lib.engines.valuation import value_positions, value_totals
-from sigmasight_lib.exceptions import MarketDataError
+from sigmasight_lib.exceptions import ConfigError, MarketDataError
 from sigmasight_lib.marketdata import MarketDataProvider, get_provider
 from sigmasight_lib.marketdata.base import RATE_PROXY_PREFIX
 from sigmasight_lib.marketdata.cache import check_as_of, default_as_of
@@ -436,6 +440,16 @@ def _context(
     return provider or get_provider(settings), load_engine_params(settings.params_dir)
 
 
+@contextlib.contextmanager
+def _engine_session(settings: Settings, save: bool) -> Iterator[Session]:
+    """:func:`session_scope`, rolled back instead of committed when ``save`` is False:
+    the run computes and returns its figures, and nothing stored changes."""
+    with session_scope(settings) as session:
+        yield session
+        if not save:
+            session.rollback()
+
+
 # --------------------------------------------------------------------------- engines
 
 
@@ -445,6 +459,7 @@ def run_valuation(
     as_of: dt.date | None = None,
     batch_run_id: int | None = None,
     provider: MarketDataProvider | None = None,
+    save: bool = True,
 ) -> EngineRun:
     """Value every position and save ``position_valuations``.
 
@@ -454,7 +469,7 @@ def run_valuation(
     market value (long + short) beside it.
     """
     provider, params = _context(settings, provider)
-    with session_scope(settings) as session:
+    with _engine_session(settings, save) as session:
         pa = load_position_analytics(session, provider, params, portfolio, as_of)
         table = pa.positions[["symbol", "position_type", "quantity"]].join(pa.valuation)
         rows = [
@@ -482,7 +497,7 @@ def run_valuation(
         "expired": int(v["expired"].sum()),
     }
     return EngineRun("valuation", pa.portfolio_id, pa.portfolio, pa.as_of, batch_run_id,
-                     {"positions": table}, summary, pa.notes, saved)  # fmt: skip
+                     {"positions": table}, summary, pa.notes, saved if save else 0)  # fmt: skip
 
 
 def run_greeks(
@@ -491,10 +506,11 @@ def run_greeks(
     as_of: dt.date | None = None,
     batch_run_id: int | None = None,
     provider: MarketDataProvider | None = None,
+    save: bool = True,
 ) -> EngineRun:
     """Position Greeks for every position; save ``position_greeks``."""
     provider, params = _context(settings, provider)
-    with session_scope(settings) as session:
+    with _engine_session(settings, save) as session:
         pa = load_position_analytics(session, provider, params, portfolio, as_of)
         g = pa.greeks
         rows = [
@@ -528,7 +544,7 @@ def run_greeks(
         "not_computed": int(g["delta"].isna().sum()),
     }
     return EngineRun("greeks", pa.portfolio_id, pa.portfolio, pa.as_of, batch_run_id,
-                     {"positions": table}, summary, pa.notes, saved)  # fmt: skip
+                     {"positions": table}, summary, pa.notes, saved if save else 0)  # fmt: skip
 
 
 def run_exposures(
@@ -537,10 +553,11 @@ def run_exposures(
     as_of: dt.date | None = None,
     batch_run_id: int | None = None,
     provider: MarketDataProvider | None = None,
+    save: bool = True,
 ) -> EngineRun:
     """Portfolio exposures and breakdowns; save ``exposure_results``."""
     provider, params = _context(settings, provider)
-    with session_scope(settings) as session:
+    with _engine_session(settings, save) as session:
         pa = load_position_analytics(session, provider, params, portfolio, as_of)
         result = portfolio_exposures(pa.joined())
         frame = result.frame()
@@ -550,7 +567,7 @@ def run_exposures(
         )  # fmt: skip
     tables = {"portfolio": pd.DataFrame([result.totals]), **result.breakdowns}
     return EngineRun("exposures", pa.portfolio_id, pa.portfolio, pa.as_of, batch_run_id,
-                     tables, dict(result.totals), pa.notes + result.notes, saved)  # fmt: skip
+                     tables, dict(result.totals), pa.notes + result.notes, saved if save else 0)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -833,6 +850,7 @@ def run_factors(
     as_of: dt.date | None = None,
     batch_run_id: int | None = None,
     provider: MarketDataProvider | None = None,
+    save: bool = True,
 ) -> EngineRun:
     """Position and portfolio factor betas; save both factor exposure tables.
 
@@ -842,7 +860,7 @@ def run_factors(
     with the reason.
     """
     provider, params = _context(settings, provider)
-    with session_scope(settings) as session:
+    with _engine_session(settings, save) as session:
         pa, _, fx = _equity_factor_exposures(session, provider, params, portfolio, as_of)
         fit = fx.fit
         joined = pa.joined()
@@ -936,7 +954,7 @@ def run_factors(
         tables,
         summary,
         tuple(notes),
-        saved,
+        saved if save else 0,
     )
 
 
@@ -946,6 +964,7 @@ def run_market_risk(
     as_of: dt.date | None = None,
     batch_run_id: int | None = None,
     provider: MarketDataProvider | None = None,
+    save: bool = True,
 ) -> EngineRun:
     """Market and rate scenario P&L, position interest-rate betas and a P&L backtest.
 
@@ -954,7 +973,7 @@ def run_market_risk(
     """
     provider, params = _context(settings, provider)
     mp = params.market_risk
-    with session_scope(settings) as session:
+    with _engine_session(settings, save) as session:
         # the rate window may be longer than the factor window, and the treasury
         # curve has no print on some NYSE sessions (Columbus, Veterans Day): load a margin
         extra = max(mp.rate_window - params.factors.window, 0) + HISTORY_MARGIN_SESSIONS
@@ -1084,7 +1103,7 @@ def run_market_risk(
         tables,
         summary,
         tuple(notes),
-        saved,
+        saved if save else 0,
     )
 
 
@@ -1094,6 +1113,7 @@ def run_snapshot(
     as_of: dt.date | None = None,
     batch_run_id: int | None = None,
     provider: MarketDataProvider | None = None,
+    save: bool = True,
     backfill: int = 0,
 ) -> EngineRun:
     """The day's portfolio snapshot, optionally backfilling the previous ``backfill`` sessions.
@@ -1104,10 +1124,19 @@ def run_snapshot(
     prices; each day values the positions held that day. Rows older than the
     retention window are deleted; cumulative P&L is recomputed over what is
     kept. Returns the as-of snapshot and the stored history.
+
+    Retention counts ``snapshot.retention_days`` calendar days back from the latest
+    stored snapshot date (not from ``as_of``), and never deletes a row this run
+    wrote (a rerun of an old date keeps its row).
+
+    ``snapshot.retention_days`` is at least 1 (the params schema refuses less,
+    before anything is written).
     """
     provider, params = _context(settings, provider)
-    with session_scope(settings) as session:
+    retention = params.snapshot.retention_days
+    with _engine_session(settings, save) as session:
         p, day = _resolve(session, portfolio, as_of)
+        portfolio_id, portfolio_name = p.id, p.name
         days = sessions_window(day, backfill + 1)
         held = {d: store.load_positions(session, p.id, d) for d in days}
         proxies, na, ids = factor_proxies(session, provider.name, params.factors.factor_types)
@@ -1152,12 +1181,18 @@ def run_snapshot(
             rows.append({"portfolio_id": p.id, "as_of": d, "batch_run_id": batch_run_id,
                          "computed_at": dt.datetime.now(dt.UTC), **snapshot_row(joined, market)})  # fmt: skip
         store.upsert(session, PortfolioSnapshot, rows, key=("portfolio_id", "as_of"))
-        cutoff = day - dt.timedelta(days=params.snapshot.retention_days)
-        session.execute(
-            delete(PortfolioSnapshot).where(
-                PortfolioSnapshot.portfolio_id == p.id, PortfolioSnapshot.as_of < cutoff
-            )
+        latest = session.scalar(
+            select(func.max(PortfolioSnapshot.as_of)).where(PortfolioSnapshot.portfolio_id == p.id)
         )
+        if latest is not None:
+            written = sorted({day, *(r["as_of"] for r in rows)})
+            session.execute(
+                delete(PortfolioSnapshot).where(
+                    PortfolioSnapshot.portfolio_id == p.id,
+                    PortfolioSnapshot.as_of < latest - dt.timedelta(days=retention),
+                    PortfolioSnapshot.as_of.not_in(written),
+                )
+            )
         stored = list(session.scalars(
             select(PortfolioSnapshot).where(PortfolioSnapshot.portfolio_id == p.id).order_by(PortfolioSnapshot.as_of)
         ))  # fmt: skip
@@ -1174,8 +1209,9 @@ def run_snapshot(
     summary = today.iloc[0].to_dict() if not today.empty else {}
     summary["history_days"] = len(history)
     summary["written_days"] = len(rows)
-    return EngineRun("snapshot", p.id, p.name, day, batch_run_id,
-                     {"snapshot": today, "history": history}, summary, tuple(notes), len(rows))  # fmt: skip
+    return EngineRun("snapshot", portfolio_id, portfolio_name, day, batch_run_id,
+                     {"snapshot": today, "history": history}, summary, tuple(notes),
+                     len(rows) if save else 0)  # fmt: skip
 
 
 def design_returns(factor_rets: pd.DataFrame, mode: str) -> pd.DataFrame:
@@ -1368,12 +1404,35 @@ def compute_stress_inputs(
     )
 
 
+def scenario_set_name(path: Path) -> str:
+    """The scenario set a custom scenario file is stored as: its file stem, lower case,
+    runs of characters outside ``[a-z0-9_-]`` as ``_`` (``My Scenarios.yaml`` →
+    ``my_scenarios``), at most 80 characters.
+
+    Raises
+    ------
+    ConfigError
+        When the name would be ``library`` (the set of ``params/stress_scenarios.yaml``)
+        or empty.
+    """
+    import re
+
+    name = re.sub(r"[^a-z0-9_-]+", "_", Path(path).stem.lower()).strip("_")[:80]
+    if not name or name == LIBRARY_SCENARIO_SET:
+        raise ConfigError(
+            f"{path}: a custom scenario file cannot be stored as scenario set {name!r}; "
+            f"rename the file (its stem names the set, {LIBRARY_SCENARIO_SET!r} is the library's)"
+        )
+    return name
+
+
 def run_stress(
     settings: Settings,
     portfolio: str | int,
     as_of: dt.date | None = None,
     batch_run_id: int | None = None,
     provider: MarketDataProvider | None = None,
+    save: bool = True,
     scenarios_file: Path | None = None,
 ) -> EngineRun:
     """Every stress scenario of the library (or ``scenarios_file``): direct and correlated P&L.
@@ -1383,12 +1442,18 @@ def run_stress(
     (λ from params) of the same factor returns over the stress lookback, stored
     as ``factor_correlations``. Options are revalued by BSM under the implied
     move of their underlying. Shocks on factors without data are unmapped.
+
+    Scenario sets: the library is the set ``library``; a custom file is stored as
+    its own set named by :func:`scenario_set_name` (its file stem), beside the
+    library and never over it. Results are replaced only within the run's set, so
+    a custom run keeps the library's results of the same date and vice versa.
     """
     provider, params = _context(settings, provider)
     fp, sp = params.factors, params.stress
     path = scenarios_file or settings.params_dir / STRESS_SCENARIOS_FILE
+    scenario_set = LIBRARY_SCENARIO_SET if scenarios_file is None else scenario_set_name(path)
     scenarios = load_stress_scenarios(path, params_dir=settings.params_dir)
-    with session_scope(settings) as session:
+    with _engine_session(settings, save) as session:
         eq_proxies, eq_na, eq_ids = factor_proxies(session, provider.name, fp.factor_types)
         mac_proxies, mac_na, mac_ids = factor_proxies(session, provider.name, ("macro", "rates"))
         symbols = proxy_tickers(eq_proxies, mac_proxies)
@@ -1406,12 +1471,17 @@ def run_stress(
         results = si.run(scenarios)
 
         store.upsert(session, StressScenarioModel, [
-            {"key": sc.key, "name": sc.name, "category": sc.category, "description": sc.description,
-             "shocks": dict(sc.shocks), "source": str(path), "active": True}
+            {"scenario_set": scenario_set, "key": sc.key, "name": sc.name, "category": sc.category,
+             "description": sc.description, "shocks": dict(sc.shocks), "source": str(path)[-200:],
+             "active": True}
             for sc in scenarios
-        ], key=("key",))  # fmt: skip
+        ], key=("scenario_set", "key"))  # fmt: skip
+        in_set = select(StressScenarioModel.id).where(
+            StressScenarioModel.scenario_set == scenario_set
+        )
         scenario_ids = dict(session.execute(
             select(StressScenarioModel.key, StressScenarioModel.id).where(
+                StressScenarioModel.scenario_set == scenario_set,
                 StressScenarioModel.key.in_([sc.key for sc in scenarios]))
         ).all())  # fmt: skip
         rows = [
@@ -1423,7 +1493,8 @@ def run_stress(
             for r in results
         ]  # fmt: skip
         saved = store.replace_results(session, StressResult, portfolio_id=pa.portfolio_id, as_of=day,
-                                      rows=rows, batch_run_id=batch_run_id)  # fmt: skip
+                                      rows=rows, batch_run_id=batch_run_id,
+                                      scope=StressResult.scenario_id.in_(in_set))  # fmt: skip
         all_ids = {**eq_ids, **mac_ids}
         corr_rows = [
             {"as_of": day, "factor_1_id": all_ids[a], "factor_2_id": all_ids[b],
@@ -1451,6 +1522,7 @@ def run_stress(
             f"{cov_end and cov_end.date()}), fewer than the {sp.lookback}-session lookback"
         )
     summary = {
+        "scenario_set": scenario_set,
         "scenarios": len(results),
         "partial": int(summary_table["partial"].sum()),
         "worst_scenario": worst,
@@ -1488,7 +1560,7 @@ def run_stress(
         tables,
         summary,
         tuple(notes),
-        saved,
+        saved if save else 0,
     )
 
 
@@ -1498,6 +1570,7 @@ def run_correlations(
     as_of: dt.date | None = None,
     batch_run_id: int | None = None,
     provider: MarketDataProvider | None = None,
+    save: bool = True,
 ) -> EngineRun:
     """Pairwise correlations of the positions' underlyings and portfolio metrics.
 
@@ -1507,7 +1580,7 @@ def run_correlations(
     """
     provider, params = _context(settings, provider)
     cp = params.correlations
-    with session_scope(settings) as session:
+    with _engine_session(settings, save) as session:
         pa, inputs = _load_with_history(
             session, provider, params, portfolio, as_of,
             history_sessions=cp.window + 1 + HISTORY_MARGIN_SESSIONS,
@@ -1572,7 +1645,7 @@ def run_correlations(
         tables,
         summary,
         tuple(notes),
-        saved,
+        saved if save else 0,
     )
 
 
@@ -1582,6 +1655,7 @@ def run_risk_metrics(
     as_of: dt.date | None = None,
     batch_run_id: int | None = None,
     provider: MarketDataProvider | None = None,
+    save: bool = True,
 ) -> EngineRun:
     """Performance statistics and VaR of the constant-holdings return history, and the
     ex-ante factor / specific risk split with each position's contribution.
@@ -1592,7 +1666,7 @@ def run_risk_metrics(
     """
     provider, params = _context(settings, provider)
     rp, fp = params.risk_metrics, params.factors
-    with session_scope(settings) as session:
+    with _engine_session(settings, save) as session:
         extra = max(rp.window - fp.window, 0) + HISTORY_MARGIN_SESSIONS
         pa, inputs, fx = _equity_factor_exposures(
             session, provider, params, portfolio, as_of, extra_history=extra
@@ -1683,7 +1757,7 @@ def run_risk_metrics(
         tables,
         summary,
         tuple(notes),
-        saved,
+        saved if save else 0,
     )
 
 

@@ -11,6 +11,7 @@ import pydantic
 import pytest
 
 from sigmasight_lib.config import REPO_DIR
+from sigmasight_lib.db.session import upgrade
 from sigmasight_lib.exceptions import ConfigError
 from sigmasight_lib.params import (
     EngineParams,
@@ -208,6 +209,7 @@ def test_engines_file_not_a_mapping(params_dir):
 
 def test_cli_prints_the_error_as_one_line(sqlite_settings, params_dir, monkeypatch, capsys):
     (params_dir / "engines.yaml").write_text("stress:\n  decay: 1.5\n")
+    upgrade(sqlite_settings)  # an existing database: the parameter file is what fails
     run = cli_runner(replace(sqlite_settings, params_dir=params_dir), monkeypatch, capsys)
     code, out, err = run("engine", "stress", "--portfolio", "anything")
     assert code == 1

@@ -442,6 +442,11 @@ def run_batch(
             old = session.get(BatchRun, resume)
             if old is None:
                 raise NotFoundError(f"no batch run {resume}")
+            if old.kind == "manual":
+                raise ConfigError(
+                    f"run {resume} is a manual `sigmasight engine` run, not a batch run; "
+                    "rerun that engine instead"
+                )
             as_of = old.as_of
             previous = {(j.portfolio_id, j.job_name): j.status for j in old.jobs}
             # ids since issue 12 (older runs stored names, still resolvable when unique)

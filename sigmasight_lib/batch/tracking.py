@@ -230,3 +230,70 @@ def batch_lock(settings: Settings, as_of: dt.date) -> Iterator[None]:
             conn.execute("ROLLBACK")
     finally:
         conn.close()
+
+
+# --------------------------------------------------------------------------- manual runs
+
+
+def run_manual(
+    settings: Settings,
+    engine: str,
+    portfolio: str | int,
+    as_of: dt.date | None = None,
+    **options: Any,
+) -> Any:
+    """Run one engine as a recorded manual run (``sigmasight engine ...``).
+
+    A ``batch_runs`` row of kind ``manual`` (status, timings, code version,
+    provider, the engine and its options as ``parameters``) and one
+    ``batch_jobs`` row for (portfolio, engine) are written first; the engine's
+    result rows carry that run id, so their lineage is never lost, and a report
+    sees a failed manual run as the latest job of that engine. The run and job
+    end ``succeeded`` or ``failed`` (with ``{ename, evalue}``); the exception is
+    re-raised.
+
+    Returns
+    -------
+    sigmasight_lib.runs.EngineRun
+    """
+    from sigmasight_lib.db.session import session_scope
+    from sigmasight_lib.marketdata import get_provider
+    from sigmasight_lib.runs import ENGINE_RUNNERS, _resolve
+
+    provider = options.pop("provider", None) or get_provider(settings)
+    started = dt.datetime.now(dt.UTC)
+    with session_scope(settings) as session:
+        p, day = _resolve(session, portfolio, as_of)
+        portfolio_id = p.id
+        parameters = {
+            "trigger": "cli",
+            "engine": engine,
+            "portfolio": portfolio_id,
+            "as_of": day.isoformat(),
+            **{k: str(v) if isinstance(v, Path) else v for k, v in options.items()},
+        }
+        run = BatchRun(
+            as_of=day, status="running", kind="manual", provider=provider.name,
+            code_version=code_version(), parameters=parameters, started_at=started,
+        )  # fmt: skip
+        session.add(run)
+        session.flush()
+        run_id = run.id
+        upsert_job(session, run_id, portfolio_id, engine, status="running", started_at=started)
+    error: dict[str, Any] | None = None
+    try:
+        result = ENGINE_RUNNERS[engine](
+            settings, portfolio_id, day, run_id, provider=provider, **options
+        )
+    except BaseException as exc:
+        error = {"ename": type(exc).__name__, "evalue": str(exc)}
+        raise
+    finally:
+        finished = dt.datetime.now(dt.UTC)
+        status = "failed" if error else "succeeded"
+        with session_scope(settings) as session:
+            upsert_job(session, run_id, portfolio_id, engine, status=status, error=error,
+                       duration_seconds=(finished - started).total_seconds())  # fmt: skip
+            row = session.get(BatchRun, run_id)
+            row.status, row.finished_at = status, finished
+    return result

@@ -4,8 +4,9 @@ Conventions
 -----------
 - Money in USD, prices per share, rates and returns as decimals (0.05 = 5 %).
 - Every engine result row carries ``portfolio_id``, ``as_of`` (the valuation
-  date) and ``batch_run_id`` (the run that produced it; NULL for an ad-hoc CLI
-  run) through :class:`ResultMixin`; result tables are unique on
+  date) and ``batch_run_id`` (the run that produced it: a batch run, or the manual
+  run a CLI ``engine`` call records; NULL only for a notebook saved with
+  ``save=True`` and no run id) through :class:`ResultMixin`; result tables are unique on
   (portfolio, as-of, the row's own key) so that a rerun replaces, never
   duplicates.
 - Quantities and entry prices are exact ``NUMERIC`` read back as float.
@@ -34,7 +35,15 @@ from sqlalchemy import (
     false,
     func,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    declared_attr,
+    mapped_column,
+    relationship,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -89,6 +98,9 @@ class Portfolio(TimestampMixin, Base):
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     source: Mapped[str] = mapped_column(String(20), default="manual")
     """How the portfolio was created: ``demo``, ``csv`` or ``manual``."""
+    positions_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    """When a position of the portfolio was last added, changed or removed (set on every
+    ORM flush, see :func:`_stamp_position_changes`); NULL before migration 0008."""
 
     owner: Mapped[Owner] = relationship(back_populates="portfolios")
     positions: Mapped[list[Position]] = relationship(
@@ -313,6 +325,8 @@ class BatchRun(Base):
     host: Mapped[str | None] = mapped_column(String(255))
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     """Last bookkeeping write of the running process (judges runs from another host)."""
+    kind: Mapped[str] = mapped_column(String(20), default="batch", server_default="batch")
+    """``batch`` (the papermill batch or schedule) or ``manual`` (a CLI ``engine`` run)."""
 
     jobs: Mapped[list[BatchJob]] = relationship(
         back_populates="batch_run", cascade="all, delete-orphan"
@@ -503,13 +517,22 @@ class MarketRiskScenarioResult(ResultMixin, Base):
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+LIBRARY_SCENARIO_SET = "library"
+"""The scenario set of ``params/stress_scenarios.yaml``; a custom file is its own set."""
+
+
 class StressScenario(Base):
-    """A scenario definition from ``params/stress_scenarios.yaml`` (or a custom file)."""
+    """A scenario definition of one scenario set: the library (``params/stress_scenarios.yaml``)
+    or a custom file (set named after the file's stem), unique on (set, key)."""
 
     __tablename__ = "stress_scenarios"
+    __table_args__ = (UniqueConstraint("scenario_set", "key"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key: Mapped[str] = mapped_column(String(80), unique=True)
+    scenario_set: Mapped[str] = mapped_column(
+        String(80), default=LIBRARY_SCENARIO_SET, server_default=LIBRARY_SCENARIO_SET
+    )
+    key: Mapped[str] = mapped_column(String(80))
     name: Mapped[str] = mapped_column(String(200))
     category: Mapped[str] = mapped_column(String(40))
     description: Mapped[str | None] = mapped_column(Text)
@@ -666,3 +689,24 @@ class ExportHistory(TimestampMixin, Base):
     path: Mapped[str | None] = mapped_column(Text)
     trade_count: Mapped[int] = mapped_column(Integer)
     content_sha256: Mapped[str] = mapped_column(String(64))
+
+
+# --------------------------------------------------------------------------- change stamps
+
+
+@sa_event.listens_for(Session, "before_flush")
+def _stamp_position_changes(session: Session, _context: Any, _instances: Any) -> None:
+    """Set ``portfolios.positions_changed_at`` for every portfolio whose positions are
+    added, modified (fields or tags) or deleted in this flush, so a report can tell
+    results computed before the change from current ones."""
+    changed: list[Position] = [o for o in session.new | session.deleted if isinstance(o, Position)]
+    changed += [o for o in session.dirty if isinstance(o, Position) and session.is_modified(o)]
+    if not changed:
+        return
+    now = utcnow()
+    for pos in changed:
+        portfolio = (
+            pos.portfolio if pos.portfolio_id is None else session.get(Portfolio, pos.portfolio_id)
+        )
+        if portfolio is not None:
+            portfolio.positions_changed_at = now

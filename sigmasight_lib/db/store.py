@@ -354,16 +354,20 @@ def replace_results(
     as_of: dt.date,
     rows: Sequence[Mapping[str, Any]],
     batch_run_id: int | None = None,
+    scope: Any = None,
 ) -> int:
     """Replace ``model``'s rows for (portfolio, as-of) with ``rows`` in the open transaction.
 
     Deleting then inserting inside the caller's transaction means a rerun
     leaves exactly the new rows (also for positions that disappeared), and a
-    failure rolls back to the earlier results.
+    failure rolls back to the earlier results. ``scope`` (a SQL condition, e.g.
+    ``StressResult.scenario_id.in_(...)``) narrows what is replaced: rows outside
+    it are kept.
     """
-    session.execute(
-        delete(model).where(model.portfolio_id == portfolio_id, model.as_of == as_of)  # type: ignore[attr-defined]
-    )
+    stmt = delete(model).where(model.portfolio_id == portfolio_id, model.as_of == as_of)  # type: ignore[attr-defined]
+    if scope is not None:
+        stmt = stmt.where(scope)
+    session.execute(stmt)
     now = dt.datetime.now(dt.UTC)
     records = [
         {

@@ -132,6 +132,7 @@ def import_and_run(
     engines: Sequence[str] = ONBOARDING_ENGINES,
     create_strategies: bool = False,
     valid_rows_only: bool = False,
+    commit: bool = True,
 ) -> dict[str, Any]:
     """Import ``csv_path`` as ``portfolio`` of ``owner``, sync its market data, run engines.
 
@@ -147,13 +148,19 @@ def import_and_run(
     same date as the existing ones), else — on an empty cache — the latest
     date the provider serves for the portfolio's underlyings.
 
+    With ``commit=False`` (the onboarding notebook's default) nothing is written:
+    the file is validated as a dry run (``import`` says "dry run: nothing
+    written"), and there are no strategies, sync or engine runs. The shared
+    database gains the portfolio only when asked, so later batches do not pick up
+    an exploratory import.
+
     Returns
     -------
     dict
-        ``portfolio`` (name), ``portfolio_id``, ``as_of``, ``import``
-        (ImportResult), ``strategies`` (list of ProposedStrategy), ``sync``
-        (SyncReport), ``runs`` (engine name → EngineRun) and ``summaries``
-        (engine name → summary dict).
+        ``portfolio`` (name), ``portfolio_id`` (None when not committed), ``as_of``,
+        ``committed``, ``import`` (ImportResult), ``strategies`` (list of
+        ProposedStrategy), ``sync`` (SyncReport or None), ``runs`` (engine name →
+        EngineRun) and ``summaries`` (engine name → summary dict).
 
     Raises
     ------
@@ -175,6 +182,17 @@ def import_and_run(
 
     names = [engine_name(e) for e in engines]
     provider = get_provider(settings)
+    if not commit:
+        with session_scope(settings) as session:
+            dry = import_portfolio_csv(
+                session, Path(csv_path), name=portfolio, owner_email=owner, provider=provider,
+                dry_run=True, as_of=as_of,
+            )  # fmt: skip
+            session.rollback()
+        return {
+            "portfolio": portfolio, "portfolio_id": None, "as_of": as_of, "committed": False,
+            "import": dry, "strategies": [], "sync": None, "runs": {}, "summaries": {},
+        }  # fmt: skip
     with session_scope(settings) as session:
         result = import_portfolio_csv(
             session,
@@ -207,6 +225,7 @@ def import_and_run(
         "portfolio": portfolio,
         "portfolio_id": portfolio_id,
         "as_of": day,
+        "committed": True,
         "import": result,
         "strategies": proposals,
         "sync": sync,
@@ -237,3 +256,16 @@ def summaries_frame(result: dict[str, Any]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).set_index("engine").T if rows else pd.DataFrame()
+
+
+def run_table(result: dict[str, Any], engine: str, table: str) -> pd.DataFrame:
+    """Table ``table`` of the ``engine`` run of :func:`import_and_run` (empty when the
+    engine did not run, e.g. a preview with ``commit=False``)."""
+    run = result["runs"].get(engine)
+    return run.tables.get(table, pd.DataFrame()) if run is not None else pd.DataFrame()
+
+
+def run_notes(result: dict[str, Any], engine: str) -> tuple[str, ...]:
+    """Notes of the ``engine`` run of :func:`import_and_run` (empty when it did not run)."""
+    run = result["runs"].get(engine)
+    return run.notes if run is not None else ()

@@ -51,22 +51,35 @@ def _formats(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[
     default=None,
     help="Folder for the files (default: <outputs>/<as-of>/<portfolio-slug>/).",
 )
+@click.option(
+    "--scenario-set",
+    "scenario_set",
+    default="library",
+    show_default=True,
+    metavar="NAME",
+    help="Stress scenario set to show: the library, or a custom file's set (its file stem).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the written paths as JSON.")
 def report_command(
     name_or_id: str,
     as_of: dt.date | None,
     formats: tuple[str, ...],
     output: Path | None,
+    scenario_set: str,
     as_json: bool,
 ) -> None:
     """Write the report of portfolio NAME_OR_ID (name, slug or id) from its stored results.
 
-    Engines without results for the as-of date appear as N/A with the reason.
+    Engines without results for the as-of date appear as N/A with the reason;
+    results computed before the positions last changed are ``stale``, and results
+    older than a failed job of the engine for that date are ``failed``.
     """
     from sigmasight_lib.reporting.writers import write_reports
 
     settings = click.get_current_context().ensure_object(dict)["settings"]
-    written = write_reports(settings, name_or_id, as_of, formats=formats, output_dir=output)
+    written = write_reports(
+        settings, name_or_id, as_of, formats=formats, output_dir=output, scenario_set=scenario_set
+    )
     if as_json:
         click.echo(json.dumps({fmt: str(path) for fmt, path in written.items()}, indent=2))
     else:

@@ -34,7 +34,7 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 
 from sigmasight_lib.db import store
 from sigmasight_lib.db.models import (
+    LIBRARY_SCENARIO_SET,
     BatchJob,
     BatchRun,
     ExposureResult,
@@ -56,9 +57,11 @@ from sigmasight_lib.db.models import (
     PortfolioCorrelationMetrics,
     PortfolioFactorExposure,
     PortfolioSnapshot,
+    Position,
     PositionCorrelation,
     PositionFactorExposure,
     PositionGreeks,
+    PositionHistory,
     PositionInterestRateBeta,
     PositionRiskContribution,
     PositionValuation,
@@ -228,9 +231,18 @@ class ReportSection:
     tables : dict of str to DataFrame
         The stored rows behind the metrics (shapes in each loader's docstring).
     reason : str or None
-        Why the group is N/A (``"not run for 2017-03-29"``); None when it is ok.
+        Why the group is N/A (``"not run for 2017-03-29"``), failed or stale; None
+        when it is ok.
     batch_run_ids : tuple of int
         Batch runs that produced the rows (empty for ad-hoc CLI runs).
+    state : str or None
+        ``"failed"`` (the newest job of the engine for this as-of failed after the
+        stored figures were computed) or ``"stale"`` (the positions changed after
+        they were computed); None for ok and plain N/A. Failed and stale sections
+        show no figures.
+    run_id, run_kind, computed_at
+        The run (``batch`` or ``manual``) and time of the stored figures (for a
+        failed or stale section: of the figures withheld); None when there are none.
     """
 
     name: str
@@ -238,6 +250,10 @@ class ReportSection:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     reason: str | None = None
     batch_run_ids: tuple[int, ...] = ()
+    state: str | None = None
+    run_id: int | None = None
+    run_kind: str | None = None
+    computed_at: dt.datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -245,8 +261,8 @@ class ReportSection:
 
     @property
     def status(self) -> str:
-        """``"ok"`` or ``"n/a"``."""
-        return "ok" if self.reason is None else "n/a"
+        """``"ok"``, ``"failed"``, ``"stale"`` or ``"n/a"``."""
+        return "ok" if self.reason is None else (self.state or "n/a")
 
     @property
     def title(self) -> str:
@@ -261,8 +277,8 @@ class ReportSection:
 class ReportMetadata:
     """Who, when and from what: the report header.
 
-    ``run_id`` is the newest batch run found on the results (None when every
-    result came from an ad-hoc CLI run); ``provider`` and ``code_version`` come
+    ``run_id`` is the newest run (batch or manual) found on the results shown (None
+    when no shown result carries a run id); ``provider`` and ``code_version`` come
     from that run, else from the coverage rows / price cache and the current
     checkout.
     """
@@ -416,6 +432,7 @@ class _Context:
     as_of: dt.date
     positions: pd.DataFrame
     jobs: dict[str, BatchJob]
+    scenario_set: str = LIBRARY_SCENARIO_SET
 
     def missing_reason(self, group: str) -> str:
         """Why ``group`` has no results for the as-of date."""
@@ -438,6 +455,105 @@ class _Context:
             if latest is not None and latest != self.as_of:
                 reason += f" (latest stored results: {latest.isoformat()})"
         return reason
+
+
+# --------------------------------------------------------------------------- freshness
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    """``value`` as an aware UTC datetime (SQLite returns naive UTC)."""
+    if value is None:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def stamp(value: dt.datetime | None) -> str | None:
+    """``2026-12-01T09:00:00Z`` (None stays None)."""
+    value = _utc(value)
+    return None if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _figures_origin(ctx: _Context, group: str) -> tuple[int | None, dt.datetime | None]:
+    """(run id, computed at) of the newest stored rows of ``group`` for (portfolio, as-of)."""
+    model = RESULT_MODELS[group]
+    stmt = select(model.batch_run_id, model.computed_at).where(
+        model.portfolio_id == ctx.portfolio_id, model.as_of == ctx.as_of
+    )
+    if group == "stress_tests":
+        stmt = stmt.join(StressScenario, StressScenario.id == StressResult.scenario_id).where(
+            StressScenario.scenario_set == ctx.scenario_set
+        )
+    row = ctx.session.execute(stmt.order_by(model.computed_at.desc()).limit(1)).first()
+    return (None, None) if row is None else (row[0], _utc(row[1]))
+
+
+def _positions_change(ctx: _Context) -> tuple[dt.datetime | None, str]:
+    """When the portfolio's positions last changed, and what changed (for the reason)."""
+    stamped = _utc(
+        ctx.session.scalar(
+            select(Portfolio.positions_changed_at).where(Portfolio.id == ctx.portfolio_id)
+        )
+    )
+    edit = ctx.session.execute(
+        select(PositionHistory.position_id, PositionHistory.field, PositionHistory.old_value,
+               PositionHistory.new_value, PositionHistory.changed_at)
+        .where(PositionHistory.position_id.in_(
+            select(Position.id).where(Position.portfolio_id == ctx.portfolio_id)))
+        .order_by(PositionHistory.changed_at.desc(), PositionHistory.id.desc())
+        .limit(1)
+    ).first()  # fmt: skip
+    edited = _utc(edit[4]) if edit is not None else None
+    if edited is not None and (stamped is None or edited >= stamped):
+        pid, fld, old, new, _ = edit
+        return edited, f"position {pid}'s {fld} edit ({old} → {new}) at {stamp(edited)}"
+    if stamped is not None:
+        return stamped, f"a change to the positions (added, edited or removed) at {stamp(stamped)}"
+    return None, ""
+
+
+def check_freshness(ctx: _Context, section: ReportSection) -> ReportSection:
+    """``section`` with the run and time of its figures; ``failed`` or ``stale`` (figures
+    withheld, the reason says why) when they are not current.
+
+    Failed: the newest batch or manual job of the engine for this portfolio and as-of
+    failed (or was skipped) after the stored figures were computed. Stale: the
+    portfolio's positions changed (``portfolios.positions_changed_at``, a
+    ``position_history`` edit) after they were computed. A section without stored
+    rows is returned as it is (N/A with its reason).
+    """
+    if section.name not in RESULT_MODELS:
+        return section
+    run_id, computed = _figures_origin(ctx, section.name)
+    if computed is None:
+        return section
+    run = ctx.session.get(BatchRun, run_id) if run_id is not None else None
+    kind = run.kind if run is not None else None
+    origin = (
+        f"results from {kind or 'batch'} run {run_id} at {stamp(computed)}"
+        if run_id is not None
+        else f"results saved without a run id at {stamp(computed)}"
+    )
+    fields = {"run_id": run_id, "run_kind": kind, "computed_at": computed}
+    if not section.ok:
+        return replace(section, **fields)
+    job = ctx.jobs.get(GROUP_JOBS[section.name])
+    if job is not None and job.status in ("failed", "skipped") and job.batch_run_id != run_id:
+        started = _utc(job.started_at) or _utc(job.batch_run.started_at)
+        if started is not None and started > computed:
+            err = job.error or {}
+            detail = err.get("evalue") or err.get("reason") or "no error recorded"
+            detail = f"{err['ename']}: {detail}" if err.get("ename") else detail
+            verb = "failed" if job.status == "failed" else "was skipped"
+            reason = (
+                f"the latest {GROUP_JOBS[section.name]} job of run {job.batch_run_id} "
+                f"{verb}: {detail}; stored {origin} are not shown"
+            )
+            return ReportSection(section.name, reason=reason, state="failed", **fields)
+    changed, what = _positions_change(ctx)
+    if changed is not None and changed > computed:
+        reason = f"{origin} predate {what}; rerun the engine for {ctx.as_of.isoformat()}"
+        return ReportSection(section.name, reason=reason, state="stale", **fields)
+    return replace(section, **fields)
 
 
 # --------------------------------------------------------------------------- groups
@@ -656,7 +772,8 @@ def _stress(ctx: _Context, provider: str | None) -> ReportSection:
                StressResult.direct_pnl_usd, StressResult.correlated_pnl_usd,
                StressResult.partial, StressResult.details, StressResult.batch_run_id)
         .join(StressScenario, StressScenario.id == StressResult.scenario_id)
-        .where(StressResult.portfolio_id == ctx.portfolio_id, StressResult.as_of == ctx.as_of)
+        .where(StressResult.portfolio_id == ctx.portfolio_id, StressResult.as_of == ctx.as_of,
+               StressScenario.scenario_set == ctx.scenario_set)
         .order_by(StressScenario.id)
     )  # fmt: skip
     rows = _frame(
@@ -665,7 +782,10 @@ def _stress(ctx: _Context, provider: str | None) -> ReportSection:
          "details", "batch_run_id"],
     )  # fmt: skip
     if rows.empty:
-        return _na("stress_tests", ctx.missing_reason("stress_tests"))
+        reason = ctx.missing_reason("stress_tests")
+        if ctx.scenario_set != LIBRARY_SCENARIO_SET:
+            reason = f"scenario set {ctx.scenario_set!r}: {reason}"
+        return _na("stress_tests", reason)
     details = rows["details"].apply(lambda d: d if isinstance(d, dict) else {})
     rows["unmapped"] = details.apply(lambda d: ", ".join(d.get("unmapped") or []))
     rows["notes"] = details.apply(lambda d: "; ".join(d.get("notes") or []))
@@ -679,6 +799,7 @@ def _stress(ctx: _Context, provider: str | None) -> ReportSection:
     worst = correlated.idxmin() if correlated.notna().any() else None
     unmapped = sorted({u for d in details for u in (d.get("unmapped") or [])})
     metrics: dict[str, Any] = {
+        "scenario_set": ctx.scenario_set,
         "scenarios": len(scenarios),
         "partial": int(scenarios["partial"].sum()),
         "worst_scenario": worst,
@@ -1130,6 +1251,7 @@ def load_report_data(
     *,
     window: int = 252,
     generated_at: dt.datetime | None = None,
+    scenario_set: str = LIBRARY_SCENARIO_SET,
 ) -> ReportData:
     """Read every stored result of one portfolio at one as-of date.
 
@@ -1144,6 +1266,8 @@ def load_report_data(
         and :attr:`ReportData.returns` (the risk-metrics window).
     generated_at : datetime, optional
         Stamp for the header; default now (UTC).
+    scenario_set : str, default="library"
+        The stress scenario set shown (a custom file's set by its name).
 
     Returns
     -------
@@ -1159,25 +1283,39 @@ def load_report_data(
     if portfolio is None:
         raise NotFoundError(f"no portfolio with id {portfolio_id!r}")
     positions = store.load_positions(session, portfolio_id, as_of)
-    ctx = _Context(session, portfolio_id, as_of, positions, _jobs(session, portfolio_id, as_of))
+    ctx = _Context(
+        session, portfolio_id, as_of, positions, _jobs(session, portfolio_id, as_of), scenario_set
+    )
 
     sections: dict[str, ReportSection] = {}
-    sections["valuation"] = _valuation(ctx)
-    sections["greeks"] = _greeks(ctx)
-    sections["exposures"] = _exposures(ctx)
+    sections["valuation"] = check_freshness(ctx, _valuation(ctx))
+    sections["greeks"] = check_freshness(ctx, _greeks(ctx))
+    sections["exposures"] = check_freshness(ctx, _exposures(ctx))
     dae = _position_dae(
         positions, sections["valuation"].table("positions"), sections["greeks"].table("positions")
     )
-    sections["factors"] = _factors(ctx, _factor_definitions(session), dae)
-    sections["market_risk"] = _market_risk(ctx)
-    sections["correlations"] = _correlations(ctx)
-    sections["risk_metrics"] = _risk_metrics(ctx)
-    sections["snapshot"] = _snapshot(ctx)
+    sections["factors"] = check_freshness(ctx, _factors(ctx, _factor_definitions(session), dae))
+    sections["market_risk"] = check_freshness(ctx, _market_risk(ctx))
+    sections["correlations"] = check_freshness(ctx, _correlations(ctx))
+    sections["risk_metrics"] = check_freshness(ctx, _risk_metrics(ctx))
+    sections["snapshot"] = check_freshness(ctx, _snapshot(ctx))
     ids = {i for s in sections.values() for i in s.batch_run_ids}
     run = session.get(BatchRun, max(ids)) if ids else None
     provider = _provider(session, run, as_of, sorted(set(positions["underlying"])))
-    sections["stress_tests"] = _stress(ctx, provider)
+    sections["stress_tests"] = check_freshness(ctx, _stress(ctx, provider))
     sections["data_quality"] = _data_quality(ctx, sections, provider)
+    checked = session.execute(
+        select(MarketDataCoverage.batch_run_id, MarketDataCoverage.checked_at)
+        .where(MarketDataCoverage.as_of == as_of)
+        .order_by(MarketDataCoverage.checked_at.desc())
+        .limit(1)
+    ).first()
+    if checked is not None:
+        dq_run = session.get(BatchRun, checked[0]) if checked[0] is not None else None
+        sections["data_quality"] = replace(
+            sections["data_quality"], run_id=checked[0], computed_at=_utc(checked[1]),
+            run_kind=dq_run.kind if dq_run is not None else None,
+        )  # fmt: skip
     ids = {i for s in sections.values() for i in s.batch_run_ids}
     run_id = max(ids) if ids else None
     if run_id is not None and (run is None or run.id != run_id):

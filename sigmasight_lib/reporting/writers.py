@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from sqlalchemy import select
 
+from sigmasight_lib.db.models import LIBRARY_SCENARIO_SET, StressScenario
 from sigmasight_lib.exceptions import ConfigError, NotFoundError
 from sigmasight_lib.reporting.tables import (
     GROUP_TITLES,
@@ -39,6 +41,7 @@ from sigmasight_lib.reporting.tables import (
     latest_result_as_of,
     load_report_data,
     positions_table,
+    stamp,
 )
 
 if TYPE_CHECKING:
@@ -167,8 +170,27 @@ def _kv(rows: Iterable[tuple[str, str]], header: tuple[str, str] = ("Metric", "V
     return _table(header, rows, (False, True))
 
 
+STATE_LEADS = {"failed": "Failed:", "stale": "Stale:"}
+"""Bold lead-in of a section without current figures, by state (else ``N/A:``)."""
+
+
 def _na_block(section: ReportSection) -> Para:
-    return Para(f"{section.reason}.", strong="N/A:", css="na")
+    return Para(f"{section.reason}.", strong=STATE_LEADS.get(section.state or "", "N/A:"), css="na")
+
+
+def _provenance(section: ReportSection) -> Para:
+    """Which run and when the section's figures come from (or that it has none)."""
+    if section.computed_at is None:
+        return Para("No stored figures for this date.", strong="Figures:", css="na")
+    run = (
+        f"{section.run_kind or 'batch'} run {section.run_id}"
+        if section.run_id is not None
+        else "no run id"
+    )
+    when = stamp(section.computed_at)
+    if not section.ok:
+        return Para(f"withheld (stored from {run} at {when}).", strong="Figures:", css="na")
+    return Para(f"{run} at {when}.", strong="Figures:")
 
 
 # --------------------------------------------------------------------------- sections
@@ -741,7 +763,11 @@ def _document(data: ReportData) -> list[Block]:
     blocks = _header(data) + _executive(data)
     for build in (_valuation, _greeks, _exposures, _factors, _market_risk, _stress,
                   _correlations, _risk_metrics, _snapshot, _data_quality):  # fmt: skip
-        blocks += build(data)
+        section = build(data)
+        name = section[0].anchor if isinstance(section[0], Heading) else None
+        if name in GROUPS:
+            section.insert(1, _provenance(data.sections()[name]))
+        blocks += section
     return blocks
 
 
@@ -801,10 +827,18 @@ def _markdown(blocks: list[Block]) -> str:
 
 def report_json(data: ReportData) -> dict[str, Any]:
     """report.json as a dict: ``metadata`` and every group of :data:`GROUPS`, each
-    ``{"status", "reason", **flat metrics}`` (see ``report.schema.json``)."""
+    ``{"status", "reason", "run_id", "run_kind", "computed_at", **flat metrics}`` (see
+    ``report.schema.json``): the run and time of the group's figures, null when none."""
     out: dict[str, Any] = {"metadata": data.metadata.to_dict()}
     for name, section in data.sections().items():
-        out[name] = {"status": section.status, "reason": section.reason, **section.metrics}
+        out[name] = {
+            "status": section.status,
+            "reason": section.reason,
+            "run_id": section.run_id,
+            "run_kind": section.run_kind,
+            "computed_at": stamp(section.computed_at),
+            **section.metrics,
+        }
     return out
 
 
@@ -971,6 +1005,7 @@ def write_reports(
     as_of: dt.date | None = None,
     formats: str | Iterable[str] = FORMATS,
     output_dir: Path | None = None,
+    scenario_set: str = LIBRARY_SCENARIO_SET,
 ) -> dict[str, Path]:
     """Write the report artifacts of one portfolio from its stored results.
 
@@ -987,7 +1022,12 @@ def write_reports(
     formats : str or iterable of str, default=("md", "json", "csv", "html")
         Any of :data:`FORMATS` (``"md,json"`` is accepted).
     output_dir : Path, optional
-        Default ``settings.outputs_dir / <as_of> / <portfolio-slug>``.
+        Default ``settings.outputs_dir / <as_of> / <portfolio-slug>`` (with
+        ``scenarios-<set>/`` below it for a custom scenario set, so the library
+        report is never overwritten).
+    scenario_set : str, default="library"
+        The stress scenario set shown: the library, or a custom file's set
+        (``sigmasight engine stress --scenarios FILE`` stores it under the file's stem).
 
     Returns
     -------
@@ -997,7 +1037,8 @@ def write_reports(
     Raises
     ------
     NotFoundError
-        When the portfolio does not exist or has no stored results at all.
+        When the portfolio does not exist or has no stored results at all, or the
+        scenario set is unknown (the known sets are listed).
     ConfigError
         For an unknown format.
     """
@@ -1025,8 +1066,17 @@ def write_reports(
                 "no as-of date: the cache has no date with every needed series; "
                 "run `sigmasight market-data sync` or pass --as-of"
             )
-        data = load_report_data(session, p.id, day, window=window)
+        if scenario_set != LIBRARY_SCENARIO_SET:
+            known = set(session.scalars(select(StressScenario.scenario_set).distinct()))
+            if scenario_set not in known:
+                raise NotFoundError(
+                    f"no stress scenario set {scenario_set!r}; known: "
+                    f"{', '.join(sorted(known | {LIBRARY_SCENARIO_SET}))}"
+                )
+        data = load_report_data(session, p.id, day, window=window, scenario_set=scenario_set)
     folder = output_dir or settings.outputs_dir / day.isoformat() / p.slug
+    if output_dir is None and scenario_set != LIBRARY_SCENARIO_SET:
+        folder = folder / f"scenarios-{scenario_set}"
     folder.mkdir(parents=True, exist_ok=True)
     blocks = _document(data) if {"md", "html"} & set(chosen) else []
     renderers: dict[str, Callable[[], str]] = {

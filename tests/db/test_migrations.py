@@ -59,6 +59,15 @@ def test_reset_drops_data_and_keeps_schema(db_settings):
     assert current_revision(db_settings) == head_revision()
 
 
+def _owner_and_portfolio(conn: sa.Connection) -> None:
+    """Owner 1 and its portfolio 1, inserted with plain SQL (any schema revision)."""
+    conn.execute(sa.text("INSERT INTO owners (id, email) VALUES (1, 'a@example.com')"))
+    conn.execute(sa.text(
+        "INSERT INTO portfolios (id, owner_id, name, slug, currency, source) "
+        "VALUES (1, 1, 'P', 'p', 'USD', 'demo')"
+    ))  # fmt: skip
+
+
 def test_0006_renames_keep_the_stored_values(empty_db_settings):
     """Columns renamed by 0006 keep their rows (they already held what the new name says);
     the added columns start NULL; the downgrade restores the old names and values."""
@@ -72,11 +81,7 @@ def test_0006_renames_keep_the_stored_values(empty_db_settings):
     engine = get_engine(empty_db_settings)
     now = dt.datetime(2017, 3, 29, 21, tzinfo=dt.UTC)
     with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO owners (id, email) VALUES (1, 'a@example.com')"))
-        conn.execute(sa.text(
-            "INSERT INTO portfolios (id, owner_id, name, slug, currency, source) "
-            "VALUES (1, 1, 'P', 'p', 'USD', 'demo')"
-        ))  # fmt: skip
+        _owner_and_portfolio(conn)
         conn.execute(
             sa.text(
                 "INSERT INTO portfolio_snapshots (portfolio_id, as_of, computed_at, "
@@ -97,3 +102,39 @@ def test_0006_renames_keep_the_stored_values(empty_db_settings):
             sa.text("SELECT market_value_usd, market_beta FROM portfolio_snapshots")
         ).one()
     assert tuple(old) == (6384232.5, 0.224)
+
+
+def test_0009_keeps_stress_results_and_files_them_under_the_library(empty_db_settings):
+    """0009 rebuilds stress_scenarios on SQLite (unique key → unique (set, key)); the
+    results that reference it survive, and existing definitions become the library set."""
+    import datetime as dt
+
+    upgrade(empty_db_settings, "0008")
+    engine = get_engine(empty_db_settings)
+    with engine.begin() as conn:
+        _owner_and_portfolio(conn)
+        conn.execute(sa.text(
+            "INSERT INTO stress_scenarios (id, key, name, category, shocks, source, active) "
+            "VALUES (5, 'market_crash_35', 'Crash', 'market', '{}', 'x', true)"
+        ))  # fmt: skip
+        conn.execute(
+            sa.text(
+                "INSERT INTO stress_results (portfolio_id, as_of, computed_at, scenario_id, "
+                "correlated_pnl_usd, partial) VALUES (1, :d, :t, 5, -123.5, false)"
+            ),
+            {"d": dt.date(2017, 3, 29), "t": dt.datetime(2017, 3, 29, 21, tzinfo=dt.UTC)},
+        )
+    upgrade(empty_db_settings)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT scenario_set, key FROM stress_scenarios")).all() == [
+            ("library", "market_crash_35")
+        ]
+        assert conn.execute(
+            sa.text("SELECT scenario_id, correlated_pnl_usd FROM stress_results")
+        ).all() == [(5, -123.5)]
+        assert conn.execute(sa.text("SELECT kind FROM batch_runs")).all() == []
+    with engine.begin() as conn:  # the same key in another set is now allowed
+        conn.execute(sa.text(
+            "INSERT INTO stress_scenarios (scenario_set, key, name, category, shocks, source, "
+            "active) VALUES ('custom', 'market_crash_35', 'Mine', 'custom', '{}', 'y', true)"
+        ))  # fmt: skip

@@ -109,6 +109,7 @@ def test_notebook_shape() -> None:
         "csv_path = None",
         'portfolio = "My Portfolio"',
         'owner = "researcher@example.com"',
+        "commit = False",  # preview only unless asked: nothing reaches the shared database
     ]
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":

@@ -4,7 +4,7 @@ A run whose process died shows ``interrupted`` instead of ``running`` forever:
 on the same host the pid is checked, elsewhere the heartbeat's age. Rows written
 before this revision have NULL columns (their age is judged by ``started_at``).
 
-Revision ID: 0008_batch_heartbeat
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-01 10:30:00
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_batch_heartbeat"
+revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -21,7 +21,7 @@ from sigmasight_lib.params import (
     load_stress_scenarios,
 )
 from sigmasight_lib.portfolios.demo import load_demo_portfolios
-from tests.conftest import cli_runner
+from tests.conftest import cli_runner, seed_demo_database
 
 SECTIONS = "data, greeks, factors, market_risk, stress, correlations, risk_metrics, snapshot"
 
@@ -209,9 +209,10 @@ def test_engines_file_not_a_mapping(params_dir):
 
 def test_cli_prints_the_error_as_one_line(sqlite_settings, params_dir, monkeypatch, capsys):
     (params_dir / "engines.yaml").write_text("stress:\n  decay: 1.5\n")
-    upgrade(sqlite_settings)  # an existing database: the parameter file is what fails
+    upgrade(sqlite_settings)  # a demo database with market data: the parameter file fails
+    seed_demo_database(sqlite_settings, history_sessions=80)
     run = cli_runner(replace(sqlite_settings, params_dir=params_dir), monkeypatch, capsys)
-    code, out, err = run("engine", "stress", "--portfolio", "anything")
+    code, out, err = run("engine", "stress", "--portfolio", "1")
     assert code == 1
     assert err == (
         f"error: {params_dir / 'engines.yaml'}: stress.decay = 1.5 is out of range; "

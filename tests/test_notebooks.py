@@ -207,6 +207,11 @@ def test_notebook_executes(
     portfolio = None if path.name.startswith("00_") else DEFAULTS["portfolio"]
     parameters = {"portfolio": portfolio, "as_of": AS_OF.isoformat(), "run_id": None}
     executed = tmp_path / path.name
+    if path.name == "10_report.ipynb":  # the report reads stored results: store them first
+        from sigmasight_lib.runs import ENGINE_RUNNERS
+
+        for runner in ENGINE_RUNNERS.values():
+            runner(notebook_db, portfolio, AS_OF)
 
     papermill.execute_notebook(
         str(path), str(executed), parameters=parameters, kernel_name="python3",

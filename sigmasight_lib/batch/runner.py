@@ -45,6 +45,7 @@ from sigmasight_lib.batch.tracking import (
     upsert_job,
 )
 from sigmasight_lib.config import Settings, load_settings
+from sigmasight_lib.db import store
 from sigmasight_lib.db.models import BatchJob, BatchRun, Portfolio
 from sigmasight_lib.db.session import session_scope
 from sigmasight_lib.exceptions import (
@@ -480,17 +481,21 @@ def _check_batch_as_of(session, provider, as_of: dt.date) -> None:  # noqa: ANN0
     ------
     AsOfDateError
         For a weekend, holiday or out-of-calendar date, or a date after both the
-        newest cached price and the newest date the provider serves.
+        newest cached price and the newest price the provider serves for any held
+        underlying (series that end earlier, such as the offline treasury curve,
+        make their factors N/A at that date; they do not refuse it).
     """
     require_session(as_of)
     latest = latest_cached_date(session)
     if latest is not None and as_of <= latest:
         return
+    symbols = store.load_position_underlyings(session) or needed_symbols(session, provider.name)
     try:
-        served = resolve_sync_end(provider, needed_symbols(session, provider.name))
+        ends = [provider.latest_date([symbol]) for symbol in symbols]
     except MarketDataError:  # provider unreachable: the market_data job reports it
         return
-    if as_of > served:
+    served = max((d for d in ends if d is not None), default=None)
+    if served is not None and as_of > served:
         raise AsOfDateError(
             f"as-of date {as_of.isoformat()} is after the newest market data "
             f"{provider.name!r} serves ({served.isoformat()}); choose an earlier date"

@@ -1,0 +1,214 @@
+"""Option notations of the brokers, root -> underlying, CUSIP/ISIN recognition."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from sigmasight_lib.exceptions import ImportValidationError
+from sigmasight_lib.portfolios.option_symbols import (
+    INVALID_OPTION_SYMBOL,
+    UNSUPPORTED_SECURITY,
+    OptionSymbolError,
+    ParsedOption,
+    UnsupportedSecurityError,
+    cusip_check_digit,
+    looks_like_option_symbol,
+    parse_option_symbol,
+    root_info,
+    root_underlying,
+    security_id_kind,
+)
+
+JUNE_16_2017 = dt.date(2017, 6, 16)
+
+
+def fields(parsed: ParsedOption) -> tuple[object, ...]:
+    return (
+        parsed.root,
+        parsed.underlying,
+        parsed.expiry,
+        parsed.option_type,
+        parsed.strike,
+        parsed.multiplier,
+        parsed.occ_symbol,
+    )
+
+
+AAPL_CALL_140 = ("AAPL", "AAPL", JUNE_16_2017, "C", 140.0, 100, "AAPL170616C00140000")
+
+
+@pytest.mark.parametrize(
+    ("text", "notation"),
+    [
+        ("AAPL170616C00140000", "occ"),
+        ("AAPL  170616C00140000", "occ"),  # padded: IBKR / tastytrade Symbol column
+        ("aapl170616c00140000", "occ"),
+        ("-AAPL170616C140", "fidelity"),
+        (" -AAPL170616C140", "fidelity"),
+        ("- AAPL170616C140", "fidelity"),
+        ("AAPL170616C140", "fidelity"),
+        ("-AAPL170616C140.00", "fidelity"),
+        ("AAPL 06/16/2017 140.00 C", "text"),  # Schwab
+        ("AAPL 16JUN17 140 C", "text"),  # IBKR description
+        ("AAPL 16JUN2017 140 C", "text"),
+        ("AAPL 6/16/17 Call 140.00", "text"),  # tastytrade description
+        ("AAPL Jun 16 '17 $140 Call", "text"),  # E*Trade
+        ("AAPL Jun 16 2017 $140.00 Call", "text"),
+        ("AAPL $140 Call 6/16/2017", "text"),  # Robinhood
+        ("AAPL 6/16/2017 Call $140.00", "text"),  # Robinhood activity description
+        ("AAPL 2017-06-16 140 C", "text"),
+        ("  AAPL   06/16/2017   140.00  C ", "text"),
+    ],
+)
+def test_every_notation_gives_the_same_fields(text: str, notation: str) -> None:
+    parsed = parse_option_symbol(text)
+
+    assert fields(parsed) == AAPL_CALL_140
+    assert parsed.notation == notation
+    assert parsed.standard_deliverable and parsed.note is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "DEF260227P15",
+            ("DEF", "DEF", dt.date(2026, 2, 27), "P", 15.0, 100, "DEF260227P00015000"),
+        ),
+        (
+            "-SPY170616P230.5",
+            ("SPY", "SPY", JUNE_16_2017, "P", 230.5, 100, "SPY170616P00230500"),
+        ),
+        (
+            "AAPL Jun 16, 2017 142.50 Put",
+            ("AAPL", "AAPL", JUNE_16_2017, "P", 142.5, 100, "AAPL170616P00142500"),
+        ),
+        (
+            "SPX 06/14/2024 $1,250 P",
+            ("SPX", "SPX", dt.date(2024, 6, 14), "P", 1250.0, 100, "SPX240614P01250000"),
+        ),
+    ],
+)
+def test_puts_decimal_and_thousands_strikes(text: str, expected: tuple[object, ...]) -> None:
+    assert fields(parse_option_symbol(text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("root", "underlying"),
+    [
+        ("SPXW", "SPX"),
+        ("NDXP", "NDX"),
+        ("RUTW", "RUT"),
+        ("VIXW", "VIX"),
+        ("BRKB", "BRK.B"),
+        ("AAPL", "AAPL"),
+        ("SPX", "SPX"),
+    ],
+)
+def test_weekly_alternate_and_class_roots(root: str, underlying: str) -> None:
+    info = root_info(root)
+
+    assert (info.underlying, info.standard_deliverable, info.note) == (underlying, True, None)
+    assert root_underlying(root.lower()) == underlying
+
+
+def test_adjusted_root_is_flagged_non_standard() -> None:
+    parsed = parse_option_symbol("USO1 06/16/2017 10 C")
+
+    assert (parsed.root, parsed.underlying, parsed.occ_symbol) == (
+        "USO1",
+        "USO",
+        "USO1170616C00010000",
+    )
+    assert not parsed.standard_deliverable
+    assert parsed.note is not None and "USO1" in parsed.note and "non-standard" in parsed.note
+    assert not parse_option_symbol("USO1170616C00010000").standard_deliverable
+
+
+def test_weekly_root_in_each_notation_maps_to_the_index() -> None:
+    symbols = ["SPXW240614P05200000", "-SPXW240614P5200", "SPXW 06/14/2024 5200.00 P"]
+
+    parsed = [parse_option_symbol(s) for s in symbols]
+
+    assert {(p.root, p.underlying, p.occ_symbol) for p in parsed} == {
+        ("SPXW", "SPX", "SPXW240614P05200000")
+    }
+
+
+def test_class_share_written_with_a_dot_keeps_the_ticker() -> None:
+    for text in ("BRK.B 06/16/2017 140.00 C", "-BRKB170616C140", "BRKB170616C00140000"):
+        parsed = parse_option_symbol(text)
+        assert (parsed.root, parsed.underlying, parsed.occ_symbol) == (
+            "BRKB",
+            "BRK.B",
+            "BRKB170616C00140000",
+        )
+
+
+# ------------------------------------------------------------------ CUSIP / ISIN
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("037833100", "CUSIP"),  # Apple Inc. common stock
+        ("912828ZT0", "CUSIP"),  # a US Treasury note
+        ("US0378331005", "ISIN"),  # Apple Inc.
+        ("US912828ZT04", "ISIN"),
+        ("DE0007164600", "ISIN"),  # SAP SE
+        (" us0378331005 ", "ISIN"),
+    ],
+)
+def test_cusip_and_isin_are_unsupported_securities(text: str, kind: str) -> None:
+    assert security_id_kind(text) == kind
+    assert looks_like_option_symbol(text)
+
+    with pytest.raises(UnsupportedSecurityError) as caught:
+        parse_option_symbol(text)
+
+    error = caught.value
+    assert isinstance(error, ImportValidationError) and isinstance(error, ValueError)
+    assert (error.code, error.kind) == (UNSUPPORTED_SECURITY, kind)
+    assert "bonds and ISIN-only rows are not supported" in error.reason
+
+
+def test_cusip_check_digit_by_hand() -> None:
+    # 0 3 7 8 3 3 1 0, doubling every second: 0+6+7+(1+6)+3+6+1+0 = 30 -> check 0
+    assert cusip_check_digit("03783310") == 0
+
+
+@pytest.mark.parametrize("text", ["037833101", "US0378331004", "AAPL", "BRK.B", "BRK B", "GOOGL"])
+def test_wrong_check_digits_and_tickers_are_no_security_ids(text: str) -> None:
+    assert security_id_kind(text) is None
+
+
+@pytest.mark.parametrize("text", ["AAPL", "BRK.B", "BF-B", "BRK B", "037833101", "SPY"])
+def test_tickers_do_not_look_like_options(text: str) -> None:
+    assert not looks_like_option_symbol(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("AAPL170231C00140000", "invalid OCC option symbol: expiry '170231' is not a valid date"),
+        ("AAPL170616C0014000", "invalid OCC option symbol: strike '0014000' must be 8 digits"),
+        ("-AAPL171316C140", "expiry '171316' is not a valid date YYMMDD"),
+        ("AAPL 06/31/2017 140 C", "expiry '06/31/2017' is not a valid date"),
+        ("AAPL 06/16/2017 140 C 150", "expected one expiry, one strike and one of"),
+        ("AAPL 06/16/2017 140", "expected one expiry, one strike and one of"),
+        ("AAPL 140 C", "no expiry date found"),
+        ("AAPL 06/16/2017 0 C", "invalid option contract: strike 0.0 must be positive"),
+        ("TOOLONGROOT 06/16/2017 140 C", "not an option symbol"),
+        ("", "symbol is empty"),
+    ],
+)
+def test_invalid_option_symbols_name_the_problem(text: str, reason: str) -> None:
+    with pytest.raises(OptionSymbolError) as caught:
+        parse_option_symbol(text)
+
+    assert caught.value.code == INVALID_OPTION_SYMBOL
+    assert not isinstance(caught.value, UnsupportedSecurityError)
+    assert caught.value.reason.startswith(reason)
+    assert repr(text) in str(caught.value)

@@ -16,6 +16,15 @@ fetch_metadata                 ``query2 /v10/finance/quoteSummary/{symbol}``,
 fetch_option_quotes            ``query2 /v7/finance/options/{underlying}``
 =============================  ==================================================
 
+Symbols
+-------
+Every request asks for :func:`yahoo_symbol` of the SigmaSight symbol (class
+shares ``BRK.B`` -> ``BRK-B``, index underlyings ``SPX`` -> ``^SPX``,
+``NDX``/``RUT``/``VIX`` likewise); results carry the symbol as the caller
+wrote it. Option chains are asked of the underlying of the contract's root
+(:func:`~sigmasight_lib.portfolios.option_symbols.root_underlying`: ``SPXW``
+and ``SPX`` contracts are both in the ``^SPX`` chain).
+
 Units
 -----
 Prices are in the listing currency per share (index points for indices),
@@ -81,6 +90,7 @@ from sigmasight_lib.marketdata.base import (
     TENORS,
     empty_frame,
 )
+from sigmasight_lib.portfolios.option_symbols import root_underlying
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +101,17 @@ HttpSession = curl_requests.Session | requests.Session
 
 RATE_SYMBOLS: dict[str, str] = {"3m": "^IRX", "10y": "^TNX"}
 """Yahoo tickers of the treasury tenors this provider serves, quoted in percent."""
+
+YAHOO_INDEX_SYMBOLS: dict[str, str] = {
+    "SPX": "^SPX",
+    "NDX": "^NDX",
+    "RUT": "^RUT",
+    "VIX": "^VIX",
+    "XSP": "^XSP",
+    "OEX": "^OEX",
+    "DJX": "^DJX",
+}
+"""Index underlyings (as option roots name them) -> Yahoo's ``^`` index tickers."""
 
 ASSET_TYPES: dict[str, str] = {
     "EQUITY": "stock",
@@ -123,6 +144,9 @@ _NETWORK_ERRORS: tuple[type[Exception], ...] = (
 
 _OCC_SYMBOL = re.compile(r"(?P<root>[A-Z][A-Z0-9.]{0,5})(?P<expiry>\d{6})[CP]\d{8}")
 """Compact OCC contract symbol: root, YYMMDD expiry, C/P, strike x 1000 in 8 digits."""
+
+_CLASS_SHARE = re.compile(r"(?P<base>[A-Z]{1,5})[./ ](?P<share_class>[A-Z]{1,2})")
+"""A class share as SigmaSight and brokers write it: ``BRK.B``, ``BRK/B``, ``BF.B``."""
 
 _YFINANCE_LOCK = threading.Lock()
 
@@ -328,17 +352,20 @@ class YFinanceProvider:
         """
         groups: dict[tuple[str, dt.date], set[str]] = {}
         for contract in contract_symbols:
-            groups.setdefault(_parse_occ(contract), set()).add(contract)
+            root, expiry = _parse_occ(contract)
+            groups.setdefault((root_underlying(root), expiry), set()).add(contract)
         frames = []
-        for (root, expiry), contracts in sorted(groups.items()):
-            chain = self._call("option quotes", [root], partial(self._option_chain, root, expiry))
+        for (underlying, expiry), contracts in sorted(groups.items()):
+            chain = self._call(
+                "option quotes", [underlying], partial(self._option_chain, underlying, expiry)
+            )
             if chain is None:
                 continue
             quotes, quote_date = chain
             if quote_date != as_of:
                 log.info(
                     "Yahoo Finance %s options are quoted as of %s, not %s; contracts left out",
-                    root,
+                    underlying,
                     quote_date,
                     as_of,
                 )
@@ -456,7 +483,7 @@ class YFinanceProvider:
         return self._call("daily prices", [symbol], partial(self._history, symbol, window))
 
     def _history(self, symbol: str, window: Mapping[str, object]) -> pd.DataFrame | None:
-        ticker = yf.Ticker(symbol, session=self._session)
+        ticker = yf.Ticker(yahoo_symbol(symbol), session=self._session)
         try:
             bars = ticker.history(interval="1d", auto_adjust=False, actions=False, **window)
         except YFTickerMissingError as exc:
@@ -476,7 +503,7 @@ class YFinanceProvider:
 
     def _info(self, symbol: str) -> Mapping[str, Any] | None:
         try:
-            info: Mapping[str, Any] = yf.Ticker(symbol, session=self._session).info
+            info: Mapping[str, Any] = yf.Ticker(yahoo_symbol(symbol), session=self._session).info
         except OSError as exc:
             if _http_status(exc) != 404:
                 raise
@@ -488,16 +515,16 @@ class YFinanceProvider:
         return info
 
     def _option_chain(
-        self, root: str, expiry: dt.date
+        self, underlying: str, expiry: dt.date
     ) -> tuple[pd.DataFrame, dt.date | None] | None:
         """Quotes of every contract of one chain and the date they are quoted at."""
-        ticker = yf.Ticker(root, session=self._session)
+        ticker = yf.Ticker(yahoo_symbol(underlying), session=self._session)
         if expiry.isoformat() not in ticker.options:
-            log.info("Yahoo Finance lists no %s options expiring %s", root, expiry)
+            log.info("Yahoo Finance lists no %s options expiring %s", underlying, expiry)
             return None
         chain = ticker.option_chain(expiry.isoformat())
         if chain.calls is None:
-            log.info("Yahoo Finance returned an empty %s chain for %s", root, expiry)
+            log.info("Yahoo Finance returned an empty %s chain for %s", underlying, expiry)
             return None
         listed = pd.concat([chain.calls, chain.puts], ignore_index=True)
         implied_vol = listed["impliedVolatility"].astype(float)
@@ -515,6 +542,28 @@ class YFinanceProvider:
 
 
 # --------------------------------------------------------------------- helpers
+
+
+def yahoo_symbol(symbol: str) -> str:
+    """Yahoo's spelling of a SigmaSight ticker; every Yahoo request goes through it.
+
+    Class shares take a hyphen (``BRK.B`` -> ``BRK-B``), index underlyings
+    of :data:`YAHOO_INDEX_SYMBOLS` a caret (``SPX`` -> ``^SPX``); anything
+    else, ``^``-tickers included (``^IRX``), is unchanged. The offline
+    provider keeps its own symbols (its snapshot spells the S&P 500 ``^GSPC``).
+
+    Examples
+    --------
+    >>> yahoo_symbol("BRK.B"), yahoo_symbol("SPX"), yahoo_symbol("AAPL")
+    ('BRK-B', '^SPX', 'AAPL')
+    """
+    text = symbol.strip().upper()
+    if text in YAHOO_INDEX_SYMBOLS:
+        return YAHOO_INDEX_SYMBOLS[text]
+    share = _CLASS_SHARE.fullmatch(text)
+    if share is not None:
+        return f"{share['base']}-{share['share_class']}"
+    return text
 
 
 def yahoo_asset_type(quote_type: str | None, name: str | None) -> str | None:
@@ -607,7 +656,7 @@ def _price_frame(symbol: str, bars: pd.DataFrame) -> pd.DataFrame:
 
 
 def _parse_occ(contract: str) -> tuple[str, dt.date]:
-    """Root (used as the Yahoo ticker of the underlying) and expiry of a compact OCC symbol.
+    """Root and expiry of a compact OCC symbol (the root's underlying names the chain).
 
     Raises
     ------

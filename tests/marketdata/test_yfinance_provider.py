@@ -33,7 +33,11 @@ from sigmasight_lib.marketdata.base import (
     MarketDataProvider,
     get_provider,
 )
-from sigmasight_lib.marketdata.yfinance_provider import YFinanceProvider, yahoo_asset_type
+from sigmasight_lib.marketdata.yfinance_provider import (
+    YFinanceProvider,
+    yahoo_asset_type,
+    yahoo_symbol,
+)
 from tests.marketdata.yf_replay import (
     OPTION_UNDERLYING,
     PRICE_END,
@@ -44,6 +48,7 @@ from tests.marketdata.yf_replay import (
     Intercept,
     ReplaySession,
     isolated_yfinance,
+    load_manifest,
     make_response,
     recorded,
     refuse_connection,
@@ -349,6 +354,85 @@ def test_malformed_contract_symbols_are_rejected(replay: ReplaySession, symbol: 
     with pytest.raises(UnknownSymbolError, match="not a compact OCC option symbol"):
         provider_for(replay).fetch_option_quotes([symbol], PRICE_END)
     assert replay.requests == []
+
+
+# ------------------------------------------------------------ Yahoo's spelling
+
+
+def stand_in(yahoo: str, recorded_as: str) -> Intercept:
+    """Serve requests for Yahoo's ``yahoo`` ticker with the recording of ``recorded_as``.
+
+    Only Yahoo's spelling is served: a request for any other spelling of the
+    symbol finds no recording and fails the test.
+    """
+    entries = {entry.request.key(): entry for entry in load_manifest()}
+
+    def intercept(request: HttpRequest) -> Any:
+        if yahoo not in request.url and all(yahoo not in v for _, v in request.params):
+            return None
+        recorded_request = HttpRequest(
+            request.method,
+            request.url.replace(yahoo, recorded_as),
+            tuple((k, v.replace(yahoo, recorded_as)) for k, v in request.params),
+        )
+        entry = entries.get(recorded_request.key())
+        if entry is None:
+            return None  # unrecorded: the fixture fails the test
+        return make_response(request, entry.status, entry.content_type, entry.body())
+
+    return intercept
+
+
+@pytest.mark.parametrize(
+    ("symbol", "expected"),
+    [
+        ("BRK.B", "BRK-B"),
+        ("BRK/B", "BRK-B"),
+        ("BF.B", "BF-B"),
+        ("SPX", "^SPX"),
+        ("NDX", "^NDX"),
+        ("RUT", "^RUT"),
+        ("VIX", "^VIX"),
+        ("^VIX", "^VIX"),
+        ("^IRX", "^IRX"),
+        ("AAPL", "AAPL"),
+        ("GOOGL", "GOOGL"),
+    ],
+)
+def test_yahoo_symbol(symbol: str, expected: str) -> None:
+    assert yahoo_symbol(symbol) == expected
+
+
+@pytest.mark.parametrize(("symbol", "yahoo"), [("BRK.B", "BRK-B"), ("SPX", "^SPX")])
+def test_prices_and_metadata_are_asked_in_yahoos_spelling(
+    replay_session: Callable[..., ReplaySession], symbol: str, yahoo: str
+) -> None:
+    replay = replay_session(stand_in(yahoo, "AAPL"))
+    provider = provider_for(replay)
+
+    prices = provider.fetch_prices([symbol], PRICE_START, PRICE_END)
+    metadata = provider.fetch_metadata([symbol])
+
+    assert set(prices["symbol"]) == {symbol}  # results keep the caller's symbol
+    assert list(prices["adj_close"]) == list(window_bars("AAPL")["adj_close"])
+    assert list(metadata["symbol"]) == [symbol]
+    assert replay.count(CHART + yahoo) > 0
+    assert replay.count(f"/quoteSummary/{yahoo}") == 1
+    assert provider.unknown_symbols([symbol]) == set()
+
+
+@pytest.mark.parametrize(("root", "yahoo"), [("SPXW", "^SPX"), ("SPX", "^SPX"), ("BRKB", "BRK-B")])
+def test_option_chains_are_asked_of_the_roots_underlying(
+    replay_session: Callable[..., ReplaySession], root: str, yahoo: str
+) -> None:
+    expiry, as_of, _ = recorded_chain()
+    replay = replay_session(stand_in(yahoo, OPTION_UNDERLYING))
+
+    quotes = provider_for(replay).fetch_option_quotes([f"{root}{expiry:%y%m%d}P05200000"], as_of)
+
+    assert quotes.empty  # the stand-in chain lists AAPL contracts only
+    assert replay.count(f"/v7/finance/options/{yahoo}") == 2  # expiries, then the chain
+    assert [r for r in replay.requests if "/options/" in r.path and yahoo not in r.path] == []
 
 
 # ---------------------------------------------------- unknown symbols, latest dates

@@ -64,11 +64,12 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from sigmasight_lib.portfolios.limits import number_problem, text_problem
-from sigmasight_lib.portfolios.occ import (
-    OccContract,
-    OccSymbolError,
-    looks_like_occ,
-    parse_occ_symbol,
+from sigmasight_lib.portfolios.occ import OccContract
+from sigmasight_lib.portfolios.option_symbols import (
+    OptionSymbolError,
+    looks_like_option_symbol,
+    parse_option_symbol,
+    root_underlying,
 )
 from sigmasight_lib.portfolios.positions import PositionSpec, make_position_spec
 from sigmasight_lib.portfolios.tags import MAX_TAGS_PER_POSITION, TagError, validate_tag_name
@@ -228,9 +229,9 @@ class _CheckedRow:
 
     @property
     def underlying(self) -> str | None:
-        """Ticker, or the option's root; None when the symbol is invalid."""
+        """Ticker, or the underlying of the option's root; None when the symbol is invalid."""
         if isinstance(self.contract_or_ticker, OccContract):
-            return self.contract_or_ticker.root
+            return root_underlying(self.contract_or_ticker.root)
         return self.contract_or_ticker
 
     @property
@@ -553,13 +554,18 @@ def _check_row(number: int, cells: Mapping[str, str], as_of: dt.date | None) -> 
 
 
 def _parse_symbol(text: str) -> OccContract | str:
-    """The option contract, or the upper-case ticker."""
+    """The option contract (any notation of :mod:`.option_symbols`), or the upper-case ticker.
+
+    A CUSIP/ISIN or a bad option symbol raises ``_InvalidValue`` from an
+    :class:`~sigmasight_lib.portfolios.option_symbols.OptionSymbolError`,
+    whose ``code`` is ``unsupported_security`` or ``invalid_option_symbol``.
+    """
     symbol = text.upper()
-    if looks_like_occ(symbol):
+    if looks_like_option_symbol(symbol):
         try:
-            contract = parse_occ_symbol(symbol)
-        except OccSymbolError as exc:
-            raise _InvalidValue(f"invalid OCC option symbol: {exc.reason}") from exc
+            contract = parse_option_symbol(symbol).contract
+        except OptionSymbolError as exc:
+            raise _InvalidValue(exc.reason) from exc
         _check_limit(number_problem("strike", contract.strike))
         return contract
     if _TICKER.fullmatch(symbol) is None:

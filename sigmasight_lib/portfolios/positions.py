@@ -115,8 +115,10 @@ def make_position_spec(
     """A :class:`PositionSpec` from a ticker or OCC symbol and a signed quantity.
 
     OCC symbols (padded or compact) become option positions with the compact
-    symbol, root as underlying, strike, expiry and a multiplier of
-    :data:`OPTION_MULTIPLIER`; anything else is a stock/ETF ticker.
+    symbol, the root's underlying as underlying (``SPXW`` -> ``SPX``, see
+    :func:`~sigmasight_lib.portfolios.option_symbols.root_underlying`),
+    strike, expiry and a multiplier of :data:`OPTION_MULTIPLIER`; anything
+    else is a stock/ETF ticker.
 
     Raises
     ------
@@ -125,6 +127,7 @@ def make_position_spec(
         valid one (``OccSymbolError``, a ``ValueError``).
     """
     from sigmasight_lib.portfolios.occ import looks_like_occ, parse_occ_symbol
+    from sigmasight_lib.portfolios.option_symbols import root_underlying
 
     text = symbol.strip().upper()
     unique_tags: list[str] = []
@@ -137,7 +140,7 @@ def make_position_spec(
         return PositionSpec(
             symbol=contract.compact,
             quantity=float(quantity),
-            underlying=contract.root,
+            underlying=root_underlying(contract.root),
             position_type=detect_position_type(quantity, contract.option_type),
             entry_price=entry_price,
             entry_date=entry_date,

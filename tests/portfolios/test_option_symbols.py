@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from sigmasight_lib.exceptions import ImportValidationError
+from sigmasight_lib.portfolios.csv_import import parse_positions_csv
 from sigmasight_lib.portfolios.option_symbols import (
     INVALID_OPTION_SYMBOL,
     UNSUPPORTED_SECURITY,
@@ -20,6 +21,7 @@ from sigmasight_lib.portfolios.option_symbols import (
     root_underlying,
     security_id_kind,
 )
+from sigmasight_lib.portfolios.positions import make_position_spec
 
 JUNE_16_2017 = dt.date(2017, 6, 16)
 
@@ -212,3 +214,84 @@ def test_invalid_option_symbols_name_the_problem(text: str, reason: str) -> None
     assert not isinstance(caught.value, UnsupportedSecurityError)
     assert caught.value.reason.startswith(reason)
     assert repr(text) in str(caught.value)
+
+
+# ------------------------------------------------------- through the CSV importer
+
+CSV_HEADER = "Symbol,Quantity,Entry Price,Entry Date"
+
+
+def test_csv_rows_in_broker_notations_become_the_same_option_position() -> None:
+    text = "\n".join(
+        [
+            CSV_HEADER,
+            "-AAPL170616C140,1,5.40,2017-03-01",
+            "AAPL 06/16/2017 140.00 C,2,5.40,2017-03-02",
+            "AAPL 16JUN17 140 C,3,5.40,2017-03-03",
+            "AAPL Jun 16 '17 $140 Call,4,5.40,2017-03-06",
+            "AAPL $140 Call 6/16/2017,5,5.40,2017-03-07",
+        ]
+    )
+    asked: list[list[str]] = []
+
+    report = parse_positions_csv(text, unknown_symbols=lambda s: asked.append(list(s)) or set())
+
+    assert report.issues == ()
+    specs = [row.spec for row in report.rows]
+    assert [s.quantity for s in specs] == [1, 2, 3, 4, 5]
+    assert {(s.symbol, s.underlying, s.option_type, s.strike, s.expiry) for s in specs} == {
+        ("AAPL170616C00140000", "AAPL", "C", 140.0, JUNE_16_2017)
+    }
+    assert asked == [["AAPL"]]
+
+
+def test_csv_option_roots_are_checked_and_stored_by_their_underlying() -> None:
+    text = "\n".join(
+        [
+            CSV_HEADER,
+            "SPXW  240614P05200000,-1,12.5,2024-06-03",
+            "-BRKB240621C400,1,3.1,2024-06-03",
+            "USO1 06/21/2024 70 C,1,2.0,2024-06-03",
+        ]
+    )
+    asked: list[list[str]] = []
+
+    report = parse_positions_csv(text, unknown_symbols=lambda s: asked.append(list(s)) or set())
+
+    assert report.issues == ()
+    assert [(r.spec.symbol, r.spec.underlying) for r in report.rows] == [
+        ("SPXW240614P05200000", "SPX"),
+        ("BRKB240621C00400000", "BRK.B"),
+        ("USO1240621C00070000", "USO"),
+    ]
+    assert asked == [["BRK.B", "SPX", "USO"]]
+
+
+def test_csv_cusip_and_isin_rows_are_reported_as_unsupported_securities() -> None:
+    text = "\n".join(
+        [
+            CSV_HEADER,
+            "037833100,10,150,2017-01-15",
+            "US0378331005,10,150,2017-01-15",
+            "AAPL170231C00140000,1,5,2017-01-15",
+        ]
+    )
+
+    report = parse_positions_csv(text)
+
+    assert report.rows == ()
+    assert [(i.row, i.field, i.value) for i in report.issues] == [
+        (2, "symbol", "037833100"),
+        (3, "symbol", "US0378331005"),
+        (4, "symbol", "AAPL170231C00140000"),
+    ]
+    reasons = [i.reason for i in report.issues]
+    assert reasons[0].startswith("CUSIP 037833100: bonds and ISIN-only rows are not supported")
+    assert reasons[1].startswith("ISIN US0378331005: bonds and ISIN-only rows are not supported")
+    assert reasons[2] == "invalid OCC option symbol: expiry '170231' is not a valid date YYMMDD"
+
+
+def test_make_position_spec_maps_the_root() -> None:
+    spec = make_position_spec("SPXW240614P05200000", -1)
+
+    assert (spec.symbol, spec.underlying, spec.multiplier) == ("SPXW240614P05200000", "SPX", 100)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 import pytest
 
 from sigmasight_lib.exceptions import ImportValidationError
-from sigmasight_lib.portfolios.csv_import import parse_positions_csv
+from sigmasight_lib.portfolios.csv_import import ImportReport, parse_positions_csv
 from sigmasight_lib.portfolios.option_symbols import (
     INVALID_OPTION_SYMBOL,
     UNSUPPORTED_SECURITY,
@@ -221,20 +222,26 @@ def test_invalid_option_symbols_name_the_problem(text: str, reason: str) -> None
 CSV_HEADER = "Symbol,Quantity,Entry Price,Entry Date"
 
 
-def test_csv_rows_in_broker_notations_become_the_same_option_position() -> None:
-    text = "\n".join(
-        [
-            CSV_HEADER,
-            "-AAPL170616C140,1,5.40,2017-03-01",
-            "AAPL 06/16/2017 140.00 C,2,5.40,2017-03-02",
-            "AAPL 16JUN17 140 C,3,5.40,2017-03-03",
-            "AAPL Jun 16 '17 $140 Call,4,5.40,2017-03-06",
-            "AAPL $140 Call 6/16/2017,5,5.40,2017-03-07",
-        ]
-    )
+def import_rows(*rows: str) -> tuple[ImportReport, list[list[str]]]:
+    """The import report of ``rows`` under :data:`CSV_HEADER`, and what the provider was asked."""
     asked: list[list[str]] = []
 
-    report = parse_positions_csv(text, unknown_symbols=lambda s: asked.append(list(s)) or set())
+    def unknown_symbols(symbols: Iterable[str]) -> set[str]:
+        asked.append(list(symbols))
+        return set()
+
+    text = "\n".join([CSV_HEADER, *rows])
+    return parse_positions_csv(text, unknown_symbols=unknown_symbols), asked
+
+
+def test_csv_rows_in_broker_notations_become_the_same_option_position() -> None:
+    report, asked = import_rows(
+        "-AAPL170616C140,1,5.40,2017-03-01",
+        "AAPL 06/16/2017 140.00 C,2,5.40,2017-03-02",
+        "AAPL 16JUN17 140 C,3,5.40,2017-03-03",
+        "AAPL Jun 16 '17 $140 Call,4,5.40,2017-03-06",
+        "AAPL $140 Call 6/16/2017,5,5.40,2017-03-07",
+    )
 
     assert report.issues == ()
     specs = [row.spec for row in report.rows]
@@ -246,17 +253,11 @@ def test_csv_rows_in_broker_notations_become_the_same_option_position() -> None:
 
 
 def test_csv_option_roots_are_checked_and_stored_by_their_underlying() -> None:
-    text = "\n".join(
-        [
-            CSV_HEADER,
-            "SPXW  240614P05200000,-1,12.5,2024-06-03",
-            "-BRKB240621C400,1,3.1,2024-06-03",
-            "USO1 06/21/2024 70 C,1,2.0,2024-06-03",
-        ]
+    report, asked = import_rows(
+        "SPXW  240614P05200000,-1,12.5,2024-06-03",
+        "-BRKB240621C400,1,3.1,2024-06-03",
+        "USO1 06/21/2024 70 C,1,2.0,2024-06-03",
     )
-    asked: list[list[str]] = []
-
-    report = parse_positions_csv(text, unknown_symbols=lambda s: asked.append(list(s)) or set())
 
     assert report.issues == ()
     assert [(r.spec.symbol, r.spec.underlying) for r in report.rows] == [

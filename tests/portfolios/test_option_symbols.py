@@ -23,6 +23,7 @@ from sigmasight_lib.portfolios.option_symbols import (
     security_id_kind,
 )
 from sigmasight_lib.portfolios.positions import make_position_spec
+from sigmasight_lib.whatif.sessions import validate_trade
 
 JUNE_16_2017 = dt.date(2017, 6, 16)
 
@@ -296,3 +297,11 @@ def test_make_position_spec_maps_the_root() -> None:
     spec = make_position_spec("SPXW240614P05200000", -1)
 
     assert (spec.symbol, spec.underlying, spec.multiplier) == ("SPXW240614P05200000", "SPX", 100)
+
+
+def test_whatif_trades_take_the_same_notations() -> None:
+    spec, _ = validate_trade("SPXW 06/14/2024 5200.00 P", -2)
+
+    assert (spec.symbol, spec.underlying, spec.quantity) == ("SPXW240614P05200000", "SPX", -2)
+    with pytest.raises(ImportValidationError, match="bonds and ISIN-only rows are not supported"):
+        validate_trade("US0378331005", 10)

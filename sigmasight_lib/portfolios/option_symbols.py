@@ -9,8 +9,8 @@ notation     example                          where it comes from
 ``occ``      ``AAPL  170616C00140000``,       OCC padded/compact; IBKR and
              ``AAPL170616C00140000``          tastytrade ``Symbol`` columns
 ``fidelity`` ``-AAPL170616C140``,             Fidelity positions and statements:
-             ``DEF260227P15``, `` -SPY170616P230.5`` optional leading ``-``/space,
-                                              ``YYMMDD``, strike as written
+             ``DEF260227P15``,                optional leading ``-`` or space,
+             ``-SPY170616P230.5``             ``YYMMDD``, strike as written
 ``text``     ``AAPL 06/16/2017 140.00 C``     Schwab
              ``AAPL 16JUN17 140 C``           IBKR descriptions
              ``AAPL 6/16/17 Call 140.00``     tastytrade descriptions

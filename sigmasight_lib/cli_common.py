@@ -16,6 +16,7 @@ import click
 import pandas as pd
 
 from sigmasight_lib.config import Settings, load_settings
+from sigmasight_lib.jsonable import jsonable
 
 
 def current_settings() -> Settings:
@@ -85,7 +86,8 @@ def json_default(value: Any) -> Any:
 
 
 def echo_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, indent=2, default=json_default))
+    """Print ``obj`` as strict JSON (NaN and infinities as null, never bare ``NaN``)."""
+    click.echo(json.dumps(jsonable(obj), indent=2, default=json_default, allow_nan=False))
 
 
 def echo_frame(frame: pd.DataFrame) -> None:

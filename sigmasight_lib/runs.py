@@ -78,6 +78,7 @@ from sigmasight_lib.engines.stress import (
 )
 from sigmasight_lib.engines.valuation import value_positions, value_totals
 from sigmasight_lib.exceptions import ConfigError, MarketDataError
+from sigmasight_lib.jsonable import jsonable
 from sigmasight_lib.marketdata import MarketDataProvider, get_provider
 from sigmasight_lib.marketdata.base import RATE_PROXY_PREFIX
 from sigmasight_lib.marketdata.cache import check_as_of, default_as_of
@@ -134,29 +135,11 @@ class EngineRun:
             "portfolio_id": self.portfolio_id,
             "as_of": self.as_of.isoformat(),
             "batch_run_id": self.batch_run_id,
-            "summary": _jsonable(self.summary),
+            "summary": jsonable(self.summary),
             "notes": list(self.notes),
             "rows_saved": self.rows_saved,
             "tables": {name: _records(frame) for name, frame in self.tables.items()},
         }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if value is pd.NaT:
-        return None
-    return value
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -166,8 +149,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         else frame
     )
     return [
-        _jsonable(r)
-        for r in flat.astype(object).where(flat.notna(), None).to_dict(orient="records")
+        jsonable(r) for r in flat.astype(object).where(flat.notna(), None).to_dict(orient="records")
     ]
 
 
@@ -882,7 +864,7 @@ def run_factors(
                 "dollar_beta_usd": r["dollar_beta_usd"],
                 "beta_to_gross": r["beta_to_gross"],
                 "beta_to_net": r["beta_to_net"],
-                "details": _jsonable(
+                "details": jsonable(
                     {
                         "mode": fit.mode,
                         "exposure": "delta-adjusted",
@@ -1056,8 +1038,8 @@ def run_market_risk(
              "pnl_usd": None, "details": {**backtest, "in_sample": True,
                                           "model": "market exposure x market return + rate exposure x "
                                                    "yield change (rate betas joint with the market)",
-                                          "window_start": _jsonable(last[0]) if len(last) else None,
-                                          "window_end": _jsonable(last[-1]) if len(last) else None}}
+                                          "window_start": jsonable(last[0]) if len(last) else None,
+                                          "window_end": jsonable(last[-1]) if len(last) else None}}
         ]  # fmt: skip
         ir_rows = [
             {"position_id": int(pid), "ir_beta": ir.at[u, "ir_beta"], "r_squared": ir.at[u, "r_squared"],
@@ -1608,8 +1590,8 @@ def run_correlations(
             "least_correlated": _records(m.least_correlated),
             "excluded": {str(k): v for k, v in m.excluded.items()},
             "notes": list(m.notes),
-            "window_start": _jsonable(m.window_start),
-            "window_end": _jsonable(m.window_end),
+            "window_start": jsonable(m.window_start),
+            "window_end": jsonable(m.window_end),
         }
         saved = store.replace_results(session, PositionCorrelation, portfolio_id=pa.portfolio_id, as_of=pa.as_of,
                                       rows=pair_rows, batch_run_id=batch_run_id)  # fmt: skip

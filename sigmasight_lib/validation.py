@@ -75,6 +75,7 @@ from sigmasight_lib.engines.validation import (
     volatility_bias_statistic,
 )
 from sigmasight_lib.exceptions import ConfigError, MarketDataError
+from sigmasight_lib.jsonable import jsonable
 from sigmasight_lib.marketdata import MarketDataProvider, get_provider
 from sigmasight_lib.marketdata.cache import default_as_of, sync_market_data
 from sigmasight_lib.marketdata.calendar import (
@@ -99,7 +100,6 @@ from sigmasight_lib.runs import (
     MarketInputs,
     PositionAnalytics,
     StressInputs,
-    _jsonable,
     _records,
     compute_factor_exposures,
     compute_position_analytics,
@@ -217,7 +217,7 @@ class ReplayResult:
         }  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable({
+        return jsonable({
             **self.summary(), "notes": list(self.notes), "by_factor": _records(self.by_factor),
         })  # fmt: skip
 
@@ -295,7 +295,7 @@ class ValidationResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The full result, JSON-ready (NaN → null, dates ISO)."""
-        return _jsonable({
+        return jsonable({
             "metadata": self.metadata(),
             "var_backtest": {f"var_{_suffix(k)}": b.to_dict() for k, b in self.backtests.items()},
             "volatility_bias": self.bias.to_dict(),

@@ -176,3 +176,25 @@ def test_template_lists_every_column(cli):
     assert code == 0
     for column in ("symbol", "quantity", "entry", "date", "tags", "strategy"):
         assert column in header
+
+
+def _strict_json(text: str):
+    def reject(constant: str):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    return json.loads(text, parse_constant=reject)
+
+
+def test_json_output_is_strict_json_with_null_for_missing_figures(
+    sqlite_demo_db, monkeypatch, capsys
+):
+    # `portfolio show --json` printed bare NaN for positions without a figure
+    run = cli_runner(sqlite_demo_db, monkeypatch, capsys)
+    code, out, err = run("portfolio", "show", "1", "--json")
+    assert code == 0, err
+    doc = _strict_json(out)
+    assert "NaN" not in out and "Infinity" not in out
+    assert doc  # parsed by a strict parser
+    code, out, err = run("engine", "factors", "--portfolio", "3", "--json")
+    assert code == 0, err
+    _strict_json(out)

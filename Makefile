@@ -20,6 +20,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name sigmasight --display-name "SigmaSight (Python 3)" > /dev/null
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed

@@ -126,11 +126,44 @@ def test_committed_without_outputs(path: Path):
 
 
 @pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: p.stem)
-def test_kernel_is_python3(path: Path):
+def test_notebooks_are_pinned_to_the_sigmasight_kernel(path: Path):
     nb = _read(path)
-    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    assert nb["metadata"]["kernelspec"]["name"] == "sigmasight"
     assert nb["metadata"]["kernelspec"]["language"] == "python"
     assert nb["nbformat"] == 4
+
+
+def test_the_sigmasight_kernel_is_registered_in_this_environment():
+    # `make install` registers it with `ipykernel install --sys-prefix`
+    import sys
+
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec("sigmasight")
+    assert spec.language == "python"
+    assert Path(spec.resource_dir).is_relative_to(Path(sys.prefix))
+
+
+def test_environment_yml_installs_the_lab_extra_with_pyprojects_bounds():
+    import tomllib
+
+    import yaml
+
+    env = yaml.safe_load((REPO_DIR / "environment.yml").read_text(encoding="utf-8"))
+    project = tomllib.loads((REPO_DIR / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = {
+        d.split(">")[0].split("<")[0].split("[")[0].strip(): d.replace(" ", "")
+        for d in [*project["dependencies"], *project["optional-dependencies"]["lab"]]
+    }
+    conda = [d for d in env["dependencies"] if isinstance(d, str) and d not in ("pip",)]
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert pip == ["-e .[lab]"]
+    for spec in conda:
+        name = spec.split(">")[0].split("<")[0].split("=")[0]
+        if name == "python":
+            continue
+        assert name in wanted, spec
+        assert spec.replace(" ", "") == wanted[name], (spec, wanted[name])
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

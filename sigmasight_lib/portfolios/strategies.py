@@ -42,7 +42,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from sigmasight_lib.db.models import Portfolio, Position, Strategy
 from sigmasight_lib.exceptions import NotFoundError, SigmaSightError
@@ -692,6 +692,7 @@ def open_positions_frame(session: Session, portfolio: Portfolio | str | int) -> 
             select(Position)
             .where(Position.portfolio_id == p.id, Position.exit_date.is_(None))
             .order_by(Position.id)
+            .options(selectinload(Position.strategy))
         )
     ]
     columns = [
@@ -707,22 +708,33 @@ def detect_and_create(
     """Propose strategies for the portfolio's open positions; create them when ``create``.
 
     Proposed names are made unique against the portfolio's existing
-    strategies. Created proposals carry their ``strategy_id``.
+    strategies. Created proposals carry their ``strategy_id``. The strategies are
+    created together (one flush): the proposals already satisfy what
+    :func:`create_strategy` checks one at a time (known type, unique name, free
+    positions of this portfolio).
     """
     p = _portfolio(session, portfolio)
     existing = set(session.scalars(select(Strategy.name).where(Strategy.portfolio_id == p.id)))
-    proposals = _unique_names(detect_strategies(open_positions_frame(session, p)), existing)
-    if not create:
+    frame = open_positions_frame(session, p)
+    proposals = _unique_names(detect_strategies(frame), existing)
+    if not create or not proposals:
         return proposals
-    created = []
+    by_id = {
+        pos.id: pos
+        for pos in session.scalars(
+            select(Position).where(Position.portfolio_id == p.id, Position.exit_date.is_(None))
+        )
+    }
+    strategies = []
     for proposal in proposals:
-        strategy = create_strategy(
-            session,
-            p,
-            proposal.name,
-            proposal.strategy_type,
-            proposal.position_ids,
+        strategy = Strategy(
+            portfolio_id=p.id,
+            name=proposal.name,
+            strategy_type=validate_strategy_type(proposal.strategy_type),
             description=proposal.reason,
         )
-        created.append(replace(proposal, strategy_id=strategy.id))
-    return created
+        _attach(strategy, [by_id[i] for i in proposal.position_ids], move=False)
+        strategies.append(strategy)
+    session.add_all(strategies)
+    session.flush()
+    return [replace(pr, strategy_id=st.id) for pr, st in zip(proposals, strategies, strict=True)]

@@ -4,10 +4,11 @@ Run with ``python tests/benchmarks/bench_import.py`` (``make bench``). Writes
 fixed-seed positions files of 1,000, 10,000 and 100,000 rows (the offline
 snapshot's tickers; every third row an OCC option; tags on three rows of four),
 times :func:`~sigmasight_lib.portfolios.importer.import_portfolio_csv` as a dry run
-into a temporary SQLite database (median of 3 at 1k and 10k rows, one run at 100k,
+into a temporary SQLite database (median of 3 runs at each size,
 after a warm-up that loads the offline snapshot), then a real import of 10,000
 rows followed by the strategy proposals the CLI prints
-(:func:`~sigmasight_lib.portfolios.strategies.detect_and_create`).
+(:func:`~sigmasight_lib.portfolios.strategies.detect_and_create`), then the creation
+of every proposed strategy (``strategy detect --create``, shown without a goal).
 
 Goals: 100,000 rows dry-run at most 30 s; time per row flat from 1,000 to
 100,000 rows (per-row time at 100k / per-row time at 1k at most 1.5); the real
@@ -90,7 +91,7 @@ def main() -> int:
         dry = {
             n: bench.measure(
                 lambda n=n: dry_run(n),
-                repeats=1 if n >= 100_000 else 3,
+                repeats=3,
                 warmup=1 if n == SIZES[0] else 0,
             ).median  # fmt: skip
             for n in SIZES
@@ -106,6 +107,10 @@ def main() -> int:
             imported = time.perf_counter() - start
             proposals = detect_and_create(session, result.written.portfolio_id)
         real = time.perf_counter() - start
+        start = time.perf_counter()
+        with session_scope(settings) as session:  # `strategy detect --create`
+            created = detect_and_create(session, result.written.portfolio_id, create=True)
+        create = time.perf_counter() - start
         dispose_engine(settings)
 
     rows: list[bench.Row] = [
@@ -128,6 +133,7 @@ def main() -> int:
         ),  # fmt: skip
         bench.info_row(f"real import {REAL_ROWS:,} rows (write only)", imported, "s"),
         bench.info_row(f"strategies proposed for {REAL_ROWS:,} rows", len(proposals)),
+        bench.info_row(f"creating the {len(created):,} strategies (detect --create)", create, "s"),
         bench.tolerance_row(
             f"real import {REAL_ROWS:,} rows + strategy detection", real, GOAL_REAL_SECONDS, "s"
         ),  # fmt: skip

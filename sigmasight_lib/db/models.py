@@ -689,6 +689,11 @@ class ExportHistory(TimestampMixin, Base):
     path: Mapped[str | None] = mapped_column(Text)
     trade_count: Mapped[int] = mapped_column(Integer)
     content_sha256: Mapped[str] = mapped_column(String(64))
+    # FIX exports: the session pair and the MsgSeqNum range (the next export continues it)
+    sender_comp_id: Mapped[str | None] = mapped_column(String(64))
+    target_comp_id: Mapped[str | None] = mapped_column(String(64))
+    first_seq_num: Mapped[int | None] = mapped_column(Integer)
+    last_seq_num: Mapped[int | None] = mapped_column(Integer)
 
 
 # --------------------------------------------------------------------------- change stamps

@@ -11,7 +11,7 @@ import datetime as dt
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -75,6 +75,33 @@ def get_or_create_tag(session: Session, owner: Owner, name: str) -> Tag:
         session.add(tag)
         session.flush()
     return tag
+
+
+def get_or_create_tags(session: Session, owner: Owner, names: Iterable[str]) -> dict[str, Tag]:
+    """The owner's tags named ``names``, keyed by ``name.casefold()``; absent ones created.
+
+    One query for the existing tags and one flush for the new ones (an import
+    resolves every row's tags at once instead of a query and a flush per row).
+    Raises ``TagError`` for the first name, in order, that breaks the tag rules.
+    """
+    from sigmasight_lib.portfolios.tags import validate_tag_name
+
+    wanted: dict[str, str] = {}
+    for name in names:
+        clean = validate_tag_name(name)
+        wanted.setdefault(clean.casefold(), clean)
+    keys = list(wanted)
+    found: dict[str, Tag] = {}
+    for start in range(0, len(keys), 500):  # bounded IN lists
+        chunk = keys[start : start + 500]
+        stmt = select(Tag).where(Tag.owner_id == owner.id, Tag.name_key.in_(chunk))
+        found.update((t.name_key, t) for t in session.scalars(stmt))
+    new = [Tag(owner_id=owner.id, name=wanted[k], name_key=k) for k in keys if k not in found]
+    if new:
+        session.add_all(new)
+        session.flush()
+        found.update((t.name_key, t) for t in new)
+    return found
 
 
 def _unique_slug(session: Session, name: str, portfolio_id: int | None) -> str:
@@ -454,6 +481,7 @@ def write_portfolio(
             strategy_by_name[sname].strategy_type = stype
     session.flush()
 
+    tag_by_key = get_or_create_tags(session, owner, (t for spec in positions for t in spec.tags))
     created = updated = unchanged = conflicted = 0
     for spec, pos in zip(positions, matched, strict=True):
         if pos is not None and pos.id in conflicts:
@@ -463,7 +491,7 @@ def write_portfolio(
             for c in conflicts[pos.id]:
                 _record_overwrite(session, c)
         strategy = strategy_by_name.get(spec.strategy) if spec.strategy else None
-        tags = [get_or_create_tag(session, owner, t) for t in spec.tags]
+        tags = [tag_by_key[t.strip().casefold()] for t in spec.tags]
         fields = _fields(spec, strategy)
         if pos is None:
             pos = Position(

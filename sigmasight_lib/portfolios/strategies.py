@@ -42,7 +42,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from sigmasight_lib.db.models import Portfolio, Position, Strategy
 from sigmasight_lib.exceptions import NotFoundError, SigmaSightError
@@ -234,31 +234,112 @@ def detect_strategies(positions: pd.DataFrame) -> list[ProposedStrategy]:
     return _unique_names(proposals, set())
 
 
+class _FirstFit:
+    """Option legs in (expiry, strike, id) order; the first free one with
+    ``shares_covered <= shares`` in O(log n) (a segment tree of the minimum)."""
+
+    def __init__(self, legs: list[_Leg]) -> None:
+        self.legs = sorted(legs, key=_Leg.sort_key)
+        self.size = 1
+        while self.size < max(len(self.legs), 1):
+            self.size *= 2
+        self.tree = [math.inf] * (2 * self.size)
+        self.slot = {leg.id: i for i, leg in enumerate(self.legs)}
+        for i, leg in enumerate(self.legs):
+            self.tree[self.size + i] = leg.shares_covered
+        for i in range(self.size - 1, 0, -1):
+            self.tree[i] = min(self.tree[2 * i], self.tree[2 * i + 1])
+
+    def first(self, shares: float) -> _Leg | None:
+        if self.tree[1] > shares:
+            return None
+        i = 1
+        while i < self.size:
+            i = 2 * i if self.tree[2 * i] <= shares else 2 * i + 1
+        return self.legs[i - self.size]
+
+    def remove(self, leg_id: int) -> None:
+        if (slot := self.slot.get(leg_id)) is None:
+            return
+        i = self.size + slot
+        self.tree[i] = math.inf
+        while i > 1:
+            i //= 2
+            self.tree[i] = min(self.tree[2 * i], self.tree[2 * i + 1])
+
+
+class _Buckets:
+    """Option legs by (expiry, contracts) then strike, each list in (expiry, strike, id)
+    order; used legs are dropped lazily from the front."""
+
+    def __init__(self, legs: list[_Leg], used: set[int]) -> None:
+        self.used = used
+        self.by_key: dict[tuple, dict[float | None, list[_Leg]]] = {}
+        for leg in sorted(legs, key=_Leg.sort_key):
+            key = (leg.expiry, leg.contracts)
+            self.by_key.setdefault(key, {}).setdefault(leg.strike, []).append(leg)
+        self.head: dict[tuple, int] = {}
+
+    def _front(self, key: tuple, strike: float | None, legs: list[_Leg]) -> _Leg | None:
+        i = self.head.get((key, strike), 0)
+        while i < len(legs) and legs[i].id in self.used:
+            i += 1
+        self.head[(key, strike)] = i
+        return legs[i] if i < len(legs) else None
+
+    def first(self, leg: _Leg, same_strike: bool) -> _Leg | None:
+        """The first free leg with ``leg``'s expiry and contracts, and its strike
+        (``same_strike``) or another one."""
+        key = (leg.expiry, leg.contracts)
+        strikes = self.by_key.get(key, {})
+        if same_strike:
+            legs = strikes.get(leg.strike)
+            return None if legs is None else self._front(key, leg.strike, legs)
+        fronts = [
+            found
+            for strike, legs in strikes.items()
+            if strike != leg.strike and (found := self._front(key, strike, legs)) is not None
+        ]
+        return min(fronts, key=_Leg.sort_key, default=None)
+
+
 def _detect_underlying(u: str, legs: list[_Leg]) -> list[ProposedStrategy]:
+    """The greedy search of the module docstring for one underlying's free legs.
+
+    Equivalent to scanning the free legs for every candidate, in O(n log n):
+    stock legs are visited in id order, option legs are looked up in indexes
+    sorted by (expiry, strike, id) from which used legs are removed.
+    """
     used: set[int] = set()
+    stocks = sorted((g for g in legs if not g.is_option and g.quantity > 0), key=lambda g: g.id)
 
-    def free(pred) -> list[_Leg]:  # noqa: ANN001
-        return sorted((leg for leg in legs if leg.id not in used and pred(leg)), key=_Leg.sort_key)
-
-    def long_stocks() -> list[_Leg]:
+    def options(option_type: str, long: bool) -> list[_Leg]:
         return sorted(
-            (g for g in legs if g.id not in used and not g.is_option and g.quantity > 0),
-            key=lambda g: g.id,
+            (
+                g
+                for g in legs
+                if g.is_option and g.option_type == option_type and (g.quantity > 0) == long
+            ),
+            key=_Leg.sort_key,
         )
 
-    def opts(option_type: str, long: bool) -> list[_Leg]:
-        return free(
-            lambda g: g.is_option and g.option_type == option_type and (g.quantity > 0) == long
-        )
+    short_calls = _FirstFit(options("C", False))
+    long_puts = _FirstFit(options("P", True))
+
+    def take(*taken: _Leg) -> None:
+        for leg in taken:
+            used.add(leg.id)
+            short_calls.remove(leg.id)
+            long_puts.remove(leg.id)
 
     out: list[ProposedStrategy] = []
 
     # 1. collars, 2. covered calls, 3. protective puts
-    for stock in long_stocks():
-        call = next((c for c in opts("C", False) if c.shares_covered <= stock.quantity), None)
-        put = next((p for p in opts("P", True) if p.shares_covered <= stock.quantity), None)
+    for stock in stocks:
+        call = short_calls.first(stock.quantity)
+        put = long_puts.first(stock.quantity)
         if call and put:
-            used |= {stock.id, call.id, put.id}
+            take(stock, call, put)
             out.append(
                 ProposedStrategy(
                     "collar",
@@ -268,10 +349,10 @@ def _detect_underlying(u: str, legs: list[_Leg]) -> list[ProposedStrategy]:
                     f"{put.label} put and a short {call.contracts:g}-contract {call.label} call",
                 )
             )
-    for stock in long_stocks():
-        call = next((c for c in opts("C", False) if c.shares_covered <= stock.quantity), None)
+    for stock in [g for g in stocks if g.id not in used]:
+        call = short_calls.first(stock.quantity)
         if call:
-            used |= {stock.id, call.id}
+            take(stock, call)
             out.append(
                 ProposedStrategy(
                     "covered_call",
@@ -282,10 +363,10 @@ def _detect_underlying(u: str, legs: list[_Leg]) -> list[ProposedStrategy]:
                     f"{call.shares_covered:g} shares",
                 )
             )
-    for stock in long_stocks():
-        put = next((p for p in opts("P", True) if p.shares_covered <= stock.quantity), None)
+    for stock in [g for g in stocks if g.id not in used]:
+        put = long_puts.first(stock.quantity)
         if put:
-            used |= {stock.id, put.id}
+            take(stock, put)
             out.append(
                 ProposedStrategy(
                     "protective_put",
@@ -297,21 +378,18 @@ def _detect_underlying(u: str, legs: list[_Leg]) -> list[ProposedStrategy]:
             )
 
     # 4. straddles, 5. strangles
+    free_options = {
+        (t, long): [g for g in options(t, long) if g.id not in used]
+        for t in ("C", "P")
+        for long in (True, False)
+    }
+    put_buckets = {long: _Buckets(free_options["P", long], used) for long in (True, False)}
     for same_strike, kind in ((True, "straddle"), (False, "strangle")):
         for long in (True, False):
-            for call in opts("C", long):
+            for call in [g for g in free_options["C", long] if g.id not in used]:
                 if call.id in used:
                     continue
-                put = next(
-                    (
-                        p
-                        for p in opts("P", long)
-                        if p.expiry == call.expiry
-                        and p.contracts == call.contracts
-                        and (p.strike == call.strike) == same_strike
-                    ),
-                    None,
-                )
+                put = put_buckets[long].first(call, same_strike)
                 if put is None:
                     continue
                 used |= {call.id, put.id}
@@ -329,19 +407,11 @@ def _detect_underlying(u: str, legs: list[_Leg]) -> list[ProposedStrategy]:
 
     # 6. vertical spreads
     for option_type in ("C", "P"):
-        for long_leg in opts(option_type, True):
+        shorts = _Buckets([g for g in free_options[option_type, False] if g.id not in used], used)
+        for long_leg in [g for g in free_options[option_type, True] if g.id not in used]:
             if long_leg.id in used:
                 continue
-            short_leg = next(
-                (
-                    s
-                    for s in opts(option_type, False)
-                    if s.expiry == long_leg.expiry
-                    and s.strike != long_leg.strike
-                    and s.contracts == long_leg.contracts
-                ),
-                None,
-            )
+            short_leg = shorts.first(long_leg, same_strike=False)
             if short_leg is None:
                 continue
             used |= {long_leg.id, short_leg.id}
@@ -361,11 +431,18 @@ def _detect_underlying(u: str, legs: list[_Leg]) -> list[ProposedStrategy]:
 def _unique_names(proposals: list[ProposedStrategy], taken: set[str]) -> list[ProposedStrategy]:
     """Suffix `` (2)``, `` (3)`` ... to names already in ``taken`` (compared case-insensitively)."""
     keys = {t.casefold() for t in taken}
+    next_suffix: dict[str, int] = {}  # every suffix below it is taken already: linear time
     out = []
     for p in proposals:
-        name, n = p.name, 2
-        while name.casefold() in keys:
-            name, n = f"{p.name} ({n})", n + 1
+        base = p.name.casefold()
+        name, n = p.name, next_suffix.get(base, 2)
+        if base in keys:
+            name = f"{p.name} ({n})"
+            while name.casefold() in keys:
+                n += 1
+                name = f"{p.name} ({n})"
+            n += 1
+        next_suffix[base] = n
         keys.add(name.casefold())
         out.append(replace(p, name=name))
     return out
@@ -615,6 +692,7 @@ def open_positions_frame(session: Session, portfolio: Portfolio | str | int) -> 
             select(Position)
             .where(Position.portfolio_id == p.id, Position.exit_date.is_(None))
             .order_by(Position.id)
+            .options(selectinload(Position.strategy))
         )
     ]
     columns = [
@@ -630,22 +708,33 @@ def detect_and_create(
     """Propose strategies for the portfolio's open positions; create them when ``create``.
 
     Proposed names are made unique against the portfolio's existing
-    strategies. Created proposals carry their ``strategy_id``.
+    strategies. Created proposals carry their ``strategy_id``. The strategies are
+    created together (one flush): the proposals already satisfy what
+    :func:`create_strategy` checks one at a time (known type, unique name, free
+    positions of this portfolio).
     """
     p = _portfolio(session, portfolio)
     existing = set(session.scalars(select(Strategy.name).where(Strategy.portfolio_id == p.id)))
-    proposals = _unique_names(detect_strategies(open_positions_frame(session, p)), existing)
-    if not create:
+    frame = open_positions_frame(session, p)
+    proposals = _unique_names(detect_strategies(frame), existing)
+    if not create or not proposals:
         return proposals
-    created = []
+    by_id = {
+        pos.id: pos
+        for pos in session.scalars(
+            select(Position).where(Position.portfolio_id == p.id, Position.exit_date.is_(None))
+        )
+    }
+    strategies = []
     for proposal in proposals:
-        strategy = create_strategy(
-            session,
-            p,
-            proposal.name,
-            proposal.strategy_type,
-            proposal.position_ids,
+        strategy = Strategy(
+            portfolio_id=p.id,
+            name=proposal.name,
+            strategy_type=validate_strategy_type(proposal.strategy_type),
             description=proposal.reason,
         )
-        created.append(replace(proposal, strategy_id=strategy.id))
-    return created
+        _attach(strategy, [by_id[i] for i in proposal.position_ids], move=False)
+        strategies.append(strategy)
+    session.add_all(strategies)
+    session.flush()
+    return [replace(pr, strategy_id=st.id) for pr, st in zip(proposals, strategies, strict=True)]

@@ -213,29 +213,48 @@ def save_command(
     "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="File to write (default: stdout).",
 )  # fmt: skip
-@click.option("--sender", default=None, help="FIX SenderCompID (49).")
-@click.option("--target", default=None, help="FIX TargetCompID (56).")
+@click.option(
+    "--sender", default=None,
+    help="FIX SenderCompID (49): printable ASCII, no spaces or '=', at most 64 characters.",
+)  # fmt: skip
+@click.option("--target", default=None, help="FIX TargetCompID (56), the same rules.")
+@click.option(
+    "--start-seq", type=click.IntRange(min=1), default=None,
+    help="First MsgSeqNum (34) (default: after the last FIX export to the same sender/target).",
+)  # fmt: skip
 def export_command(
     session_ref: str,
     export_format: str,
     output: Path | None,
     sender: str | None,
     target: str | None,
+    start_seq: int | None,
 ) -> None:
     """Export a session's trades; every export is recorded in the export history."""
     from sigmasight_lib.whatif import fix
 
+    sender = fix.DEFAULT_SENDER if sender is None else sender
+    target = fix.DEFAULT_TARGET if target is None else target
+    with _errors():  # one line naming the option and the bad character
+        fix.validate_comp_id("--sender", sender)
+        fix.validate_comp_id("--target", target)
     result = _in_session(
         fix.export_session, session_ref, export_format, output,
-        sender=sender or fix.DEFAULT_SENDER, target=target or fix.DEFAULT_TARGET,
+        sender=sender, target=target, start_seq=start_seq,
     )  # fmt: skip
     if output is None:
         click.echo(result["content"], nl=False)
-    else:
-        click.echo(
-            f"wrote {result['trade_count']} trades ({result['format']}) to {result['path']}",
-            err=True,
-        )
+        return
+    orders = (
+        f", {result['order_count']} orders, MsgSeqNum {result['first_seq_num']}"
+        f"-{result['last_seq_num']}"
+        if result["format"] == "fix"
+        else ""
+    )
+    click.echo(
+        f"wrote {result['trade_count']} trades{orders} ({result['format']}) to {result['path']}",
+        err=True,
+    )
 
 
 # --------------------------------------------------------------------------- export

@@ -157,6 +157,22 @@ def _goal(row: Row) -> str:
     return f"{op} {_number(row.goal)}{suffix}"
 
 
+def offline_sqlite_settings(folder: Any) -> Any:
+    """Settings of a SQLite database ``folder/bench.db`` with offline market data, outputs
+    in ``folder/outputs`` and the repository's parameter files (not yet upgraded)."""
+    from pathlib import Path
+
+    from sigmasight_lib.config import REPO_DIR, load_settings
+
+    folder = Path(folder)
+    return load_settings({
+        "SIGMASIGHT_DATABASE_URL": f"sqlite:///{folder / 'bench.db'}",
+        "SIGMASIGHT_OUTPUTS_DIR": str(folder / "outputs"),
+        "SIGMASIGHT_PARAMS_DIR": str(REPO_DIR / "params"),
+        "SIGMASIGHT_MARKET_DATA": "offline",
+    })  # fmt: skip
+
+
 def environment() -> str:
     """One line describing the machine, for the report header."""
     return (

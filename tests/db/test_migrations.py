@@ -138,3 +138,26 @@ def test_0009_keeps_stress_results_and_files_them_under_the_library(empty_db_set
             "INSERT INTO stress_scenarios (scenario_set, key, name, category, shocks, source, "
             "active) VALUES ('custom', 'market_crash_35', 'Mine', 'custom', '{}', 'y', true)"
         ))  # fmt: skip
+
+
+def test_0010_keeps_export_history_and_stores_fix_sequences(empty_db_settings):
+    """0010 adds the comp ids and the MsgSeqNum range to export_history: older rows keep
+    their values with NULL sequences, and the next FIX export to a pair starts at 1."""
+    from sigmasight_lib.whatif.fix import next_seq_num
+
+    upgrade(empty_db_settings, "0009")
+    engine = get_engine(empty_db_settings)
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO export_history (id, session_id, export_format, path, trade_count, "
+            "content_sha256, created_at) "
+            "VALUES (1, NULL, 'fix', NULL, 3, 'abc', CURRENT_TIMESTAMP)"
+        ))  # fmt: skip
+    upgrade(empty_db_settings)
+    assert current_revision(empty_db_settings) == "0010_fix_sequences"
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(
+            "SELECT trade_count, content_sha256, sender_comp_id, last_seq_num FROM export_history"
+        )).all() == [(3, "abc", None, None)]  # fmt: skip
+    with session_scope(empty_db_settings) as session:
+        assert next_seq_num(session, "SIGMASIGHT", "BROKER") == 1

@@ -326,8 +326,8 @@ def test_fix_and_csv_export_with_history(sqlite_demo_db: Settings, tmp_path) -> 
         assert values["10"] == str(total % 256).zfill(3)
         assert values["49"] == "FUND" and values["56"] == "BRKR" and values["34"] == str(seq)
         assert values["52"] == values["60"] == "20170330-14:30:05.123"
-        assert values["11"] == f"{sid}-{seq}-20170330143005"
-        assert values["54"] == ("1" if trade["quantity"] > 0 else "2")
+        assert values["11"] == f"{sid}-{result['id']}-{seq}"  # session, export, order
+        assert values["54"] == ("1" if trade["quantity"] > 0 else "2")  # no short sale here
         assert float(values["38"]) == abs(trade["quantity"])
         assert values["59"] == "0"
         if "price" in trade:
@@ -342,8 +342,10 @@ def test_fix_and_csv_export_with_history(sqlite_demo_db: Settings, tmp_path) -> 
             assert float(values["202"]) == spec.strike
             assert values["541"] == spec.expiry.strftime("%Y%m%d")
             assert values["200"] == spec.expiry.strftime("%Y%m")
+            # JPM calls: 40 held, sold → close; MSFT calls not held, bought → open
+            assert values["77"] == ("C" if trade["quantity"] < 0 else "O")
         else:
-            assert "167" not in values and "201" not in values
+            assert "167" not in values and "201" not in values and "77" not in values
     assert _parse_fix(messages[2]) and dict(_parse_fix(messages[2]))["55"] == "JPM"
 
     with session_scope(settings) as session:

@@ -154,7 +154,7 @@ def test_0010_keeps_export_history_and_stores_fix_sequences(empty_db_settings):
             "VALUES (1, NULL, 'fix', NULL, 3, 'abc', CURRENT_TIMESTAMP)"
         ))  # fmt: skip
     upgrade(empty_db_settings)
-    assert current_revision(empty_db_settings) == "0010_fix_sequences"
+    assert current_revision(empty_db_settings) == "0010"
     with engine.connect() as conn:
         assert conn.execute(sa.text(
             "SELECT trade_count, content_sha256, sender_comp_id, last_seq_num FROM export_history"

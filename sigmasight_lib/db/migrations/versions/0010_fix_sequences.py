@@ -4,7 +4,7 @@
 same (sender, target) pair; the range is stored on the export's ``export_history``
 row. Rows written before this revision (and CSV exports) have NULL columns.
 
-Revision ID: 0010_fix_sequences
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-01 11:00:00
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010_fix_sequences"
+revision: str = "0010"
 down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -92,6 +92,15 @@ def test_full_batch_writes_notebooks_html_and_index(sqlite_demo_db):
         assert run.parameters["portfolio_names"] == [BALANCED]
         rows = session.scalars(sa.select(PositionValuation.batch_run_id)).all()
         assert rows and set(rows) == {result.run_id}
+    # a partial rerun replaces only its engines' cells: the others keep their renders
+    rerun = run_batch(sqlite_demo_db, portfolios=[BALANCED], jobs=["valuation"])
+    assert rerun.status == "succeeded"
+    index = rerun.index_html.read_text(encoding="utf-8")
+    row = next(r for r in index.split("<tr>") if "Balanced Individual Investor" in r)
+    assert "html/06_stress.html" in row and "html/01_valuation.html" in row
+    assert f"(run {rerun.run_id})" in row and f"(run {result.run_id})" in row
+    assert row.index("report.html") < row.index("html/01_valuation.html")  # report first
+    assert "net value $" in row and "VaR 95 $" in row
 
 
 @pytest.mark.slow
@@ -128,6 +137,8 @@ def test_failing_notebook_is_isolated_and_resume_reruns_only_what_failed(
     break_notebook(notebooks_copy, "exposures")
     first = run_batch(settings, portfolios=[BALANCED, HNW], jobs=FAST_JOBS, kernel_mode="fresh")
     assert first.status == "partial"
+    index = first.index_html.read_text(encoding="utf-8")  # failures with their error text
+    assert "<li>exposures: RuntimeError: forced failure for the test</li>" in index
     jobs = jobs_of(settings, first.run_id)
     for pid in (1, 2):  # both portfolios went on
         assert jobs[(pid, "valuation")].status == "succeeded"

@@ -75,17 +75,22 @@ def _headline(folder: Path) -> str:
     return " · ".join(parts)
 
 
-def _latest_jobs(session: Session) -> dict[tuple[dt.date, int | None], dict[str, BatchJob]]:
-    """(as-of, portfolio) → job name → the newest job of that engine over every run."""
+def _latest_jobs(
+    session: Session,
+) -> tuple[dict[tuple[dt.date, int | None], dict[str, BatchJob]], dict[int, str]]:
+    """(as-of, portfolio) → job name → the newest job of that engine over every run,
+    and run id → run kind (``batch`` or ``manual``)."""
     rows = session.execute(
-        select(BatchRun.as_of, BatchJob)
+        select(BatchRun.as_of, BatchRun.kind, BatchJob)
         .join(BatchJob, BatchJob.batch_run_id == BatchRun.id)
         .order_by(BatchJob.batch_run_id, BatchJob.id)
     ).all()
     latest: dict[tuple[dt.date, int | None], dict[str, BatchJob]] = {}
-    for as_of, job in rows:  # in run order: a newer run's job replaces an older one
+    kinds: dict[int, str] = {}
+    for as_of, kind, job in rows:  # in run order: a newer run's job replaces an older one
         latest.setdefault((as_of, job.portfolio_id), {})[job.job_name] = job
-    return latest
+        kinds[job.batch_run_id] = kind
+    return latest, kinds
 
 
 def _status(jobs: dict[str, BatchJob]) -> str:
@@ -108,7 +113,7 @@ def write_index(session: Session, outputs_dir: Path) -> Path:
     names = {p.id: p.name for p in portfolios}
     slugs = {p.id: p.slug for p in portfolios}
     rows: list[str] = []
-    latest = _latest_jobs(session)
+    latest, kinds = _latest_jobs(session)
     # newest date first; per date the market-data row, then portfolios by id
     for as_of, pid in sorted(
         latest, key=lambda k: (-k[0].toordinal(), k[1] is not None, k[1] or 0)
@@ -132,13 +137,14 @@ def write_index(session: Session, outputs_dir: Path) -> Path:
             if job is None:
                 cells.append("<td></td>")
                 continue
-            run_note = f" (run {job.batch_run_id})" if len(runs) > 1 else ""
+            manual = "manual " if kinds.get(job.batch_run_id) == "manual" else ""
+            run_note = f" ({manual}run {job.batch_run_id})" if len(runs) > 1 or manual else ""
             cells.append(
                 f'<td class="{html.escape(job.status)}">'
                 f"{_link(job.artifact_path, outputs_dir, job.status)}{html.escape(run_note)}</td>"
             )
         if pid is None:
-            cells += ["<td></td>"] * len(PORTFOLIO_JOBS)
+            cells += ["<td></td>"] * (len(PORTFOLIO_JOBS) - 1)
         failures = [
             f"<li>{html.escape(j.job_name.replace('_', ' '))}: {html.escape(_error_text(j))}</li>"
             for j in pjobs.values()
@@ -152,15 +158,16 @@ def write_index(session: Session, outputs_dir: Path) -> Path:
             f'{"".join(cells)}<td class="errors">{failure_cell}</td></tr>'
         )
     header = "".join(f"<th>{html.escape(j.replace('_', ' '))}</th>" for j in PORTFOLIO_JOBS)
-    columns = 7 + len(PORTFOLIO_JOBS)
+    columns = 7 + len(PORTFOLIO_JOBS)  # as of, portfolio, files, headline, status, runs, failures
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>SigmaSight runs</title><style>{STYLE}</style></head>
 <body><h1>SigmaSight runs</h1>
 <p>Per portfolio and as-of date: the report first, headline figures from it, then the
-latest result of every engine over all runs (a cell names its run when the row mixes
-runs) linking the engine's HTML render, and every failure with its error.
+latest result of every engine over all runs, linking the engine's HTML render (a cell
+names its run when the row mixes runs; a manual <code>sigmasight engine</code> run has no render),
+and every failure with its error.
 Generated {html.escape(dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))}.</p>
-<table><thead><tr><th>as of</th><th>portfolio</th><th>report</th><th>headline</th>
+<table><thead><tr><th>as of</th><th>portfolio</th><th>report files</th><th>headline</th>
 <th>status</th><th>runs</th>{header}<th>failures</th></tr></thead>
 <tbody>
 {chr(10).join(rows) if rows else f'<tr><td colspan="{columns}">no runs yet</td></tr>'}

@@ -58,7 +58,7 @@ import datetime as dt
 import io
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -70,18 +70,35 @@ from sigmasight_lib.portfolios.occ import (
     looks_like_occ,
     parse_occ_symbol,
 )
-from sigmasight_lib.portfolios.positions import PositionSpec, make_position_spec
+from sigmasight_lib.portfolios.positions import (
+    OPTION_MULTIPLIER,
+    PositionSpec,
+    make_position_spec,
+)
 from sigmasight_lib.portfolios.tags import MAX_TAGS_PER_POSITION, TagError, validate_tag_name
 
 ACCEPTED_HEADERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        "symbol": ("Symbol", "Ticker", "Security", "Instrument"),
-        "quantity": ("Quantity", "Qty", "Shares", "Position", "Contracts"),
+        "symbol": (
+            "Symbol",
+            "Ticker",
+            "Security",
+            "Instrument",
+            "Symbol/CUSIP",
+            "Symbol/ISIN",
+        ),
+        "quantity": ("Quantity", "Qty", "Shares", "Position", "Contracts", "Qty (Quantity)"),
         "entry_price": (
             "Entry Price",
             "Avg Cost",
             "Average Cost",
             "Cost Basis Per Share",
+            "Average Cost Basis",
+            "$ Avg Cost",
+            "Avg Price",
+            "Average Price",
+            "Cost/Share",
+            "Cost Price",
             "Price Paid",
             "Cost Per Share",
             "Purchase Price",
@@ -101,14 +118,74 @@ ACCEPTED_HEADERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 """Column name -> accepted headers, in the order of :func:`template_csv`."""
 
-REQUIRED_COLUMNS: tuple[str, ...] = ("symbol", "quantity", "entry_price", "entry_date")
+INFORMATIONAL_HEADERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "cost_basis_total": ("Cost Basis", "Cost Basis Total", "Total Cost", "Cost Basis ($)"),
+        "price": ("Price", "Last", "Last Price", "Mark", "Closing", "Close Price", "Mark Price"),
+        "market_value": (
+            "Mkt Val (Market Value)",
+            "Market Value",
+            "Value",
+            "Current Value",
+            "Ending Value",
+            "Position Value",
+        ),
+        "security_type": (
+            "Security Type",
+            "Asset Type",
+            "Asset Class",
+            "Asset Category",
+            "Instrument Type",
+        ),
+        "description": ("Description", "Security Description", "Name", "Product"),
+    }
+)
+"""Columns read besides :data:`ACCEPTED_HEADERS`: ``cost_basis_total`` (the position's
+total cost, per share = total / (|quantity| x multiplier), used when there is no
+per-share entry price) and what a broker shows of the row (``price``, ``market_value``,
+``security_type``, ``description``: reported, and used to recognise cash and bond rows)."""
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("symbol", "quantity")
+
+ISSUE_CODES: Mapping[str, str] = MappingProxyType(
+    {
+        "empty_file": "the file has no header row",
+        "no_data": "no data rows below the header",
+        "unreadable_csv": "the CSV cannot be read from this row on",
+        "missing_column": "a required column is missing",
+        "missing_value": "a required cell is empty",
+        "invalid_number": "a number cannot be read or is out of range",
+        "invalid_date": "a date cannot be read or is out of range",
+        "invalid_symbol": "neither a ticker nor an option symbol",
+        "unsupported_security": "a CUSIP, ISIN or bond row: not supported",
+        "unknown_symbol": "the market data does not know the ticker or underlying",
+        "invalid_tag": "a tag breaks the tag rules",
+        "invalid_text": "a text is too long",
+        "extra_cells": "more cells than header columns",
+        "duplicate_row": "repeats an earlier row",
+        "cash_row": "cash, sweep or money-market row: skipped (note)",
+        "total_row": "totals or subtotal row: skipped (note)",
+        "title_row": "title, blank-table or account-summary line before a header: skipped (note)",
+    }
+)
+"""Stable issue code -> meaning. ``cash_row``, ``total_row`` and ``title_row`` are
+skipped rows (:attr:`ImportReport.skipped`), never errors."""
 
 UNKNOWN_SYMBOL_REASON = "symbol not known to the market data provider"
 
 _T = TypeVar("_T")
 
 _DELIMITERS = ",;\t"
-_DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m/%d/%y", "%d-%b-%Y", "%b %d, %Y", "%B %d, %Y")
+_DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%m/%d/%Y",
+    "%m/%d/%y",
+    "%Y/%m/%d",
+    "%Y%m%d",
+    "%d-%b-%Y",
+    "%b %d, %Y",
+    "%B %d, %Y",
+)
 _AMOUNT = re.compile(
     r"""
     (?P<sign>[+-])?\s*
@@ -119,7 +196,17 @@ _AMOUNT = re.compile(
     re.VERBOSE,
 )
 _TICKER = re.compile(r"[A-Z0-9]+(?:[./-][A-Z0-9]+)*")
-_TOTALS_LABEL = re.compile(r"(?:grand |account )?totals?:?")
+_TOTALS_LABEL = re.compile(r"(?:.*\s)?(?:sub-?)?totals?:?(?:\s+(?:of|for)\b.*)?")
+_CASH_SYMBOL = re.compile(
+    r"cash\b.*|.*\*\*|pending activity|.*\bfdic\b.*|.*\bsweep\b.*|money market.*|core"
+)
+_CASH_TEXT = re.compile(
+    r"money market|\bfdic\b|\bsweep\b|cash & cash|insured deposit|deposit program|^cash$"
+    r"|pending activity|core account"
+)
+_BOND_TYPE = re.compile(r"\bbonds?\b|fixed income|treasur|certificate of deposit|^cds?$|municipal")
+_MISSING_MARKERS = frozenset({"--", "---", "-", "n/a", "#n/a"})
+_SWAP_MARKS = str.maketrans({",": ".", ".": ","})
 _TAG_SEPARATORS = re.compile(r"[;|]")
 
 
@@ -137,12 +224,16 @@ class ImportIssue:
         The cell as written (stripped); None when no single cell is at fault.
     reason : str
         What is wrong, e.g. ``"not a number"``.
+    code : str
+        Stable machine-readable kind, one of :data:`ISSUE_CODES` (``unknown_symbol``,
+        ``invalid_number``, ...); not part of equality, the message stays the same.
     """
 
     row: int | None
     field: str | None
     value: str | None
     reason: str
+    code: str = field(default="invalid_value", compare=False)
 
     def __str__(self) -> str:
         where = [f"row {self.row}"] if self.row is not None else []
@@ -159,16 +250,51 @@ class ImportIssue:
             "field": self.field,
             "value": self.value,
             "reason": self.reason,
+            "code": self.code,
+            "message": str(self),
+        }
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    """A row read but not imported, and why: a cash or totals row, a title line.
+
+    ``code`` is ``cash_row``, ``total_row`` or ``title_row``; ``text`` is the row's first
+    non-empty cell (the symbol or label as written).
+    """
+
+    row: int
+    code: str
+    text: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.reason}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "row": self.row,
+            "code": self.code,
+            "text": self.text,
+            "reason": self.reason,
             "message": str(self),
         }
 
 
 @dataclass(frozen=True)
 class ParsedRow:
-    """A valid data row: its spreadsheet row number and the position it describes."""
+    """A valid data row: its spreadsheet row number and the position it describes.
+
+    ``section`` is the titled sub-table the row sits in (``"Stocks"`` in a Schwab
+    balances file), ``broker`` what the file shows besides the position (``price``,
+    ``market_value``, ``cost_basis_total``, ``security_type``, ``description``; only
+    the columns present).
+    """
 
     row: int
     spec: PositionSpec
+    section: str | None = None
+    broker: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -189,6 +315,8 @@ class ImportReport:
     issues: tuple[ImportIssue, ...] = ()
     notes: tuple[str, ...] = ()
     failed_symbols: tuple[tuple[int, str | None], ...] = ()
+    skipped: tuple[SkippedRow, ...] = ()
+    """Cash, totals and title rows left out on purpose (each also in ``notes``)."""
     """(row, symbol) of each data row that failed: the ticker or compact OCC symbol, None
     when the symbol itself is unreadable (or the row was not read at all)."""
 
@@ -206,10 +334,27 @@ class ImportReport:
         """JSON-ready mapping: ``ok``, ``rows`` (row number + position), ``issues``, ``notes``."""
         return {
             "ok": self.ok,
-            "rows": [{"row": parsed.row, **_spec_to_dict(parsed.spec)} for parsed in self.rows],
+            "rows": [
+                {
+                    "row": parsed.row,
+                    **_spec_to_dict(parsed.spec),
+                    "section": parsed.section,
+                    "broker": dict(parsed.broker),
+                }
+                for parsed in self.rows
+            ],
             "issues": [issue.to_dict() for issue in self.issues],
             "notes": list(self.notes),
+            "skipped": [row.to_dict() for row in self.skipped],
+            "codes": self.code_counts(),
         }
+
+    def code_counts(self) -> dict[str, int]:
+        """Issue and skipped-row code -> how many, sorted by code."""
+        counts: dict[str, int] = {}
+        for code in [i.code for i in self.issues] + [r.code for r in self.skipped]:
+            counts[code] = counts.get(code, 0) + 1
+        return dict(sorted(counts.items()))
 
 
 @dataclass(frozen=True)
@@ -225,6 +370,9 @@ class _CheckedRow:
     tags: tuple[str, ...]
     strategy: str | None
     issues: tuple[ImportIssue, ...] = ()
+    section: str | None = None
+    broker: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     @property
     def underlying(self) -> str | None:
@@ -255,7 +403,20 @@ class _CheckedRow:
 
 
 class _InvalidValue(ValueError):
-    """A cell cannot be used; the message is the issue's reason."""
+    """A cell cannot be used; the message is the issue's reason, ``code`` its kind."""
+
+    def __init__(self, reason: str, code: str | None = None) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class _Table:
+    """One table of the file: its header's columns and width, and its rows with their section."""
+
+    columns: dict[str, int]
+    width: int
+    rows: list[tuple[int, list[str], str | None]] = field(default_factory=list)
 
 
 def parse_positions_csv(
@@ -263,6 +424,7 @@ def parse_positions_csv(
     *,
     unknown_symbols: Callable[[Iterable[str]], set[str]] | None = None,
     as_of: dt.date | None = None,
+    decimal: str | None = None,
 ) -> ImportReport:
     """Parse and validate a positions CSV into :class:`PositionSpec` rows.
 
@@ -283,6 +445,11 @@ def parse_positions_csv(
         underlying it returns fail with :data:`UNKNOWN_SYMBOL_REASON`.
     as_of : datetime.date, optional
         When given, entry dates after it are errors ("in the future").
+    decimal : {".", ","} or None, default=None
+        The decimal mark of the numbers. ``","`` reads ``1.234,56`` as 1234.56;
+        None detects a decimal comma in a ``;`` or tab delimited file when a number
+        can only be read that way (``12,5``, ``1.234,56``) and none only the other
+        way, else ``"."``.
 
     Returns
     -------
@@ -324,39 +491,63 @@ def parse_positions_csv(
     trailing = () if unreadable is None else (unreadable,)
     numbered = [(number, cells) for number, cells in records if not _is_blank(cells)]
     if not numbered:
-        empty = ImportIssue(None, None, None, "file is empty (no header row)")
+        empty = ImportIssue(None, None, None, "file is empty (no header row)", "empty_file")
         return ImportReport((), trailing or (empty,), tuple(notes))
 
-    (_, header), data = numbered[0], numbered[1:]
+    start = next((i for i, (_, cells) in enumerate(numbered) if _header_columns(cells)), 0)
+    skipped = [
+        SkippedRow(number, "title_row", _first_text(cells), "title line before the header skipped")
+        for number, cells in numbered[:start]
+    ]
+    header = numbered[start][1]
     columns, header_notes = _map_header(header)
     notes += header_notes
     missing = [_missing_column_issue(name) for name in REQUIRED_COLUMNS if name not in columns]
     if missing:
-        return ImportReport((), tuple(missing) + trailing, tuple(notes))
+        return ImportReport((), tuple(missing) + trailing, tuple(notes), skipped=tuple(skipped))
 
-    def cell(cells: list[str], name: str) -> str:
-        index = columns.get(name)
-        return cells[index].strip() if index is not None and index < len(cells) else ""
-
-    last_with_symbol = max((n for n, cells in data if cell(cells, "symbol")), default=0)
+    tables, table_notes = _split_tables(numbered[start + 1 :], columns, len(header))
+    notes += table_notes
+    comma = _decimal_comma(decimal, delimiter, tables)
+    if comma and decimal is None:
+        notes.append("decimal comma detected (numbers read as 1.234,56)")
     checked: list[_CheckedRow] = []
-    for number, cells in data:
-        symbol = cell(cells, "symbol")
-        if _is_totals_row(symbol, cells, after_last_symbol=number > last_with_symbol):
-            notes.append(f"row {number}: totals row skipped")
-            continue
-        row = _check_row(number, {name: cell(cells, name) for name in ACCEPTED_HEADERS}, as_of)
-        checked.append(_with_issues(row, _extra_cells_issues(number, cells, len(header))))
+    for table in tables:
+
+        def cell(cells: list[str], name: str, table: _Table = table) -> str:
+            index = table.columns.get(name)
+            value = cells[index].strip() if index is not None and index < len(cells) else ""
+            return "" if value.casefold() in _MISSING_MARKERS else value
+
+        last_with_symbol = max((n for n, c, _ in table.rows if cell(c, "symbol")), default=0)
+        for number, cells, section in table.rows:
+            values = {name: cell(cells, name) for name in _ALL_COLUMNS}
+            skip = _skip_reason(values, cells, section, after_last=number > last_with_symbol)
+            if skip is not None:
+                code, reason = skip
+                skipped.append(SkippedRow(number, code, _first_text(cells), reason))
+                continue
+            row = _check_row(number, values, as_of, comma=comma, section=section)
+            checked.append(_with_issues(row, _extra_cells_issues(number, cells, table.width)))
+    notes += [str(row) for row in sorted(skipped, key=lambda r: r.row) if row.code != "title_row"]
+    notes += [f"row {row.row}: {note}" for row in checked for note in row.notes]
+    skipped_rows = tuple(sorted(skipped, key=lambda r: r.row))
 
     if not checked:
-        no_data = ImportIssue(None, None, None, "no data rows below the header")
-        return ImportReport((), trailing or (no_data,), tuple(notes))
+        no_data = ImportIssue(None, None, None, "no data rows below the header", "no_data")
+        return ImportReport((), trailing or (no_data,), tuple(notes), skipped=skipped_rows)
     checked = _flag_duplicates(_flag_unknown_symbols(checked, unknown_symbols))
     issues = tuple(issue for row in checked for issue in row.issues)
-    valid = tuple(ParsedRow(row.row, _to_spec(row)) for row in checked if not row.issues)
+    valid = tuple(
+        ParsedRow(row.row, _to_spec(row), row.section, row.broker)
+        for row in checked
+        if not row.issues
+    )
     failed = tuple((row.row, row.symbol) for row in checked if row.issues)
     unread = () if unreadable is None else ((unreadable.row, None),)
-    return ImportReport(valid, issues + trailing, tuple(notes), failed + unread)
+    return ImportReport(
+        valid, issues + trailing, tuple(notes), failed + unread, skipped=skipped_rows
+    )
 
 
 def template_csv() -> str:
@@ -416,9 +607,78 @@ def _read_records(
     except csv.Error as exc:
         number = len(records) + 1
         return records, ImportIssue(
-            number, None, None, f"not readable as CSV ({exc}); rows from here on were not read"
+            number,
+            None,
+            None,
+            f"not readable as CSV ({exc}); rows from here on were not read",
+            "unreadable_csv",
         )
     return records, None
+
+
+def _first_text(cells: list[str]) -> str:
+    return next((c.strip() for c in cells if c.strip()), "")
+
+
+def _header_columns(cells: list[str]) -> dict[str, int] | None:
+    """The row's columns when it is a header (names both a symbol and a quantity column)."""
+    columns, _ = _map_header(cells)
+    return columns if all(name in columns for name in REQUIRED_COLUMNS) else None
+
+
+def _section_title(cells: list[str]) -> str | None:
+    """The title of a sub-table (``Stocks``, ``Money Market``): a row whose only text is
+    its first cell, written as words rather than a ticker; else None."""
+    text = cells[0].strip() if cells else ""
+    if not text or not _is_blank(cells[1:]):
+        return None
+    if text.upper() == text and _TICKER.fullmatch(text) is not None:
+        return None  # a lone ticker is a data row with empty cells, not a title
+    return text
+
+
+def _split_tables(
+    data: list[tuple[int, list[str]]], columns: dict[str, int], width: int
+) -> tuple[list[_Table], list[str]]:
+    """Rows below the first header, cut into tables at each further header row and
+    labelled with the latest section title (a title row is not a data row)."""
+    tables = [_Table(columns, width)]
+    notes: list[str] = []
+    section: str | None = None
+    for number, cells in data:
+        header = _header_columns(cells)
+        if header is not None:
+            tables.append(_Table(header, len(cells)))
+            notes.append(f"row {number}: header of a further table")
+            continue
+        label = _first_text(cells)
+        title = None if _TOTALS_LABEL.fullmatch(_squash(label)) else _section_title(cells)
+        if title is not None:
+            section = title
+            notes.append(f"row {number}: section {title!r}")
+            continue
+        tables[-1].rows.append((number, cells, section))
+    return [t for t in tables if t.rows] or tables[:1], notes
+
+
+def _decimal_comma(decimal: str | None, delimiter: str, tables: list[_Table]) -> bool:
+    """Whether numbers use a decimal comma: as told, else detected (see ``decimal``)."""
+    if decimal is not None:
+        if decimal not in (".", ","):
+            raise ValueError(f"decimal must be '.' or ',', got {decimal!r}")
+        return decimal == ","
+    if delimiter == ",":
+        return False
+    numeric = ("quantity", "entry_price", "cost_basis_total", "price", "market_value")
+    cells = [
+        c[t.columns[name]].strip()
+        for t in tables
+        for _, c, _ in t.rows
+        for name in numeric
+        if name in t.columns and t.columns[name] < len(c)
+    ]
+    readings = {_number_reading(c) for c in cells}
+    return "comma" in readings and "point" not in readings
 
 
 def _extra_cells_issues(number: int, cells: list[str], width: int) -> list[ImportIssue]:
@@ -426,7 +686,7 @@ def _extra_cells_issues(number: int, cells: list[str], width: int) -> list[Impor
     if _is_blank(cells[width:]):
         return []
     reason = f"has {len(cells)} cells but the header has {width} columns"
-    return [ImportIssue(number, None, None, reason)]
+    return [ImportIssue(number, None, None, reason, "extra_cells")]
 
 
 def _is_blank(cells: list[str]) -> bool:
@@ -439,9 +699,10 @@ def _normalize_header(text: str) -> str:
 
 _HEADER_LOOKUP: Mapping[str, str] = {
     _normalize_header(header): name
-    for name, headers in ACCEPTED_HEADERS.items()
+    for name, headers in (*ACCEPTED_HEADERS.items(), *INFORMATIONAL_HEADERS.items())
     for header in (name, *headers)
 }
+_ALL_COLUMNS = (*ACCEPTED_HEADERS, *INFORMATIONAL_HEADERS)
 
 
 def _map_header(header: list[str]) -> tuple[dict[str, int], list[str]]:
@@ -465,38 +726,112 @@ def _map_header(header: list[str]) -> tuple[dict[str, int], list[str]]:
 
 def _missing_column_issue(name: str) -> ImportIssue:
     accepted = ", ".join(ACCEPTED_HEADERS[name])
-    return ImportIssue(None, name, None, f"missing required column (accepted headers: {accepted})")
+    reason = f"missing required column (accepted headers: {accepted})"
+    return ImportIssue(None, name, None, reason, "missing_column")
 
 
-def _is_totals_row(symbol: str, cells: list[str], *, after_last_symbol: bool) -> bool:
-    """A ``Total``-like symbol, or no symbol but numbers after the last position row."""
-    if symbol:
-        return _TOTALS_LABEL.fullmatch(" ".join(symbol.casefold().split())) is not None
-    return after_last_symbol and any(_is_number(c) for c in cells)
+def _squash(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def _skip_reason(
+    values: Mapping[str, str], cells: list[str], section: str | None, *, after_last: bool
+) -> tuple[str, str] | None:
+    """(code, reason) when the row is a totals or cash row, else None.
+
+    Totals: a first text such as ``Total``, ``Account Total``, ``Positions Total`` or
+    ``Subtotal of Stocks``, or no symbol but numbers after the last row with one.
+    Cash: a symbol such as ``Cash & Cash Investments``, ``Cash (SPAXX)``, ``SPAXX**``
+    (Fidelity's core position), ``Pending Activity``; or a description, security
+    type or section naming a money market, sweep or FDIC deposit.
+    """
+    symbol = values["symbol"]
+    label = _squash(symbol or _first_text(cells))
+    if _TOTALS_LABEL.fullmatch(label) or (
+        not symbol and after_last and any(_is_number(c) for c in cells)
+    ):
+        return "total_row", "totals row skipped"
+    texts = [_squash(values["description"]), _squash(values["security_type"])]
+    if (
+        _CASH_SYMBOL.fullmatch(_squash(symbol))
+        or any(_CASH_TEXT.search(t) for t in texts if t)
+        or _CASH_TEXT.fullmatch(_squash(section or ""))
+    ):
+        return (
+            "cash_row",
+            "cash row skipped (cash, sweep and money-market balances are not positions)",
+        )
+    return None
 
 
 # --------------------------------------------------------------------------- one row
 
 
-def _check_row(number: int, cells: Mapping[str, str], as_of: dt.date | None) -> _CheckedRow:
+def _check_row(
+    number: int,
+    cells: Mapping[str, str],
+    as_of: dt.date | None,
+    *,
+    comma: bool = False,
+    section: str | None = None,
+) -> _CheckedRow:
     """Check each cell of one data row on its own, collecting every issue."""
     issues: list[ImportIssue] = []
+    notes: list[str] = []
+    codes = {"symbol": "invalid_symbol", "entry_date": "invalid_date"}
 
-    def required(name: str, parse: Callable[[str], _T]) -> _T | None:
+    def parsed(name: str, parse: Callable[[str], _T], *, required: bool = False) -> _T | None:
         value = cells[name]
         if not value:
-            issues.append(ImportIssue(number, name, value, "required value is empty"))
+            if required:
+                issues.append(
+                    ImportIssue(number, name, value, "required value is empty", "missing_value")
+                )
             return None
         try:
             return parse(value)
         except _InvalidValue as exc:
-            issues.append(ImportIssue(number, name, value, str(exc)))
+            code = exc.code or codes.get(name, "invalid_number")
+            issues.append(ImportIssue(number, name, value, str(exc), code))
             return None
 
-    symbol = required("symbol", _parse_symbol)
-    quantity = required("quantity", _parse_quantity)
-    entry_price = required("entry_price", _parse_entry_price)
-    entry_date = required("entry_date", _parse_date)
+    def number_of(text: str) -> float:
+        return _parse_number(text, comma=comma)
+
+    symbol = parsed("symbol", _parse_symbol, required=True)
+    if symbol is not None and _BOND_TYPE.search(_squash(cells["security_type"])):
+        reason = (
+            f"bonds and ISIN-only rows are not supported (security type {cells['security_type']!r})"
+        )
+        issues.append(
+            ImportIssue(number, "symbol", cells["symbol"], reason, "unsupported_security")
+        )
+    quantity = parsed("quantity", lambda t: _parse_quantity(t, comma=comma), required=True)
+    entry_price = parsed("entry_price", lambda t: _parse_entry_price(t, comma=comma))
+    entry_date = parsed("entry_date", _parse_date)
+    broker: dict[str, Any] = {}
+    for name in ("price", "market_value", "cost_basis_total"):
+        if cells[name]:
+            try:
+                broker[name] = number_of(cells[name])
+            except _InvalidValue:
+                broker[name] = cells[name]
+    for name in ("security_type", "description"):
+        if cells[name]:
+            broker[name] = cells[name]
+    total = broker.get("cost_basis_total")
+    if (
+        entry_price is None
+        and not cells["entry_price"]
+        and isinstance(total, float)
+        and total != 0
+        and quantity is not None
+    ):
+        multiplier = OPTION_MULTIPLIER if isinstance(symbol, OccContract) else 1
+        entry_price = abs(total) / (abs(quantity) * multiplier)
+        notes.append(f"entry price {entry_price:g} = cost basis {total:g} / quantity")
+    elif entry_price is None and not cells["entry_price"] and quantity is not None:
+        notes.append("no entry price (cost basis unknown): unrealized P&L will be N/A")
 
     if isinstance(symbol, OccContract):
         if quantity is not None and not quantity.is_integer():
@@ -506,6 +841,7 @@ def _check_row(number: int, cells: Mapping[str, str], as_of: dt.date | None) -> 
                     "quantity",
                     cells["quantity"],
                     "must be a whole number of option contracts",
+                    "invalid_number",
                 )
             )
         if entry_date is not None and entry_date > symbol.expiry:
@@ -515,6 +851,7 @@ def _check_row(number: int, cells: Mapping[str, str], as_of: dt.date | None) -> 
                     "entry_date",
                     cells["entry_date"],
                     f"after the option's expiry {symbol.expiry.isoformat()}",
+                    "invalid_date",
                 )
             )
     tags = tuple(t.strip() for t in _TAG_SEPARATORS.split(cells["tags"]) if t.strip())
@@ -522,14 +859,26 @@ def _check_row(number: int, cells: Mapping[str, str], as_of: dt.date | None) -> 
         try:
             validate_tag_name(tag)
         except TagError as exc:
-            issues.append(ImportIssue(number, "tags", tag, str(exc).split(": ", 1)[1]))
+            reason = str(exc).split(": ", 1)[1]
+            issues.append(ImportIssue(number, "tags", tag, reason, "invalid_tag"))
     if len({t.casefold() for t in tags}) > MAX_TAGS_PER_POSITION:
         issues.append(
-            ImportIssue(number, "tags", cells["tags"], f"more than {MAX_TAGS_PER_POSITION} tags")
+            ImportIssue(
+                number,
+                "tags",
+                cells["tags"],
+                f"more than {MAX_TAGS_PER_POSITION} tags",
+                "invalid_tag",
+            )
         )
+    section_tag = _section_tag(section)
+    if section_tag is not None and section_tag.casefold() not in {t.casefold() for t in tags}:
+        tags = (*tags, section_tag)
     strategy_problem = text_problem("strategy", cells["strategy"])
     if strategy_problem is not None:
-        issues.append(ImportIssue(number, "strategy", cells["strategy"], strategy_problem))
+        issues.append(
+            ImportIssue(number, "strategy", cells["strategy"], strategy_problem, "invalid_text")
+        )
     if entry_date is not None and as_of is not None and entry_date > as_of:
         issues.append(
             ImportIssue(
@@ -537,6 +886,7 @@ def _check_row(number: int, cells: Mapping[str, str], as_of: dt.date | None) -> 
                 "entry_date",
                 cells["entry_date"],
                 f"in the future (after {as_of.isoformat()})",
+                "invalid_date",
             )
         )
     return _CheckedRow(
@@ -549,7 +899,22 @@ def _check_row(number: int, cells: Mapping[str, str], as_of: dt.date | None) -> 
         tags=tags,
         strategy=cells["strategy"] or None,
         issues=tuple(issues),
+        section=section,
+        broker=broker,
+        notes=tuple(notes),
     )
+
+
+def _section_tag(section: str | None) -> str | None:
+    """The section title as a valid tag (``ETFs & Funds`` -> ``ETFs Funds``); None if none."""
+    if not section:
+        return None
+    tag = " ".join(re.sub(r"[^A-Za-z0-9 _.-]+", " ", section).split())[:40].strip()
+    try:
+        validate_tag_name(tag)
+    except TagError:
+        return None
+    return tag
 
 
 def _parse_symbol(text: str) -> OccContract | str:
@@ -562,10 +927,41 @@ def _parse_symbol(text: str) -> OccContract | str:
             raise _InvalidValue(f"invalid OCC option symbol: {exc.reason}") from exc
         _check_limit(number_problem("strike", contract.strike))
         return contract
+    kind = _security_identifier(symbol)
+    if kind is not None:
+        raise _InvalidValue(
+            f"bonds and ISIN-only rows are not supported (a {kind}, not a ticker)",
+            "unsupported_security",
+        )
     if _TICKER.fullmatch(symbol) is None:
         raise _InvalidValue("not a ticker or an OCC option symbol")
     _check_limit(text_problem("underlying", symbol))  # a ticker is its own underlying
     return symbol
+
+
+def _security_identifier(symbol: str) -> str | None:
+    """``"CUSIP"`` or ``"ISIN"`` when the symbol is one (check digit verified), else None."""
+    if (
+        len(symbol) == 9
+        and re.fullmatch(r"[0-9A-Z]{8}\d", symbol)
+        and any(c.isdigit() for c in symbol[:8])
+    ):
+        total = 0
+        for i, ch in enumerate(symbol[:8]):
+            value = int(ch) if ch.isdigit() else ord(ch) - 55
+            value = value * 2 if i % 2 else value
+            total += value // 10 + value % 10
+        if (10 - total % 10) % 10 == int(symbol[8]):
+            return "CUSIP"
+    if len(symbol) == 12 and re.fullmatch(r"[A-Z]{2}[0-9A-Z]{9}\d", symbol):
+        digits = "".join(str(int(ch, 36)) for ch in symbol)
+        checksum = sum(
+            d if i % 2 == 0 else (2 * d) // 10 + (2 * d) % 10
+            for i, d in enumerate(int(c) for c in reversed(digits))
+        )
+        if checksum % 10 == 0:
+            return "ISIN"
+    return None
 
 
 def _check_limit(problem: str | None) -> None:
@@ -574,9 +970,14 @@ def _check_limit(problem: str | None) -> None:
         raise _InvalidValue(problem)
 
 
-def _parse_number(text: str) -> float:
-    """A number as brokers write it (see the module docstring)."""
+def _parse_number(text: str, *, comma: bool = False) -> float:
+    """A number as brokers write it (see the module docstring); ``comma``: decimal comma."""
     body = text.strip()
+    if comma:
+        body = body.translate(_SWAP_MARKS)
+    percent = body.endswith("%")
+    if percent:
+        body = body[:-1].strip()
     in_parentheses = body.startswith("(") and body.endswith(")")
     if in_parentheses:
         body = body[1:-1].strip()
@@ -587,6 +988,7 @@ def _parse_number(text: str) -> float:
     if (match["sign"] and match["late_sign"]) or (in_parentheses and sign):
         raise _InvalidValue("not a number")
     value = float(match["digits"].replace(",", ""))
+    value = value / 100 if percent else value
     return -value if in_parentheses or sign == "-" else value
 
 
@@ -598,16 +1000,36 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _parse_quantity(text: str) -> float:
-    quantity = _parse_number(text)
+def _number_reading(text: str) -> str | None:
+    """``"comma"`` / ``"point"`` when the cell reads as a number only with that decimal mark."""
+    core = re.sub(r"[^\d.,]", "", text)
+    if re.fullmatch(r"\d{1,3}(?:\.\d{3})+,\d+|\d{1,3}(?:\.\d{3}){2,}", core) or (
+        re.fullmatch(r"\d+,\d+", core) and not re.fullmatch(r"\d{1,3}(?:,\d{3})+", core)
+    ):
+        return "comma"
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+\.\d+|\d{1,3}(?:,\d{3}){2,}", core) or (
+        re.fullmatch(r"\d+\.\d+", core) and not re.fullmatch(r"\d{1,3}(?:\.\d{3})+", core)
+    ):
+        return "point"
+    return None
+
+
+def _parse_quantity(text: str, *, comma: bool = False) -> float:
+    return _check_quantity(_parse_number(text, comma=comma))
+
+
+def _parse_entry_price(text: str, *, comma: bool = False) -> float:
+    return _check_entry_price(_parse_number(text, comma=comma))
+
+
+def _check_quantity(quantity: float) -> float:
     if quantity == 0:
         raise _InvalidValue("must not be zero")
     _check_limit(number_problem("quantity", quantity))
     return quantity
 
 
-def _parse_entry_price(text: str) -> float:
-    price = _parse_number(text)
+def _check_entry_price(price: float) -> float:
     if price <= 0:
         raise _InvalidValue("must be greater than zero")
     _check_limit(number_problem("entry_price", price))
@@ -615,12 +1037,26 @@ def _parse_entry_price(text: str) -> float:
 
 
 def _parse_date(text: str) -> dt.date:
-    """A date in one of :data:`_DATE_FORMATS`."""
+    """A date in one of :data:`_DATE_FORMATS`, ISO with a time and offset, ``yyyymmdd``
+    (also IBKR's ``20240715;093000``) or Schwab's ``07/15/2024 as of 07/12/2024`` (the
+    *as of* date: when the trade took effect)."""
+    body = " ".join(text.split())
+    as_of = re.fullmatch(r"(.+?) as of (.+)", body, flags=re.IGNORECASE)
+    if as_of is not None:
+        body = as_of[2]
+    stamp = re.fullmatch(r"(\d{8})[;,\s]\d{4,6}", body)
+    if stamp is not None:
+        body = stamp[1]
     for fmt in _DATE_FORMATS:
         try:
-            return dt.datetime.strptime(text, fmt).date()
+            return dt.datetime.strptime(body, fmt).date()
         except ValueError:
             continue
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}.*", body):
+        try:
+            return dt.datetime.fromisoformat(body.replace("Z", "+00:00")).date()
+        except ValueError:
+            pass
     raise _InvalidValue("not a date")
 
 
@@ -640,7 +1076,14 @@ def _flag_unknown_symbols(
         return rows
     unknown = set(unknown_symbols(underlyings))
     return [
-        _with_issues(row, [ImportIssue(row.row, "symbol", row.symbol_text, UNKNOWN_SYMBOL_REASON)])
+        _with_issues(
+            row,
+            [
+                ImportIssue(
+                    row.row, "symbol", row.symbol_text, UNKNOWN_SYMBOL_REASON, "unknown_symbol"
+                )
+            ],
+        )
         if row.underlying in unknown
         else row
         for row in rows
@@ -655,7 +1098,12 @@ def _flag_duplicates(rows: list[_CheckedRow]) -> list[_CheckedRow]:
         key = row.duplicate_key
         if key is not None and key in first_seen:
             row = _with_issues(
-                row, [ImportIssue(row.row, None, None, f"duplicate of row {first_seen[key]}")]
+                row,
+                [
+                    ImportIssue(
+                        row.row, None, None, f"duplicate of row {first_seen[key]}", "duplicate_row"
+                    )
+                ],
             )
         elif key is not None:
             first_seen[key] = row.row

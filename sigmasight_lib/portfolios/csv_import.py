@@ -86,8 +86,19 @@ ACCEPTED_HEADERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "Instrument",
             "Symbol/CUSIP",
             "Symbol/ISIN",
+            "Symbool/ISIN",
         ),
-        "quantity": ("Quantity", "Qty", "Shares", "Position", "Contracts", "Qty (Quantity)"),
+        "quantity": (
+            "Quantity",
+            "Qty",
+            "Shares",
+            "Position",
+            "Contracts",
+            "Qty (Quantity)",
+            "Amount",
+            "Aantal",
+            "Anzahl",
+        ),
         "entry_price": (
             "Entry Price",
             "Avg Cost",
@@ -99,6 +110,8 @@ ACCEPTED_HEADERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "Average Price",
             "Cost/Share",
             "Cost Price",
+            "Cost Basis Price",
+            "Trade Price",
             "Price Paid",
             "Cost Per Share",
             "Purchase Price",
@@ -111,6 +124,7 @@ ACCEPTED_HEADERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "Trade Date",
             "Acquired",
             "Purchase Date",
+            "Open Date Time",
         ),
         "tags": ("Tags", "Tag", "Labels"),
         "strategy": ("Strategy",),
@@ -120,15 +134,34 @@ ACCEPTED_HEADERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 
 INFORMATIONAL_HEADERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        "cost_basis_total": ("Cost Basis", "Cost Basis Total", "Total Cost", "Cost Basis ($)"),
-        "price": ("Price", "Last", "Last Price", "Mark", "Closing", "Close Price", "Mark Price"),
+        "cost_basis_total": (
+            "Cost Basis",
+            "Cost Basis Total",
+            "Total Cost",
+            "Cost Basis Money",
+            "Cost",
+        ),
+        "price": (
+            "Price",
+            "Last",
+            "Last Price",
+            "Mark",
+            "Closing",
+            "Close Price",
+            "Mark Price",
+            "Share Price",
+        ),
         "market_value": (
             "Mkt Val (Market Value)",
             "Market Value",
+            "Mkt Value",
             "Value",
             "Current Value",
             "Ending Value",
             "Position Value",
+            "Total Value",
+            "Net Liq",
+            "Value in EUR",
         ),
         "security_type": (
             "Security Type",
@@ -137,7 +170,13 @@ INFORMATIONAL_HEADERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "Asset Category",
             "Instrument Type",
         ),
-        "description": ("Description", "Security Description", "Name", "Product"),
+        "description": (
+            "Description",
+            "Security Description",
+            "Name",
+            "Product",
+            "Investment Name",
+        ),
     }
 )
 """Columns read besides :data:`ACCEPTED_HEADERS`: ``cost_basis_total`` (the position's
@@ -166,6 +205,7 @@ ISSUE_CODES: Mapping[str, str] = MappingProxyType(
         "cash_row": "cash, sweep or money-market row: skipped (note)",
         "total_row": "totals or subtotal row: skipped (note)",
         "title_row": "title, blank-table or account-summary line before a header: skipped (note)",
+        "other_table": "row of a transactions table beside the positions: skipped (note)",
     }
 )
 """Stable issue code -> meaning. ``cash_row``, ``total_row`` and ``title_row`` are
@@ -205,6 +245,9 @@ _CASH_TEXT = re.compile(
     r"|pending activity|core account"
 )
 _BOND_TYPE = re.compile(r"\bbonds?\b|fixed income|treasur|certificate of deposit|^cds?$|municipal")
+_TRANSACTION_HEADERS = frozenset(
+    {"transactiontype", "transactiondescription", "action", "activity", "settlementdate"}
+)
 _MISSING_MARKERS = frozenset({"--", "---", "-", "n/a", "#n/a"})
 _SWAP_MARKS = str.maketrans({",": ".", ".": ","})
 _TAG_SEPARATORS = re.compile(r"[;|]")
@@ -417,6 +460,7 @@ class _Table:
     columns: dict[str, int]
     width: int
     rows: list[tuple[int, list[str], str | None]] = field(default_factory=list)
+    transactions: bool = False
 
 
 def parse_positions_csv(
@@ -506,8 +550,12 @@ def parse_positions_csv(
     if missing:
         return ImportReport((), tuple(missing) + trailing, tuple(notes), skipped=tuple(skipped))
 
-    tables, table_notes = _split_tables(numbered[start + 1 :], columns, len(header))
+    first_section = _section_title(numbered[start - 1][1]) if start else None
+    tables, table_notes, titles = _split_tables(
+        numbered[start + 1 :], columns, len(header), first_section
+    )
     notes += table_notes
+    skipped += titles
     comma = _decimal_comma(decimal, delimiter, tables)
     if comma and decimal is None:
         notes.append("decimal comma detected (numbers read as 1.234,56)")
@@ -521,6 +569,10 @@ def parse_positions_csv(
 
         last_with_symbol = max((n for n, c, _ in table.rows if cell(c, "symbol")), default=0)
         for number, cells, section in table.rows:
+            if table.transactions:
+                reason = "row of a transactions table skipped"
+                skipped.append(SkippedRow(number, "other_table", _first_text(cells), reason))
+                continue
             values = {name: cell(cells, name) for name in _ALL_COLUMNS}
             skip = _skip_reason(values, cells, section, after_last=number > last_with_symbol)
             if skip is not None:
@@ -529,8 +581,9 @@ def parse_positions_csv(
                 continue
             row = _check_row(number, values, as_of, comma=comma, section=section)
             checked.append(_with_issues(row, _extra_cells_issues(number, cells, table.width)))
-    notes += [str(row) for row in sorted(skipped, key=lambda r: r.row) if row.code != "title_row"]
-    notes += [f"row {row.row}: {note}" for row in checked for note in row.notes]
+    row_notes = [(r.row, str(r)) for r in skipped if r.code != "title_row"]
+    row_notes += [(row.row, f"row {row.row}: {note}") for row in checked for note in row.notes]
+    notes += [note for _, note in sorted(row_notes, key=lambda pair: pair[0])]
     skipped_rows = tuple(sorted(skipped, key=lambda r: r.row))
 
     if not checked:
@@ -626,9 +679,9 @@ def _header_columns(cells: list[str]) -> dict[str, int] | None:
     return columns if all(name in columns for name in REQUIRED_COLUMNS) else None
 
 
-def _section_title(cells: list[str]) -> str | None:
-    """The title of a sub-table (``Stocks``, ``Money Market``): a row whose only text is
-    its first cell, written as words rather than a ticker; else None."""
+def _title_line(cells: list[str]) -> str | None:
+    """The text of a title line (a section title, a disclaimer, ``Date downloaded ...``):
+    a row whose only text is its first cell, written as words rather than a ticker."""
     text = cells[0].strip() if cells else ""
     if not text or not _is_blank(cells[1:]):
         return None
@@ -637,28 +690,46 @@ def _section_title(cells: list[str]) -> str | None:
     return text
 
 
+def _section_title(cells: list[str]) -> str | None:
+    """The title of a sub-table (``Stocks``, ``Money Market``, ``Core Account``): a
+    title line of at most 60 characters without digits; else None."""
+    text = _title_line(cells)
+    if text is None or len(text) > 60 or any(ch.isdigit() for ch in text):
+        return None
+    return None if text.casefold() == "none" else text  # thinkorswim's "no grouping" line
+
+
 def _split_tables(
-    data: list[tuple[int, list[str]]], columns: dict[str, int], width: int
-) -> tuple[list[_Table], list[str]]:
+    data: list[tuple[int, list[str]]],
+    columns: dict[str, int],
+    width: int,
+    section: str | None = None,
+) -> tuple[list[_Table], list[str], list[SkippedRow]]:
     """Rows below the first header, cut into tables at each further header row and
-    labelled with the latest section title (a title row is not a data row)."""
+    labelled with the latest section title (``section`` before any); other title lines
+    (disclaimers, download dates) are skipped rows."""
     tables = [_Table(columns, width)]
     notes: list[str] = []
-    section: str | None = None
+    skipped: list[SkippedRow] = []
     for number, cells in data:
         header = _header_columns(cells)
         if header is not None:
-            tables.append(_Table(header, len(cells)))
-            notes.append(f"row {number}: header of a further table")
+            trades = any(_normalize_header(c) in _TRANSACTION_HEADERS for c in cells)
+            tables.append(_Table(header, len(cells), transactions=trades))
+            kind = "transactions table (skipped)" if trades else "further table"
+            notes.append(f"row {number}: header of a {kind}")
             continue
         label = _first_text(cells)
-        title = None if _TOTALS_LABEL.fullmatch(_squash(label)) else _section_title(cells)
-        if title is not None:
+        title = None if _TOTALS_LABEL.fullmatch(_squash(label)) else _title_line(cells)
+        if title is not None and _section_title(cells) is not None:
             section = title
             notes.append(f"row {number}: section {title!r}")
             continue
+        if title is not None:
+            skipped.append(SkippedRow(number, "title_row", title, "title line skipped"))
+            continue
         tables[-1].rows.append((number, cells, section))
-    return [t for t in tables if t.rows] or tables[:1], notes
+    return [t for t in tables if t.rows] or tables[:1], notes, skipped
 
 
 def _decimal_comma(decimal: str | None, delimiter: str, tables: list[_Table]) -> bool:
@@ -829,7 +900,10 @@ def _check_row(
     ):
         multiplier = OPTION_MULTIPLIER if isinstance(symbol, OccContract) else 1
         entry_price = abs(total) / (abs(quantity) * multiplier)
-        notes.append(f"entry price {entry_price:g} = cost basis {total:g} / quantity")
+        notes.append(
+            f"entry price {entry_price:.6g} = cost basis {total:,.2f} / quantity {abs(quantity):g}"
+            + (f" / multiplier {multiplier}" if multiplier != 1 else "")
+        )
     elif entry_price is None and not cells["entry_price"] and quantity is not None:
         notes.append("no entry price (cost basis unknown): unrealized P&L will be N/A")
 
@@ -929,10 +1003,13 @@ def _parse_symbol(text: str) -> OccContract | str:
         return contract
     kind = _security_identifier(symbol)
     if kind is not None:
+        article = "an" if kind == "ISIN" else "a"
         raise _InvalidValue(
-            f"bonds and ISIN-only rows are not supported (a {kind}, not a ticker)",
+            f"bonds and ISIN-only rows are not supported ({article} {kind}, not a ticker)",
             "unsupported_security",
         )
+    if symbol.startswith("/"):
+        raise _InvalidValue("futures are not supported", "unsupported_security")
     if _TICKER.fullmatch(symbol) is None:
         raise _InvalidValue("not a ticker or an OCC option symbol")
     _check_limit(text_problem("underlying", symbol))  # a ticker is its own underlying

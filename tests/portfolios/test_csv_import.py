@@ -248,7 +248,7 @@ def test_missing_required_columns_are_one_issue_each_and_stop_parsing() -> None:
             "quantity",
             None,
             "missing required column (accepted headers: Quantity, Qty, Shares, Position, "
-            "Contracts, Qty (Quantity))",
+            "Contracts, Qty (Quantity), Amount, Aantal, Anzahl)",
         ),
     )
     assert [issue.code for issue in report.issues] == ["missing_column"]
@@ -278,7 +278,7 @@ def test_missing_symbol_column_lists_its_accepted_headers() -> None:
             "symbol",
             None,
             "missing required column (accepted headers: Symbol, Ticker, Security, Instrument, "
-            "Symbol/CUSIP, Symbol/ISIN)",
+            "Symbol/CUSIP, Symbol/ISIN, Symbool/ISIN)",
         ),
     )
 

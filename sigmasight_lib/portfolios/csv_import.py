@@ -15,37 +15,69 @@ SPY170616P00230000    SPY PUT     -1       3.10       2017-03-01    income
 Account Total                              $2,850.05
 ===================== =========== ======== ========== ============= =========
 
-Columns (see :data:`ACCEPTED_HEADERS`; headers match ignoring case, spaces
-and punctuation, so ``Entry Price``, ``entry_price`` and ``ENTRYPRICE`` are
-the same; other columns are ignored and noted):
+Columns (see :data:`ACCEPTED_HEADERS` and :data:`INFORMATIONAL_HEADERS`; headers
+match ignoring case, spaces and punctuation, so ``Entry Price``, ``entry_price``
+and ``ENTRYPRICE`` are the same; other columns are ignored and noted):
 
 * required: ``symbol`` (ticker, or OCC option symbol padded or compact),
-  ``quantity`` (signed: shares, or contracts for options; negative = short),
-  ``entry_price`` (per share; for options the premium per share),
-  ``entry_date``;
-* optional: ``tags`` (separated by ``;`` or ``|``), ``strategy``.
+  ``quantity`` (signed: shares, or contracts for options; negative = short);
+* optional: ``entry_price`` (per share; for options the premium per share),
+  ``entry_date``, ``tags`` (separated by ``;`` or ``|``), ``strategy``;
+* read when present: ``cost_basis_total`` (``Cost Basis``, ``Cost Basis Total``: the
+  position's total cost; entry price = total / (|quantity| x multiplier) when there is
+  no per-share price), ``price``, ``market_value``, ``security_type``, ``description``
+  (reported with the row; used to recognise cash and bond rows).
+
+A missing or unknown entry price is no error: the position is imported without one
+and its unrealized P&L is N/A (noted).
+
+Layout
+------
+The header is the first row naming a symbol and a quantity column; title lines,
+blank lines and account-summary blocks above it are skipped (``title_row``). Below
+it, a row whose only text is its first cell is a section title (``Stocks``, ``Money
+Market``) when it is short and has no digits — the rows under it carry it as
+``section`` and as a tag — else a title line (disclaimers, ``Date downloaded ...``);
+a further header row starts a further table (a transactions table, one naming
+``Transaction Type``, ``Action``, ``Settlement Date`` ..., is skipped:
+``other_table``). Cash, sweep and money-market rows (``Cash & Cash Investments``,
+``Cash (SPAXX)``, ``SPAXX**``, ``Pending Activity``, FDIC deposits, a money-market
+description or security type, a ``Money Market`` section) are skipped (``cash_row``),
+as are totals (``Total``, ``Account Total``, ``Positions Total``, ``Subtotal of ...``,
+``OVERALL TOTALS``, or no symbol but numbers after the last position: ``total_row``).
+Each skipped row is in :attr:`ImportReport.skipped` and the notes, never an error.
 
 Values
 ------
+Missing
+    An empty cell, ``--``, ``-``, ``N/A``.
 Numbers
     Surrounding spaces, a leading ``$``, ``€``, ``£`` or ``USD`` (stripped,
     not converted), comma thousands separators in valid positions
-    (``1,234.50``; ``150,25`` is rejected because decimal commas are not
-    supported), a leading ``+`` or ``-`` and parentheses for negatives
-    (``(1,234.50)`` = -1234.5). A *trailing* minus (``1,234.50-``) is rejected
+    (``1,234.50``; ``150,25`` is rejected unless the decimal mark is ``,``),
+    a leading ``+`` or ``-`` and parentheses for negatives
+    (``(1,234.50)`` = -1234.5), fractional shares, a trailing ``%`` (12.5% = 0.125).
+    With ``decimal=","`` (``--decimal ,``) ``1.234,56`` is 1234.56; in a ``;`` or tab
+    file a decimal comma is detected when some number reads only that way and none
+    only the other way. A *trailing* minus (``1,234.50-``) is rejected
     as "not a number": no US broker export uses it and guessing a sign is
     worse than asking.
 Dates
-    ISO ``2017-01-15``; US month-first ``1/15/2017`` and ``01/15/17``
-    (two-digit years 00-68 are 20xx, 69-99 are 19xx); ``15-Jan-2017``;
-    ``Jan 15, 2017`` / ``January 15, 2017``. Day-first dates such as
+    ISO ``2017-01-15``, also with a time and offset (``2017-01-15T09:30:00-05:00``);
+    ``20170115`` (IBKR, also ``20170115;093000``); ``2017/01/15``; US month-first
+    ``1/15/2017`` and ``01/15/17`` (two-digit years 00-68 are 20xx, 69-99 are 19xx);
+    ``15-Jan-2017``; ``Jan 15, 2017`` / ``January 15, 2017``; Schwab's
+    ``01/20/2017 as of 01/15/2017`` (the *as of* date). Day-first dates such as
     ``15/01/2017`` are rejected ("not a date").
+Symbols
+    A CUSIP or ISIN (check digit verified), a bond security type or a futures symbol
+    (``/ESM7``) is ``unsupported_security``, not an invalid symbol.
+
+Issues carry a stable ``code`` (:data:`ISSUE_CODES`) beside the message.
 
 Tolerated: a UTF-8 byte order mark, CRLF line endings, a file that is not
 UTF-8 (read as Windows-1252, noted), blank rows, a ``;`` or tab delimiter
-(detected from the header line, noted), and totals rows (skipped, noted): a
-symbol cell ``Total``, ``Totals``, ``Grand Total`` or ``Account Total``, or an
-empty symbol with numbers in a row after the last row that has a symbol.
+(detected from the header line, noted).
 
 Row numbers are the ones a spreadsheet shows: the header is row 1 (when the
 file does not start with blank lines) and blank lines count.
@@ -202,6 +234,7 @@ ISSUE_CODES: Mapping[str, str] = MappingProxyType(
         "invalid_text": "a text is too long",
         "extra_cells": "more cells than header columns",
         "duplicate_row": "repeats an earlier row",
+        "invalid_value": "any other unusable cell",
         "cash_row": "cash, sweep or money-market row: skipped (note)",
         "total_row": "totals or subtotal row: skipped (note)",
         "title_row": "title, blank-table or account-summary line before a header: skipped (note)",

@@ -83,7 +83,8 @@ class ImportResult:
             extra += f" [{parsed.section}]" if parsed.section else ""
             out.append(
                 f"  row {parsed.row}: {s.position_type.value:<5} {s.symbol:<20} qty {s.quantity:g}"
-                f" @ {s.entry_price} on {s.entry_date}{extra}"
+                f" @ {'?' if s.entry_price is None else s.entry_price}"
+                f" on {'?' if s.entry_date is None else s.entry_date}{extra}"
             )
         out += [f"  error: {issue} [{issue.code}]" for issue in self.report.issues]
         out += [f"  note: {note}" for note in (*self.report.notes, *self.notes)]

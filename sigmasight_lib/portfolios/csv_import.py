@@ -934,7 +934,7 @@ def _check_row(
         multiplier = OPTION_MULTIPLIER if isinstance(symbol, OccContract) else 1
         entry_price = abs(total) / (abs(quantity) * multiplier)
         notes.append(
-            f"entry price {entry_price:.6g} = cost basis {total:,.2f} / quantity {abs(quantity):g}"
+            f"entry price {entry_price:.6g} = cost basis {total:,.2f} / quantity {abs(quantity):.12g}"
             + (f" / multiplier {multiplier}" if multiplier != 1 else "")
         )
     elif entry_price is None and not cells["entry_price"] and quantity is not None:

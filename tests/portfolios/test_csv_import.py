@@ -830,3 +830,126 @@ def test_to_dict_is_json_ready() -> None:
         "skipped": [],
         "codes": {"invalid_number": 1},
     }
+
+
+# --------------------------------------------------------------------------- broker layouts
+
+
+def test_header_found_below_title_and_blank_lines_rows_keep_their_numbers() -> None:
+    text = csv_text(
+        "Positions for account X ...123 as of 2017/03/29", "", HEADER, "KO,10,40,2017-01-03"
+    )
+
+    report = parse_positions_csv(text)
+
+    assert summary(report) == [(4, "KO", 10.0, 40.0, dt.date(2017, 1, 3), PositionType.LONG, ())]
+    assert [(r.row, r.code) for r in report.skipped] == [(1, "title_row")]
+
+
+@pytest.mark.parametrize(
+    ("symbol", "description"),
+    [
+        ("Cash & Cash Investments", "--"),
+        ("Cash (SPAXX)", ""),
+        ("SPAXX**", "HELD IN MONEY MARKET"),
+        ("Pending activity", ""),
+        ("FDIC-INSURED DEPOSIT SWEEP", ""),
+        ("QACDS", "BANK SWEEP FDIC INSURED"),
+        ("VMFXX", "VANGUARD FEDERAL MONEY MARKET FUND"),
+    ],
+)
+def test_cash_rows_are_skipped_with_their_code(symbol: str, description: str) -> None:
+    text = csv_text("Symbol,Description,Quantity", "KO,COCA-COLA,10", f"{symbol},{description},5")
+
+    report = parse_positions_csv(text)
+
+    assert report.issues == ()
+    assert [(r.row, r.code, r.text) for r in report.skipped] == [(3, "cash_row", symbol)]
+
+
+@pytest.mark.parametrize(
+    "label", ["Positions Total", "Account Total", "Subtotal of Stocks", "OVERALL TOTALS", "Total"]
+)
+def test_total_rows_are_skipped_with_their_code(label: str) -> None:
+    report = parse_positions_csv(csv_text("Symbol,Quantity", "KO,10", f"{label},10", "PG,5"))
+
+    assert [r.row for r in report.rows] == [2, 4]
+    assert [(r.row, r.code) for r in report.skipped] == [(3, "total_row")]
+
+
+@pytest.mark.parametrize("cell", ["--", "N/A", "n/a", "", "-"])
+def test_missing_entry_price_is_unknown_not_an_error(cell: str) -> None:
+    report = parse_positions_csv(csv_text("Symbol,Quantity,Avg Cost", f"KO,10,{cell}"))
+
+    assert report.issues == ()
+    assert report.rows[0].spec.entry_price is None
+
+
+def test_cost_basis_total_is_divided_by_quantity_and_multiplier() -> None:
+    text = csv_text(
+        "Symbol,Quantity,Cost Basis,Average Cost Basis",
+        'KO,200.8724,"$8,034.896",',
+        "KO170616C00045000,-2,$108.00,",
+        "PG,10,$900.00,$85.00",  # a per-share price wins over the total
+    )
+
+    report = parse_positions_csv(text)
+
+    assert [round(r.spec.entry_price, 6) for r in report.rows] == [40.0, 0.54, 85.0]
+
+
+@pytest.mark.parametrize(
+    ("symbol", "kind"), [("037833100", "a CUSIP"), ("US0378331005", "an ISIN")]
+)
+def test_cusip_and_isin_are_unsupported_securities(symbol: str, kind: str) -> None:
+    report = parse_positions_csv(csv_text("Symbol,Quantity", f"{symbol},10"))
+
+    assert report.issues == (
+        ImportIssue(
+            2,
+            "symbol",
+            symbol,
+            f"bonds and ISIN-only rows are not supported ({kind}, not a ticker)",
+        ),
+    )
+    assert report.issues[0].code == "unsupported_security"
+
+
+def test_bond_security_type_is_unsupported() -> None:
+    text = csv_text("Symbol,Quantity,Security Type", "KO,10,Equity", "XYZ,5000,Fixed Income")
+
+    report = parse_positions_csv(text)
+
+    assert [r.row for r in report.rows] == [2]
+    assert [(i.row, i.code) for i in report.issues] == [(3, "unsupported_security")]
+
+
+def test_percent_and_broker_columns_are_reported_with_the_row() -> None:
+    text = csv_text(
+        "Symbol,Quantity,Last,Value,Asset Type,Description,% of Account",
+        'KO,10,$42.13,"$421.30",Equity,COCA-COLA CO,12.5%',
+    )
+
+    report = parse_positions_csv(text)
+
+    assert report.rows[0].broker == {
+        "price": 42.13,
+        "market_value": 421.3,
+        "security_type": "Equity",
+        "description": "COCA-COLA CO",
+    }
+
+
+def test_every_code_is_documented() -> None:
+    from sigmasight_lib.portfolios.csv_import import ISSUE_CODES
+
+    texts = [
+        csv_text("Title line", "Symbol,Quantity,Open Date", "KO,x,never", "Cash,1,", "Total,1,"),
+        csv_text("Symbol,Quantity", "037833100,1", "KO,1", "KO,1,9"),
+        "",
+        "Notes\nx\n",
+    ]
+    for text in texts:
+        report = parse_positions_csv(text, unknown_symbols=lambda s: {"KO"})
+        assert set(report.code_counts()) <= set(ISSUE_CODES)
+        assert all(issue.to_dict()["code"] == issue.code for issue in report.issues)

@@ -281,6 +281,7 @@ _BOND_TYPE = re.compile(r"\bbonds?\b|fixed income|treasur|certificate of deposit
 _TRANSACTION_HEADERS = frozenset(
     {"transactiontype", "transactiondescription", "action", "activity", "settlementdate"}
 )
+_NOT_ALNUM = re.compile(r"[\W_]+")
 _MISSING_MARKERS = frozenset({"--", "---", "-", "n/a", "#n/a"})
 _SWAP_MARKS = str.maketrans({",": ".", ".": ","})
 _TAG_SEPARATORS = re.compile(r"[;|]")
@@ -614,7 +615,7 @@ def parse_positions_csv(
                 continue
             row = _check_row(number, values, as_of, comma=comma, section=section)
             checked.append(_with_issues(row, _extra_cells_issues(number, cells, table.width)))
-    row_notes = [(r.row, str(r)) for r in skipped if r.code != "title_row"]
+    row_notes = [(r.row, str(r)) for r in skipped if r.row > numbered[start][0]]
     row_notes += [(row.row, f"row {row.row}: {note}") for row in checked for note in row.notes]
     notes += [note for _, note in sorted(row_notes, key=lambda pair: pair[0])]
     skipped_rows = tuple(sorted(skipped, key=lambda r: r.row))
@@ -708,8 +709,10 @@ def _first_text(cells: list[str]) -> str:
 
 def _header_columns(cells: list[str]) -> dict[str, int] | None:
     """The row's columns when it is a header (names both a symbol and a quantity column)."""
-    columns, _ = _map_header(cells)
-    return columns if all(name in columns for name in REQUIRED_COLUMNS) else None
+    names = {_HEADER_LOOKUP.get(_normalize_header(c)) for c in cells if len(c) <= _LONGEST_HEADER}
+    if not names.issuperset(REQUIRED_COLUMNS):
+        return None
+    return _map_header(cells)[0]
 
 
 def _title_line(cells: list[str]) -> str | None:
@@ -745,7 +748,9 @@ def _split_tables(
     notes: list[str] = []
     skipped: list[SkippedRow] = []
     for number, cells in data:
-        header = _header_columns(cells)
+        at = tables[-1].columns["quantity"]
+        quantity = cells[at].strip()[:1] if at < len(cells) else ""
+        header = None if quantity and quantity in _NUMBER_START else _header_columns(cells)
         if header is not None:
             trades = any(_normalize_header(c) in _TRANSACTION_HEADERS for c in cells)
             tables.append(_Table(header, len(cells), transactions=trades))
@@ -798,7 +803,7 @@ def _is_blank(cells: list[str]) -> bool:
 
 
 def _normalize_header(text: str) -> str:
-    return "".join(ch for ch in text.casefold() if ch.isalnum())
+    return _NOT_ALNUM.sub("", text.casefold())
 
 
 _HEADER_LOOKUP: Mapping[str, str] = {
@@ -807,6 +812,8 @@ _HEADER_LOOKUP: Mapping[str, str] = {
     for header in (name, *headers)
 }
 _ALL_COLUMNS = (*ACCEPTED_HEADERS, *INFORMATIONAL_HEADERS)
+_LONGEST_HEADER = 40  # longer cells are never a column name
+_NUMBER_START = frozenset("0123456789+-($.€£")  # a quantity cell so starting: a data row
 
 
 def _map_header(header: list[str]) -> tuple[dict[str, int], list[str]]:

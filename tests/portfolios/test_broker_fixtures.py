@@ -245,3 +245,24 @@ def test_dry_run_json_lists_rows_and_coded_issues(
     assert all(issue["message"] and issue["reason"] for issue in result["issues"])
     assert result["rows"] and result["preview"]["created"] == len(result["rows"])
     assert sum(result["codes"].values()) == len(result["issues"]) + len(result["skipped"])
+
+
+def test_cli_decimal_option_and_codes_in_the_text_report(sqlite_settings, monkeypatch, capsys):
+    upgrade(sqlite_settings)
+    cli = cli_runner(sqlite_settings, monkeypatch, capsys)
+    args = ("portfolio", "import", str(BROKERS / "degiro/portfolio.csv"), "--name", "D",
+            "--owner", "me@example.com", "--dry-run")  # fmt: skip
+
+    code, out, _ = cli(*args, "--decimal", ",", "--json")
+    assert code == 1
+    assert [(r["symbol"], r["broker"]["price"]) for r in json.loads(out)["rows"]] == [
+        ("KO", 42.13),
+        ("MRK", 63.41),
+    ]
+
+    code, out, _ = cli(*args)
+    assert code == 1
+    assert (
+        "  error: row 3, field symbol, value 'US0378331005': bonds and ISIN-only rows are not "
+        "supported (an ISIN, not a ticker) [unsupported_security]"
+    ) in out.splitlines()

@@ -588,7 +588,6 @@ def parse_positions_csv(
     tables, table_notes, titles = _split_tables(
         numbered[start + 1 :], columns, len(header), first_section
     )
-    notes += table_notes
     skipped += titles
     comma = _decimal_comma(decimal, delimiter, tables)
     if comma and decimal is None:
@@ -615,8 +614,8 @@ def parse_positions_csv(
                 continue
             row = _check_row(number, values, as_of, comma=comma, section=section)
             checked.append(_with_issues(row, _extra_cells_issues(number, cells, table.width)))
-    row_notes = [(r.row, str(r)) for r in skipped if r.row > numbered[start][0]]
-    row_notes += [(row.row, f"row {row.row}: {note}") for row in checked for note in row.notes]
+    row_notes = [*table_notes, *((r.row, str(r)) for r in skipped if r.row > numbered[start][0])]
+    row_notes += _grouped_notes(checked)
     notes += [note for _, note in sorted(row_notes, key=lambda pair: pair[0])]
     skipped_rows = tuple(sorted(skipped, key=lambda r: r.row))
 
@@ -740,12 +739,12 @@ def _split_tables(
     columns: dict[str, int],
     width: int,
     section: str | None = None,
-) -> tuple[list[_Table], list[str], list[SkippedRow]]:
+) -> tuple[list[_Table], list[tuple[int, str]], list[SkippedRow]]:
     """Rows below the first header, cut into tables at each further header row and
     labelled with the latest section title (``section`` before any); other title lines
     (disclaimers, download dates) are skipped rows."""
     tables = [_Table(columns, width)]
-    notes: list[str] = []
+    notes: list[tuple[int, str]] = []  # (row, note)
     skipped: list[SkippedRow] = []
     for number, cells in data:
         at = tables[-1].columns["quantity"]
@@ -755,13 +754,13 @@ def _split_tables(
             trades = any(_normalize_header(c) in _TRANSACTION_HEADERS for c in cells)
             tables.append(_Table(header, len(cells), transactions=trades))
             kind = "transactions table (skipped)" if trades else "further table"
-            notes.append(f"row {number}: header of a {kind}")
+            notes.append((number, f"row {number}: header of a {kind}"))
             continue
         label = _first_text(cells)
         title = None if _TOTALS_LABEL.fullmatch(_squash(label)) else _title_line(cells)
         if title is not None and _section_title(cells) is not None:
             section = title
-            notes.append(f"row {number}: section {title!r}")
+            notes.append((number, f"row {number}: section {title!r}"))
             continue
         if title is not None:
             skipped.append(SkippedRow(number, "title_row", title, "title line skipped"))
@@ -940,10 +939,7 @@ def _check_row(
     ):
         multiplier = OPTION_MULTIPLIER if isinstance(symbol, OccContract) else 1
         entry_price = abs(total) / (abs(quantity) * multiplier)
-        notes.append(
-            f"entry price {entry_price:.6g} = cost basis {total:,.2f} / quantity {abs(quantity):.12g}"
-            + (f" / multiplier {multiplier}" if multiplier != 1 else "")
-        )
+        notes.append("entry price = cost basis total / (|quantity| x multiplier)")
     elif entry_price is None and not cells["entry_price"] and quantity is not None:
         notes.append("no entry price (cost basis unknown): unrealized P&L will be N/A")
 
@@ -1017,6 +1013,26 @@ def _check_row(
         broker=broker,
         notes=tuple(notes),
     )
+
+
+def _grouped_notes(rows: list[_CheckedRow], shown: int = 20) -> list[tuple[int, str]]:
+    """One note per text for all the rows it applies to: ``rows 3, 4 and 9: ...`` (at
+    most ``shown`` row numbers, then how many more), keyed by the first row."""
+    by_text: dict[str, list[int]] = {}
+    for row in rows:
+        for note in row.notes:
+            by_text.setdefault(note, []).append(row.row)
+    out = []
+    for text, numbers in by_text.items():
+        if len(numbers) == 1:
+            where = f"row {numbers[0]}"
+        elif len(numbers) <= shown:
+            where = f"rows {', '.join(map(str, numbers[:-1]))} and {numbers[-1]}"
+        else:
+            listed = ", ".join(map(str, numbers[:shown]))
+            where = f"rows {listed} and {len(numbers) - shown} more"
+        out.append((numbers[0], f"{where}: {text}"))
+    return out
 
 
 def _section_tag(section: str | None) -> str | None:

@@ -953,3 +953,12 @@ def test_every_code_is_documented() -> None:
         report = parse_positions_csv(text, unknown_symbols=lambda s: {"KO"})
         assert set(report.code_counts()) <= set(ISSUE_CODES)
         assert all(issue.to_dict()["code"] == issue.code for issue in report.issues)
+
+
+def test_notes_about_many_rows_are_one_line() -> None:
+    text = csv_text("Symbol,Quantity", *(f"KO,{i}" for i in range(1, 31)))
+
+    assert parse_positions_csv(text).notes == (
+        "rows 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21 and 10 "
+        "more: no entry price (cost basis unknown): unrealized P&L will be N/A",
+    )

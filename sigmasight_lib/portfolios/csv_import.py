@@ -90,7 +90,7 @@ import datetime as dt
 import io
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -322,14 +322,7 @@ class ImportIssue:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping, with the one-line ``message``."""
-        return {
-            "row": self.row,
-            "field": self.field,
-            "value": self.value,
-            "reason": self.reason,
-            "code": self.code,
-            "message": str(self),
-        }
+        return {**asdict(self), "message": str(self)}  # row, field, value, reason, code
 
 
 @dataclass(frozen=True)
@@ -349,13 +342,7 @@ class SkippedRow:
         return f"row {self.row}: {self.reason}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "row": self.row,
-            "code": self.code,
-            "text": self.text,
-            "reason": self.reason,
-            "message": str(self),
-        }
+        return {**asdict(self), "message": str(self)}
 
 
 @dataclass(frozen=True)

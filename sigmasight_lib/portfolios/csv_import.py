@@ -95,6 +95,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+import sigmasight_lib.portfolios.positions as _positions
 from sigmasight_lib.portfolios.limits import number_problem, text_problem
 from sigmasight_lib.portfolios.occ import (
     OccContract,
@@ -102,11 +103,7 @@ from sigmasight_lib.portfolios.occ import (
     looks_like_occ,
     parse_occ_symbol,
 )
-from sigmasight_lib.portfolios.positions import (
-    OPTION_MULTIPLIER,
-    PositionSpec,
-    make_position_spec,
-)
+from sigmasight_lib.portfolios.positions import PositionSpec, make_position_spec
 from sigmasight_lib.portfolios.tags import MAX_TAGS_PER_POSITION, TagError, validate_tag_name
 
 ACCEPTED_HEADERS: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -228,6 +225,7 @@ ISSUE_CODES: Mapping[str, str] = MappingProxyType(
         "invalid_number": "a number cannot be read or is out of range",
         "invalid_date": "a date cannot be read or is out of range",
         "invalid_symbol": "neither a ticker nor an option symbol",
+        "invalid_option_symbol": "an option symbol that cannot be read (option_symbols)",
         "unsupported_security": "a CUSIP, ISIN or bond row: not supported",
         "unknown_symbol": "the market data does not know the ticker or underlying",
         "invalid_tag": "a tag breaks the tag rules",
@@ -895,7 +893,12 @@ def _check_row(
     def number_of(text: str) -> float:
         return _parse_number(text, comma=comma)
 
-    symbol = parsed("symbol", _parse_symbol, required=True)
+    unsupported = _unsupported_security(cells["symbol"])
+    if unsupported is not None:
+        issues.append(
+            ImportIssue(number, "symbol", cells["symbol"], unsupported, "unsupported_security")
+        )
+    symbol = None if unsupported else parsed("symbol", _parse_symbol, required=True)
     if symbol is not None and _BOND_TYPE.search(_squash(cells["security_type"])):
         reason = (
             f"bonds and ISIN-only rows are not supported (security type {cells['security_type']!r})"
@@ -924,7 +927,7 @@ def _check_row(
         and total != 0
         and quantity is not None
     ):
-        multiplier = OPTION_MULTIPLIER if isinstance(symbol, OccContract) else 1
+        multiplier = _positions.OPTION_MULTIPLIER if isinstance(symbol, OccContract) else 1
         entry_price = abs(total) / (abs(quantity) * multiplier)
         notes.append("entry price = cost basis total / (|quantity| x multiplier)")
     elif entry_price is None and not cells["entry_price"] and quantity is not None:
@@ -1002,38 +1005,6 @@ def _check_row(
     )
 
 
-def _grouped_notes(rows: list[_CheckedRow], shown: int = 20) -> list[tuple[int, str]]:
-    """One note per text for all the rows it applies to: ``rows 3, 4 and 9: ...`` (at
-    most ``shown`` row numbers, then how many more), keyed by the first row."""
-    by_text: dict[str, list[int]] = {}
-    for row in rows:
-        for note in row.notes:
-            by_text.setdefault(note, []).append(row.row)
-    out = []
-    for text, numbers in by_text.items():
-        if len(numbers) == 1:
-            where = f"row {numbers[0]}"
-        elif len(numbers) <= shown:
-            where = f"rows {', '.join(map(str, numbers[:-1]))} and {numbers[-1]}"
-        else:
-            listed = ", ".join(map(str, numbers[:shown]))
-            where = f"rows {listed} and {len(numbers) - shown} more"
-        out.append((numbers[0], f"{where}: {text}"))
-    return out
-
-
-def _section_tag(section: str | None) -> str | None:
-    """The section title as a valid tag (``ETFs & Funds`` -> ``ETFs Funds``); None if none."""
-    if not section:
-        return None
-    tag = " ".join(re.sub(r"[^A-Za-z0-9 _.-]+", " ", section).split())[:40].strip()
-    try:
-        validate_tag_name(tag)
-    except TagError:
-        return None
-    return tag
-
-
 def _parse_symbol(text: str) -> OccContract | str:
     """The option contract, or the upper-case ticker."""
     symbol = text.upper()
@@ -1044,19 +1015,23 @@ def _parse_symbol(text: str) -> OccContract | str:
             raise _InvalidValue(f"invalid OCC option symbol: {exc.reason}") from exc
         _check_limit(number_problem("strike", contract.strike))
         return contract
-    kind = _security_identifier(symbol)
-    if kind is not None:
-        article = "an" if kind == "ISIN" else "a"
-        raise _InvalidValue(
-            f"bonds and ISIN-only rows are not supported ({article} {kind}, not a ticker)",
-            "unsupported_security",
-        )
-    if symbol.startswith("/"):
-        raise _InvalidValue("futures are not supported", "unsupported_security")
     if _TICKER.fullmatch(symbol) is None:
         raise _InvalidValue("not a ticker or an OCC option symbol")
     _check_limit(text_problem("underlying", symbol))  # a ticker is its own underlying
     return symbol
+
+
+def _unsupported_security(text: str) -> str | None:
+    """Why the symbol is a security the importer does not take (a CUSIP, an ISIN, a
+    futures contract such as ``/ESM7``); None for anything else."""
+    symbol = text.strip().upper()
+    if symbol.startswith("/"):
+        return "futures are not supported"
+    kind = _security_identifier(symbol)
+    if kind is None:
+        return None
+    article = "an" if kind == "ISIN" else "a"
+    return f"bonds and ISIN-only rows are not supported ({article} {kind}, not a ticker)"
 
 
 def _security_identifier(symbol: str) -> str | None:
@@ -1260,3 +1235,35 @@ def _spec_to_dict(spec: PositionSpec) -> dict[str, Any]:
         "tags": list(spec.tags),
         "strategy": spec.strategy,
     }
+
+
+def _grouped_notes(rows: list[_CheckedRow], shown: int = 20) -> list[tuple[int, str]]:
+    """One note per text for all the rows it applies to: ``rows 3, 4 and 9: ...`` (at
+    most ``shown`` row numbers, then how many more), keyed by the first row."""
+    by_text: dict[str, list[int]] = {}
+    for row in rows:
+        for note in row.notes:
+            by_text.setdefault(note, []).append(row.row)
+    out = []
+    for text, numbers in by_text.items():
+        if len(numbers) == 1:
+            where = f"row {numbers[0]}"
+        elif len(numbers) <= shown:
+            where = f"rows {', '.join(map(str, numbers[:-1]))} and {numbers[-1]}"
+        else:
+            listed = ", ".join(map(str, numbers[:shown]))
+            where = f"rows {listed} and {len(numbers) - shown} more"
+        out.append((numbers[0], f"{where}: {text}"))
+    return out
+
+
+def _section_tag(section: str | None) -> str | None:
+    """The section title as a valid tag (``ETFs & Funds`` -> ``ETFs Funds``); None if none."""
+    if not section:
+        return None
+    tag = " ".join(re.sub(r"[^A-Za-z0-9 _.-]+", " ", section).split())[:40].strip()
+    try:
+        validate_tag_name(tag)
+    except TagError:
+        return None
+    return tag

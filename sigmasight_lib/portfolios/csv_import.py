@@ -1030,8 +1030,10 @@ def _unsupported_security(text: str) -> str | None:
     kind = _security_identifier(symbol)
     if kind is None:
         return None
-    article = "an" if kind == "ISIN" else "a"
-    return f"bonds and ISIN-only rows are not supported ({article} {kind}, not a ticker)"
+    return (  # the wording of option_symbols.UnsupportedSecurityError
+        f"{kind} {symbol}: bonds and ISIN-only rows are not supported "
+        "(give the ticker or the option symbol instead)"
+    )
 
 
 def _security_identifier(symbol: str) -> str | None:

@@ -123,8 +123,8 @@ def test_fidelity_statement_summary_block_sections_and_subtotals() -> None:
         (11, "SPY", 60.0, 220.0, None, "Exchange Traded Products"),
     ]
     assert codes(report) == [(12, "unknown_symbol"), (15, "unsupported_security")]
-    assert report.issues[1].reason == (
-        "bonds and ISIN-only rows are not supported (a CUSIP, not a ticker)"
+    assert report.issues[1].reason.startswith(
+        "CUSIP 912828ZT0: bonds and ISIN-only rows are not supported"
     )
     assert skipped(report) == [
         (1, "title_row"),  # the account summary block
@@ -263,6 +263,7 @@ def test_cli_decimal_option_and_codes_in_the_text_report(sqlite_settings, monkey
     code, out, _ = cli(*args)
     assert code == 1
     assert (
-        "  error: row 3, field symbol, value 'US0378331005': bonds and ISIN-only rows are not "
-        "supported (an ISIN, not a ticker) [unsupported_security]"
+        "  error: row 3, field symbol, value 'US0378331005': ISIN US0378331005: bonds and "
+        "ISIN-only rows are not supported (give the ticker or the option symbol instead) "
+        "[unsupported_security]"
     ) in out.splitlines()

@@ -898,9 +898,7 @@ def test_cost_basis_total_is_divided_by_quantity_and_multiplier() -> None:
     assert [round(r.spec.entry_price, 6) for r in report.rows] == [40.0, 0.54, 85.0]
 
 
-@pytest.mark.parametrize(
-    ("symbol", "kind"), [("037833100", "a CUSIP"), ("US0378331005", "an ISIN")]
-)
+@pytest.mark.parametrize(("symbol", "kind"), [("037833100", "CUSIP"), ("US0378331005", "ISIN")])
 def test_cusip_and_isin_are_unsupported_securities(symbol: str, kind: str) -> None:
     report = parse_positions_csv(csv_text("Symbol,Quantity", f"{symbol},10"))
 
@@ -909,7 +907,8 @@ def test_cusip_and_isin_are_unsupported_securities(symbol: str, kind: str) -> No
             2,
             "symbol",
             symbol,
-            f"bonds and ISIN-only rows are not supported ({kind}, not a ticker)",
+            f"{kind} {symbol}: bonds and ISIN-only rows are not supported "
+            "(give the ticker or the option symbol instead)",
         ),
     )
     assert report.issues[0].code == "unsupported_security"

@@ -261,6 +261,10 @@ def portfolio() -> None:
     "--overwrite-edits", is_flag=True,
     help="Apply the file's values even where a later `position edit` differs.",
 )  # fmt: skip
+@click.option(
+    "--decimal", type=click.Choice([".", ","]), default=None,
+    help="Decimal mark of the file's numbers (default: '.', or ',' when unambiguous).",
+)  # fmt: skip
 @as_of_option
 @json_option
 @click.pass_context
@@ -273,6 +277,7 @@ def portfolio_import(
     valid_rows_only: bool,
     sync: bool,
     overwrite_edits: bool,
+    decimal: str | None,
     as_of: dt.date | None,
     as_json: bool,
 ) -> None:
@@ -303,6 +308,7 @@ def portfolio_import(
             as_of=as_of,
             sync=sync,
             overwrite_edits=overwrite_edits,
+            decimal=decimal,
         )
         proposals = []
         if (

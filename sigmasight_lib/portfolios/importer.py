@@ -80,11 +80,13 @@ class ImportResult:
         for parsed in self.report.rows:
             s = parsed.spec
             extra = f" {s.option_type} {s.strike:g} exp {s.expiry}" if s.is_option else ""
+            extra += f" [{parsed.section}]" if parsed.section else ""
             out.append(
                 f"  row {parsed.row}: {s.position_type.value:<5} {s.symbol:<20} qty {s.quantity:g}"
-                f" @ {s.entry_price} on {s.entry_date}{extra}"
+                f" @ {'?' if s.entry_price is None else s.entry_price}"
+                f" on {'?' if s.entry_date is None else s.entry_date}{extra}"
             )
-        out += [f"  error: {issue}" for issue in self.report.issues]
+        out += [f"  error: {issue} [{issue.code}]" for issue in self.report.issues]
         out += [f"  note: {note}" for note in (*self.report.notes, *self.notes)]
         w = self.written
         if w is not None:
@@ -131,6 +133,7 @@ def import_portfolio_csv(
     as_of: dt.date | None = None,
     sync: bool = False,
     overwrite_edits: bool = False,
+    decimal: str | None = None,
 ) -> ImportResult:
     """Validate ``file`` and, unless any row fails (or ``dry_run``), write the portfolio.
 
@@ -153,8 +156,13 @@ def import_portfolio_csv(
     dry_run : bool, default=False
         Validate and preview against the database (created / updated / removed
         / kept / conflicts); write nothing.
+    decimal : {".", ","} or None, default=None
+        The file's decimal mark; None detects a decimal comma when unambiguous
+        (see :func:`~sigmasight_lib.portfolios.csv_import.parse_positions_csv`).
     """
-    report = parse_positions_csv(file, unknown_symbols=provider.unknown_symbols, as_of=as_of)
+    report = parse_positions_csv(
+        file, unknown_symbols=provider.unknown_symbols, as_of=as_of, decimal=decimal
+    )
     options = {"sync": sync, "overwrite_edits": overwrite_edits}
     base = ImportResult(
         file=str(file), portfolio=name, owner=owner_email, report=report, dry_run=dry_run, **options

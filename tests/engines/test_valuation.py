@@ -29,8 +29,8 @@ def positions() -> pd.DataFrame:
     )
 
 
-def test_long_short_and_option_values(positions):
-    v = value_positions(
+def _value_on_2017_03_29(positions: pd.DataFrame) -> pd.DataFrame:
+    return value_positions(
         positions,
         price=pd.Series({1: 12.0, 2: 38.0, 3: 0.75, 4: 21.0}),
         previous_price=pd.Series({1: 11.5, 2: 39.0, 3: 0.80, 4: 20.5}),
@@ -38,6 +38,10 @@ def test_long_short_and_option_values(positions):
         underlying_price=pd.Series({1: 12.0, 2: 38.0, 3: 60.0, 4: 21.0}),
         as_of=dt.date(2017, 3, 29),
     )
+
+
+def test_long_short_and_option_values(positions):
+    v = _value_on_2017_03_29(positions)
     # long stock: 100 × 12 = 1,200; P&L 100 × (12 − 10) = 200; daily 100 × 0.5 = 50
     assert v.loc[
         1, ["market_value_usd", "exposure_usd", "unrealized_pnl_usd", "daily_pnl_usd"]
@@ -199,3 +203,14 @@ def test_settlement_value_is_intrinsic():
         pd.Series([72.108, 80.0, 72.108, 80.0, np.nan]),
     )
     np.testing.assert_allclose(got.to_numpy(), [2.892, 0.0, 0.0, 5.0, np.nan])
+
+
+def test_unknown_entry_price_and_date_leave_pnl_na_with_the_reason(positions):
+    """A broker file without cost basis imports positions with NULL entry price and date."""
+    positions.loc[1, ["entry_price", "entry_date"]] = [None, None]
+    v = _value_on_2017_03_29(positions)
+
+    assert np.isnan(v.loc[1, "unrealized_pnl_usd"]) and np.isnan(v.loc[1, "cost_basis_usd"])
+    assert v.loc[1, "reason"] == "no entry price: cost basis and unrealized P&L are N/A"
+    assert v.loc[1, ["market_value_usd", "daily_pnl_usd"]].tolist() == [1200.0, 50.0]
+    assert v.loc[2, "unrealized_pnl_usd"] == 100.0

@@ -86,11 +86,7 @@ ROBINHOOD = csv_text(
                 (3, "MSFT", -20.0, 62.5, dt.date(2017, 1, 3), PositionType.SHORT, ()),
                 (4, "AAPL170616C00140000", 2.0, 5.4, dt.date(2017, 3, 1), PositionType.LC, ()),
             ],
-            [
-                "column 'Description' ignored",
-                "column 'Market Value' ignored",
-                "row 5: totals row skipped",
-            ],
+            ["row 5: totals row skipped"],
             id="schwab",
         ),
         pytest.param(
@@ -244,26 +240,31 @@ def test_tag_header_synonyms(header: str) -> None:
 
 
 def test_missing_required_columns_are_one_issue_each_and_stop_parsing() -> None:
-    report = parse_positions_csv(csv_text("Symbol,Qty,Notes", "AAPL,1,x"))
+    report = parse_positions_csv(csv_text("Symbol,Notes", "AAPL,x"))
 
     assert report.issues == (
         ImportIssue(
             None,
-            "entry_price",
+            "quantity",
             None,
-            "missing required column (accepted headers: Entry Price, Avg Cost, Average Cost, "
-            "Cost Basis Per Share, Price Paid, Cost Per Share, Purchase Price, Unit Cost)",
-        ),
-        ImportIssue(
-            None,
-            "entry_date",
-            None,
-            "missing required column (accepted headers: Entry Date, Date Acquired, Open Date, "
-            "Trade Date, Acquired, Purchase Date)",
+            "missing required column (accepted headers: Quantity, Qty, Shares, Position, "
+            "Contracts, Qty (Quantity), Amount, Aantal, Anzahl)",
         ),
     )
+    assert [issue.code for issue in report.issues] == ["missing_column"]
     assert report.rows == ()
     assert report.failed_rows == set()
+
+
+def test_entry_price_and_date_are_optional_and_noted() -> None:
+    report = parse_positions_csv(csv_text("Symbol,Qty,Notes", "AAPL,1,x"))
+
+    assert report.issues == ()
+    assert summary(report) == [(2, "AAPL", 1.0, None, None, PositionType.LONG, ())]
+    assert report.notes == (
+        "column 'Notes' ignored",
+        "row 2: no entry price (cost basis unknown): unrealized P&L will be N/A",
+    )
 
 
 def test_missing_symbol_column_lists_its_accepted_headers() -> None:
@@ -276,7 +277,8 @@ def test_missing_symbol_column_lists_its_accepted_headers() -> None:
             None,
             "symbol",
             None,
-            "missing required column (accepted headers: Symbol, Ticker, Security, Instrument)",
+            "missing required column (accepted headers: Symbol, Ticker, Security, Instrument, "
+            "Symbol/CUSIP, Symbol/ISIN, Symbool/ISIN)",
         ),
     )
 
@@ -371,7 +373,6 @@ def test_every_issue_is_collected_with_row_field_and_value() -> None:
         ImportIssue(16, "quantity", "x", "not a number"),
         ImportIssue(16, "entry_price", "(5)", "must be greater than zero"),
         ImportIssue(16, "entry_date", "never", "not a date"),
-        ImportIssue(17, "entry_price", "", "required value is empty"),
         ImportIssue(
             18,
             "symbol",
@@ -379,8 +380,28 @@ def test_every_issue_is_collected_with_row_field_and_value() -> None:
             "invalid OCC option symbol: strike '0014000' must be 8 digits (price x 1000, zero-padded)",
         ),
     )
-    assert report.rows == ()
-    assert report.failed_rows == {2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18}
+    assert [issue.code for issue in report.issues] == [
+        "invalid_number",
+        "invalid_number",
+        "invalid_number",
+        "invalid_number",
+        "invalid_date",
+        "invalid_date",
+        "invalid_symbol",
+        "invalid_number",
+        "missing_value",
+        "invalid_symbol",
+        "invalid_number",
+        "invalid_date",
+        "extra_cells",
+        "invalid_number",
+        "invalid_number",
+        "invalid_date",
+        "invalid_symbol",
+    ]
+    assert [r.row for r in report.rows] == [17]  # an empty entry price is unknown, not an error
+    assert report.rows[0].spec.entry_price is None
+    assert report.failed_rows == {2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18}
     assert report.ok is False
 
 
@@ -476,7 +497,6 @@ def test_quantity_formats(cell: str, expected: float) -> None:
         "12,34",  # decimal comma
         "1,23,456",
         "1.2.3",
-        "--",
         "(-5)",
         "+-5",
         "-$-5",
@@ -521,10 +541,8 @@ def test_date_formats(cell: str) -> None:
     [
         "15/01/2017",
         "2017-13-01",
-        "20170115",
         "42750",
         "yesterday",
-        "2017/01/15",
         "Feb 30 2017",
         "1/15",
     ],
@@ -745,8 +763,6 @@ def test_trailing_row_without_symbol_or_numbers_is_an_error() -> None:
     assert report.issues == (
         ImportIssue(3, "symbol", "", "required value is empty"),
         ImportIssue(3, "quantity", "", "required value is empty"),
-        ImportIssue(3, "entry_price", "", "required value is empty"),
-        ImportIssue(3, "entry_date", "n/a", "not a date"),
     )
 
 
@@ -796,6 +812,8 @@ def test_to_dict_is_json_ready() -> None:
                 "multiplier": 100,
                 "tags": ["a", "b"],
                 "strategy": None,
+                "section": None,
+                "broker": {},
             }
         ],
         "issues": [
@@ -804,8 +822,142 @@ def test_to_dict_is_json_ready() -> None:
                 "field": "quantity",
                 "value": "abc",
                 "reason": "not a number",
+                "code": "invalid_number",
                 "message": "row 3, field quantity, value 'abc': not a number",
             }
         ],
         "notes": ["column 'Broker' ignored"],
+        "skipped": [],
+        "codes": {"invalid_number": 1},
     }
+
+
+# --------------------------------------------------------------------------- broker layouts
+
+
+def test_header_found_below_title_and_blank_lines_rows_keep_their_numbers() -> None:
+    text = csv_text(
+        "Positions for account X ...123 as of 2017/03/29", "", HEADER, "KO,10,40,2017-01-03"
+    )
+
+    report = parse_positions_csv(text)
+
+    assert summary(report) == [(4, "KO", 10.0, 40.0, dt.date(2017, 1, 3), PositionType.LONG, ())]
+    assert [(r.row, r.code) for r in report.skipped] == [(1, "title_row")]
+
+
+@pytest.mark.parametrize(
+    ("symbol", "description"),
+    [
+        ("Cash & Cash Investments", "--"),
+        ("Cash (SPAXX)", ""),
+        ("SPAXX**", "HELD IN MONEY MARKET"),
+        ("Pending activity", ""),
+        ("FDIC-INSURED DEPOSIT SWEEP", ""),
+        ("QACDS", "BANK SWEEP FDIC INSURED"),
+        ("VMFXX", "VANGUARD FEDERAL MONEY MARKET FUND"),
+    ],
+)
+def test_cash_rows_are_skipped_with_their_code(symbol: str, description: str) -> None:
+    text = csv_text("Symbol,Description,Quantity", "KO,COCA-COLA,10", f"{symbol},{description},5")
+
+    report = parse_positions_csv(text)
+
+    assert report.issues == ()
+    assert [(r.row, r.code, r.text) for r in report.skipped] == [(3, "cash_row", symbol)]
+
+
+@pytest.mark.parametrize(
+    "label", ["Positions Total", "Account Total", "Subtotal of Stocks", "OVERALL TOTALS", "Total"]
+)
+def test_total_rows_are_skipped_with_their_code(label: str) -> None:
+    report = parse_positions_csv(csv_text("Symbol,Quantity", "KO,10", f"{label},10", "PG,5"))
+
+    assert [r.row for r in report.rows] == [2, 4]
+    assert [(r.row, r.code) for r in report.skipped] == [(3, "total_row")]
+
+
+@pytest.mark.parametrize("cell", ["--", "N/A", "n/a", "", "-"])
+def test_missing_entry_price_is_unknown_not_an_error(cell: str) -> None:
+    report = parse_positions_csv(csv_text("Symbol,Quantity,Avg Cost", f"KO,10,{cell}"))
+
+    assert report.issues == ()
+    assert report.rows[0].spec.entry_price is None
+
+
+def test_cost_basis_total_is_divided_by_quantity_and_multiplier() -> None:
+    text = csv_text(
+        "Symbol,Quantity,Cost Basis,Average Cost Basis",
+        'KO,200.8724,"$8,034.896",',
+        "KO170616C00045000,-2,$108.00,",
+        "PG,10,$900.00,$85.00",  # a per-share price wins over the total
+    )
+
+    report = parse_positions_csv(text)
+
+    assert [round(r.spec.entry_price, 6) for r in report.rows] == [40.0, 0.54, 85.0]
+
+
+@pytest.mark.parametrize(("symbol", "kind"), [("037833100", "CUSIP"), ("US0378331005", "ISIN")])
+def test_cusip_and_isin_are_unsupported_securities(symbol: str, kind: str) -> None:
+    report = parse_positions_csv(csv_text("Symbol,Quantity", f"{symbol},10"))
+
+    assert report.issues == (
+        ImportIssue(
+            2,
+            "symbol",
+            symbol,
+            f"{kind} {symbol}: bonds and ISIN-only rows are not supported "
+            "(give the ticker or the option symbol instead)",
+        ),
+    )
+    assert report.issues[0].code == "unsupported_security"
+
+
+def test_bond_security_type_is_unsupported() -> None:
+    text = csv_text("Symbol,Quantity,Security Type", "KO,10,Equity", "XYZ,5000,Fixed Income")
+
+    report = parse_positions_csv(text)
+
+    assert [r.row for r in report.rows] == [2]
+    assert [(i.row, i.code) for i in report.issues] == [(3, "unsupported_security")]
+
+
+def test_percent_and_broker_columns_are_reported_with_the_row() -> None:
+    text = csv_text(
+        "Symbol,Quantity,Last,Value,Asset Type,Description,% of Account",
+        'KO,10,$42.13,"$421.30",Equity,COCA-COLA CO,12.5%',
+    )
+
+    report = parse_positions_csv(text)
+
+    assert report.rows[0].broker == {
+        "price": 42.13,
+        "market_value": 421.3,
+        "security_type": "Equity",
+        "description": "COCA-COLA CO",
+    }
+
+
+def test_every_code_is_documented() -> None:
+    from sigmasight_lib.portfolios.csv_import import ISSUE_CODES
+
+    texts = [
+        csv_text("Title line", "Symbol,Quantity,Open Date", "KO,x,never", "Cash,1,", "Total,1,"),
+        csv_text("Symbol,Quantity", "037833100,1", "KO,1", "KO,1,9"),
+        "",
+        "Notes\nx\n",
+    ]
+    for text in texts:
+        report = parse_positions_csv(text, unknown_symbols=lambda s: {"KO"})
+        assert set(report.code_counts()) <= set(ISSUE_CODES)
+        assert all(issue.to_dict()["code"] == issue.code for issue in report.issues)
+
+
+def test_notes_about_many_rows_are_one_line() -> None:
+    text = csv_text("Symbol,Quantity", *(f"KO,{i}" for i in range(1, 31)))
+
+    assert parse_positions_csv(text).notes == (
+        "rows 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21 and 10 "
+        "more: no entry price (cost basis unknown): unrealized P&L will be N/A",
+    )

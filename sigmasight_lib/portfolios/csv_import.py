@@ -102,7 +102,9 @@ from sigmasight_lib.portfolios.option_symbols import (
     OptionSymbolError,
     looks_like_option_symbol,
     parse_option_symbol,
+    root_info,
     root_underlying,
+    security_id_kind,
 )
 from sigmasight_lib.portfolios.positions import PositionSpec, make_position_spec
 from sigmasight_lib.portfolios.tags import MAX_TAGS_PER_POSITION, TagError, validate_tag_name
@@ -935,6 +937,9 @@ def _check_row(
         notes.append("no entry price (cost basis unknown): unrealized P&L will be N/A")
 
     if isinstance(symbol, OccContract):
+        deliverable = root_info(symbol.root).note  # e.g. USO1: a non-standard deliverable
+        if deliverable:
+            notes.append(deliverable)
         if quantity is not None and not quantity.is_integer():
             issues.append(
                 ImportIssue(
@@ -1018,7 +1023,7 @@ def _parse_symbol(text: str) -> OccContract | str:
         try:
             contract = parse_option_symbol(symbol).contract
         except OptionSymbolError as exc:
-            raise _InvalidValue(exc.reason) from exc
+            raise _InvalidValue(exc.reason, exc.code) from exc
         _check_limit(number_problem("strike", contract.strike))
         return contract
     if _TICKER.fullmatch(symbol) is None:
@@ -1033,38 +1038,13 @@ def _unsupported_security(text: str) -> str | None:
     symbol = text.strip().upper()
     if symbol.startswith("/"):
         return "futures are not supported"
-    kind = _security_identifier(symbol)
+    kind = security_id_kind(symbol)
     if kind is None:
         return None
     return (  # the wording of option_symbols.UnsupportedSecurityError
         f"{kind} {symbol}: bonds and ISIN-only rows are not supported "
         "(give the ticker or the option symbol instead)"
     )
-
-
-def _security_identifier(symbol: str) -> str | None:
-    """``"CUSIP"`` or ``"ISIN"`` when the symbol is one (check digit verified), else None."""
-    if (
-        len(symbol) == 9
-        and re.fullmatch(r"[0-9A-Z]{8}\d", symbol)
-        and any(c.isdigit() for c in symbol[:8])
-    ):
-        total = 0
-        for i, ch in enumerate(symbol[:8]):
-            value = int(ch) if ch.isdigit() else ord(ch) - 55
-            value = value * 2 if i % 2 else value
-            total += value // 10 + value % 10
-        if (10 - total % 10) % 10 == int(symbol[8]):
-            return "CUSIP"
-    if len(symbol) == 12 and re.fullmatch(r"[A-Z]{2}[0-9A-Z]{9}\d", symbol):
-        digits = "".join(str(int(ch, 36)) for ch in symbol)
-        checksum = sum(
-            d if i % 2 == 0 else (2 * d) // 10 + (2 * d) % 10
-            for i, d in enumerate(int(c) for c in reversed(digits))
-        )
-        if checksum % 10 == 0:
-            return "ISIN"
-    return None
 
 
 def _check_limit(problem: str | None) -> None:

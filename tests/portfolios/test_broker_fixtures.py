@@ -16,8 +16,7 @@ from tests.conftest import cli_runner
 
 BROKERS = Path(__file__).parent / "fixtures" / "brokers"
 
-# Fidelity writes options as ` -AAPL170616C140`; the option-symbol parser learns that
-# notation in occ.py (issue 13 item 5). Until it does, those rows fail as invalid_symbol.
+# Fidelity writes options as ` -AAPL170616C140`: read by portfolios.option_symbols.
 FIDELITY_OPTIONS = {6: ("AAPL170616C00140000", -2.0, 5.4), 7: ("XOM170421P00080000", 3.0, 1.5)}
 
 
@@ -95,15 +94,8 @@ def test_fidelity_positions_cash_rows_and_option_symbols() -> None:
         for r in report.rows
         if r.row in FIDELITY_OPTIONS
     }
-    if options:  # occ.py reads Fidelity's notation
-        assert options == FIDELITY_OPTIONS
-        assert codes(report) == [(5, "unknown_symbol")]
-    else:
-        assert codes(report) == [
-            (5, "unknown_symbol"),
-            (6, "invalid_symbol"),
-            (7, "invalid_symbol"),
-        ]
+    assert options == FIDELITY_OPTIONS
+    assert codes(report) == [(5, "unknown_symbol")]
     assert skipped(report) == [
         (2, "cash_row"),  # SPAXX**
         (8, "cash_row"),  # Pending Activity
@@ -179,8 +171,8 @@ def test_td_ameritrade_position_statement() -> None:
         (6, "LLY", 45.0, 80.15, None, None),
         (7, "PEP", -30.0, 110.02, None, None),
     ]
-    # thinkorswim's option description: an item-5 notation (occ.py), not read yet
-    assert codes(report) == [(8, "invalid_symbol")]
+    # thinkorswim's option description ("HD 100 (Weeklys) 7 APR 17 145 CALL") is not read yet
+    assert codes(report) == [(8, "invalid_option_symbol")]
     assert skipped(report) == [(1, "title_row"), (3, "title_row"), (10, "total_row")]
 
 
@@ -225,7 +217,7 @@ def test_broker_date_formats(cell: str) -> None:
     [
         ("schwab/positions.csv", {"unknown_symbol"}),
         ("fidelity/statement.csv", {"unknown_symbol", "unsupported_security"}),
-        ("fidelity/positions.csv", {"unknown_symbol", "invalid_symbol"}),  # see FIDELITY_OPTIONS
+        ("fidelity/positions.csv", {"unknown_symbol"}),
     ],
 )
 def test_dry_run_json_lists_rows_and_coded_issues(

@@ -387,17 +387,17 @@ def test_every_issue_is_collected_with_row_field_and_value() -> None:
         "invalid_number",
         "invalid_date",
         "invalid_date",
-        "invalid_symbol",
+        "invalid_option_symbol",  # an OCC-shaped symbol with an impossible date
         "invalid_number",
         "missing_value",
-        "invalid_symbol",
+        "invalid_symbol",  # "BRK B": neither a ticker nor an option symbol
         "invalid_number",
         "invalid_date",
         "extra_cells",
         "invalid_number",
         "invalid_number",
         "invalid_date",
-        "invalid_symbol",
+        "invalid_option_symbol",  # an OCC strike of 7 digits
     ]
     assert [r.row for r in report.rows] == [17]  # an empty entry price is unknown, not an error
     assert report.rows[0].spec.entry_price is None

@@ -116,4 +116,4 @@ def test_notebook_shape() -> None:
             assert cell["outputs"] == [] and cell["execution_count"] is None
             code = "".join(cell["source"])
             assert "def " not in code and "for " not in code
-    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    assert nb["metadata"]["kernelspec"]["name"] == "sigmasight"

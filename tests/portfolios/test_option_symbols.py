@@ -305,3 +305,21 @@ def test_whatif_trades_take_the_same_notations() -> None:
     assert (spec.symbol, spec.underlying, spec.quantity) == ("SPXW240614P05200000", "SPX", -2)
     with pytest.raises(ImportValidationError, match="bonds and ISIN-only rows are not supported"):
         validate_trade("US0378331005", 10)
+
+
+def test_import_notes_an_adjusted_root_as_a_non_standard_deliverable(tmp_path):
+    from sigmasight_lib.portfolios.csv_import import parse_positions_csv
+
+    path = tmp_path / "adjusted.csv"
+    path.write_text(
+        "Symbol,Quantity,Price Paid,Date Acquired\n"
+        "USO1170616C00010000,2,1.5,2017-01-15\n"
+        "AAPL,10,100,2017-01-15\n",
+        encoding="utf-8",
+    )
+    report = parse_positions_csv(path)
+    assert [(r.row, r.spec.underlying) for r in report.rows] == [(2, "USO"), (3, "AAPL")]
+    assert [n for n in report.notes if "USO1" in n] == [
+        "row 2: adjusted option root USO1: non-standard deliverable after a corporate action "
+        "on USO; risk assumes 100 shares, check the OCC memo"
+    ]

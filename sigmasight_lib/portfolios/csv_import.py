@@ -229,7 +229,7 @@ ISSUE_CODES: Mapping[str, str] = MappingProxyType(
         "invalid_date": "a date cannot be read or is out of range",
         "invalid_symbol": "neither a ticker nor an option symbol",
         "invalid_option_symbol": "an option symbol that cannot be read (option_symbols)",
-        "unsupported_security": "a CUSIP, ISIN or bond row: not supported",
+        "unsupported_security": "a CUSIP, ISIN, bond or futures row: skipped (note)",
         "unknown_symbol": "the market data does not know the ticker or underlying",
         "invalid_tag": "a tag breaks the tag rules",
         "invalid_text": "a text is too long",
@@ -242,8 +242,10 @@ ISSUE_CODES: Mapping[str, str] = MappingProxyType(
         "other_table": "row of a transactions table beside the positions: skipped (note)",
     }
 )
-"""Stable issue code -> meaning. ``cash_row``, ``total_row`` and ``title_row`` are
-skipped rows (:attr:`ImportReport.skipped`), never errors."""
+"""Stable issue code -> meaning. ``cash_row``, ``total_row``, ``title_row``,
+``other_table`` and ``unsupported_security`` are skipped rows
+(:attr:`ImportReport.skipped`, each with a note), never errors: a broker file with a
+bond or a money-market line still imports its stocks and options."""
 
 UNKNOWN_SYMBOL_REASON = "symbol not known to the market data provider"
 
@@ -328,10 +330,12 @@ class ImportIssue:
 
 @dataclass(frozen=True)
 class SkippedRow:
-    """A row read but not imported, and why: a cash or totals row, a title line.
+    """A row read but not imported, and why: a cash or totals row, a title line, a
+    security the importer does not take (CUSIP, ISIN, bond, futures).
 
-    ``code`` is ``cash_row``, ``total_row`` or ``title_row``; ``text`` is the row's first
-    non-empty cell (the symbol or label as written).
+    ``code`` is ``cash_row``, ``total_row``, ``title_row``, ``other_table`` or
+    ``unsupported_security``; ``text`` is the row's first non-empty cell (the symbol or
+    label as written).
     """
 
     row: int
@@ -859,6 +863,14 @@ def _skip_reason(
             "cash_row",
             "cash row skipped (cash, sweep and money-market balances are not positions)",
         )
+    unsupported = _unsupported_security(symbol)
+    if unsupported is None and symbol and _BOND_TYPE.search(_squash(values["security_type"])):
+        unsupported = (
+            f"bonds and ISIN-only rows are not supported (security type "
+            f"{values['security_type']!r})"
+        )
+    if unsupported is not None:
+        return "unsupported_security", f"{unsupported}: skipped"
     return None
 
 
@@ -896,19 +908,7 @@ def _check_row(
     def number_of(text: str) -> float:
         return _parse_number(text, comma=comma)
 
-    unsupported = _unsupported_security(cells["symbol"])
-    if unsupported is not None:
-        issues.append(
-            ImportIssue(number, "symbol", cells["symbol"], unsupported, "unsupported_security")
-        )
-    symbol = None if unsupported else parsed("symbol", _parse_symbol, required=True)
-    if symbol is not None and _BOND_TYPE.search(_squash(cells["security_type"])):
-        reason = (
-            f"bonds and ISIN-only rows are not supported (security type {cells['security_type']!r})"
-        )
-        issues.append(
-            ImportIssue(number, "symbol", cells["symbol"], reason, "unsupported_security")
-        )
+    symbol = parsed("symbol", _parse_symbol, required=True)
     quantity = parsed("quantity", lambda t: _parse_quantity(t, comma=comma), required=True)
     entry_price = parsed("entry_price", lambda t: _parse_entry_price(t, comma=comma))
     entry_date = parsed("entry_date", _parse_date)

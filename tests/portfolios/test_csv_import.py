@@ -12,6 +12,7 @@ import pytest
 from sigmasight_lib.portfolios.csv_import import (
     ImportIssue,
     ImportReport,
+    SkippedRow,
     parse_positions_csv,
     template_csv,
 )
@@ -899,28 +900,31 @@ def test_cost_basis_total_is_divided_by_quantity_and_multiplier() -> None:
 
 
 @pytest.mark.parametrize(("symbol", "kind"), [("037833100", "CUSIP"), ("US0378331005", "ISIN")])
-def test_cusip_and_isin_are_unsupported_securities(symbol: str, kind: str) -> None:
-    report = parse_positions_csv(csv_text("Symbol,Quantity", f"{symbol},10"))
+def test_cusip_and_isin_rows_are_skipped_as_unsupported_securities(symbol: str, kind: str) -> None:
+    # a broker file with a bond or ISIN-only line still imports its stocks
+    report = parse_positions_csv(csv_text("Symbol,Quantity", f"{symbol},10", "KO,5"))
 
-    assert report.issues == (
-        ImportIssue(
+    assert report.issues == ()
+    assert [r.row for r in report.rows] == [3]
+    assert report.skipped == (
+        SkippedRow(
             2,
-            "symbol",
+            "unsupported_security",
             symbol,
             f"{kind} {symbol}: bonds and ISIN-only rows are not supported "
-            "(give the ticker or the option symbol instead)",
+            "(give the ticker or the option symbol instead): skipped",
         ),
     )
-    assert report.issues[0].code == "unsupported_security"
 
 
-def test_bond_security_type_is_unsupported() -> None:
+def test_bond_security_type_is_skipped_as_unsupported() -> None:
     text = csv_text("Symbol,Quantity,Security Type", "KO,10,Equity", "XYZ,5000,Fixed Income")
 
     report = parse_positions_csv(text)
 
     assert [r.row for r in report.rows] == [2]
-    assert [(i.row, i.code) for i in report.issues] == [(3, "unsupported_security")]
+    assert report.issues == ()
+    assert [(r.row, r.code) for r in report.skipped] == [(3, "unsupported_security")]
 
 
 def test_percent_and_broker_columns_are_reported_with_the_row() -> None:

@@ -269,7 +269,7 @@ def test_csv_option_roots_are_checked_and_stored_by_their_underlying() -> None:
     assert asked == [["BRK.B", "SPX", "USO"]]
 
 
-def test_csv_cusip_and_isin_rows_are_reported_as_unsupported_securities() -> None:
+def test_csv_cusip_and_isin_rows_are_skipped_as_unsupported_securities() -> None:
     text = "\n".join(
         [
             CSV_HEADER,
@@ -282,15 +282,20 @@ def test_csv_cusip_and_isin_rows_are_reported_as_unsupported_securities() -> Non
     report = parse_positions_csv(text)
 
     assert report.rows == ()
-    assert [(i.row, i.field, i.value) for i in report.issues] == [
-        (2, "symbol", "037833100"),
-        (3, "symbol", "US0378331005"),
-        (4, "symbol", "AAPL170231C00140000"),
+    assert [(r.row, r.code, r.text) for r in report.skipped] == [
+        (2, "unsupported_security", "037833100"),
+        (3, "unsupported_security", "US0378331005"),
     ]
-    reasons = [i.reason for i in report.issues]
-    assert reasons[0].startswith("CUSIP 037833100: bonds and ISIN-only rows are not supported")
-    assert reasons[1].startswith("ISIN US0378331005: bonds and ISIN-only rows are not supported")
-    assert reasons[2] == "invalid OCC option symbol: expiry '170231' is not a valid date YYMMDD"
+    assert report.skipped[0].reason.startswith(
+        "CUSIP 037833100: bonds and ISIN-only rows are not supported"
+    )
+    assert report.skipped[1].reason.startswith(
+        "ISIN US0378331005: bonds and ISIN-only rows are not supported"
+    )
+    assert [(i.row, i.field, i.value, i.reason) for i in report.issues] == [
+        (4, "symbol", "AAPL170231C00140000",
+         "invalid OCC option symbol: expiry '170231' is not a valid date YYMMDD"),
+    ]  # fmt: skip
 
 
 def test_make_position_spec_maps_the_root() -> None:

@@ -136,7 +136,14 @@ def load_demo_portfolios(params_dir: Path) -> list[DemoPortfolio]:
 
 
 def seed_demo(session: Session, params_dir: Path) -> dict[str, WriteSummary]:
-    """Create or reconcile every demo portfolio; running it twice changes nothing."""
+    """Create every demo portfolio's missing positions; running it twice changes nothing.
+
+    Stored demo positions matched on (portfolio, symbol, entry date, entry price —
+    also a price they had before a ``position edit``) are kept exactly as they are:
+    same ids, and a user's edits, tags, closes and their history survive a reseed
+    (``keep_matched=True``). A deleted demo position is recreated; a position that is
+    not in ``params/demo_portfolios.yaml`` is removed unless closed (``sync``).
+    """
     seed_factor_definitions(session, params_dir)
     return {
         demo.name: write_portfolio(
@@ -148,6 +155,7 @@ def seed_demo(session: Session, params_dir: Path) -> dict[str, WriteSummary]:
             positions=demo.positions,
             strategies=demo.strategies,
             source="demo",
+            keep_matched=True,
         )
         for demo in load_demo_portfolios(params_dir)
     }

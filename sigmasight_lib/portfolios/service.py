@@ -364,6 +364,7 @@ def write_portfolio(
     sync: bool = True,
     protected_symbols: Collection[str] = (),
     overwrite_edits: bool = True,
+    keep_matched: bool = False,
     dry_run: bool = False,
 ) -> WriteSummary:
     """Create or reconcile the portfolio ``name`` of ``owner_email`` to hold ``positions``.
@@ -396,6 +397,11 @@ def write_portfolio(
         value is overwritten and the overwrite recorded in the position history
         (effective from the edit's effective date, note starting with
         :data:`IMPORT_NOTE`).
+    keep_matched : bool, default=False
+        Leave every stored position that matches a spec exactly as it is
+        (quantity, tags, strategy, exit, history): only missing positions are
+        created. Demo seeding uses it so a second seed never undoes a user's
+        ``position edit`` / ``position tag`` / ``close``; no conflicts are reported.
     dry_run : bool, default=False
         Compute the summary only; nothing is written (not even the owner).
 
@@ -422,7 +428,7 @@ def write_portfolio(
     conflicts = {
         pos.id: found
         for pos, spec, row in zip(matched, positions, rows, strict=True)
-        if pos is not None and (found := _conflicts(pos, spec, row, in_force))
+        if pos is not None and not keep_matched and (found := _conflicts(pos, spec, row, in_force))
     }
     taken = {p.id for p in matched if p is not None}
     absent = tuple(
@@ -435,7 +441,9 @@ def write_portfolio(
     all_conflicts = tuple(c for found in conflicts.values() for c in found)
     if dry_run:
         updated = sum(
-            _differs(pos, spec) for pos, spec in zip(matched, positions, strict=True) if pos
+            _differs(pos, spec)
+            for pos, spec in zip(matched, positions, strict=True)
+            if pos and not keep_matched
         )
         held = 0 if overwrite_edits else len(conflicts)
         return WriteSummary(
@@ -484,6 +492,9 @@ def write_portfolio(
     tag_by_key = get_or_create_tags(session, owner, (t for spec in positions for t in spec.tags))
     created = updated = unchanged = conflicted = 0
     for spec, pos in zip(positions, matched, strict=True):
+        if pos is not None and keep_matched:
+            unchanged += 1
+            continue
         if pos is not None and pos.id in conflicts:
             if not overwrite_edits:
                 conflicted += 1

@@ -108,3 +108,44 @@ def test_reseed_restores_a_deleted_position_and_removes_strays(db_settings):
         summary = seed_demo(session, PARAMS)["Balanced Individual Investor"]
         assert (summary.created, summary.removed) == (1, 1)
         assert session.scalar(sa.select(sa.func.count()).select_from(Position)) == 63
+
+
+def test_reseed_keeps_edited_position_its_tags_and_history(db_settings):
+    """Issue 14: a second seed (a second ``make demo``) keeps a user's edits: the
+    position's id, its edited quantity and entry price, its tags and its history."""
+    import datetime as dt
+
+    from sigmasight_lib.db.models import PositionHistory
+    from sigmasight_lib.portfolios.edits import edit_position
+    from sigmasight_lib.portfolios.tags import tag_position
+
+    with session_scope(db_settings) as session:
+        seed_demo(session, PARAMS)
+    with session_scope(db_settings) as session:
+        pos = session.scalar(sa.select(Position).where(Position.symbol == "AAPL").limit(1))
+        pid = pos.id
+        edit_position(session, pid, quantity=900, entry_price=31.5, effective=dt.date(2017, 3, 1))
+        tags = tag_position(session, pid, add=["Mega Cap"])
+        history = session.scalar(
+            sa.select(sa.func.count())
+            .select_from(PositionHistory)
+            .where(PositionHistory.position_id == pid)
+        )
+        counts = _counts(session)
+    assert history >= 2
+    with session_scope(db_settings) as session:
+        second = seed_demo(session, PARAMS)
+    assert all(s.created == s.removed == s.updated == s.conflicted == 0 for s in second.values())
+    with session_scope(db_settings) as session:
+        pos = session.get(Position, pid)
+        assert (pos.quantity, pos.entry_price) == (900, 31.5)
+        assert sorted(t.name for t in pos.tags) == sorted(tags)
+        assert (
+            session.scalar(
+                sa.select(sa.func.count())
+                .select_from(PositionHistory)
+                .where(PositionHistory.position_id == pid)
+            )
+            == history
+        )
+        assert _counts(session) == counts

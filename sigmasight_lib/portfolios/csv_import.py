@@ -9,7 +9,7 @@ export; ``Description`` is ignored, the last row is skipped as a totals row):
 Symbol                Description Quantity Price Paid Date Acquired Tags
 ===================== =========== ======== ========== ============= =========
 AAPL                  APPLE INC   100      $150.25    01/15/2017    core;tech
-TSLA                  TESLA INC   (50)     $245.10    02/01/2017    hedge
+XOM                   EXXON MOBIL (50)     $82.10     02/01/2017    hedge
 AAPL  170616C00140000 AAPL CALL   2        5.40       03/01/2017
 SPY170616P00230000    SPY PUT     -1       3.10       2017-03-01    income
 Account Total                              $2,850.05
@@ -633,6 +633,8 @@ def template_csv() -> str:
 
     The rows are a long stock, a short stock, a long call and a short put
     (options in compact OCC form; their entry price is the premium per share).
+    Every underlying (AAPL, XOM, SPY) is in the offline market-data snapshot, so
+    the template imports as written without network access.
 
     Returns
     -------
@@ -643,7 +645,7 @@ def template_csv() -> str:
 
     rows = (
         ("AAPL", "100", "150.25", "2024-01-15", "core;tech", ""),
-        ("TSLA", "-50", "245.10", "2024-02-01", "hedge", ""),
+        ("XOM", "-50", "105.30", "2024-02-01", "hedge", ""),
         ("AAPL250620C00200000", "2", "5.40", "2024-03-01", "options|tech", "AAPL upside"),
         ("SPY250620P00480000", "-1", "6.15", "2024-03-01", "options|income", "SPY put write"),
     )

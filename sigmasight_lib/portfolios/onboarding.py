@@ -10,8 +10,8 @@ What ``notebooks/onboarding.ipynb`` calls::
 The sample CSV (:func:`sample_csv`) uses symbols of the offline snapshot and
 2016–2017 dates, so it imports and values cleanly without network access;
 :func:`~sigmasight_lib.portfolios.csv_import.template_csv` is the column
-template, but its example tickers (TSLA) and dates (2024) are outside the
-offline snapshot.
+template; its example tickers are in the offline snapshot too, but its dates
+(2024) are after the snapshot's last prices.
 """
 
 from __future__ import annotations

@@ -106,6 +106,7 @@ def test_every_readme_command_works_on_a_fresh_demo_database(
     assert code == 0
     for name in USER_FILES:
         (tmp_path / name).write_text(template, encoding="utf-8")
+    assert run("demo", "seed")[0] == 0  # a second `make demo` before the README's commands
     failures = []
     ran = 0
     for line, argv, redirect in readme_commands():
@@ -122,3 +123,9 @@ def test_every_readme_command_works_on_a_fresh_demo_database(
             )
     assert not failures, "\n".join(failures)
     assert ran >= 40
+    # and a third after them: position 17 keeps its id, the README's edit and its history
+    before = run("position", "history", "17")
+    assert run("demo", "seed")[0] == 0
+    after = run("position", "history", "17")
+    assert after == before
+    assert "900" in after[1]

@@ -473,9 +473,15 @@ def write_portfolio(
     elif description is not None:
         portfolio.description = description
 
+    # with keep_matched, matched positions are not touched: nor are their strategies and tags
+    written = [
+        spec
+        for spec, pos in zip(positions, matched, strict=True)
+        if pos is None or not keep_matched
+    ]
     strategy_types = dict(strategies or {})
     strategy_by_name: dict[str, Strategy] = {s.name: s for s in portfolio.strategies}
-    for spec in positions:
+    for spec in written:
         if spec.strategy and spec.strategy not in strategy_by_name:
             strategy = Strategy(
                 portfolio_id=portfolio.id,
@@ -485,11 +491,11 @@ def write_portfolio(
             session.add(strategy)
             strategy_by_name[spec.strategy] = strategy
     for sname, stype in strategy_types.items():
-        if sname in strategy_by_name:
+        if sname in strategy_by_name and not keep_matched:
             strategy_by_name[sname].strategy_type = stype
     session.flush()
 
-    tag_by_key = get_or_create_tags(session, owner, (t for spec in positions for t in spec.tags))
+    tag_by_key = get_or_create_tags(session, owner, (t for spec in written for t in spec.tags))
     created = updated = unchanged = conflicted = 0
     for spec, pos in zip(positions, matched, strict=True):
         if pos is not None and keep_matched:

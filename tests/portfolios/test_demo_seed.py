@@ -117,7 +117,13 @@ def test_reseed_keeps_edited_position_its_tags_and_history(db_settings):
 
     from sigmasight_lib.db.models import PositionHistory
     from sigmasight_lib.portfolios.edits import edit_position
-    from sigmasight_lib.portfolios.tags import tag_position
+    from sigmasight_lib.portfolios.tags import rename_tag, tag_position
+
+    def rename_tag_of(session, pos, name):
+        """Rename the owner's tag ``name`` (a demo tag): a reseed must not recreate it."""
+        rename_tag(session, pos.portfolio.owner.email, name, f"{name} renamed")
+        session.refresh(pos)
+        return [t.name for t in pos.tags]
 
     with session_scope(db_settings) as session:
         seed_demo(session, PARAMS)
@@ -125,7 +131,9 @@ def test_reseed_keeps_edited_position_its_tags_and_history(db_settings):
         pos = session.scalar(sa.select(Position).where(Position.symbol == "AAPL").limit(1))
         pid = pos.id
         edit_position(session, pid, quantity=900, entry_price=31.5, effective=dt.date(2017, 3, 1))
-        tags = tag_position(session, pid, add=["Mega Cap"])
+        tag_position(session, pid, add=["Mega Cap"])
+        renamed = pos.tags[0].name
+        tags = rename_tag_of(session, pos, renamed)
         history = session.scalar(
             sa.select(sa.func.count())
             .select_from(PositionHistory)

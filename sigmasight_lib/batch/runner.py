@@ -23,6 +23,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -152,20 +153,73 @@ def validate_parameters(notebook: Path, parameters: dict[str, Any]) -> dict[str,
 # --------------------------------------------------------------------------- one notebook
 
 
-def render_html(executed: Path, html_path: Path) -> None:
+def page_title(job: str, portfolio: str, as_of: dt.date | str) -> str:
+    """``<Engine> — <portfolio> — <as-of>``, the title of an engine's HTML render."""
+    as_of_text = as_of.isoformat() if isinstance(as_of, dt.date) else str(as_of)
+    return f"{job.replace('_', ' ').capitalize()} — {portfolio} — {as_of_text}"
+
+
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][^\s'\"\\/:]+)+[\\/]([^\s'\"\\/:]+)")
+_ERROR_BOX = (
+    '<div class="sigmasight-error" role="alert" style="border:1px solid #c0392b;'
+    "background:#fdecea;color:#611a15;padding:0.8em 1em;margin:1em 0;border-radius:4px;"
+    'font-family:sans-serif"><strong>{engine} failed</strong><br>'
+    "<code>{ename}</code>: {evalue}<br><small>The traceback is in the executed notebook."
+    "</small></div>"
+)
+
+
+def error_box(engine: str, ename: str, evalue: str) -> str:
+    """A short HTML error box: engine, exception name and message, no traceback.
+
+    File paths in the message are cut to their last component, so no server
+    path reaches the page; the message is cut to 300 characters.
+    """
+    message = _PATH.sub(r"\1", str(evalue)).strip()
+    if len(message) > 300:
+        message = message[:299] + "…"
+    return _ERROR_BOX.format(
+        engine=escape(engine), ename=escape(str(ename)), evalue=escape(message)
+    )
+
+
+def render_html(
+    executed: Path, html_path: Path, title: str | None = None, error: dict[str, Any] | None = None
+) -> None:
     """Write a self-contained HTML render of ``executed`` with all code hidden.
 
     Outputs only (no input cells, no prompts); scripts are removed, so the
     page opens from disk with no network: charts are inline PNG, tables HTML.
+    ``title`` becomes the page's ``<title>`` (default: the notebook's file
+    name). For a failed run (``error`` with ``ename`` / ``evalue``) the page
+    shows a short error box in place of papermill's banner, and error outputs
+    and stderr streams (tracebacks, warnings with paths) are left out; the
+    executed notebook keeps the full traceback.
     """
     import nbformat
     from nbconvert import HTMLExporter
 
+    nb = nbformat.read(executed, as_version=4)
+    if error is not None:
+        engine = (title or executed.stem).split(" — ")[0]
+        cells = [
+            c for c in nb.cells if "papermill-error-cell-tag" not in c.metadata.get("tags", [])
+        ]
+        for cell in cells:
+            if cell.cell_type == "code":
+                cell.outputs = [
+                    o for o in cell.get("outputs", [])
+                    if o.output_type != "error"
+                    and not (o.output_type == "stream" and o.get("name") == "stderr")
+                ]  # fmt: skip
+        box = error_box(engine, error.get("ename") or "Error", error.get("evalue") or "")
+        nb.cells = [nbformat.v4.new_markdown_cell(box), *cells]
     exporter = HTMLExporter(
         template_name="lab", exclude_input=True, exclude_input_prompt=True,
         exclude_output_prompt=True, require_js_url="", mathjax_url="",
     )  # fmt: skip
-    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+    resources = {"metadata": {"name": title or executed.stem}}
+    body, _ = exporter.from_notebook_node(nb, resources=resources)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     html_path.write_text(_SCRIPT.sub("", body), encoding="utf-8")
 
@@ -176,6 +230,7 @@ def execute_job(
     out_dir: Path,
     notebooks_dir: Path,
     kernel_mode: str = "fresh",
+    title: str | None = None,
 ) -> JobOutcome:
     """Run one notebook with papermill, render its HTML, and describe the outcome.
 
@@ -216,7 +271,7 @@ def execute_job(
         }
     seconds = time.perf_counter() - start
     if executed.exists():
-        render_html(executed, html)
+        render_html(executed, html, title=title, error=error)
     return JobOutcome(
         portfolio_id=None, job=job, status="failed" if error else "succeeded",
         duration_seconds=seconds, notebook=str(executed) if executed.exists() else None,
@@ -290,7 +345,8 @@ def _run_chain(task: PortfolioTask, settings: Settings) -> list[JobOutcome]:
             record(settings, lambda s, job=job: upsert_job(
                 s, task.run_id, task.portfolio_id, job, status="running",
                 started_at=dt.datetime.now(dt.UTC), error=None), "job start")  # fmt: skip
-            result = execute_job(job, params, out_dir, settings.notebooks_dir, task.kernel_mode)
+            result = execute_job(job, params, out_dir, settings.notebooks_dir, task.kernel_mode,
+                                 title=page_title(job, task.portfolio_name, task.as_of))  # fmt: skip
             outcome = JobOutcome(task.portfolio_id, job, result.status, result.duration_seconds,
                                  result.notebook, result.html, result.error)  # fmt: skip
             if result.status == "failed":
@@ -541,7 +597,7 @@ def _locked_batch(
             md = execute_job(
                 MARKET_DATA_JOB, {"portfolio": None, "as_of": as_of.isoformat(), "run_id": run_id},
                 settings.outputs_dir / as_of.isoformat() / "market-data", settings.notebooks_dir,
-                kernel_mode,
+                kernel_mode, title=page_title(MARKET_DATA_JOB, "all portfolios", as_of),
             )  # fmt: skip
         except Exception as exc:  # sync or notebook crash: this job fails, the run goes on
             md = JobOutcome(None, MARKET_DATA_JOB, "failed",

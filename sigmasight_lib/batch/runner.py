@@ -224,6 +224,19 @@ def render_html(
     html_path.write_text(_SCRIPT.sub("", body), encoding="utf-8")
 
 
+def _fresh_kernel_options() -> dict[str, Any]:
+    """papermill options for a fresh kernel: CurveZMQ transport encryption when zmq has it.
+
+    Without it ipykernel logs "Kernel is running over TCP without encryption" on the
+    console for every notebook; the warm engine sets the same policy.
+    """
+    from traitlets.config import Config
+
+    from sigmasight_lib.batch.warm_kernel import transport_encryption
+
+    return {"config": Config({"KernelManager": {"transport_encryption": transport_encryption()}})}
+
+
 def execute_job(
     job: str,
     parameters: dict[str, Any],
@@ -258,6 +271,7 @@ def execute_job(
             str(source), str(executed), parameters=parameters, kernel_name=KERNEL_NAME,
             engine_name=engine, progress_bar=False, log_output=False,
             execution_timeout=CELL_TIMEOUT_SECONDS, cwd=str(notebooks_dir),
+            **({} if engine else _fresh_kernel_options()),
         )  # fmt: skip
     except papermill.PapermillExecutionError as exc:
         error = {"cell_index": exc.cell_index, "ename": exc.ename, "evalue": exc.evalue,

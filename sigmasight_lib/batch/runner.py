@@ -342,6 +342,11 @@ def run_portfolio_chain(task: PortfolioTask) -> list[JobOutcome]:
         return _run_chain(task, load_settings({**os.environ, **task.environment}))
 
 
+_job_started: Callable[[str, str], None] | None = None
+"""Called with (portfolio name, job) as each job starts, in this process: the inline
+executor's progress bar names portfolio and engine (workers report per portfolio)."""
+
+
 def _run_chain(task: PortfolioTask, settings: Settings) -> list[JobOutcome]:
     out_dir = Path(task.outputs_dir) / task.as_of.isoformat() / task.slug
     params = {
@@ -352,6 +357,8 @@ def _run_chain(task: PortfolioTask, settings: Settings) -> list[JobOutcome]:
     skipped: dict[str, str] = {}
     outcomes: list[JobOutcome] = []
     for job in task.jobs:
+        if _job_started is not None:
+            _job_started(task.portfolio_name, job)
         if job in skipped:
             outcome = JobOutcome(task.portfolio_id, job, "skipped",
                                  error={"reason": skipped[job]})  # fmt: skip
@@ -648,14 +655,23 @@ def _locked_batch(
         tasks.append(PortfolioTask(run_id, pid, name, slug, as_of, todo, kernel_mode,
                                    str(settings.outputs_dir), _environment(settings)))  # fmt: skip
     total = sum(len(t.jobs) for t in tasks)
-    progress = Progress(f"batch {as_of}")
-    done = 0
+    progress = Progress(f"batch {as_of}", unit="job")
+    names = {t.portfolio_id: t.portfolio_name for t in tasks}
+    done = started = 0
+
+    def on_start(portfolio: str, job: str) -> None:
+        nonlocal started
+        progress(started, max(total, 1), f"{portfolio} · {job}")
+        started += 1
 
     def on_done(chain: list[JobOutcome]) -> None:
-        nonlocal done
+        nonlocal done, started
         outcomes.extend(chain)
         done += len(chain)
-        progress(done, max(total, 1), f"{len(tasks)} portfolios x {len(selected)} engines")
+        started = max(started, done)
+        who = names.get(chain[0].portfolio_id, "") if chain else ""
+        progress(done, max(total, 1), f"{who} done" if done < total else
+                 f"{len(tasks)} portfolios x {len(selected)} engines")  # fmt: skip
 
     def on_crash(task: PortfolioTask, exc: BaseException) -> None:
         """A worker that raised (or died) fails its portfolio's unfinished jobs, not the run."""
@@ -675,7 +691,12 @@ def _locked_batch(
 
         on_done(record(settings, mark, "job status"))
 
-    _run_tasks(tasks, executor, workers, scheduler_address, on_done, on_crash)
+    global _job_started
+    _job_started = on_start if executor == "inline" else None
+    try:
+        _run_tasks(tasks, executor, workers, scheduler_address, on_done, on_crash)
+    finally:
+        _job_started = None
 
     def finish(session) -> tuple[str, Path]:  # noqa: ANN001
         jobs = list(session.scalars(select(BatchJob).where(BatchJob.batch_run_id == run_id)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -191,6 +192,28 @@ def test_failed_render_shows_an_error_box_and_no_traceback(sqlite_demo_db, noteb
     valuation = Path(jobs[(1, "valuation")].artifact_path).read_text(encoding="utf-8")
     assert "<title>Valuation — Balanced Individual Investor — 2017-03-29</title>" in valuation
     assert "sigmasight-error" not in valuation
+
+
+def test_cli_batch_off_a_terminal_prints_no_progress_bar_and_no_warnings(sqlite_demo_db):
+    """stderr is a pipe: progress goes to INFO log lines, no bar; a fresh kernel logs no
+    ipykernel / setuptools / debugger warnings; ``-q`` leaves only the outcome on stdout."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_DIR), "SIGMASIGHT_MARKET_DATA": "offline",
+           "SIGMASIGHT_DATABASE_URL": sqlite_demo_db.database_url.render_as_string(
+               hide_password=False),
+           "SIGMASIGHT_OUTPUTS_DIR": str(sqlite_demo_db.outputs_dir)}  # fmt: skip
+    cli = [sys.executable, "-c", "from sigmasight_lib.cli import main; main()", "batch", "run",
+           "--portfolio", "1", "--jobs", "valuation,greeks", "--kernel", "fresh"]  # fmt: skip
+    run = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "\r" not in run.stderr and "%|" not in run.stderr and "job/s" not in run.stderr
+    assert "sigmasight_lib.progress: batch 2017-03-29: 2/2" in run.stderr  # the log line instead
+    lines = run.stderr.splitlines()
+    assert lines and all(" INFO " in line for line in lines), run.stderr
+    assert not re.search(r"warning|IPKernelApp|XDG_RUNTIME_DIR|frozen modules", run.stderr, re.I)
+    quiet = subprocess.run([*cli[:3], "-q", *cli[3:]], env=env, capture_output=True, text=True,
+                           timeout=600)  # fmt: skip
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    assert "succeeded" in quiet.stdout
 
 
 def test_rerun_replaces_results_without_duplicates(sqlite_demo_db):

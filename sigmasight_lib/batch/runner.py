@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 import re
@@ -234,7 +235,29 @@ def _fresh_kernel_options() -> dict[str, Any]:
 
     from sigmasight_lib.batch.warm_kernel import transport_encryption
 
-    return {"config": Config({"KernelManager": {"transport_encryption": transport_encryption()}})}
+    return {
+        "config": Config({"KernelManager": {"transport_encryption": transport_encryption()}}),
+        "kernel_manager_class": _quiet_shutdown_manager(),
+    }
+
+
+@functools.cache
+def _quiet_shutdown_manager() -> type:
+    """An ``AsyncKernelManager`` whose shutdown sends no SIGINT before the shutdown request.
+
+    jupyter_client interrupts the kernel first; after the last cell the kernel is idle,
+    and the interrupt only makes ipykernel log "KeyboardInterrupt caught in kernel." on
+    the console when it lands inside a message handler. A kernel that does not answer
+    the request is still killed after ``shutdown_wait_time``.
+    """
+    from jupyter_client import AsyncKernelManager
+
+    class QuietShutdownKernelManager(AsyncKernelManager):
+        async def _async_interrupt_kernel(self) -> None:
+            if not self.shutting_down:
+                await super()._async_interrupt_kernel()
+
+    return QuietShutdownKernelManager
 
 
 def execute_job(

@@ -65,6 +65,7 @@ class Progress:
         isatty = getattr(self.stream, "isatty", None)
         self._tty = bool(isatty and isatty()) and self._log.isEnabledFor(logging.INFO)
         self._bar: Any = None
+        self._redirected: list[tuple[logging.StreamHandler, TextIO]] = []
         self._last_decile = -1
 
     def __call__(self, done: int, total: int, label: str) -> None:
@@ -82,6 +83,7 @@ class Progress:
         if self._bar is None:
             self._bar = tqdm(total=total, desc=self.title, file=self.stream, unit=self.unit,
                              dynamic_ncols=True, leave=True)  # fmt: skip
+            self._redirected = _log_above_bar(self.stream)
         self._bar.total = total
         self._bar.set_postfix_str(label, refresh=False)
         self._bar.update(done - self._bar.n)
@@ -89,3 +91,32 @@ class Progress:
         if done >= total:
             self._bar.close()
             self._bar = None
+            for handler, stream in self._redirected:
+                handler.setStream(stream)
+            self._redirected = []
+
+
+class _AboveBar:
+    """A stream for a log handler: each record printed above the progress bar."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        from tqdm import tqdm
+
+        if text.strip():
+            tqdm.write(text.rstrip("\n"), file=self.stream)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def _log_above_bar(stream: TextIO) -> list[tuple[logging.StreamHandler, TextIO]]:
+    """Point SigmaSight's log handlers that write to ``stream`` above the bar; returns
+    ``(handler, previous stream)`` pairs to restore."""
+    redirected = []
+    for handler in logging.getLogger("sigmasight_lib").handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is stream:
+            redirected.append((handler, handler.setStream(_AboveBar(stream))))
+    return redirected

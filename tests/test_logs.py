@@ -67,3 +67,23 @@ def test_progress_draws_a_bar_with_eta_on_a_terminal_only():
         assert quiet.getvalue() == ""
     finally:
         logger.setLevel(old)
+
+
+def test_log_lines_print_above_the_bar_and_the_handler_is_restored():
+    logger = logging.getLogger("sigmasight_lib")
+    terminal = _Terminal()
+    handler = logging.StreamHandler(terminal)
+    old_level = logger.level
+    logger.addHandler(handler)
+    try:
+        logger.setLevel(logging.INFO)
+        progress = Progress("sync", stream=terminal, unit="symbol")
+        progress(0, 2, "AAPL")
+        assert handler.stream is not terminal
+        logging.getLogger("sigmasight_lib.test").info("a log line")
+        progress(2, 2, "MSFT")
+        assert handler.stream is terminal
+        assert "a log line\n" in terminal.getvalue()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)

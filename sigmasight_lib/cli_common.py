@@ -124,7 +124,8 @@ def format_value(
     that :func:`is_percent_column` accepts) as ``12.34%``; betas (``beta`` in the
     column name, unless it ends in ``_usd``) to 3 decimals; other floats to
     ``decimals`` places with thousands separators (default: 4 below 10 in
-    magnitude, else 2); dates ISO. Dicts and lists are formatted item by item, the
+    magnitude, else 2); seconds to 2 decimals; whole floats in an id column
+    (``id``, ``*_id``) as integers; dates ISO. Dicts and lists are formatted item by item, the
     column name applying to each; an empty one is ``none``.
     """
     if percent is None:
@@ -157,6 +158,10 @@ def format_value(
         if percent:
             return f"{value:.2%}"
         name = str(column).lower()
+        if (name == "id" or name.endswith("_id")) and value.is_integer():
+            return str(int(value))  # an id column with a gap is float in pandas
+        if name == "seconds" or name.endswith("_seconds"):
+            return f"{value:,.2f}"
         if "beta" in name and not name.endswith("_usd"):
             return f"{value:,.3f}"
         if decimals is None:

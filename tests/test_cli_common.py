@@ -52,6 +52,7 @@ def test_format_value():
         "Market: 0.925, Growth: N/A"
     )
     assert format_value([], "excluded") == "none"
+    assert format_value(1.0, "portfolio_id") == "1" and format_value(2.3, "seconds") == "2.30"
     assert format_value(pd.Timestamp("2017-03-29")) == "2017-03-29"
     assert is_percent_column("portfolio_weight") and is_percent_column("implied_vol")
     assert not is_percent_column("Low Volatility") and not is_percent_column("symbol")

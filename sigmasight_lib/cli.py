@@ -18,6 +18,7 @@ from sigmasight_lib.cli_common import (
     as_of_option,
     echo_frame,
     echo_json,
+    echo_mapping,
     json_option,
     parse_date,
     parse_session,
@@ -155,7 +156,7 @@ def market_data_sync(
             as_of=end,
             symbols=wanted,
             history_sessions=history_sessions or DEFAULT_HISTORY_SESSIONS,
-            progress=Progress("market data sync"),
+            progress=Progress("market data sync", unit="symbol"),
         )
     if as_json:
         echo_json(report.to_dict())
@@ -649,12 +650,10 @@ def engine_command(
         f"{run.engine}: {run.portfolio} (id {run.portfolio_id}) as of {run.as_of}, "
         f"{run.rows_saved} rows saved (manual run {run.batch_run_id})"
     )
-    for key, value in run.to_dict()["summary"].items():
-        click.echo(f"  {key}: {value}")
+    echo_mapping(run.to_dict()["summary"])
     for name, table in run.tables.items():
         click.echo(f"\n{name}:")
-        with pd.option_context("display.float_format", "{:,.4f}".format):
-            echo_frame(table.reset_index() if not isinstance(table.index, pd.RangeIndex) else table)
+        echo_frame(table.reset_index() if not isinstance(table.index, pd.RangeIndex) else table)
     for note in run.notes:
         click.echo(f"note: {note}")
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 import pandas as pd
 
 from sigmasight_lib.config import Settings, load_settings
@@ -90,9 +93,125 @@ def echo_json(obj: Any) -> None:
     click.echo(json.dumps(jsonable(obj), indent=2, default=json_default, allow_nan=False))
 
 
-def echo_frame(frame: pd.DataFrame) -> None:
+PERCENT_SUFFIXES = (
+    "_pct", "weight", "return", "returns", "volatility", "fraction", "share", "confidence",
+    "drawdown", "hit_rate", "tracking_error", "vol", "rate",
+)  # fmt: skip
+"""Column names ending in one of these hold fractions and are shown as % (0.0123 → 1.23%)."""
+NOT_AVAILABLE = "N/A"
+
+
+def is_percent_column(column: object) -> bool:
+    """Whether a column named ``column`` holds a fraction shown as %.
+
+    True for a snake-case name equal to one of :data:`PERCENT_SUFFIXES` or ending in
+    ``_`` plus one (``weight``, ``portfolio_weight``, ``daily_return``); a label with
+    spaces (a factor named "Low Volatility") is not a fraction column.
+    """
+    name = str(column).lower()
+    return " " not in name and any(
+        name == suffix.lstrip("_") or name.endswith("_" + suffix.lstrip("_"))
+        for suffix in PERCENT_SUFFIXES
+    )
+
+
+def format_value(
+    value: Any, column: object = "", percent: bool | None = None, decimals: int | None = None
+) -> str:
+    """One value for the console: N/A for NaN / None, thousands separators, % for fractions.
+
+    Integers as ``1,234``; fractions (``percent=True``, or by default a column name
+    that :func:`is_percent_column` accepts) as ``12.34%``; betas (``beta`` in the
+    column name, unless it ends in ``_usd``) to 3 decimals; other floats to
+    ``decimals`` places with thousands separators (default: 4 below 10 in
+    magnitude, else 2); seconds to 2 decimals; whole floats in an id column
+    (``id``, ``*_id``) as integers; dates ISO. Dicts and lists are formatted item by item, the
+    column name applying to each; an empty one is ``none``.
+    """
+    if percent is None:
+        percent = is_percent_column(column)
+    if isinstance(value, dict | list | tuple) and not value:
+        return "none"
+    if isinstance(value, dict):
+        return ", ".join(
+            f"{k}: {format_value(v, column, percent, decimals)}" for k, v in value.items()
+        )
+    if isinstance(value, list | tuple):
+        return ", ".join(format_value(v, column, percent, decimals) for v in value)
+    if value is None or (not isinstance(value, str) and pd.api.types.is_scalar(value)
+                         and pd.isna(value)):  # fmt: skip
+        return NOT_AVAILABLE
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, pd.Timestamp | dt.datetime):
+        if value.time() == dt.time(0):
+            return value.date().isoformat()
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, int | np.integer):
+        return f"{value:.2%}" if percent else f"{value:,}"
+    if isinstance(value, float | np.floating):
+        value = float(value)
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        if percent:
+            return f"{value:.2%}"
+        name = str(column).lower()
+        if (name == "id" or name.endswith("_id")) and value.is_integer():
+            return str(int(value))  # an id column with a gap is float in pandas
+        if name == "seconds" or name.endswith("_seconds"):
+            return f"{value:,.2f}"
+        if "beta" in name and not name.endswith("_usd"):
+            return f"{value:,.3f}"
+        if decimals is None:
+            decimals = 4 if abs(value) < 10 else 2
+        return f"{value:,.{decimals}f}"
+    return str(value)
+
+
+def _column_decimals(column: pd.Series) -> int | None:
+    """One precision per float column: 4 decimals when every value is below 10 in
+    magnitude, else 2 (``None`` for other columns)."""
+    if not pd.api.types.is_float_dtype(column):
+        return None
+    finite = column[np.isfinite(column)]
+    return 4 if finite.empty or finite.abs().max() < 10 else 2
+
+
+def format_frame(frame: pd.DataFrame, percent: Sequence[str] = ()) -> str:
+    """``frame`` as an aligned text table (no index): numbers right, text left.
+
+    Values go through :func:`format_value`; ``percent`` names columns shown as %
+    in addition to those :func:`is_percent_column` accepts. An empty frame is
+    ``(none)``.
+    """
+    from tabulate import tabulate
+
     if frame.empty:
-        click.echo("(none)")
-    else:
-        with pd.option_context("display.max_rows", None, "display.width", 160):
-            click.echo(frame.to_string(index=False))
+        return "(none)"
+    styles = [(True if c in percent else None, _column_decimals(frame[c])) for c in frame.columns]
+    rows = [
+        [format_value(v, c, pct, dec) for c, v, (pct, dec) in zip(frame.columns, row, styles,
+                                                                   strict=True)]
+        for row in frame.itertuples(index=False, name=None)
+    ]  # fmt: skip
+    align = [
+        "right" if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(
+            frame[c]) else "left"
+        for c in frame.columns
+    ]  # fmt: skip
+    headers = [str(c) for c in frame.columns]
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True,
+                    colalign=align)  # fmt: skip
+
+
+def echo_frame(frame: pd.DataFrame, percent: Sequence[str] = ()) -> None:
+    """Print ``frame`` as :func:`format_frame` does."""
+    click.echo(format_frame(frame, percent))
+
+
+def echo_mapping(mapping: dict[str, Any], indent: str = "  ") -> None:
+    """Print ``key: value`` lines, each value through :func:`format_value` with its key."""
+    for key, value in mapping.items():
+        click.echo(f"{indent}{key}: {format_value(value, key)}")

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -152,22 +154,110 @@ def validate_parameters(notebook: Path, parameters: dict[str, Any]) -> dict[str,
 # --------------------------------------------------------------------------- one notebook
 
 
-def render_html(executed: Path, html_path: Path) -> None:
+def page_title(job: str, portfolio: str, as_of: dt.date | str) -> str:
+    """``<Engine> — <portfolio> — <as-of>``, the title of an engine's HTML render."""
+    as_of_text = as_of.isoformat() if isinstance(as_of, dt.date) else str(as_of)
+    return f"{job.replace('_', ' ').capitalize()} — {portfolio} — {as_of_text}"
+
+
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][^\s'\"\\/:]+)+[\\/]([^\s'\"\\/:]+)")
+_ERROR_BOX = (
+    '<div class="sigmasight-error" role="alert" style="border:1px solid #c0392b;'
+    "background:#fdecea;color:#611a15;padding:0.8em 1em;margin:1em 0;border-radius:4px;"
+    'font-family:sans-serif"><strong>{engine} failed</strong><br>'
+    "<code>{ename}</code>: {evalue}<br><small>The traceback is in the executed notebook."
+    "</small></div>"
+)
+
+
+def error_box(engine: str, ename: str, evalue: str) -> str:
+    """A short HTML error box: engine, exception name and message, no traceback.
+
+    File paths in the message are cut to their last component, so no server
+    path reaches the page; the message is cut to 300 characters.
+    """
+    message = _PATH.sub(r"\1", str(evalue)).strip()
+    if len(message) > 300:
+        message = message[:299] + "…"
+    return _ERROR_BOX.format(
+        engine=escape(engine), ename=escape(str(ename)), evalue=escape(message)
+    )
+
+
+def render_html(
+    executed: Path, html_path: Path, title: str | None = None, error: dict[str, Any] | None = None
+) -> None:
     """Write a self-contained HTML render of ``executed`` with all code hidden.
 
     Outputs only (no input cells, no prompts); scripts are removed, so the
     page opens from disk with no network: charts are inline PNG, tables HTML.
+    ``title`` becomes the page's ``<title>`` (default: the notebook's file
+    name). For a failed run (``error`` with ``ename`` / ``evalue``) the page
+    shows a short error box in place of papermill's banner, and error outputs
+    and stderr streams (tracebacks, warnings with paths) are left out; the
+    executed notebook keeps the full traceback.
     """
     import nbformat
     from nbconvert import HTMLExporter
 
+    nb = nbformat.read(executed, as_version=4)
+    if error is not None:
+        engine = (title or executed.stem).split(" — ")[0]
+        cells = [
+            c for c in nb.cells if "papermill-error-cell-tag" not in c.metadata.get("tags", [])
+        ]
+        for cell in cells:
+            if cell.cell_type == "code":
+                cell.outputs = [
+                    o for o in cell.get("outputs", [])
+                    if o.output_type != "error"
+                    and not (o.output_type == "stream" and o.get("name") == "stderr")
+                ]  # fmt: skip
+        box = error_box(engine, error.get("ename") or "Error", error.get("evalue") or "")
+        nb.cells = [nbformat.v4.new_markdown_cell(box), *cells]
     exporter = HTMLExporter(
         template_name="lab", exclude_input=True, exclude_input_prompt=True,
         exclude_output_prompt=True, require_js_url="", mathjax_url="",
     )  # fmt: skip
-    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+    resources = {"metadata": {"name": title or executed.stem}}
+    body, _ = exporter.from_notebook_node(nb, resources=resources)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     html_path.write_text(_SCRIPT.sub("", body), encoding="utf-8")
+
+
+def _fresh_kernel_options() -> dict[str, Any]:
+    """papermill options for a fresh kernel: CurveZMQ transport encryption when zmq has it.
+
+    Without it ipykernel logs "Kernel is running over TCP without encryption" on the
+    console for every notebook; the warm engine sets the same policy.
+    """
+    from traitlets.config import Config
+
+    from sigmasight_lib.batch.warm_kernel import transport_encryption
+
+    return {
+        "config": Config({"KernelManager": {"transport_encryption": transport_encryption()}}),
+        "kernel_manager_class": _quiet_shutdown_manager(),
+    }
+
+
+@functools.cache
+def _quiet_shutdown_manager() -> type:
+    """An ``AsyncKernelManager`` whose shutdown sends no SIGINT before the shutdown request.
+
+    jupyter_client interrupts the kernel first; after the last cell the kernel is idle,
+    and the interrupt only makes ipykernel log "KeyboardInterrupt caught in kernel." on
+    the console when it lands inside a message handler. A kernel that does not answer
+    the request is still killed after ``shutdown_wait_time``.
+    """
+    from jupyter_client import AsyncKernelManager
+
+    class QuietShutdownKernelManager(AsyncKernelManager):
+        async def _async_interrupt_kernel(self) -> None:
+            if not self.shutting_down:
+                await super()._async_interrupt_kernel()
+
+    return QuietShutdownKernelManager
 
 
 def execute_job(
@@ -176,6 +266,7 @@ def execute_job(
     out_dir: Path,
     notebooks_dir: Path,
     kernel_mode: str = "fresh",
+    title: str | None = None,
 ) -> JobOutcome:
     """Run one notebook with papermill, render its HTML, and describe the outcome.
 
@@ -203,6 +294,7 @@ def execute_job(
             str(source), str(executed), parameters=parameters, kernel_name=KERNEL_NAME,
             engine_name=engine, progress_bar=False, log_output=False,
             execution_timeout=CELL_TIMEOUT_SECONDS, cwd=str(notebooks_dir),
+            **({} if engine else _fresh_kernel_options()),
         )  # fmt: skip
     except papermill.PapermillExecutionError as exc:
         error = {"cell_index": exc.cell_index, "ename": exc.ename, "evalue": exc.evalue,
@@ -216,7 +308,7 @@ def execute_job(
         }
     seconds = time.perf_counter() - start
     if executed.exists():
-        render_html(executed, html)
+        render_html(executed, html, title=title, error=error)
     return JobOutcome(
         portfolio_id=None, job=job, status="failed" if error else "succeeded",
         duration_seconds=seconds, notebook=str(executed) if executed.exists() else None,
@@ -273,6 +365,11 @@ def run_portfolio_chain(task: PortfolioTask) -> list[JobOutcome]:
         return _run_chain(task, load_settings({**os.environ, **task.environment}))
 
 
+_job_started: Callable[[str, str], None] | None = None
+"""Called with (portfolio name, job) as each job starts, in this process: the inline
+executor's progress bar names portfolio and engine (workers report per portfolio)."""
+
+
 def _run_chain(task: PortfolioTask, settings: Settings) -> list[JobOutcome]:
     out_dir = Path(task.outputs_dir) / task.as_of.isoformat() / task.slug
     params = {
@@ -283,6 +380,8 @@ def _run_chain(task: PortfolioTask, settings: Settings) -> list[JobOutcome]:
     skipped: dict[str, str] = {}
     outcomes: list[JobOutcome] = []
     for job in task.jobs:
+        if _job_started is not None:
+            _job_started(task.portfolio_name, job)
         if job in skipped:
             outcome = JobOutcome(task.portfolio_id, job, "skipped",
                                  error={"reason": skipped[job]})  # fmt: skip
@@ -290,7 +389,8 @@ def _run_chain(task: PortfolioTask, settings: Settings) -> list[JobOutcome]:
             record(settings, lambda s, job=job: upsert_job(
                 s, task.run_id, task.portfolio_id, job, status="running",
                 started_at=dt.datetime.now(dt.UTC), error=None), "job start")  # fmt: skip
-            result = execute_job(job, params, out_dir, settings.notebooks_dir, task.kernel_mode)
+            result = execute_job(job, params, out_dir, settings.notebooks_dir, task.kernel_mode,
+                                 title=page_title(job, task.portfolio_name, task.as_of))  # fmt: skip
             outcome = JobOutcome(task.portfolio_id, job, result.status, result.duration_seconds,
                                  result.notebook, result.html, result.error)  # fmt: skip
             if result.status == "failed":
@@ -541,7 +641,7 @@ def _locked_batch(
             md = execute_job(
                 MARKET_DATA_JOB, {"portfolio": None, "as_of": as_of.isoformat(), "run_id": run_id},
                 settings.outputs_dir / as_of.isoformat() / "market-data", settings.notebooks_dir,
-                kernel_mode,
+                kernel_mode, title=page_title(MARKET_DATA_JOB, "all portfolios", as_of),
             )  # fmt: skip
         except Exception as exc:  # sync or notebook crash: this job fails, the run goes on
             md = JobOutcome(None, MARKET_DATA_JOB, "failed",
@@ -578,14 +678,23 @@ def _locked_batch(
         tasks.append(PortfolioTask(run_id, pid, name, slug, as_of, todo, kernel_mode,
                                    str(settings.outputs_dir), _environment(settings)))  # fmt: skip
     total = sum(len(t.jobs) for t in tasks)
-    progress = Progress(f"batch {as_of}")
-    done = 0
+    progress = Progress(f"batch {as_of}", unit="job")
+    names = {t.portfolio_id: t.portfolio_name for t in tasks}
+    done = started = 0
+
+    def on_start(portfolio: str, job: str) -> None:
+        nonlocal started
+        progress(started, max(total, 1), f"{portfolio} · {job}")
+        started += 1
 
     def on_done(chain: list[JobOutcome]) -> None:
-        nonlocal done
+        nonlocal done, started
         outcomes.extend(chain)
         done += len(chain)
-        progress(done, max(total, 1), f"{len(tasks)} portfolios x {len(selected)} engines")
+        started = max(started, done)
+        who = names.get(chain[0].portfolio_id, "") if chain else ""
+        progress(done, max(total, 1), f"{who} done" if done < total else
+                 f"{len(tasks)} portfolios x {len(selected)} engines")  # fmt: skip
 
     def on_crash(task: PortfolioTask, exc: BaseException) -> None:
         """A worker that raised (or died) fails its portfolio's unfinished jobs, not the run."""
@@ -605,7 +714,12 @@ def _locked_batch(
 
         on_done(record(settings, mark, "job status"))
 
-    _run_tasks(tasks, executor, workers, scheduler_address, on_done, on_crash)
+    global _job_started
+    _job_started = on_start if executor == "inline" else None
+    try:
+        _run_tasks(tasks, executor, workers, scheduler_address, on_done, on_crash)
+    finally:
+        _job_started = None
 
     def finish(session) -> tuple[str, Path]:  # noqa: ANN001
         jobs = list(session.scalars(select(BatchJob).where(BatchJob.batch_run_id == run_id)))

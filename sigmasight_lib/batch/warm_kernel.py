@@ -356,7 +356,7 @@ _RESULT_EXPRESSION = f"__import__('sys').modules[{_RUNTIME_MODULE!r}].runtime.la
 # --------------------------------------------------------------------------- the pool
 
 
-def _transport_encryption() -> str:
+def transport_encryption() -> str:
     """CurveZMQ when available ('auto': if the kernelspec declares it): the reset sends
     the caller's environment, which may hold credentials, to the kernel."""
     import zmq
@@ -456,7 +456,7 @@ class WarmKernel:
                 extra_arguments=[_HISTORY_IN_MEMORY],
                 env=launch_env,
                 cwd=os.getcwd(),
-                transport_encryption=_transport_encryption(),
+                transport_encryption=transport_encryption(),
             )
         except Exception as exc:
             raise WarmKernelError(f"could not start kernel {self.kernel_name!r}: {exc}") from exc

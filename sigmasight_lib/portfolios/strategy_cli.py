@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import click
-import pandas as pd
 
+from sigmasight_lib.cli_common import echo_frame
 from sigmasight_lib.cli_common import echo_json as _echo_json
 from sigmasight_lib.cli_common import session as _session
 from sigmasight_lib.portfolios import strategies as st
@@ -57,8 +57,7 @@ def strategy_list(portfolio: str, as_json: bool) -> None:
         position_ids=frame["position_ids"].map(lambda ids: " ".join(map(str, ids))),
         symbols=frame["symbols"].map(" ".join),
     )
-    with pd.option_context("display.max_rows", None, "display.width", 160):
-        click.echo(shown.to_string(index=False))
+    echo_frame(shown)
 
 
 @strategy_group.command("create")

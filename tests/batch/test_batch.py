@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -167,6 +169,51 @@ def test_failing_notebook_is_isolated_and_resume_reruns_only_what_failed(
     }
     assert valuation_html.stat().st_mtime_ns == stamp  # not rerun
     assert all(j.status == "succeeded" for j in jobs_of(settings, first.run_id).values())
+
+
+def test_failed_render_shows_an_error_box_and_no_traceback(sqlite_demo_db, notebooks_copy):
+    settings = replace(sqlite_demo_db, notebooks_dir=notebooks_copy)
+    break_notebook(notebooks_copy, "exposures")
+    result = run_batch(settings, portfolios=[BALANCED], jobs=["valuation", "exposures"])
+    jobs = jobs_of(settings, result.run_id)
+    failed = jobs[(1, "exposures")]
+    assert failed.status == "failed"
+    page = Path(failed.artifact_path).read_text(encoding="utf-8")
+    title = "Exposures — Balanced Individual Investor — 2017-03-29"
+    assert f"<title>{title}</title>" in page
+    assert 'class="sigmasight-error"' in page
+    assert "<strong>Exposures failed</strong>" in page
+    assert "<code>RuntimeError</code>: forced failure for the test" in page
+    assert "Traceback" not in page and "raise RuntimeError" not in page
+    assert str(notebooks_copy) not in page and str(settings.outputs_dir) not in page
+    assert not re.search(r"(?:/home|/tmp|/work|/usr|site-packages)/", page)
+    executed = nbformat.read(failed.error["notebook"], as_version=4)  # traceback kept there
+    assert any(o.output_type == "error" for c in executed.cells for o in c.get("outputs", []))
+    valuation = Path(jobs[(1, "valuation")].artifact_path).read_text(encoding="utf-8")
+    assert "<title>Valuation — Balanced Individual Investor — 2017-03-29</title>" in valuation
+    assert "sigmasight-error" not in valuation
+
+
+def test_cli_batch_off_a_terminal_prints_no_progress_bar_and_no_warnings(sqlite_demo_db):
+    """stderr is a pipe: progress goes to INFO log lines, no bar; a fresh kernel logs no
+    ipykernel / setuptools / debugger warnings; ``-q`` leaves only the outcome on stdout."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_DIR), "SIGMASIGHT_MARKET_DATA": "offline",
+           "SIGMASIGHT_DATABASE_URL": sqlite_demo_db.database_url.render_as_string(
+               hide_password=False),
+           "SIGMASIGHT_OUTPUTS_DIR": str(sqlite_demo_db.outputs_dir)}  # fmt: skip
+    cli = [sys.executable, "-c", "from sigmasight_lib.cli import main; main()", "batch", "run",
+           "--portfolio", "1", "--jobs", "valuation,greeks", "--kernel", "fresh"]  # fmt: skip
+    run = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "\r" not in run.stderr and "%|" not in run.stderr and "job/s" not in run.stderr
+    assert "sigmasight_lib.progress: batch 2017-03-29: 2/2" in run.stderr  # the log line instead
+    lines = run.stderr.splitlines()
+    assert lines and all(" INFO " in line for line in lines), run.stderr
+    assert not re.search(r"warning|IPKernelApp|XDG_RUNTIME_DIR|frozen modules", run.stderr, re.I)
+    quiet = subprocess.run([*cli[:3], "-q", *cli[3:]], env=env, capture_output=True, text=True,
+                           timeout=600)  # fmt: skip
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    assert "succeeded" in quiet.stdout
 
 
 def test_rerun_replaces_results_without_duplicates(sqlite_demo_db):

@@ -77,7 +77,12 @@ def per_notebook() -> dict[str, float]:
             "SIGMASIGHT_OUTPUTS_DIR": str(settings.outputs_dir),
             "SIGMASIGHT_PARAMS_DIR": str(settings.params_dir),
         })  # fmt: skip
-        params = {"portfolio": HF, "as_of": "2017-03-29", "run_id": None}
+        from sigmasight_lib.db.session import session_scope
+        from sigmasight_lib.portfolios.service import find_portfolio
+
+        with session_scope(settings) as session:
+            hf_id = find_portfolio(session, HF).id  # notebooks take the portfolio id
+        params = {"portfolio": hf_id, "as_of": "2017-03-29", "run_id": None}
         out = settings.outputs_dir / "per-notebook"
         figures = {}
         for mode in ("fresh", "warm"):

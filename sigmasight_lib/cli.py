@@ -22,6 +22,7 @@ from sigmasight_lib.cli_common import (
     json_option,
     parse_date,
     parse_session,
+    portfolio_option,
 )
 from sigmasight_lib.config import Settings, load_settings
 from sigmasight_lib.exceptions import SigmaSightError
@@ -590,13 +591,7 @@ def _engine_names() -> list[str]:
 
 @cli.command("engine")
 @click.argument("engine", metavar="ENGINE", type=click.Choice(_engine_names()))
-@click.option(
-    "--portfolio",
-    "portfolio_ref",
-    required=True,
-    metavar="NAME_OR_ID",
-    help="Portfolio id, slug or name.",
-)
+@portfolio_option
 @as_of_option
 @click.option(
     "--backfill",
@@ -854,13 +849,7 @@ _register_commands()
 
 
 @cli.command("validate")
-@click.option(
-    "--portfolio",
-    "portfolio_ref",
-    required=True,
-    metavar="NAME_OR_ID",
-    help="Portfolio id, slug or name.",
-)
+@portfolio_option
 @click.option(
     "--start",
     required=True,

@@ -75,6 +75,13 @@ as_of_option = click.option(
     help="Valuation date (default: latest date on which every needed series exists).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+portfolio_option = click.option(
+    "--portfolio",
+    "portfolio_ref",
+    required=True,
+    metavar="NAME_OR_ID",
+    help="Portfolio id, slug or name.",
+)
 
 
 def json_default(value: Any) -> Any:

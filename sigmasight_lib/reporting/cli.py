@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from sigmasight_lib.cli_common import parse_session as _as_of
+from sigmasight_lib.cli_common import as_of_option
 from sigmasight_lib.exceptions import ConfigError
 
 
@@ -28,13 +28,7 @@ def _formats(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[
 
 @click.command("report")
 @click.argument("name_or_id")
-@click.option(
-    "--as-of",
-    "as_of",
-    callback=_as_of,
-    metavar="YYYY-MM-DD",
-    help="As-of date of the results (default: the latest date on which every needed series is cached).",
-)
+@as_of_option
 @click.option(
     "--format",
     "formats",

@@ -285,7 +285,8 @@ def _strict(text: str) -> dict:
     return json.loads(text, parse_constant=reject)
 
 
-def test_cli_json_shape_and_files(cli, settings: Settings):
+def test_cli_json_shape_and_files(cli, settings: Settings, result: ValidationResult):
+    # `result` synced the prices through 2020 into the module's database; --no-sync reads them
     code, out, err = cli(
         "-q", "validate", "--portfolio", PORTFOLIO, "--start", "2017-01-03", "--end",
         "2017-03-29", "--replays", "covid_2020", "--no-sync", "--json",

@@ -9,9 +9,11 @@ skipping them.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +129,79 @@ def sqlite_demo_db(sqlite_settings: Settings) -> Settings:
     """The demo database on SQLite only (for slow end-to-end tests)."""
     upgrade(sqlite_settings)
     return seed_demo_database(sqlite_settings)
+
+
+def break_notebook(notebooks_dir: Path, job: str) -> None:
+    """Make the job's notebook in ``notebooks_dir`` raise in its last cell."""
+    import nbformat
+
+    from sigmasight_lib.batch.plan import NOTEBOOKS
+
+    path = notebooks_dir / NOTEBOOKS[job]
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell('raise RuntimeError("forced failure for the test")'))
+    nbformat.write(nb, path)
+
+
+@dataclass(frozen=True)
+class DemoBatch:
+    """A batch on its own seeded SQLite database: ``run`` (and ``rerun`` when there is one)."""
+
+    settings: Settings
+    run: Any
+    """The ``BatchResult`` of the batch."""
+    rerun: Any = None
+    """The ``BatchResult`` of the partial rerun after it, or None."""
+
+    @property
+    def portfolio_dir(self) -> Path:
+        """``outputs/2017-03-29/balanced-individual-investor``: its artifacts."""
+        return self.settings.outputs_dir / "2017-03-29" / "balanced-individual-investor"
+
+
+def _session_demo_db(tmp_path_factory: pytest.TempPathFactory, name: str) -> Settings:
+    tmp = tmp_path_factory.mktemp(name)
+    settings = _settings_for(f"sqlite:///{tmp / 'test.db'}", tmp)
+    upgrade(settings)
+    return seed_demo_database(settings)
+
+
+@pytest.fixture(scope="session")
+def demo_batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoBatch]:
+    """Every notebook of Balanced Individual Investor at 2017-03-29 (warm kernel), then a
+    partial rerun of the valuation notebook only, on the demo data (SQLite), once per session.
+
+    Shared by the tests that read its artifacts (``tests/batch/test_batch.py``,
+    ``tests/test_browser.py``): read them, never write to its database or outputs.
+    """
+    from sigmasight_lib.batch.runner import run_batch
+
+    settings = _session_demo_db(tmp_path_factory, "demo-batch")
+    name = "Balanced Individual Investor"
+    run = run_batch(settings, portfolios=[name], kernel_mode="warm")
+    rerun = run_batch(settings, portfolios=[name], jobs=["valuation"])
+    yield DemoBatch(settings, run, rerun)
+    dispose_engine(settings)
+
+
+@pytest.fixture(scope="session")
+def failed_render_batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoBatch]:
+    """The valuation and exposures notebooks of Balanced Individual Investor at 2017-03-29,
+    the exposures notebook made to raise in its last cell (``break_notebook``), once per
+    session on its own demo database: its exposures render is a failed notebook's page.
+    Read it, never write to it."""
+    from sigmasight_lib.batch.runner import run_batch
+
+    settings = _session_demo_db(tmp_path_factory, "failed-render")
+    notebooks = settings.outputs_dir.parent / "notebooks"
+    shutil.copytree(REPO_DIR / "notebooks", notebooks)
+    break_notebook(notebooks, "exposures")
+    settings = replace(settings, notebooks_dir=notebooks)
+    run = run_batch(
+        settings, portfolios=["Balanced Individual Investor"], jobs=["valuation", "exposures"]
+    )
+    yield DemoBatch(settings, run)
+    dispose_engine(settings)
 
 
 def cli_runner(settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):

@@ -33,6 +33,7 @@ from sigmasight_lib.db.session import session_scope
 from sigmasight_lib.exceptions import ConfigError
 from sigmasight_lib.portfolios.positions import make_position_spec
 from sigmasight_lib.portfolios.service import write_portfolio
+from tests.conftest import DemoBatch, break_notebook
 
 AS_OF = dt.date(2017, 3, 29)
 BALANCED = "Balanced Individual Investor"
@@ -48,24 +49,16 @@ def notebooks_copy(tmp_path) -> Path:
     return target
 
 
-def break_notebook(notebooks_dir: Path, job: str) -> None:
-    """Make the job's notebook raise in its last cell."""
-    path = notebooks_dir / NOTEBOOKS[job]
-    nb = nbformat.read(path, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell('raise RuntimeError("forced failure for the test")'))
-    nbformat.write(nb, path)
-
-
 def jobs_of(settings, run_id: int) -> dict[tuple[int | None, str], BatchJob]:
     with session_scope(settings) as session:
         return {(j.portfolio_id, j.job_name): j for j in session.scalars(
             sa.select(BatchJob).where(BatchJob.batch_run_id == run_id))}  # fmt: skip
 
 
-def test_full_batch_writes_notebooks_html_and_index(sqlite_demo_db):
-    result = run_batch(sqlite_demo_db, portfolios=[BALANCED], kernel_mode="warm")
+def test_full_batch_writes_notebooks_html_and_index(demo_batch: DemoBatch):
+    result, rerun = demo_batch.run, demo_batch.rerun
     assert result.status == "succeeded", [o for o in result.outcomes if o.status != "succeeded"]
-    out = sqlite_demo_db.outputs_dir / "2017-03-29" / "balanced-individual-investor"
+    out = demo_batch.portfolio_dir
     for job, notebook in NOTEBOOKS.items():
         if job == "market_data":
             continue
@@ -80,24 +73,23 @@ def test_full_batch_writes_notebooks_html_and_index(sqlite_demo_db):
             for c in nbformat.read(executed, as_version=4).cells
             if "injected-parameters" in c.metadata.get("tags", [])
         ]
-        assert params and f"run_id = {result.run_id}" in params[0].source
+        run_id = rerun.run_id if job == "valuation" else result.run_id  # the rerun's own
+        assert params and f"run_id = {run_id}" in params[0].source
     for name in ("report.md", "report.json", "positions.csv", "report.html"):
         assert (out / name).exists(), name  # the batch's last step
-    index = result.index_html.read_text(encoding="utf-8")
-    assert "Balanced Individual Investor" in index and "html/01_valuation.html" in index
-    assert "balanced-individual-investor/report.html" in index
-    assert "balanced-individual-investor/positions.csv" in index
-    with session_scope(sqlite_demo_db) as session:
+    with session_scope(demo_batch.settings) as session:
         run = session.get(BatchRun, result.run_id)
         assert run.code_version and len(run.market_data_hash) == 64
         assert run.parameters["portfolios"] == [1]  # ids (issue 12 item 8)
         assert run.parameters["portfolio_names"] == [BALANCED]
         rows = session.scalars(sa.select(PositionValuation.batch_run_id)).all()
-        assert rows and set(rows) == {result.run_id}
+        assert rows and set(rows) == {rerun.run_id}  # the rerun replaced the batch's rows
     # a partial rerun replaces only its engines' cells: the others keep their renders
-    rerun = run_batch(sqlite_demo_db, portfolios=[BALANCED], jobs=["valuation"])
     assert rerun.status == "succeeded"
     index = rerun.index_html.read_text(encoding="utf-8")
+    assert "Balanced Individual Investor" in index and "html/01_valuation.html" in index
+    assert "balanced-individual-investor/report.html" in index
+    assert "balanced-individual-investor/positions.csv" in index
     row = next(r for r in index.split("<tr>") if "Balanced Individual Investor" in r)
     assert "html/06_stress.html" in row and "html/01_valuation.html" in row
     assert f"(run {rerun.run_id})" in row and f"(run {result.run_id})" in row
@@ -171,10 +163,8 @@ def test_failing_notebook_is_isolated_and_resume_reruns_only_what_failed(
     assert all(j.status == "succeeded" for j in jobs_of(settings, first.run_id).values())
 
 
-def test_failed_render_shows_an_error_box_and_no_traceback(sqlite_demo_db, notebooks_copy):
-    settings = replace(sqlite_demo_db, notebooks_dir=notebooks_copy)
-    break_notebook(notebooks_copy, "exposures")
-    result = run_batch(settings, portfolios=[BALANCED], jobs=["valuation", "exposures"])
+def test_failed_render_shows_an_error_box_and_no_traceback(failed_render_batch: DemoBatch):
+    settings, result = failed_render_batch.settings, failed_render_batch.run
     jobs = jobs_of(settings, result.run_id)
     failed = jobs[(1, "exposures")]
     assert failed.status == "failed"
@@ -185,7 +175,7 @@ def test_failed_render_shows_an_error_box_and_no_traceback(sqlite_demo_db, noteb
     assert "<strong>Exposures failed</strong>" in page
     assert "<code>RuntimeError</code>: forced failure for the test" in page
     assert "Traceback" not in page and "raise RuntimeError" not in page
-    assert str(notebooks_copy) not in page and str(settings.outputs_dir) not in page
+    assert str(settings.notebooks_dir) not in page and str(settings.outputs_dir) not in page
     assert not re.search(r"(?:/home|/tmp|/work|/usr|site-packages)/", page)
     executed = nbformat.read(failed.error["notebook"], as_version=4)  # traceback kept there
     assert any(o.output_type == "error" for c in executed.cells for o in c.get("outputs", []))

@@ -27,10 +27,24 @@ REPORT_FILES = ("report.html", "report.md", "report.json", "positions.csv")
 """Report artifacts linked per portfolio and date when they exist."""
 
 STYLE = """
-body { font-family: -apple-system, Segoe UI, Helvetica, Arial, sans-serif; margin: 2rem; color: #222; }
-table { border-collapse: collapse; margin-bottom: 2rem; }
-th, td { border: 1px solid #ccc; padding: .3rem .6rem; text-align: left; font-size: .9rem; }
-th { background: #f3f3f3; }
+body { font-family: -apple-system, Segoe UI, Helvetica, Arial, sans-serif; margin: 2rem;
+       color: #222; max-width: 1200px; }
+p.lead { color: #444; line-height: 1.45; }
+.table-wrap { overflow-x: auto; }
+table { border-collapse: collapse; margin-bottom: 2rem; width: 100%; }
+th, td { border-bottom: 1px solid #ddd; padding: .45rem .6rem; text-align: left;
+         font-size: .88rem; vertical-align: top; }
+th { background: #f3f4f6; border-bottom: 2px solid #ccc; white-space: nowrap; }
+td.date { white-space: nowrap; }
+td.portfolio { font-weight: 600; min-width: 9rem; }
+a.report { font-weight: 600; } .other-files { font-size: .8rem; color: #555; }
+dl.headline { margin: 0; display: grid; grid-template-columns: auto auto; column-gap: .6rem; }
+dl.headline dt { color: #555; white-space: nowrap; } dl.headline dd { margin: 0; text-align: right;
+         font-variant-numeric: tabular-nums; white-space: nowrap; }
+.engines { display: flex; flex-wrap: wrap; gap: .3rem; max-width: 24rem; }
+.engine { border-radius: 3px; padding: .1rem .4rem; font-size: .8rem; white-space: nowrap;
+          border: 1px solid currentColor; }
+.engine a { color: inherit; }
 .succeeded { color: #176f2c; } .failed { color: #b3261e; font-weight: bold; }
 .skipped, .pending, .running { color: #8a6d00; } .partial { color: #b35c00; }
 .errors ul { margin: 0; padding-left: 1rem; color: #b3261e; }
@@ -59,7 +73,8 @@ def _usd(value: object) -> str:
 
 
 def _headline(folder: Path) -> str:
-    """Headline figures of the row's ``report.json`` (empty when there is none)."""
+    """Headline figures of the row's ``report.json`` as an HTML definition list
+    (empty when there is none)."""
     path = folder / "report.json"
     if not path.exists():
         return ""
@@ -67,12 +82,24 @@ def _headline(folder: Path) -> str:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "report.json unreadable"
-    parts = []
+    items = []
     for group, key, label in HEADLINE:
         section = doc.get(group) or {}
         value = section.get(key) if section.get("status") == "ok" else None
-        parts.append(f"{label} {_usd(value)}")
-    return " · ".join(parts)
+        items.append(f"<dt>{html.escape(label)}</dt><dd>{html.escape(_usd(value))}</dd>")
+    return f'<dl class="headline">{"".join(items)}</dl>'
+
+
+def _report_links(folder: Path, outputs_dir: Path) -> str:
+    """The report link first and prominent, the other report files beneath it."""
+    present = [f for f in REPORT_FILES if (folder / f).exists()]
+    links = [_link(str(folder / f), outputs_dir, f) for f in present]
+    if not links:
+        return ""
+    if present[0] != "report.html":
+        return " · ".join(links)
+    head = links[0].replace("<a ", '<a class="report" ', 1)
+    return f'{head}<div class="other-files">{" · ".join(links[1:])}</div>'
 
 
 def _latest_jobs(
@@ -125,26 +152,20 @@ def write_index(session: Session, outputs_dir: Path) -> Path:
         files, headline = "", ""
         if pid is not None:
             folder = outputs_dir / as_of.isoformat() / slugs.get(pid, "")
-            links = [
-                _link(str(folder / f), outputs_dir, f)
-                for f in REPORT_FILES
-                if (folder / f).exists()
-            ]
-            files, headline = " · ".join(links), _headline(folder)
-        cells = []
+            files = _report_links(folder, outputs_dir)
+            headline = _headline(folder)
+        chips = []
         for job_name in (MARKET_DATA_JOB,) if pid is None else PORTFOLIO_JOBS:
             job = pjobs.get(job_name)
             if job is None:
-                cells.append("<td></td>")
                 continue
             manual = "manual " if kinds.get(job.batch_run_id) == "manual" else ""
             run_note = f" ({manual}run {job.batch_run_id})" if len(runs) > 1 or manual else ""
-            cells.append(
-                f'<td class="{html.escape(job.status)}">'
-                f"{_link(job.artifact_path, outputs_dir, job.status)}{html.escape(run_note)}</td>"
+            label = job_name.replace("_", " ")
+            chips.append(
+                f'<span class="engine {html.escape(job.status)}" title="{html.escape(job.status)}">'
+                f"{_link(job.artifact_path, outputs_dir, label)}{html.escape(run_note)}</span>"
             )
-        if pid is None:
-            cells += ["<td></td>"] * (len(PORTFOLIO_JOBS) - 1)
         failures = [
             f"<li>{html.escape(j.job_name.replace('_', ' '))}: {html.escape(_error_text(j))}</li>"
             for j in pjobs.values()
@@ -152,26 +173,28 @@ def write_index(session: Session, outputs_dir: Path) -> Path:
         ]
         failure_cell = f"<ul>{''.join(failures)}</ul>" if failures else ""
         rows.append(
-            f"<tr><td>{html.escape(as_of.isoformat())}</td><td>{html.escape(name)}</td>"
-            f"<td>{files}</td><td>{html.escape(headline)}</td>"
-            f'<td class="{status}">{status}</td><td>{", ".join(map(str, runs))}</td>'
-            f'{"".join(cells)}<td class="errors">{failure_cell}</td></tr>'
+            f'<tr><td class="date">{html.escape(as_of.isoformat())}</td>'
+            f'<td class="portfolio">{html.escape(name)}</td>'
+            f"<td>{files}</td><td>{headline}</td>"
+            f'<td class="{status}">{status}<br><small>run {", ".join(map(str, runs))}</small></td>'
+            f'<td><div class="engines">{"".join(chips)}</div></td>'
+            f'<td class="errors">{failure_cell}</td></tr>'
         )
-    header = "".join(f"<th>{html.escape(j.replace('_', ' '))}</th>" for j in PORTFOLIO_JOBS)
-    columns = 7 + len(PORTFOLIO_JOBS)  # as of, portfolio, files, headline, status, runs, failures
+    columns = 7  # as of, portfolio, report, headline, status, engines, failures
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>SigmaSight runs</title><style>{STYLE}</style></head>
 <body><h1>SigmaSight runs</h1>
-<p>Per portfolio and as-of date: the report first, headline figures from it, then the
-latest result of every engine over all runs, linking the engine's HTML render (a cell
-names its run when the row mixes runs; a manual <code>sigmasight engine</code> run has no render),
-and every failure with its error.
+<p class="lead">Per portfolio and as-of date: the report first, headline figures from it, then the
+latest result of every engine over all runs, each linking the engine's HTML render and coloured by
+its status (<span class="succeeded">succeeded</span>, <span class="failed">failed</span>,
+<span class="skipped">skipped</span>); an engine names its run when the row mixes runs, and a
+manual <code>sigmasight engine</code> run has no render. Every failure is listed with its error.
 Generated {html.escape(dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))}.</p>
-<table><thead><tr><th>as of</th><th>portfolio</th><th>report files</th><th>headline</th>
-<th>status</th><th>runs</th>{header}<th>failures</th></tr></thead>
+<div class="table-wrap"><table><thead><tr><th>as of</th><th>portfolio</th><th>report</th>
+<th>headline</th><th>status</th><th>engines</th><th>failures</th></tr></thead>
 <tbody>
 {chr(10).join(rows) if rows else f'<tr><td colspan="{columns}">no runs yet</td></tr>'}
-</tbody></table></body></html>
+</tbody></table></div></body></html>
 """
     outputs_dir.mkdir(parents=True, exist_ok=True)
     path = outputs_dir / "index.html"

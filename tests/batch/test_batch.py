@@ -94,7 +94,7 @@ def test_full_batch_writes_notebooks_html_and_index(demo_batch: DemoBatch):
     assert "html/06_stress.html" in row and "html/01_valuation.html" in row
     assert f"(run {rerun.run_id})" in row and f"(run {result.run_id})" in row
     assert row.index("report.html") < row.index("html/01_valuation.html")  # report first
-    assert "net value $" in row and "VaR 95 $" in row
+    assert "<dt>net value</dt><dd>$" in row and "<dt>VaR 95</dt><dd>$" in row
 
 
 @pytest.mark.slow

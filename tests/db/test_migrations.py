@@ -175,6 +175,9 @@ def test_0011_marks_existing_portfolios_not_synthetic(empty_db_settings):
         assert conn.execute(sa.text("SELECT id, synthetic FROM portfolios")).all() == [(1, False)]
     indexes = {i["name"] for i in sa.inspect(engine).get_indexes("position_valuations")}
     assert "ix_position_valuations_position_id" in indexes
+    assert "ix_position_tags_tag_id" in {
+        i["name"] for i in sa.inspect(engine).get_indexes("position_tags")
+    }
     from alembic import command
 
     from sigmasight_lib.db.session import alembic_config

@@ -2,9 +2,10 @@
 
 - ``portfolios.synthetic``: true for the generated portfolios of ``sigmasight demo
   synthetic`` (benchmarks), false for every other portfolio, existing ones included.
-- An index on ``position_id`` of each per-position result table, so that deleting
-  positions (``demo synthetic --remove``, a CSV ``--sync``) finds their result rows
-  by index instead of scanning the table once per deleted position.
+- An index on ``position_id`` of each per-position result table and on
+  ``position_tags.tag_id``, so that deleting positions or tags (``demo synthetic
+  --remove``, a CSV ``--sync``) finds the rows that reference them by index instead
+  of scanning the table once per deleted row.
 
 Revision ID: 0011
 Revises: 0010
@@ -38,9 +39,11 @@ def upgrade() -> None:
     )
     for table in POSITION_RESULT_TABLES:
         op.create_index(f"ix_{table}_position_id", table, ["position_id"], unique=False)
+    op.create_index("ix_position_tags_tag_id", "position_tags", ["tag_id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_position_tags_tag_id", table_name="position_tags")
     for table in POSITION_RESULT_TABLES:
         op.drop_index(f"ix_{table}_position_id", table_name=table)
     # native DROP COLUMN (SQLite >= 3.35): a batch rebuild of this parent table would

@@ -377,9 +377,15 @@ def portfolio_import(
 
 @portfolio.command("list")
 @as_of_option
+@click.option(
+    "--synthetic/--no-synthetic", default=None,
+    help="Only the synthetic portfolios of `demo synthetic` / only the others (default: all).",
+)  # fmt: skip
 @json_option
 @click.pass_context
-def portfolio_list(ctx: click.Context, as_of: dt.date | None, as_json: bool) -> None:
+def portfolio_list(
+    ctx: click.Context, as_of: dt.date | None, synthetic: bool | None, as_json: bool
+) -> None:
     """All portfolios with their owners and position counts.
 
     With --as-of, only positions entered on or before that date are counted.
@@ -387,7 +393,7 @@ def portfolio_list(ctx: click.Context, as_of: dt.date | None, as_json: bool) -> 
     from sigmasight_lib.portfolios.service import list_portfolios
 
     with _session(ctx) as session:
-        frame = list_portfolios(session, as_of=as_of)
+        frame = list_portfolios(session, as_of=as_of, synthetic=synthetic)
     if as_json:
         echo_json(frame.to_dict(orient="records"))
     else:

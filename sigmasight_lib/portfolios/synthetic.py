@@ -270,7 +270,7 @@ def _draft(
     for k in range(n_stocks):
         col = int(order[k])
         row = _entry_row(rng, seen, col, last, span)
-        price = round(float(t.closes[row, col]), 2)
+        price = round(float(t.closes[row, col]), 4)
         shares = max(1, round(notional[k] / price))
         stocks.append(_spec(str(t.symbols[col]), -shares if short[k] else shares, price,
                             t.dates[row], TAGS[t.kinds[col]]))  # fmt: skip

@@ -12,14 +12,15 @@ Each portfolio holds, by default:
 
 - about 80 % stocks and ETFs: a symbol of the universe, an entry date among the
   :data:`STOCK_ENTRY_SESSIONS` sessions before the as-of date, entry price = that
-  day's close, a quantity worth roughly 10,000-100,000 USD at entry;
+  day's close (to 1/100 cent), a quantity worth roughly 10,000-100,000 USD at entry;
 - about 20 % listed options on those stocks and ETFs: a standard monthly expiry (the
   third Friday, or the session before it when that is a holiday) within
   :data:`OPTION_EXPIRY_MONTHS` months after the as-of date, a strike on the listed
   grid (:func:`strike_increment`) within a few steps of the underlying's close on the
   as-of date, entered within :data:`OPTION_ENTRY_SESSIONS` sessions before the as-of
-  at the Black-Scholes-Merton price (underlying's realized volatility, the universe's
-  rate), 1-20 contracts;
+  at the Black-Scholes-Merton price (the underlying's close that day, its realized
+  volatility over the :data:`VOLATILITY_SESSIONS` sessions to the as-of, the
+  universe's rate), 1-20 contracts;
 - about 25 % of positions short (negative quantity: SHORT, SC, SP).
 """
 

@@ -241,6 +241,47 @@ def demo_seed(ctx: click.Context, as_json: bool) -> None:
         )
 
 
+@demo.command("synthetic")
+@click.option("--portfolios", "n_portfolios", type=click.IntRange(1, 9999), default=10)
+@click.option("--positions", "n_positions", type=click.IntRange(1, 1000), default=50)
+@click.option("--seed", type=click.IntRange(0), default=0, help="Same seed, same portfolios.")
+@as_of_option
+@click.option("--replace", is_flag=True, help="Replace synthetic portfolios of other arguments.")
+@click.option("--remove", is_flag=True, help="Delete every synthetic portfolio; create none.")
+@json_option
+@click.pass_context
+def demo_synthetic(
+    ctx: click.Context, n_portfolios: int, n_positions: int, seed: int,
+    as_of: dt.date | None, replace: bool, remove: bool, as_json: bool,
+) -> None:  # fmt: skip
+    """Create reproducible synthetic portfolios ("Synthetic 0001", ...) for benchmarks.
+
+    Stocks, ETFs (~80 %) and listed options on them (~20 %), ~25 % short, drawn
+    from the offline snapshot's stocks and ETFs at the as-of date (default: the
+    snapshot's latest, 2017-03-29), marked synthetic (`portfolio list
+    --synthetic`). Rerunning with the same arguments changes nothing; when
+    synthetic portfolios of other arguments exist it refuses unless --replace.
+    --remove deletes them with their positions, tags and results; other
+    portfolios are never touched.
+    """
+    from sigmasight_lib.portfolios import synthetic, synthetic_store
+
+    with _session(ctx) as session:
+        if remove:
+            summary = synthetic_store.remove_synthetic(session)
+        else:
+            universe = synthetic.snapshot_universe(as_of)
+            generated = synthetic.generate_synthetic_portfolios(
+                universe, n_portfolios, n_positions, seed
+            )
+            summary = synthetic_store.save_synthetic(session, generated, replace=replace)
+    if as_json:
+        echo_json(summary.to_dict())
+        return
+    verb = "removed" if remove else "unchanged" if summary.unchanged else "created"
+    click.echo(f"synthetic: {summary.portfolios} portfolios, {summary.positions} positions {verb}")
+
+
 # --------------------------------------------------------------------------- portfolio
 
 
@@ -336,9 +377,15 @@ def portfolio_import(
 
 @portfolio.command("list")
 @as_of_option
+@click.option(
+    "--synthetic/--no-synthetic", default=None,
+    help="Only the synthetic portfolios of `demo synthetic` / only the others (default: all).",
+)  # fmt: skip
 @json_option
 @click.pass_context
-def portfolio_list(ctx: click.Context, as_of: dt.date | None, as_json: bool) -> None:
+def portfolio_list(
+    ctx: click.Context, as_of: dt.date | None, synthetic: bool | None, as_json: bool
+) -> None:
     """All portfolios with their owners and position counts.
 
     With --as-of, only positions entered on or before that date are counted.
@@ -346,7 +393,7 @@ def portfolio_list(ctx: click.Context, as_of: dt.date | None, as_json: bool) -> 
     from sigmasight_lib.portfolios.service import list_portfolios
 
     with _session(ctx) as session:
-        frame = list_portfolios(session, as_of=as_of)
+        frame = list_portfolios(session, as_of=as_of, synthetic=synthetic)
     if as_json:
         echo_json(frame.to_dict(orient="records"))
     else:

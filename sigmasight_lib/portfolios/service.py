@@ -639,11 +639,14 @@ def find_portfolio(session: Session, name_or_id: str | int) -> Portfolio:
     raise NotFoundError(f"no portfolio {text!r}" + (f" (known: {known})" if known else ""))
 
 
-def list_portfolios(session: Session, as_of: dt.date | None = None) -> pd.DataFrame:
-    """One row per portfolio: id, name, slug, owner, source, positions.
+def list_portfolios(
+    session: Session, as_of: dt.date | None = None, synthetic: bool | None = None
+) -> pd.DataFrame:
+    """One row per portfolio: id, name, slug, owner, source, synthetic, positions.
 
     With ``as_of``, ``positions`` counts only positions entered on or before it
-    (positions without an entry date always count).
+    (positions without an entry date always count). ``synthetic`` True or False keeps
+    only the synthetic (``sigmasight demo synthetic``) or the other portfolios.
     """
     count_stmt = select(Position.portfolio_id, func.count()).group_by(Position.portfolio_id)
     if as_of is not None:
@@ -651,18 +654,27 @@ def list_portfolios(session: Session, as_of: dt.date | None = None) -> pd.DataFr
             Position.entry_date.is_(None) | (Position.entry_date <= as_of)
         )
     counts = {portfolio_id: n for portfolio_id, n in session.execute(count_stmt)}
+    stmt = (
+        select(Portfolio, Owner.email)
+        .join(Owner, Owner.id == Portfolio.owner_id)
+        .order_by(Portfolio.id)
+    )
+    if synthetic is not None:
+        stmt = stmt.where(Portfolio.synthetic.is_(synthetic))
     rows = [
         {
             "id": p.id,
             "name": p.name,
             "slug": p.slug,
-            "owner": p.owner.email,
+            "owner": email,
             "source": p.source,
+            "synthetic": p.synthetic,
             "positions": counts.get(p.id, 0),
         }
-        for p in session.scalars(select(Portfolio).order_by(Portfolio.id))
+        for p, email in session.execute(stmt)
     ]
-    return pd.DataFrame(rows, columns=["id", "name", "slug", "owner", "source", "positions"])
+    columns = ["id", "name", "slug", "owner", "source", "synthetic", "positions"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def positions_frame(portfolio: Portfolio) -> pd.DataFrame:

@@ -154,10 +154,39 @@ def test_0010_keeps_export_history_and_stores_fix_sequences(empty_db_settings):
             "VALUES (1, NULL, 'fix', NULL, 3, 'abc', CURRENT_TIMESTAMP)"
         ))  # fmt: skip
     upgrade(empty_db_settings)
-    assert current_revision(empty_db_settings) == "0010"
+    assert current_revision(empty_db_settings) == head_revision()
     with engine.connect() as conn:
         assert conn.execute(sa.text(
             "SELECT trade_count, content_sha256, sender_comp_id, last_seq_num FROM export_history"
         )).all() == [(3, "abc", None, None)]  # fmt: skip
     with session_scope(empty_db_settings) as session:
         assert next_seq_num(session, "SIGMASIGHT", "BROKER") == 1
+
+
+def test_0011_marks_existing_portfolios_not_synthetic(empty_db_settings):
+    """0011 adds ``portfolios.synthetic`` (false for existing rows) and the position-id
+    indexes of the per-position result tables; the downgrade removes both again."""
+    upgrade(empty_db_settings, "0010")
+    engine = get_engine(empty_db_settings)
+    with engine.begin() as conn:
+        _owner_and_portfolio(conn)
+    upgrade(empty_db_settings, "0011")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT id, synthetic FROM portfolios")).all() == [(1, False)]
+    indexes = {i["name"] for i in sa.inspect(engine).get_indexes("position_valuations")}
+    assert "ix_position_valuations_position_id" in indexes
+    assert "ix_position_tags_tag_id" in {
+        i["name"] for i in sa.inspect(engine).get_indexes("position_tags")
+    }
+    from alembic import command
+
+    from sigmasight_lib.db.session import alembic_config
+
+    command.downgrade(alembic_config(empty_db_settings), "0010")
+    inspector = sa.inspect(get_engine(empty_db_settings))
+    assert "synthetic" not in {c["name"] for c in inspector.get_columns("portfolios")}
+    assert "ix_position_valuations_position_id" not in {
+        i["name"] for i in inspector.get_indexes("position_valuations")
+    }
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT id FROM portfolios")).all() == [(1,)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from sqlalchemy import delete, exists, func, insert, select
 from sqlalchemy.orm import Session
@@ -136,17 +137,20 @@ def save_synthetic(
     return _insert(session, portfolios)
 
 
+def _ids_by(session: Session, key: Any, id_column: Any, values: Sequence[Any]) -> dict[Any, int]:
+    """``key`` value → id of the rows whose ``key`` is in ``values`` (in chunks)."""
+    return {
+        k: i
+        for chunk in _chunks(list(values))
+        for k, i in session.execute(select(key, id_column).where(key.in_(chunk)))
+    }
+
+
 def _insert(session: Session, portfolios: Sequence[SyntheticPortfolio]) -> SyntheticSummary:
     now = utcnow()
     conn = session.connection()
     slugs = [slugify(p.name) for p in portfolios]
-    taken = {
-        slug: pid
-        for chunk in _chunks(slugs)
-        for slug, pid in session.execute(
-            select(Portfolio.slug, Portfolio.id).where(Portfolio.slug.in_(chunk))
-        )
-    }
+    taken = _ids_by(session, Portfolio.slug, Portfolio.id, slugs)
     if taken:
         slug, pid = min(taken.items())
         raise SigmaSightError(
@@ -155,21 +159,15 @@ def _insert(session: Session, portfolios: Sequence[SyntheticPortfolio]) -> Synth
         )
 
     emails = [p.owner_email for p in portfolios]
-    owner_ids = {
-        email: oid
-        for chunk in _chunks(emails)
-        for email, oid in session.execute(
-            select(Owner.email, Owner.id).where(Owner.email.in_(chunk))
-        )
-    }
+    owner_ids = _ids_by(session, Owner.email, Owner.id, emails)
     new_owners = [
         {"email": e, "name": p.name + " owner", "created_at": now}
         for e, p in zip(emails, portfolios, strict=True)
         if e not in owner_ids
     ]
     if new_owners:
-        stmt = insert(Owner).returning(Owner.email, Owner.id, sort_by_parameter_order=True)
-        owner_ids.update(conn.execute(stmt, new_owners).all())
+        conn.execute(insert(Owner), new_owners)
+        owner_ids.update(_ids_by(session, Owner.email, Owner.id, [o["email"] for o in new_owners]))
 
     portfolio_rows = [
         {
@@ -185,8 +183,9 @@ def _insert(session: Session, portfolios: Sequence[SyntheticPortfolio]) -> Synth
         }
         for p, slug in zip(portfolios, slugs, strict=True)
     ]
-    stmt = insert(Portfolio).returning(Portfolio.id, sort_by_parameter_order=True)
-    portfolio_ids = list(conn.execute(stmt, portfolio_rows).scalars())
+    conn.execute(insert(Portfolio), portfolio_rows)
+    id_of_slug = _ids_by(session, Portfolio.slug, Portfolio.id, slugs)
+    portfolio_ids = [id_of_slug[slug] for slug in slugs]
 
     # the tags of each owner (a reused owner may have some already)
     wanted = {
@@ -205,10 +204,17 @@ def _insert(session: Session, portfolios: Sequence[SyntheticPortfolio]) -> Synth
         for oid, name in sorted(wanted - tag_ids.keys())
     ]
     if new_tags:
-        stmt = insert(Tag).returning(Tag.owner_id, Tag.name, Tag.id, sort_by_parameter_order=True)
-        tag_ids.update(((oid, name), tid) for oid, name, tid in conn.execute(stmt, new_tags))
+        conn.execute(insert(Tag), new_tags)
+        tag_ids.update(
+            ((oid, name), tid)
+            for chunk in _chunks(sorted({t["owner_id"] for t in new_tags}))
+            for oid, name, tid in session.execute(
+                select(Tag.owner_id, Tag.name, Tag.id).where(Tag.owner_id.in_(chunk))
+            )
+        )
 
-    # positions without RETURNING (4x faster on PostgreSQL), then their ids read back:
+    # rows are inserted without RETURNING and their ids read back: RETURNING in
+    # parameter order costs one statement per row on SQLite and is 4x slower on PostgreSQL;
     # a position's tags depend only on its portfolio and symbol
     position_rows: list[dict] = []
     tags_of: dict[tuple[int, str], list[int]] = {}

@@ -33,10 +33,12 @@ from sigmasight_lib.db.session import session_scope
 from sigmasight_lib.exceptions import ConfigError
 from sigmasight_lib.portfolios.positions import make_position_spec
 from sigmasight_lib.portfolios.service import write_portfolio
+from tests.reporting.test_display import find_reprs
 
 AS_OF = dt.date(2017, 3, 29)
 BALANCED = "Balanced Individual Investor"
 HNW = "Sophisticated High Net Worth"
+HEDGE_FUND = "Long/Short Hedge Fund Style"
 FAST_JOBS = ["valuation", "greeks", "exposures", "factors", "correlations"]
 
 
@@ -63,7 +65,7 @@ def jobs_of(settings, run_id: int) -> dict[tuple[int | None, str], BatchJob]:
 
 
 def test_full_batch_writes_notebooks_html_and_index(sqlite_demo_db):
-    result = run_batch(sqlite_demo_db, portfolios=[BALANCED], kernel_mode="warm")
+    result = run_batch(sqlite_demo_db, portfolios=[BALANCED, HEDGE_FUND], kernel_mode="warm")
     assert result.status == "succeeded", [o for o in result.outcomes if o.status != "succeeded"]
     out = sqlite_demo_db.outputs_dir / "2017-03-29" / "balanced-individual-investor"
     for job, notebook in NOTEBOOKS.items():
@@ -90,10 +92,21 @@ def test_full_batch_writes_notebooks_html_and_index(sqlite_demo_db):
     with session_scope(sqlite_demo_db) as session:
         run = session.get(BatchRun, result.run_id)
         assert run.code_version and len(run.market_data_hash) == 64
-        assert run.parameters["portfolios"] == [1]  # ids (issue 12 item 8)
-        assert run.parameters["portfolio_names"] == [BALANCED]
+        assert run.parameters["portfolios"] == [1, 3]  # ids (issue 12 item 8)
+        assert run.parameters["portfolio_names"] == [BALANCED, HEDGE_FUND]
         rows = session.scalars(sa.select(PositionValuation.batch_run_id)).all()
         assert rows and set(rows) == {result.run_id}
+    # no Python repr reaches a render (issue 14): every HTML the batch wrote, both portfolios
+    pages = sorted(sqlite_demo_db.outputs_dir.rglob("*.html"))
+    assert len(pages) >= 2 * 10 + 2, pages  # renders, report.html, market data, index
+    leaks = {str(p.relative_to(sqlite_demo_db.outputs_dir)): find_reprs(p.read_text("utf-8"))
+             for p in pages}  # fmt: skip
+    assert {p: f for p, f in leaks.items() if f} == {}
+    # a long table shows its first rows and links the full CSV beside the render
+    hf = sqlite_demo_db.outputs_dir / "2017-03-29" / "long-short-hedge-fund-style"
+    stress = (hf / "html" / "06_stress.html").read_text(encoding="utf-8")
+    assert 'href="../tables/stress_by_position.csv"' in stress and " more)" in stress
+    assert (hf / "tables" / "stress_by_position.csv").read_text("utf-8").count("\n") > 100
     # a partial rerun replaces only its engines' cells: the others keep their renders
     rerun = run_batch(sqlite_demo_db, portfolios=[BALANCED], jobs=["valuation"])
     assert rerun.status == "succeeded"

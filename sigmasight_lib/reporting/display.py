@@ -315,6 +315,7 @@ _STYLES = [
     },  # fmt: skip
     {"selector": "tbody tr:nth-child(even)", "props": "background:#fafbfc;"},
     {"selector": "td.num", "props": "text-align:right;white-space:nowrap;"},
+    {"selector": "td.day", "props": "text-align:left;white-space:nowrap;"},
     {
         "selector": "td.txt",
         "props": "text-align:left;white-space:normal;max-width:32em;overflow-wrap:break-word;",
@@ -341,6 +342,18 @@ def _column_formatter(column: pd.Series, name: object) -> Callable[[Any], str]:
             NOT_AVAILABLE if _missing(_scalar(v)) else _number(_scalar(v), "number", decimals)
         )
     return lambda v: format_value(v, name)
+
+
+def _cell_class(column: pd.Series) -> str:
+    """``num`` (right, no wrap), ``day`` (dates: left, no wrap) or ``txt`` (left, wraps)."""
+    if _is_numeric(column):
+        return "num"
+    if (
+        pd.api.types.is_datetime64_any_dtype(column)
+        or column.map(lambda v: isinstance(v, dt.date) or v is None).all()
+    ):
+        return "day"
+    return "txt"
 
 
 def _is_numeric(column: pd.Series) -> bool:
@@ -427,7 +440,7 @@ def show_table(
             styler.format(_column_formatter(frame[c], c), subset=[c], na_rep=na)
     styler.relabel_index([label(c) for c in shown.columns], axis=1)
     classes = pd.DataFrame(
-        {c: ["num" if _is_numeric(frame[c]) and row_keys is None else "txt"] * len(shown)
+        {c: [_cell_class(frame[c]) if row_keys is None else "txt"] * len(shown)
          for c in shown.columns},
         index=shown.index,
     )  # fmt: skip
@@ -559,8 +572,10 @@ def show_files(paths: Mapping[str, Any] | Iterable[Any], folder: bool = True) ->
         for k, p in names
     )
     parents = {str(p.parent) for _, p in names}
-    where = ""
+    where = text = ""
     if folder and len(parents) == 1:
-        where = f"<p style='font-size:12px;color:#52606d;'>In {html.escape(parents.pop())}</p>"
-    text = "\n".join(f"- {p.name}" for _, p in names)
+        parent = parents.pop()
+        where = f"<p style='font-size:12px;color:#52606d;'>In {html.escape(parent)}</p>"
+        text = f"\nIn {parent}"
+    text = "\n".join(f"- {p.name}" for _, p in names) + text
     return Display(f"<ul>{li}</ul>{where}", text)

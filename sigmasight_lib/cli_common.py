@@ -20,6 +20,7 @@ import pandas as pd
 
 from sigmasight_lib.config import Settings, load_settings
 from sigmasight_lib.jsonable import jsonable
+from sigmasight_lib.reporting.formats import is_percent_column
 
 
 def current_settings() -> Settings:
@@ -100,26 +101,7 @@ def echo_json(obj: Any) -> None:
     click.echo(json.dumps(jsonable(obj), indent=2, default=json_default, allow_nan=False))
 
 
-PERCENT_SUFFIXES = (
-    "_pct", "weight", "return", "returns", "volatility", "fraction", "share", "confidence",
-    "drawdown", "hit_rate", "tracking_error", "vol", "rate",
-)  # fmt: skip
-"""Column names ending in one of these hold fractions and are shown as % (0.0123 → 1.23%)."""
 NOT_AVAILABLE = "N/A"
-
-
-def is_percent_column(column: object) -> bool:
-    """Whether a column named ``column`` holds a fraction shown as %.
-
-    True for a snake-case name equal to one of :data:`PERCENT_SUFFIXES` or ending in
-    ``_`` plus one (``weight``, ``portfolio_weight``, ``daily_return``); a label with
-    spaces (a factor named "Low Volatility") is not a fraction column.
-    """
-    name = str(column).lower()
-    return " " not in name and any(
-        name == suffix.lstrip("_") or name.endswith("_" + suffix.lstrip("_"))
-        for suffix in PERCENT_SUFFIXES
-    )
 
 
 def format_value(

@@ -339,3 +339,59 @@ def write_report(
 
     settings = settings or load_settings()
     return write_reports(settings, parse_portfolio(portfolio), parse_as_of(as_of))
+
+
+# --------------------------------------------------------------------------- display
+
+
+def table_csv_path(run: EngineRun, name: str, settings: Settings | None = None) -> Path:
+    """Where the batch writes a run's full table: ``<outputs>/<as_of>/<slug>/tables/
+    <engine>_<name>.csv``, beside the ``html/`` folder of the run's renders."""
+    from sigmasight_lib.db.models import Portfolio
+    from sigmasight_lib.db.session import session_scope
+
+    settings = settings or load_settings()
+    with session_scope(settings) as session:
+        portfolio = session.get(Portfolio, run.portfolio_id)
+        slug = portfolio.slug if portfolio is not None else str(run.portfolio_id)
+    folder = settings.outputs_dir / run.as_of.isoformat() / slug / "tables"
+    return folder / f"{run.engine}_{name}.csv"
+
+
+def result_table(
+    run: EngineRun,
+    name: str,
+    *,
+    max_rows: int | None = None,
+    settings: Settings | None = None,
+    **options: Any,
+) -> Any:
+    """Show ``run.tables[name]`` formatted (:func:`~sigmasight_lib.reporting.display.show_table`).
+
+    A table longer than ``max_rows`` (default
+    :data:`~sigmasight_lib.reporting.display.MAX_ROWS`) shows its first rows and where
+    the rest is: a batch run (with a run id) writes the full table to
+    :func:`table_csv_path` and links it; an exploration run points to
+    ``run.tables[name]``. ``options`` go to ``show_table`` (``row_keys=``).
+    """
+    import html
+
+    from sigmasight_lib.reporting.csv_safety import safe_frame
+    from sigmasight_lib.reporting.display import MAX_ROWS, show_table
+
+    frame = run.tables[name]
+    max_rows = MAX_ROWS if max_rows is None else max_rows
+    full = None
+    if len(frame) > max_rows:
+        csv_name = f"{run.engine}_{name}.csv"
+        if run.batch_run_id is not None:
+            path = table_csv_path(run, name, settings)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            plain = isinstance(frame.index, pd.RangeIndex) and frame.index.name is None
+            safe_frame(frame if plain else frame.reset_index()).to_csv(path, index=False)
+            full = f'<a href="../tables/{csv_name}">tables/{csv_name}</a> (CSV beside this page)'
+        else:
+            full = html.escape(
+                f'run.tables["{name}"] in this notebook (a batch run writes tables/{csv_name})'
+            )
+    return show_table(frame, max_rows=max_rows, full_table=full, **options)

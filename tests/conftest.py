@@ -168,8 +168,9 @@ def _session_demo_db(tmp_path_factory: pytest.TempPathFactory, name: str) -> Set
 
 @pytest.fixture(scope="session")
 def demo_batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoBatch]:
-    """Every notebook of Balanced Individual Investor at 2017-03-29 (warm kernel), then a
-    partial rerun of the valuation notebook only, on the demo data (SQLite), once per session.
+    """Every notebook of Balanced Individual Investor and Long/Short Hedge Fund Style at
+    2017-03-29 (warm kernel), then a partial rerun of Balanced's valuation notebook only, on
+    the demo data (SQLite), once per session.
 
     Shared by the tests that read its artifacts (``tests/batch/test_batch.py``,
     ``tests/test_browser.py``): read them, never write to its database or outputs.
@@ -178,7 +179,7 @@ def demo_batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoBatch]:
 
     settings = _session_demo_db(tmp_path_factory, "demo-batch")
     name = "Balanced Individual Investor"
-    run = run_batch(settings, portfolios=[name], kernel_mode="warm")
+    run = run_batch(settings, portfolios=[name, "Long/Short Hedge Fund Style"], kernel_mode="warm")
     rerun = run_batch(settings, portfolios=[name], jobs=["valuation"])
     yield DemoBatch(settings, run, rerun)
     dispose_engine(settings)

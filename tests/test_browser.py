@@ -24,7 +24,12 @@ from tests.conftest import IN_CI, DemoBatch
 PAGES: dict[str, tuple[str, Callable[[DemoBatch], Path]]] = {
     "index": ("demo_batch", lambda b: b.settings.outputs_dir / "index.html"),
     "report": ("demo_batch", lambda b: b.portfolio_dir / "report.html"),
-    "engine-stress": ("demo_batch", lambda b: b.portfolio_dir / "html" / "06_stress.html"),
+    "engine-stress": (
+        "demo_batch",
+        lambda b: (
+            b.portfolio_dir.parent / "long-short-hedge-fund-style" / "html" / "06_stress.html"
+        ),
+    ),
     "failed-exposures": (
         "failed_render_batch",
         lambda b: b.portfolio_dir / "html" / "03_exposures.html",

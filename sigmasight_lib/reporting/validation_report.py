@@ -17,21 +17,21 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sigmasight_lib.reporting.formats import integer as _int
+from sigmasight_lib.reporting.formats import num as _num
+from sigmasight_lib.reporting.formats import pct as _pct
+from sigmasight_lib.reporting.formats import shock as _shock
+from sigmasight_lib.reporting.formats import usd as _usd
 from sigmasight_lib.reporting.plots import plot_replays, plot_var_backtest
 from sigmasight_lib.reporting.writers import (
     Block,
     Chart,
     Heading,
     Para,
-    _int,
     _kv,
     _markdown,
-    _num,
-    _pct,
     _png,
-    _shock,
     _table,
-    _usd,
 )
 
 if TYPE_CHECKING:

@@ -20,7 +20,6 @@ import html
 import io
 import json
 import logging
-import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -32,6 +31,15 @@ from sqlalchemy import select
 
 from sigmasight_lib.db.models import LIBRARY_SCENARIO_SET, StressScenario
 from sigmasight_lib.exceptions import ConfigError, NotFoundError
+from sigmasight_lib.reporting.formats import NA
+from sigmasight_lib.reporting.formats import finite as _finite
+from sigmasight_lib.reporting.formats import integer as _int
+from sigmasight_lib.reporting.formats import num as _num
+from sigmasight_lib.reporting.formats import pct as _pct
+from sigmasight_lib.reporting.formats import price as _price
+from sigmasight_lib.reporting.formats import shock as _shock
+from sigmasight_lib.reporting.formats import text as _text
+from sigmasight_lib.reporting.formats import usd as _usd
 from sigmasight_lib.reporting.tables import (
     GROUP_TITLES,
     GROUPS,
@@ -69,53 +77,6 @@ SECTION_HEADINGS: tuple[str, ...] = ("Executive summary", *(GROUP_TITLES[g] for 
 """Second-level headings of every report, in order."""
 
 CHART_DPI = 90
-NA = "n/a"
-
-
-# --------------------------------------------------------------------------- number formats
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _usd(value: Any, decimals: int = 0) -> str:
-    """``$1,234,567`` / ``-$1,234``; n/a for None or NaN."""
-    if not _finite(value):
-        return NA
-    sign = "-" if value < 0 else ""
-    return f"{sign}${abs(value):,.{decimals}f}"
-
-
-def _price(value: Any) -> str:
-    return _usd(value, 2)
-
-
-def _pct(value: Any, decimals: int = 2) -> str:
-    """A decimal fraction as a percentage: 0.0048 → ``0.48 %``."""
-    return f"{value * 100:,.{decimals}f} %" if _finite(value) else NA
-
-
-def _num(value: Any, decimals: int = 2) -> str:
-    return f"{value:,.{decimals}f}" if _finite(value) else NA
-
-
-def _int(value: Any) -> str:
-    return f"{int(value):,}" if _finite(value) else NA
-
-
-def _text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return str(value)
-
-
-def _shock(value: Any, kind: str) -> str:
-    if not _finite(value):
-        return NA
-    if kind == "rates":
-        return f"{value * 10_000:+,.0f} bp"
-    return f"{value * 100:+,.1f} %"
 
 
 # --------------------------------------------------------------------------- document model

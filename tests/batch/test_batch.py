@@ -34,10 +34,12 @@ from sigmasight_lib.exceptions import ConfigError
 from sigmasight_lib.portfolios.positions import make_position_spec
 from sigmasight_lib.portfolios.service import write_portfolio
 from tests.conftest import DemoBatch, break_notebook
+from tests.reporting.test_display import find_reprs
 
 AS_OF = dt.date(2017, 3, 29)
 BALANCED = "Balanced Individual Investor"
 HNW = "Sophisticated High Net Worth"
+HEDGE_FUND = "Long/Short Hedge Fund Style"
 FAST_JOBS = ["valuation", "greeks", "exposures", "factors", "correlations"]
 
 
@@ -80,10 +82,24 @@ def test_full_batch_writes_notebooks_html_and_index(demo_batch: DemoBatch):
     with session_scope(demo_batch.settings) as session:
         run = session.get(BatchRun, result.run_id)
         assert run.code_version and len(run.market_data_hash) == 64
-        assert run.parameters["portfolios"] == [1]  # ids (issue 12 item 8)
-        assert run.parameters["portfolio_names"] == [BALANCED]
-        rows = session.scalars(sa.select(PositionValuation.batch_run_id)).all()
+        assert run.parameters["portfolios"] == [1, 3]  # ids (issue 12 item 8)
+        assert run.parameters["portfolio_names"] == [BALANCED, HEDGE_FUND]
+        rows = session.scalars(
+            sa.select(PositionValuation.batch_run_id).where(PositionValuation.portfolio_id == 1)
+        ).all()
         assert rows and set(rows) == {rerun.run_id}  # the rerun replaced the batch's rows
+    # no Python repr reaches a render (issue 14): every HTML the batch wrote, both portfolios
+    outputs = demo_batch.settings.outputs_dir
+    pages = sorted(outputs.rglob("*.html"))
+    assert len(pages) >= 2 * 10 + 2, pages  # renders, report.html, market data, index
+    leaks = {str(p.relative_to(outputs)): find_reprs(p.read_text("utf-8"))
+             for p in pages}  # fmt: skip
+    assert {p: f for p, f in leaks.items() if f} == {}
+    # a long table shows its first rows and links the full CSV beside the render
+    hf = outputs / "2017-03-29" / "long-short-hedge-fund-style"
+    stress = (hf / "html" / "06_stress.html").read_text(encoding="utf-8")
+    assert 'href="../tables/stress_by_position.csv"' in stress and " more)" in stress
+    assert (hf / "tables" / "stress_by_position.csv").read_text("utf-8").count("\n") > 100
     # a partial rerun replaces only its engines' cells: the others keep their renders
     assert rerun.status == "succeeded"
     index = rerun.index_html.read_text(encoding="utf-8")

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from sigmasight_lib.batch.plan import MARKET_DATA_JOB, PORTFOLIO_JOBS
 from sigmasight_lib.db.models import BatchJob, BatchRun, Portfolio
+from sigmasight_lib.reporting.formats import usd
 
 REPORT_FILES = ("report.html", "report.md", "report.json", "positions.csv")
 """Report artifacts linked per portfolio and date when they exist."""
@@ -66,12 +67,6 @@ HEADLINE = (
 """(report.json group, key, label) of the headline figures shown per row (USD)."""
 
 
-def _usd(value: object) -> str:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return "N/A"
-    return f"{'-' if value < 0 else ''}${abs(value):,.0f}"
-
-
 def _headline(folder: Path) -> str:
     """Headline figures of the row's ``report.json`` as an HTML definition list
     (empty when there is none)."""
@@ -86,7 +81,7 @@ def _headline(folder: Path) -> str:
     for group, key, label in HEADLINE:
         section = doc.get(group) or {}
         value = section.get(key) if section.get("status") == "ok" else None
-        items.append(f"<dt>{html.escape(label)}</dt><dd>{html.escape(_usd(value))}</dd>")
+        items.append(f"<dt>{html.escape(label)}</dt><dd>{html.escape(usd(value))}</dd>")
     return f'<dl class="headline">{"".join(items)}</dl>'
 
 

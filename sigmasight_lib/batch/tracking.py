@@ -245,12 +245,13 @@ def run_manual(
     """
     from sigmasight_lib.db.session import session_scope
     from sigmasight_lib.marketdata import get_provider
-    from sigmasight_lib.runs import ENGINE_RUNNERS, _resolve
+    from sigmasight_lib.runs import ENGINE_RUNNERS
+    from sigmasight_lib.runs.inputs import resolve_portfolio
 
     provider = options.pop("provider", None) or get_provider(settings)
     started = dt.datetime.now(dt.UTC)
     with session_scope(settings) as session:
-        p, day = _resolve(session, portfolio, as_of)
+        p, day = resolve_portfolio(session, portfolio, as_of)
         portfolio_id = p.id
         parameters = {
             "trigger": "cli",

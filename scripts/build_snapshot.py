@@ -54,7 +54,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sigmasight_lib.config import MARKET_DATA_DIR, REPO_DIR
-from sigmasight_lib.marketdata.base import METADATA_COLUMNS, TENORS
+from sigmasight_lib.curves import TENORS
+from sigmasight_lib.marketdata.base import METADATA_COLUMNS
 from sigmasight_lib.marketdata.offline import (
     ASSET_TYPES,
     PROVENANCE_FILE,

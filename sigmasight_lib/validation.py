@@ -12,7 +12,7 @@ Holdings
     The portfolio's positions as of ``holdings_as_of`` (default: the default
     as-of date of the other commands), held **constant in quantity** over the
     whole history. On each day t their delta-adjusted exposure is recomputed at
-    t's prices (:func:`~sigmasight_lib.runs.compute_position_analytics`; options
+    t's prices (:func:`~sigmasight_lib.runs.securities.compute_position_analytics`; options
     by BSM with the realized-volatility fallback, as the engines do offline; no
     provider option quotes are used because none exist for past days).
 
@@ -33,7 +33,7 @@ Crash replays
     For each window of ``params/replays.yaml``: the dollar factor exposures as of
     the window start (market / style from the factor engine, macro / rate from
     the stress engine's [Market, factor] regressions:
-    :func:`~sigmasight_lib.runs.compute_stress_inputs`, on data up to the start
+    :func:`~sigmasight_lib.runs.portfolio.compute_stress_inputs`, on data up to the start
     only) × the factors' realized cumulative moves from start to end (style
     factors as spreads over the market in ``spread`` mode, as the exposures
     are), the matching stress scenario run at the start
@@ -94,21 +94,23 @@ from sigmasight_lib.params import (
     load_stress_scenarios,
 )
 from sigmasight_lib.portfolios.service import find_portfolio
-from sigmasight_lib.runs import (
+from sigmasight_lib.runs.inputs import (
     HISTORY_MARGIN_SESSIONS,
     FactorProxies,
     MarketInputs,
-    PositionAnalytics,
-    StressInputs,
-    _records,
-    compute_factor_exposures,
-    compute_position_analytics,
-    compute_stress_inputs,
     factor_proxies,
     factor_returns_from,
     load_market_inputs,
     proxy_tickers,
 )
+from sigmasight_lib.runs.portfolio import (
+    PositionAnalytics,
+    StressInputs,
+    compute_factor_exposures,
+    compute_stress_inputs,
+)
+from sigmasight_lib.runs.result import records
+from sigmasight_lib.runs.securities import compute_position_analytics
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +220,7 @@ class ReplayResult:
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable({
-            **self.summary(), "notes": list(self.notes), "by_factor": _records(self.by_factor),
+            **self.summary(), "notes": list(self.notes), "by_factor": records(self.by_factor),
         })  # fmt: skip
 
 
@@ -301,7 +303,7 @@ class ValidationResult:
             "volatility_bias": self.bias.to_dict(),
             "replays": [r.to_dict() for r in self.replays],
             "notes": list(self.notes),
-            "daily": _records(self.daily.rename_axis("date")),
+            "daily": records(self.daily.rename_axis("date")),
         })  # fmt: skip
 
 
@@ -416,7 +418,7 @@ def _factor_moves(
 ) -> tuple[dict[str, float], dict[str, str], list[str]]:
     """Realized cumulative move of each factor from ``start`` to ``end`` (proxy units).
 
-    Daily moves come from :func:`~sigmasight_lib.runs.factor_returns_from` at
+    Daily moves come from :func:`~sigmasight_lib.runs.inputs.factor_returns_from` at
     ``end`` (so the library's staleness rule applies: a proxy whose last
     observation is more than ``data.max_staleness_sessions`` sessions before
     ``end`` is N/A); a price proxy's return spans any missing day, so its
@@ -489,7 +491,7 @@ def _model_at_start(
     """The factor model on ``day`` from ``inputs`` (data up to ``day`` only).
 
     Dollar exposures (market, style, macro, rates) and the stress inputs from
-    :func:`~sigmasight_lib.runs.compute_stress_inputs`; when those cannot be
+    :func:`~sigmasight_lib.runs.portfolio.compute_stress_inputs`; when those cannot be
     built, the factor engine's market / style exposures alone and the reason;
     without a current Market series, nothing and the reason.
     """

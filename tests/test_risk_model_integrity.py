@@ -25,13 +25,12 @@ from sigmasight_lib.params import EngineParams
 from sigmasight_lib.portfolios.demo import seed_demo
 from sigmasight_lib.runs import (
     ENGINE_RUNNERS,
-    MarketInputs,
-    factor_returns_from,
     run_factors,
     run_market_risk,
     run_stress,
     run_valuation,
 )
+from sigmasight_lib.runs.inputs import MarketInputs, factor_returns_from
 from tests.conftest import _settings_for
 
 BAL = "Balanced Individual Investor"

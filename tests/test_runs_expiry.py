@@ -16,17 +16,12 @@ import sqlalchemy as sa
 
 from sigmasight_lib.db.models import PositionValuation
 from sigmasight_lib.db.session import session_scope
+from sigmasight_lib.engines.stress import option_inputs
 from sigmasight_lib.marketdata.cache import sync_market_data
 from sigmasight_lib.marketdata.offline import OfflineSnapshotProvider
 from sigmasight_lib.params import load_engine_params
-from sigmasight_lib.runs import (
-    load_position_analytics,
-    option_inputs,
-    run_exposures,
-    run_greeks,
-    run_snapshot,
-    run_valuation,
-)
+from sigmasight_lib.runs import run_exposures, run_greeks, run_snapshot, run_valuation
+from sigmasight_lib.runs.portfolio import load_position_analytics
 
 HF = "Long/Short Hedge Fund Style"
 EXPIRY = dt.date(2017, 6, 16)  # a Friday session
@@ -145,7 +140,9 @@ def test_expired_options_leave_greeks_exposures_and_stress_inputs(june_db):
         pa = load_position_analytics(
             session, OfflineSnapshotProvider(), load_engine_params(june_db.params_dir), HF, JUNE_END
         )
-        options = option_inputs(pa.joined(), load_engine_params(june_db.params_dir))
+        options = option_inputs(
+            pa.joined(), load_engine_params(june_db.params_dir).greeks.dividend_yield
+        )
     assert list(pa.positions.loc[options.index, "symbol"]) == [AAPL_PUT]
 
 

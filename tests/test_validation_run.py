@@ -80,7 +80,8 @@ def _model_price(settings: Settings, options: pd.DataFrame, day: dt.date) -> pd.
     """BSM price per share of ``options`` on ``day`` (the valuation engine's, offline)."""
     from sigmasight_lib.marketdata import get_provider
     from sigmasight_lib.params import load_engine_params
-    from sigmasight_lib.runs import compute_position_analytics, load_market_inputs
+    from sigmasight_lib.runs.inputs import load_market_inputs
+    from sigmasight_lib.runs.securities import compute_position_analytics
 
     with session_scope(settings) as session:
         inputs = load_market_inputs(
@@ -114,7 +115,8 @@ def test_realized_pnl_is_exposure_times_next_return_from_the_price_table(
 ):
     from sigmasight_lib.marketdata import get_provider
     from sigmasight_lib.params import load_engine_params
-    from sigmasight_lib.runs import compute_position_analytics, load_market_inputs
+    from sigmasight_lib.runs.inputs import load_market_inputs
+    from sigmasight_lib.runs.securities import compute_position_analytics
 
     t = result.daily.index[20].date()
     t_next = result.daily["realized_date"].iloc[20]
@@ -216,7 +218,7 @@ def test_replay_with_data_predicts_from_factor_moves_and_realizes_from_prices(
 
 def test_factor_moves_compound_across_gaps_and_refuse_ended_series():
     from sigmasight_lib.marketdata.calendar import trading_sessions
-    from sigmasight_lib.runs import MarketInputs
+    from sigmasight_lib.runs.inputs import MarketInputs
     from sigmasight_lib.validation import _factor_moves
 
     days = pd.DatetimeIndex(trading_sessions(dt.date(2016, 2, 1), dt.date(2016, 2, 19)))

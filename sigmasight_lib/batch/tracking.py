@@ -15,7 +15,6 @@ import logging
 import os
 import socket
 import sqlite3
-import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -24,11 +23,11 @@ from typing import Any, TypeVar
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from sigmasight_lib import __version__
-from sigmasight_lib.config import REPO_DIR, Settings
+from sigmasight_lib.config import Settings
 from sigmasight_lib.db.models import BatchJob, BatchRun, MarketPrice, TreasuryRate
 from sigmasight_lib.db.session import get_engine, session_scope
 from sigmasight_lib.exceptions import DatabaseLockedError, SigmaSightError
+from sigmasight_lib.lineage import code_version
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,18 +43,6 @@ HEARTBEAT_STALE = dt.timedelta(hours=2)
 
 class BatchLockedError(SigmaSightError, RuntimeError):
     """Another batch run holds the lock for the same as-of date."""
-
-
-def code_version() -> str:
-    """``git describe --always --dirty`` of the checkout, else the package version."""
-    try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--tags"],
-            cwd=REPO_DIR, capture_output=True, text=True, timeout=10, check=True,
-        )  # fmt: skip
-        return f"{__version__}+git.{out.stdout.strip()}"
-    except (OSError, subprocess.SubprocessError):
-        return __version__
 
 
 def market_data_hash(session: Session, symbols: Sequence[str], start: dt.date, end: dt.date) -> str:
@@ -258,12 +245,13 @@ def run_manual(
     """
     from sigmasight_lib.db.session import session_scope
     from sigmasight_lib.marketdata import get_provider
-    from sigmasight_lib.runs import ENGINE_RUNNERS, _resolve
+    from sigmasight_lib.runs import ENGINE_RUNNERS
+    from sigmasight_lib.runs.inputs import resolve_portfolio
 
     provider = options.pop("provider", None) or get_provider(settings)
     started = dt.datetime.now(dt.UTC)
     with session_scope(settings) as session:
-        p, day = _resolve(session, portfolio, as_of)
+        p, day = resolve_portfolio(session, portfolio, as_of)
         portfolio_id = p.id
         parameters = {
             "trigger": "cli",

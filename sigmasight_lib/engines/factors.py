@@ -335,6 +335,73 @@ def market_conditional_betas(
     }
 
 
+def macro_betas(
+    asset_returns: pd.DataFrame,
+    market_returns: pd.Series | None,
+    macro_returns: pd.DataFrame,
+    *,
+    additive: frozenset[str] = frozenset(),
+    window: int = DEFAULT_WINDOW,
+    min_obs: int = DEFAULT_MIN_OBS,
+    rate_window: int = DEFAULT_WINDOW,
+    rate_min_obs: int = DEFAULT_MIN_OBS,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Each asset's beta to each macro / rate factor, estimated jointly with the market
+    (:func:`market_conditional_betas`, one fit per factor).
+
+    Parameters
+    ----------
+    asset_returns : DataFrame of shape (n_days, n_assets)
+        Daily simple returns (decimal).
+    market_returns : Series or None
+        Daily market returns (decimal); None when the market is N/A.
+    macro_returns : DataFrame of shape (n_days, n_factors)
+        Daily factor moves (returns; yield changes for the ``additive`` factors).
+    additive : frozenset of str, default=frozenset()
+        The rate factors (moves are changes): fitted over ``rate_window`` with
+        ``rate_min_obs``; the others over ``window`` with ``min_obs``.
+    window, min_obs, rate_window, rate_min_obs : int
+        As in :func:`factor_betas`; defaults 252 and 60.
+
+    Returns
+    -------
+    (DataFrame of shape (n_assets, n_fitted), dict of str to str)
+        The betas of the factors with at least one estimable asset (NaN where an
+        asset lacks history), and factor -> why it is N/A for the others. Without
+        a market series every factor is N/A (no single-factor fit that would
+        carry market beta) and the frame has no columns.
+    """
+    columns = list(macro_returns.columns)
+    if market_returns is None:
+        reason = f"estimated jointly with {MARKET_FACTOR}, which is N/A"
+        return pd.DataFrame(index=asset_returns.columns), dict.fromkeys(columns, reason)
+    betas: dict[str, pd.Series] = {}
+    reasons: dict[str, str] = {}
+    for name in columns:
+        rate = name in additive
+        fit = market_conditional_betas(
+            asset_returns,
+            market_returns,
+            macro_returns[[name]],
+            window=rate_window if rate else window,
+            min_obs=rate_min_obs if rate else min_obs,
+        )[name]
+        if fit.betas[name].isna().all():
+            reasons[name] = "no asset has enough common history with the factor"
+        else:
+            betas[name] = fit.betas[name]
+    return pd.DataFrame(betas, index=asset_returns.columns), reasons
+
+
+def design_returns(factor_returns: pd.DataFrame, mode: str) -> pd.DataFrame:
+    """Factor returns in the regression's design of ``mode``: in ``spread`` mode (with a
+    :data:`MARKET_FACTOR` column) the style factors as spreads over the market, so
+    covariances match the betas of :func:`factor_betas`; unchanged otherwise."""
+    if mode == "spread" and MARKET_FACTOR in factor_returns:
+        return spread_design(factor_returns, MARKET_FACTOR)
+    return factor_returns
+
+
 def portfolio_factor_exposures(
     position_betas: pd.DataFrame, exposure_usd: pd.Series
 ) -> pd.DataFrame:

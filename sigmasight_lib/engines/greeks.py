@@ -29,6 +29,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.special import ndtr
 
+from sigmasight_lib.curves import TENOR_YEARS
 from sigmasight_lib.engines.valuation import settlement_value
 
 GREEK_COLUMNS: tuple[str, ...] = ("price", "delta", "gamma", "theta", "vega", "rho")
@@ -347,8 +348,6 @@ def interpolate_rates(curve: pd.Series | None, years: np.ndarray, fallback: floa
 
     Maturities outside the curve take the nearest end point (flat extrapolation).
     """
-    from sigmasight_lib.marketdata.base import TENOR_YEARS
-
     years = np.asarray(years, dtype=float)
     if curve is None or curve.dropna().empty:
         return np.full(years.shape, fallback)

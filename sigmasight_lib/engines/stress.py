@@ -806,6 +806,39 @@ def run_scenario(
     )
 
 
+def option_inputs(positions: pd.DataFrame, dividend_yield: float = 0.0) -> pd.DataFrame | None:
+    """The ``options`` frame of :func:`run_scenario` for the option positions, or None.
+
+    Parameters
+    ----------
+    positions : DataFrame indexed by position id
+        Positions joined with their valuation and Greeks: ``underlying``,
+        ``option_type`` ('C'/'P'/None), ``underlying_price``, ``strike``,
+        ``years_to_expiry``, ``risk_free_rate``, ``implied_vol``, ``quantity``,
+        ``multiplier``, ``price``, ``delta`` and optionally ``expired``.
+    dividend_yield : float, default=0.0
+        Continuous dividend yield (decimal) of every underlying.
+
+    Returns
+    -------
+    DataFrame of :data:`OPTION_COLUMNS` plus ``dividend_yield`` and ``price``, or None
+        None when no option is left: options flagged ``expired`` (settled before
+        the as-of) are out of the book and are not revalued.
+    """
+    is_option = positions["option_type"].isin(["C", "P"])
+    if "expired" in positions:
+        is_option &= ~positions["expired"].fillna(False).astype(bool)
+    if not is_option.any():
+        return None
+    opt = positions.loc[is_option]
+    return pd.DataFrame({
+        "underlying": opt["underlying"], "option_type": opt["option_type"], "spot": opt["underlying_price"],
+        "strike": opt["strike"], "years": opt["years_to_expiry"], "rate": opt["risk_free_rate"],
+        "vol": opt["implied_vol"], "dividend_yield": dividend_yield,
+        "quantity": opt["quantity"], "multiplier": opt["multiplier"], "price": opt["price"], "delta": opt["delta"],
+    })  # fmt: skip
+
+
 def run_scenarios(
     scenarios: Sequence[Scenario],
     exposures: pd.DataFrame,

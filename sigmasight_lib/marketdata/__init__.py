@@ -8,17 +8,15 @@ from sigmasight_lib.marketdata.base import (
     OPTION_QUOTE_COLUMNS,
     PRICE_COLUMNS,
     RATE_COLUMNS,
-    TENORS,
     MarketDataProvider,
-    get_provider,
 )
+from sigmasight_lib.marketdata.registry import get_provider
 
 __all__ = [
     "METADATA_COLUMNS",
     "OPTION_QUOTE_COLUMNS",
     "PRICE_COLUMNS",
     "RATE_COLUMNS",
-    "TENORS",
     "MarketDataProvider",
     "get_provider",
 ]

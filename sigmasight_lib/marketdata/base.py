@@ -17,7 +17,7 @@ prices : columns :data:`PRICE_COLUMNS`
     =========== ====== ===== ... ========= ======= ============
 
 rates : columns :data:`RATE_COLUMNS`
-    ``date``, ``tenor`` (one of :data:`TENORS`), ``yield_rate`` (decimal,
+    ``date``, ``tenor`` (one of :data:`~sigmasight_lib.curves.TENORS`), ``yield_rate`` (decimal,
     0.0242 = 2.42 %).
 metadata : columns :data:`METADATA_COLUMNS`
     ``symbol``, ``name``, ``sector``, ``industry``, ``asset_type`` (``stock``,
@@ -31,14 +31,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import pandas as pd
-
-from sigmasight_lib.exceptions import ConfigError
-
-if TYPE_CHECKING:
-    from sigmasight_lib.config import Settings
 
 PRICE_COLUMNS: tuple[str, ...] = (
     "date",
@@ -67,25 +62,8 @@ OPTION_QUOTE_COLUMNS: tuple[str, ...] = (
     "ask",
     "last_price",
 )
-TENORS: tuple[str, ...] = ("1m", "3m", "6m", "1y", "2y", "3y", "5y", "7y", "10y", "20y", "30y")
-"""Treasury curve tenors, shortest first."""
-
 RATE_PROXY_PREFIX = "UST:"
 """Factor proxies of the form ``UST:10y`` name a treasury tenor, not a ticker."""
-
-TENOR_YEARS: dict[str, float] = {
-    "1m": 1 / 12,
-    "3m": 0.25,
-    "6m": 0.5,
-    "1y": 1.0,
-    "2y": 2.0,
-    "3y": 3.0,
-    "5y": 5.0,
-    "7y": 7.0,
-    "10y": 10.0,
-    "20y": 20.0,
-    "30y": 30.0,
-}
 
 
 @runtime_checkable
@@ -135,26 +113,6 @@ class MarketDataProvider(Protocol):
     def latest_rate_date(self, tenor: str = "10y") -> dt.date | None:
         """Latest date with a treasury curve point at ``tenor`` (None if none)."""
         ...
-
-
-def get_provider(settings: Settings | str) -> MarketDataProvider:
-    """The provider named in the settings (or by name).
-
-    Raises
-    ------
-    ConfigError
-        For an unknown provider name.
-    """
-    name = settings if isinstance(settings, str) else settings.market_data
-    if name == "offline":
-        from sigmasight_lib.marketdata.offline import OfflineSnapshotProvider
-
-        return OfflineSnapshotProvider()
-    if name == "yfinance":
-        from sigmasight_lib.marketdata.yfinance_provider import YFinanceProvider
-
-        return YFinanceProvider()
-    raise ConfigError(f"unknown market data provider {name!r}; choose offline or yfinance")
 
 
 def empty_frame(columns: Sequence[str]) -> pd.DataFrame:

@@ -51,13 +51,13 @@ import numpy as np
 import pandas as pd
 
 from sigmasight_lib.config import MARKET_DATA_DIR
+from sigmasight_lib.curves import TENORS
 from sigmasight_lib.exceptions import MarketDataError
 from sigmasight_lib.marketdata.base import (
     METADATA_COLUMNS,
     OPTION_QUOTE_COLUMNS,
     PRICE_COLUMNS,
     RATE_COLUMNS,
-    TENORS,
     empty_frame,
 )
 
@@ -312,12 +312,12 @@ class OfflineSnapshotProvider:
         return pd.Timestamp(common[-1]).date() if common.size else None
 
     def latest_rate_date(self, tenor: str = "10y") -> dt.date | None:
-        """Latest date with a treasury point at ``tenor`` (one of :data:`TENORS`).
+        """Latest date with a treasury point at ``tenor`` (one of :data:`~sigmasight_lib.curves.TENORS`).
 
         Raises
         ------
         ValueError
-            For a tenor not in :data:`TENORS`.
+            For a tenor not in :data:`~sigmasight_lib.curves.TENORS`.
         """
         if tenor not in TENORS:
             raise ValueError(f"unknown tenor {tenor!r}; expected one of {', '.join(TENORS)}")

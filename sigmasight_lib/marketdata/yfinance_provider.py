@@ -81,13 +81,13 @@ from curl_cffi import requests as curl_requests
 from yfinance.data import YfData
 from yfinance.exceptions import YFException, YFTickerMissingError
 
+from sigmasight_lib.curves import TENORS
 from sigmasight_lib.exceptions import ConfigError, ProviderUnavailableError, UnknownSymbolError
 from sigmasight_lib.marketdata.base import (
     METADATA_COLUMNS,
     OPTION_QUOTE_COLUMNS,
     PRICE_COLUMNS,
     RATE_COLUMNS,
-    TENORS,
     empty_frame,
 )
 from sigmasight_lib.portfolios.option_symbols import root_underlying
@@ -427,7 +427,7 @@ class YFinanceProvider:
         Raises
         ------
         ValueError
-            For a tenor not in :data:`~sigmasight_lib.marketdata.base.TENORS`.
+            For a tenor not in :data:`~sigmasight_lib.curves.TENORS`.
         ProviderUnavailableError
             When Yahoo cannot be reached after the configured retries.
         """

@@ -39,7 +39,7 @@ def group_positions(
     """
     from sigmasight_lib.marketdata import get_provider
     from sigmasight_lib.params import load_engine_params
-    from sigmasight_lib.runs import load_position_analytics
+    from sigmasight_lib.runs.portfolio import load_position_analytics
 
     if by not in GROUPINGS:
         raise ConfigError(f"--group-by {by!r}: choose one of {', '.join(GROUPINGS)}")

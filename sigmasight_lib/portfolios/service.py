@@ -11,17 +11,18 @@ import datetime as dt
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from sigmasight_lib.db.models import Owner, Portfolio, Position, PositionHistory, Strategy, Tag
+from sigmasight_lib.db.models import Owner, Portfolio, Position, PositionHistory, Strategy
 from sigmasight_lib.exceptions import NotFoundError
 from sigmasight_lib.portfolios.limits import TEXT_LIMITS, check_text
 from sigmasight_lib.portfolios.positions import PositionSpec
+from sigmasight_lib.portfolios.tags import get_or_create_tags
 
 POSITION_COLUMNS: tuple[str, ...] = (
     "id",
@@ -58,50 +59,6 @@ def get_or_create_owner(session: Session, email: str, name: str | None = None) -
     elif name and owner.name != name:
         owner.name = name
     return owner
-
-
-def get_or_create_tag(session: Session, owner: Owner, name: str) -> Tag:
-    """The owner's tag named ``name`` (case-insensitive match), created if absent.
-
-    Raises ``TagError`` for a name that breaks the tag rules.
-    """
-    from sigmasight_lib.portfolios.tags import validate_tag_name
-
-    name = validate_tag_name(name)
-    key = name.casefold()
-    tag = session.scalar(select(Tag).where(Tag.owner_id == owner.id, Tag.name_key == key))
-    if tag is None:
-        tag = Tag(owner_id=owner.id, name=name.strip(), name_key=key)
-        session.add(tag)
-        session.flush()
-    return tag
-
-
-def get_or_create_tags(session: Session, owner: Owner, names: Iterable[str]) -> dict[str, Tag]:
-    """The owner's tags named ``names``, keyed by ``name.casefold()``; absent ones created.
-
-    One query for the existing tags and one flush for the new ones (an import
-    resolves every row's tags at once instead of a query and a flush per row).
-    Raises ``TagError`` for the first name, in order, that breaks the tag rules.
-    """
-    from sigmasight_lib.portfolios.tags import validate_tag_name
-
-    wanted: dict[str, str] = {}
-    for name in names:
-        clean = validate_tag_name(name)
-        wanted.setdefault(clean.casefold(), clean)
-    keys = list(wanted)
-    found: dict[str, Tag] = {}
-    for start in range(0, len(keys), 500):  # bounded IN lists
-        chunk = keys[start : start + 500]
-        stmt = select(Tag).where(Tag.owner_id == owner.id, Tag.name_key.in_(chunk))
-        found.update((t.name_key, t) for t in session.scalars(stmt))
-    new = [Tag(owner_id=owner.id, name=wanted[k], name_key=k) for k in keys if k not in found]
-    if new:
-        session.add_all(new)
-        session.flush()
-        found.update((t.name_key, t) for t in new)
-    return found
 
 
 def _unique_slug(session: Session, name: str, portfolio_id: int | None) -> str:

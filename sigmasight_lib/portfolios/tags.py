@@ -8,6 +8,7 @@ position. Deleting a tag that positions use needs ``force`` and detaches it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import pandas as pd
 from sqlalchemy import func, select
@@ -39,6 +40,46 @@ def validate_tag_name(name: str) -> str:
             "(letters, digits, space, '-', '_', '.')"
         )
     return clean
+
+
+def get_or_create_tag(session: Session, owner: Owner, name: str) -> Tag:
+    """The owner's tag named ``name`` (case-insensitive match), created if absent.
+
+    Raises :class:`TagError` for a name that breaks the tag rules.
+    """
+    name = validate_tag_name(name)
+    key = name.casefold()
+    tag = session.scalar(select(Tag).where(Tag.owner_id == owner.id, Tag.name_key == key))
+    if tag is None:
+        tag = Tag(owner_id=owner.id, name=name.strip(), name_key=key)
+        session.add(tag)
+        session.flush()
+    return tag
+
+
+def get_or_create_tags(session: Session, owner: Owner, names: Iterable[str]) -> dict[str, Tag]:
+    """The owner's tags named ``names``, keyed by ``name.casefold()``; absent ones created.
+
+    One query for the existing tags and one flush for the new ones (an import
+    resolves every row's tags at once instead of a query and a flush per row).
+    Raises :class:`TagError` for the first name, in order, that breaks the tag rules.
+    """
+    wanted: dict[str, str] = {}
+    for name in names:
+        clean = validate_tag_name(name)
+        wanted.setdefault(clean.casefold(), clean)
+    keys = list(wanted)
+    found: dict[str, Tag] = {}
+    for start in range(0, len(keys), 500):  # bounded IN lists
+        chunk = keys[start : start + 500]
+        stmt = select(Tag).where(Tag.owner_id == owner.id, Tag.name_key.in_(chunk))
+        found.update((t.name_key, t) for t in session.scalars(stmt))
+    new = [Tag(owner_id=owner.id, name=wanted[k], name_key=k) for k in keys if k not in found]
+    if new:
+        session.add_all(new)
+        session.flush()
+        found.update((t.name_key, t) for t in new)
+    return found
 
 
 def _owner(session: Session, email: str) -> Owner:
@@ -134,8 +175,6 @@ def tag_position(
     Returns the position's tags afterwards. Raises :class:`TagError` for an
     invalid name or more than :data:`MAX_TAGS_PER_POSITION` tags.
     """
-    from sigmasight_lib.portfolios.service import get_or_create_tag
-
     position = session.get(Position, position_id)
     if position is None:
         raise NotFoundError(f"no position {position_id}")

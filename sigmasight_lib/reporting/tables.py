@@ -1210,7 +1210,7 @@ def latest_result_as_of(session: Session, portfolio_id: int) -> dt.date | None:
 
 @functools.lru_cache(maxsize=1)
 def _current_code_version() -> str:
-    from sigmasight_lib.batch.tracking import code_version
+    from sigmasight_lib.lineage import code_version
 
     return code_version()
 

@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sigmasight_lib.lineage import code_version
 from sigmasight_lib.reporting.formats import integer as _int
 from sigmasight_lib.reporting.formats import num as _num
 from sigmasight_lib.reporting.formats import pct as _pct
@@ -212,8 +213,6 @@ def validation_markdown(result: ValidationResult) -> str:
 def validation_document(result: ValidationResult) -> dict[str, Any]:
     """:meth:`ValidationResult.to_dict` with ``generated_at`` (UTC) and ``code_version``
     added to its metadata: the content of validation.json."""
-    from sigmasight_lib.batch.tracking import code_version
-
     doc = result.to_dict()
     doc["metadata"]["generated_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     doc["metadata"]["code_version"] = code_version()

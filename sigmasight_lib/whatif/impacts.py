@@ -59,17 +59,16 @@ from sigmasight_lib.params import (
 from sigmasight_lib.portfolios.csv_import import ImportIssue
 from sigmasight_lib.portfolios.positions import PositionSpec, detect_position_type
 from sigmasight_lib.portfolios.service import find_portfolio
-from sigmasight_lib.runs import (
+from sigmasight_lib.runs.inputs import (
     HISTORY_MARGIN_SESSIONS,
     MarketInputs,
-    compute_factor_exposures,
-    compute_position_analytics,
-    compute_stress_inputs,
     factor_proxies,
     load_market_inputs,
     proxy_tickers,
     with_expiry_closes,
 )
+from sigmasight_lib.runs.portfolio import compute_factor_exposures, compute_stress_inputs
+from sigmasight_lib.runs.securities import compute_position_analytics
 from sigmasight_lib.whatif import sessions as ws
 
 EXPOSURE_METRICS = (
@@ -208,7 +207,7 @@ def _analytics(
     extra_symbols: Sequence[str] = (),
     history_sessions: int = 0,
 ) -> tuple[pd.DataFrame, MarketInputs, tuple[str, ...]]:
-    """As ``runs._load_with_history`` but on an in-memory positions frame: (joined, inputs, notes)."""
+    """As :func:`~sigmasight_lib.runs.portfolio.load_with_history` but on an in-memory positions frame: (joined, inputs, notes)."""
     window = sessions_window(day, max(history_sessions, params.greeks.realized_vol_sessions + 1))
     is_option = positions["option_type"].isin(["C", "P"])
     inputs = load_market_inputs(

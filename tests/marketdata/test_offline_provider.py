@@ -14,15 +14,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sigmasight_lib.curves import TENORS
 from sigmasight_lib.exceptions import MarketDataError
+from sigmasight_lib.marketdata import get_provider
 from sigmasight_lib.marketdata.base import (
     METADATA_COLUMNS,
     OPTION_QUOTE_COLUMNS,
     PRICE_COLUMNS,
     RATE_COLUMNS,
-    TENORS,
     MarketDataProvider,
-    get_provider,
 )
 from sigmasight_lib.marketdata.cache import resolve_sync_end
 from sigmasight_lib.marketdata.offline import (

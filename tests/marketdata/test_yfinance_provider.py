@@ -24,6 +24,7 @@ import yfinance as yf
 from yfinance import base as yf_base
 
 from sigmasight_lib.exceptions import ConfigError, ProviderUnavailableError, UnknownSymbolError
+from sigmasight_lib.marketdata import get_provider
 from sigmasight_lib.marketdata import yfinance_provider as yfp
 from sigmasight_lib.marketdata.base import (
     METADATA_COLUMNS,
@@ -31,7 +32,6 @@ from sigmasight_lib.marketdata.base import (
     PRICE_COLUMNS,
     RATE_COLUMNS,
     MarketDataProvider,
-    get_provider,
 )
 from sigmasight_lib.marketdata.yfinance_provider import (
     YFinanceProvider,

@@ -1,0 +1,319 @@
+"""Loading an engine's inputs: the portfolio and as-of date, market data for a set of
+symbols, and the daily factor series chosen from each factor's proxies (with staleness).
+
+Everything here reads the database (through :mod:`sigmasight_lib.db.store`) or the
+provider; nothing is fitted. The inputs are keyed by symbol, not by portfolio, so
+that one load can serve every portfolio holding the symbols.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from sigmasight_lib.db import store
+from sigmasight_lib.exceptions import MarketDataError
+from sigmasight_lib.marketdata import MarketDataProvider
+from sigmasight_lib.marketdata.base import RATE_PROXY_PREFIX
+from sigmasight_lib.marketdata.cache import check_as_of, default_as_of
+from sigmasight_lib.marketdata.calendar import session_on_or_before, sessions_after, sessions_window
+from sigmasight_lib.params import EngineParams
+from sigmasight_lib.portfolios.service import find_portfolio
+
+log = logging.getLogger(__name__)
+
+
+HISTORY_MARGIN_SESSIONS = 20
+"""Extra sessions of history loaded so that series with gaps still fill their window."""
+
+
+def resolve_portfolio(
+    session: Session, portfolio: str | int, as_of: dt.date | None
+) -> tuple[Any, dt.date]:
+    p = find_portfolio(session, portfolio)
+    day = check_as_of(session, as_of) if as_of is not None else default_as_of(session)
+    if day is None:
+        raise MarketDataError(
+            "no as-of date: the cache has no date with every needed series; "
+            "run `sigmasight market-data sync` or pass --as-of"
+        )
+    return p, day
+
+
+@dataclass(frozen=True)
+class MarketInputs:
+    """Market data for a date range, loaded once: prices, returns, treasury curves, quotes.
+
+    Attributes
+    ----------
+    levels : DataFrame (dates × symbols)
+        Traded price per share (close, else adjusted close).
+    returns : DataFrame (dates × symbols)
+        Daily simple returns (decimal).
+    curves : DataFrame (dates × tenors)
+        Treasury yields (decimal).
+    quotes : DataFrame or None
+        Provider option quotes for the last day (``OPTION_QUOTE_COLUMNS``).
+    last_observed : dict of str to date
+        Last cached observation on or before the end of the range, per symbol
+        and per ``UST:<tenor>`` (also for series with no data in the range).
+    """
+
+    provider: str
+    levels: pd.DataFrame
+    returns: pd.DataFrame
+    curves: pd.DataFrame
+    quotes: pd.DataFrame | None = None
+    last_observed: dict[str, dt.date] = field(default_factory=dict)
+
+    def curve_on(self, day: dt.date, max_staleness_sessions: int) -> pd.Series:
+        """The latest curve on or before ``day`` at most ``max_staleness_sessions``
+        NYSE sessions old (empty if none)."""
+        if self.curves.empty:
+            return pd.Series(dtype=float)
+        ts = pd.Timestamp(day)
+        past = self.curves.loc[self.curves.index <= ts]
+        if past.empty or sessions_after(past.index[-1].date(), day) > max_staleness_sessions:
+            return pd.Series(dtype=float)
+        return past.iloc[-1].dropna()
+
+    def row(self, frame: pd.DataFrame, day: dt.date) -> pd.Series:
+        ts = pd.Timestamp(day)
+        return frame.loc[ts] if ts in frame.index else pd.Series(dtype=float)
+
+
+def load_market_inputs(
+    session: Session,
+    provider: MarketDataProvider,
+    symbols: Sequence[str],
+    start: dt.date,
+    end: dt.date,
+    option_symbols: Sequence[str] = (),
+) -> MarketInputs:
+    """Load prices and curves of ``symbols`` for ``[start, end]``, option quotes for ``end``."""
+    table = store.load_price_table(session, symbols, start, end)
+    quotes = provider.fetch_option_quotes(list(option_symbols), end) if option_symbols else None
+    return MarketInputs(
+        provider=provider.name,
+        levels=store.price_levels(table),
+        returns=store.daily_returns(table),
+        curves=store.load_treasury_curves(session, start - dt.timedelta(days=10), end),
+        quotes=quotes if quotes is not None and not quotes.empty else None,
+        last_observed=store.load_last_observations(session, symbols, end),
+    )
+
+
+def _settlement_sessions(positions: pd.DataFrame, day: dt.date) -> pd.Series:
+    """The last NYSE session on or before the expiry of each option expired at ``day``."""
+    gone = positions["option_type"].isin(["C", "P"]) & (
+        pd.to_datetime(positions["expiry"]) < pd.Timestamp(day)
+    )
+    return positions.loc[gone, "expiry"].map(session_on_or_before)
+
+
+def expiry_closes(positions: pd.DataFrame, levels: pd.DataFrame, day: dt.date) -> pd.Series:
+    """The underlying's close on the settlement session of each option expired at ``day``
+    (indexed by position id; NaN when ``levels`` lacks it)."""
+    sessions = _settlement_sessions(positions, day)
+    return pd.Series(
+        [
+            levels.at[pd.Timestamp(d), u]
+            if pd.Timestamp(d) in levels.index and u in levels.columns
+            else np.nan
+            for u, d in zip(positions.loc[sessions.index, "underlying"], sessions, strict=True)
+        ],
+        index=sessions.index,
+        dtype=float,
+    )
+
+
+def with_expiry_closes(
+    session: Session,
+    provider: MarketDataProvider,
+    inputs: MarketInputs,
+    positions: pd.DataFrame,
+    day: dt.date,
+) -> MarketInputs:
+    """``inputs`` whose ``levels`` also hold the underlying's close on the settlement
+    session (last session on or before expiry) of every option expired at ``day``.
+
+    The expiry is usually before the loaded window: the close is read from the
+    cache, else fetched from ``provider`` and cached (a provider without it, or
+    unreachable, leaves it missing: the valuation says so). Returns are untouched.
+    """
+    sessions = _settlement_sessions(positions, day)
+    need = expiry_closes(positions, inputs.levels, day)
+    wanted = {(positions.at[pid, "underlying"], sessions[pid]) for pid in need.index[need.isna()]}
+    if not wanted:
+        return inputs
+    levels = inputs.levels
+    for d in sorted({d for _, d in wanted}):
+        symbols = sorted({u for u, x in wanted if x == d})
+        table = store.load_price_table(session, symbols, d, d)
+        absent = sorted(set(symbols) - set(table["symbol"]))
+        if absent:
+            try:
+                fetched = provider.fetch_prices(absent, d, d)
+            except MarketDataError as exc:
+                log.warning("no expiry close of %s on %s: %s", ", ".join(absent), d, exc)
+                fetched = pd.DataFrame()
+            if not fetched.empty:
+                store.save_prices(session, fetched, provider.name)
+                table = store.load_price_table(session, symbols, d, d)
+        extra = store.price_levels(table)
+        levels = extra if levels.empty else levels.combine_first(extra)
+    return replace(inputs, levels=levels)
+
+
+FactorProxies = dict[str, tuple[str, ...]]
+"""Factor name -> its proxy symbols for the active provider, in order of preference."""
+
+
+def factor_proxies(
+    session: Session, provider_name: str, factor_types: Sequence[str]
+) -> tuple[FactorProxies, dict[str, str], dict[str, int]]:
+    """``(proxies, na_reasons, factor_ids)`` of the configured factors of ``factor_types``.
+
+    ``proxies`` maps each factor to its candidate proxies in order of
+    preference (:func:`factor_returns_from` picks one per as-of date). Factors
+    without a proxy for the provider are N/A with a reason.
+    """
+    proxies: FactorProxies = {}
+    na_reasons: dict[str, str] = {}
+    ids: dict[str, int] = {}
+    for f in store.load_factor_definitions(session):
+        if f.factor_type not in factor_types:
+            continue
+        ids[f.name] = f.id
+        candidates = f.proxy_symbols(provider_name)
+        if not candidates:
+            na_reasons[f.name] = f"no {provider_name} proxy for {f.name}"
+        else:
+            proxies[f.name] = candidates
+    return proxies, na_reasons, ids
+
+
+def proxy_tickers(*proxy_maps: FactorProxies) -> list[str]:
+    """Every candidate ticker proxy (not treasury tenors) of the given factor → proxies maps."""
+    return sorted(
+        {
+            s
+            for m in proxy_maps
+            for candidates in m.values()
+            for s in candidates
+            if not s.startswith(RATE_PROXY_PREFIX)
+        }
+    )
+
+
+@dataclass(frozen=True)
+class FactorSeries:
+    """Daily factor moves chosen from the factors' proxies for one as-of date.
+
+    Attributes
+    ----------
+    returns : DataFrame (dates × factors)
+        Daily moves up to the as-of date (decimal returns of price proxies;
+        decimal yield changes of ``UST:<tenor>`` proxies); only usable factors.
+    proxies_used : dict of str to str
+        Factor -> the proxy symbol whose series is used.
+    na_reasons : dict of str to str
+        Factor -> why no proxy was usable (every candidate's reason).
+    additive : frozenset of str
+        Factors whose moves are changes, not returns (the rate proxies).
+    """
+
+    returns: pd.DataFrame
+    proxies_used: dict[str, str]
+    na_reasons: dict[str, str]
+    additive: frozenset[str] = frozenset()
+
+
+def _proxy_series(inputs: MarketInputs, proxy: str) -> pd.Series:
+    """Daily moves of one proxy: returns of a ticker, changes of a ``UST:<tenor>`` yield."""
+    if proxy.startswith(RATE_PROXY_PREFIX):
+        tenor = proxy[len(RATE_PROXY_PREFIX) :]
+        if tenor in inputs.curves:
+            return inputs.curves[tenor].diff()
+    elif proxy in inputs.returns:
+        return inputs.returns[proxy]
+    return pd.Series(dtype=float, index=pd.DatetimeIndex([]))
+
+
+def series_staleness(
+    series: pd.Series, day: dt.date, max_staleness: int, last_observed: dt.date | None = None
+) -> str | None:
+    """Why ``series`` (dated index) is not current at ``day``, or None when it is.
+
+    A series is stale when its last observation on or before ``day`` is more than
+    ``max_staleness`` NYSE sessions before ``day``; the reason reads
+    "last observation D, N sessions before as-of". ``last_observed`` is the last
+    observation known outside ``series`` (the cache), used when ``series`` has none.
+    """
+    observed = series.loc[series.index <= pd.Timestamp(day)].dropna()
+    if observed.empty and last_observed is None:
+        return f"no observation on or before {day}"
+    last = observed.index[-1].date() if not observed.empty else last_observed
+    behind = sessions_after(last, day)
+    if behind > max_staleness:
+        return f"last observation {last}, {behind} sessions before as-of"
+    return None
+
+
+def factor_returns_from(
+    inputs: MarketInputs,
+    proxies: FactorProxies,
+    day: dt.date,
+    params: EngineParams,
+    *,
+    window: int | None = None,
+    min_obs: int | None = None,
+) -> FactorSeries:
+    """Daily factor moves from the first usable proxy of each factor.
+
+    A proxy is usable at ``day`` when its series is current (last observation at
+    most ``data.max_staleness_sessions`` sessions before ``day``) and has at
+    least ``min_obs`` observations in the ``window`` sessions ending on ``day``
+    (defaults: ``factors.window`` and ``factors.min_obs``). Rate proxies
+    (``UST:10y``) give daily yield changes. A factor none of whose proxies is
+    usable is N/A with each candidate's reason; one factor's series never stands
+    in for another's. Returns only data on or before ``day``.
+    """
+    window = window or params.factors.window
+    min_obs = params.factors.min_obs if min_obs is None else min_obs
+    max_staleness = params.data.max_staleness_sessions
+    ts = pd.Timestamp(day)
+    start = pd.Timestamp(sessions_window(day, window)[0])
+    series: dict[str, pd.Series] = {}
+    used: dict[str, str] = {}
+    na: dict[str, str] = {}
+    additive: set[str] = set()
+    for name, candidates in proxies.items():
+        reasons = []
+        for proxy in candidates:
+            s = _proxy_series(inputs, proxy)
+            s = s.loc[s.index <= ts]
+            stale = series_staleness(s, day, max_staleness, inputs.last_observed.get(proxy))
+            observations = int(s.loc[s.index >= start].notna().sum())
+            if stale:
+                reasons.append(f"proxy {proxy}: {stale}")
+            elif observations < min_obs:
+                reasons.append(
+                    f"proxy {proxy}: {observations} observations in the {window}-session "
+                    f"window ending {day}, fewer than {min_obs}"
+                )
+            else:
+                series[name], used[name] = s, proxy
+                if proxy.startswith(RATE_PROXY_PREFIX):
+                    additive.add(name)
+                break
+        if name not in used:
+            na[name] = "; ".join(reasons)
+    return FactorSeries(pd.DataFrame(series), used, na, frozenset(additive))

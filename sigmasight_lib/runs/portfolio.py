@@ -1,0 +1,311 @@
+"""Per-portfolio aggregation: a portfolio's positions with their analytics, its
+factor exposures (security betas × delta-adjusted exposure) and stress inputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from sigmasight_lib.db import store
+from sigmasight_lib.engines.exposures import delta_adjusted_exposure
+from sigmasight_lib.engines.factors import MARKET_FACTOR, FactorBetas, portfolio_factor_exposures
+from sigmasight_lib.engines.stress import (
+    MoveModel,
+    Scenario,
+    ScenarioResult,
+    ewma_covariance,
+    option_inputs,
+    propagation_returns,
+    run_scenarios,
+)
+from sigmasight_lib.marketdata import MarketDataProvider
+from sigmasight_lib.marketdata.calendar import sessions_window
+from sigmasight_lib.params import EngineParams
+from sigmasight_lib.runs.inputs import (
+    FactorProxies,
+    MarketInputs,
+    factor_proxies,
+    factor_returns_from,
+    load_market_inputs,
+    proxy_tickers,
+    resolve_portfolio,
+    with_expiry_closes,
+)
+from sigmasight_lib.runs.securities import (
+    compute_position_analytics,
+    fit_factor_model,
+    fit_macro_betas,
+)
+
+
+@dataclass(frozen=True)
+class PositionAnalytics:
+    """Positions with their valuation and Greeks at one as-of date (in memory)."""
+
+    portfolio_id: int
+    portfolio: str
+    as_of: dt.date
+    positions: pd.DataFrame
+    valuation: pd.DataFrame
+    greeks: pd.DataFrame
+    notes: tuple[str, ...]
+
+    def joined(self) -> pd.DataFrame:
+        """Positions, valuation and Greeks side by side (one row per position)."""
+        greeks = self.greeks.drop(columns=["underlying_price", "reason"])
+        return self.positions.join(self.valuation).join(greeks)
+
+
+def load_position_analytics(
+    session: Session,
+    provider: MarketDataProvider,
+    params: EngineParams,
+    portfolio: str | int,
+    as_of: dt.date | None,
+) -> PositionAnalytics:
+    """Valuation and Greeks of every position held at ``as_of`` (computed, not saved)."""
+    p, day = resolve_portfolio(session, portfolio, as_of)
+    positions = store.load_positions(session, p.id, day)
+    window = sessions_window(day, params.greeks.realized_vol_sessions + 1)
+    is_option = positions["option_type"].isin(["C", "P"])
+    inputs = load_market_inputs(
+        session, provider, sorted(set(positions["underlying"])), window[0], day,
+        option_symbols=positions.loc[is_option, "symbol"].tolist(),
+    )  # fmt: skip
+    inputs = with_expiry_closes(session, provider, inputs, positions, day)
+    valuation, greeks, notes = compute_position_analytics(positions, inputs, day, params)
+    return PositionAnalytics(p.id, p.name, day, positions, valuation, greeks, notes)
+
+
+def load_with_history(
+    session: Session,
+    provider: MarketDataProvider,
+    params: EngineParams,
+    portfolio: str | int,
+    as_of: dt.date | None,
+    *,
+    extra_symbols: Sequence[str] = (),
+    history_sessions: int,
+) -> tuple[PositionAnalytics, MarketInputs]:
+    """Position analytics at the as-of date plus market inputs reaching back
+    ``history_sessions`` sessions for the positions' underlyings and ``extra_symbols``."""
+    p, day = resolve_portfolio(session, portfolio, as_of)
+    positions = store.load_positions(session, p.id, day)
+    window = sessions_window(day, max(history_sessions, params.greeks.realized_vol_sessions + 1))
+    is_option = positions["option_type"].isin(["C", "P"])
+    inputs = load_market_inputs(
+        session, provider, sorted({*positions["underlying"], *extra_symbols}), window[0], day,
+        option_symbols=positions.loc[is_option, "symbol"].tolist(),
+    )  # fmt: skip
+    inputs = with_expiry_closes(session, provider, inputs, positions, day)
+    valuation, greeks, notes = compute_position_analytics(positions, inputs, day, params)
+    return PositionAnalytics(p.id, p.name, day, positions, valuation, greeks, notes), inputs
+
+
+@dataclass(frozen=True)
+class FactorExposures:
+    """Factor betas of a portfolio's positions on one day and their portfolio roll-up.
+
+    ``fit``, ``na_reasons``, ``factor_returns`` and ``proxies_used`` are those of
+    the underlyings' :class:`~sigmasight_lib.runs.securities.FactorModel`.
+
+    Attributes
+    ----------
+    position_betas : DataFrame (positions × factors)
+        Each position's underlying's betas.
+    dae : Series
+        Delta-adjusted exposure per position (USD).
+    portfolio : DataFrame indexed by every configured factor
+        :func:`~sigmasight_lib.engines.factors.portfolio_factor_exposures`'
+        columns (``dollar_beta_usd``, ``beta_to_gross``, ``beta_to_net`` of the
+        delta-adjusted exposure, ...) plus ``proxy`` (the proxy used) and
+        ``reason`` (N/A factors NaN).
+    factor_ids : dict
+        Factor -> its ``factor_definitions`` id.
+    """
+
+    fit: FactorBetas
+    position_betas: pd.DataFrame
+    dae: pd.Series
+    portfolio: pd.DataFrame
+    na_reasons: dict[str, str]
+    factor_ids: dict[str, int]
+    factor_returns: pd.DataFrame
+    proxies_used: dict[str, str]
+
+    def dollar_exposures(self) -> pd.DataFrame:
+        """USD factor exposure per position (dae × beta), positions × factors."""
+        return self.position_betas.mul(self.dae, axis=0)
+
+
+def compute_factor_exposures(
+    joined: pd.DataFrame,
+    inputs: MarketInputs,
+    day: dt.date,
+    proxies: FactorProxies,
+    na_reasons: dict[str, str],
+    factor_ids: dict[str, int],
+    params: EngineParams,
+) -> FactorExposures:
+    """Regress the positions' underlyings on the factors up to ``day`` and roll up.
+
+    The fit is :func:`~sigmasight_lib.runs.securities.fit_factor_model` of the
+    underlyings; each position takes its underlying's betas, weighted by its
+    delta-adjusted exposure.
+
+    Raises
+    ------
+    MarketDataError
+        When no factor has a usable proxy at ``day``.
+    """
+    model = fit_factor_model(
+        inputs, sorted(set(joined["underlying"])), day, proxies, na_reasons, params
+    )
+    fit, na = model.fit, model.na_reasons
+    dae = delta_adjusted_exposure(joined) if not joined.empty else pd.Series(dtype=float)
+    position_betas = (
+        joined["underlying"].to_frame().join(fit.betas, on="underlying").drop(columns="underlying")
+    )
+    rollup = portfolio_factor_exposures(position_betas, dae)
+    portfolio = pd.DataFrame(index=pd.Index(list(factor_ids), name="factor")).join(rollup)
+    portfolio["proxy"] = pd.Series(model.proxies_used, dtype=object)
+    portfolio["reason"] = pd.Series({n: na.get(n) for n in portfolio.index}, dtype=object)
+    return FactorExposures(
+        fit, position_betas, dae, portfolio, na, factor_ids, model.factor_returns,
+        model.proxies_used,
+    )  # fmt: skip
+
+
+def equity_factor_exposures(
+    session: Session, provider: MarketDataProvider, params: EngineParams,
+    portfolio: str | int, as_of: dt.date | None, extra_history: int = 0,
+) -> tuple[PositionAnalytics, MarketInputs, FactorExposures]:  # fmt: skip
+    proxies, na, ids = factor_proxies(session, provider.name, params.factors.factor_types)
+    pa, inputs = load_with_history(
+        session, provider, params, portfolio, as_of,
+        extra_symbols=proxy_tickers(proxies),
+        history_sessions=params.factors.window + 1 + extra_history,
+    )  # fmt: skip
+    fx = compute_factor_exposures(pa.joined(), inputs, pa.as_of, proxies, na, ids, params)
+    return pa, inputs, fx
+
+
+@dataclass(frozen=True)
+class StressInputs:
+    """Everything the stress engine needs for one portfolio on one day.
+
+    Attributes
+    ----------
+    exposures : DataFrame (positions × factors)
+        USD exposure per unit design move: market / style betas from the factor
+        engine (style factors as spreads over Market in ``spread`` mode), macro /
+        rate betas estimated jointly with the market.
+    covariance : DataFrame
+        EWMA covariance of the factors' proxy moves in propagation space (log
+        returns; yield changes) over the stress lookback.
+    options : DataFrame or None
+        The option positions' BSM inputs for revaluation.
+    underlying_betas : DataFrame (underlyings × factors)
+    factor_returns : DataFrame (dates × factors)
+        The proxies' daily moves (simple returns; yield changes) in the lookback.
+    na_reasons : dict
+        Factor -> why it is N/A.
+    model : MoveModel
+        Additive factors and spread factors (:func:`engines.stress.design_moves`).
+    position_exposure_usd : Series
+        Delta-adjusted exposure per position (USD), for the loss floor.
+    proxies_used : dict
+        Factor -> the proxy symbol whose series is used.
+    covariance_window : tuple of (Timestamp or None, Timestamp or None, int)
+        First and last date and number of complete days the covariance used.
+    """
+
+    exposures: pd.DataFrame
+    covariance: pd.DataFrame
+    options: pd.DataFrame | None
+    underlying_betas: pd.DataFrame
+    factor_returns: pd.DataFrame
+    na_reasons: dict[str, str]
+    model: MoveModel
+    position_exposure_usd: pd.Series
+    proxies_used: dict[str, str]
+    covariance_window: tuple[pd.Timestamp | None, pd.Timestamp | None, int]
+
+    def run(self, scenarios: Sequence[Scenario]) -> list[ScenarioResult]:
+        """:func:`engines.stress.run_scenarios` of ``scenarios`` on these inputs."""
+        return run_scenarios(
+            scenarios, self.exposures, self.covariance, self.options, self.underlying_betas,
+            model=self.model, position_exposure_usd=self.position_exposure_usd,
+        )  # fmt: skip
+
+
+def compute_stress_inputs(
+    joined: pd.DataFrame,
+    inputs: MarketInputs,
+    day: dt.date,
+    equity: tuple[FactorProxies, dict[str, str], dict[str, int]],
+    macro: tuple[FactorProxies, dict[str, str], dict[str, int]],
+    params: EngineParams,
+) -> StressInputs:
+    """Exposures, factor covariance and option inputs of ``joined`` on ``day``.
+
+    ``equity`` and ``macro`` are :func:`~sigmasight_lib.runs.inputs.factor_proxies`
+    results for the market / style and the macro / rate factors. Stale or short
+    proxies are N/A (:func:`~sigmasight_lib.runs.inputs.factor_returns_from`); the
+    covariance uses the days of the last ``stress.lookback`` sessions on which every
+    usable factor has a move.
+    """
+    fp, sp = params.factors, params.stress
+    ts = pd.Timestamp(day)
+    eq_proxies, eq_na, eq_ids = equity
+    mac_proxies, mac_na, _ = macro
+    fx = compute_factor_exposures(joined, inputs, day, eq_proxies, eq_na, eq_ids, params)
+    mac = factor_returns_from(inputs, mac_proxies, day, params)
+    na = {**fx.na_reasons, **mac_na, **mac.na_reasons}
+    underlyings = sorted(set(joined["underlying"]))
+    asset_returns = inputs.returns.reindex(columns=underlyings).loc[lambda f: f.index <= ts]
+    mbetas, mac_fail = fit_macro_betas(
+        asset_returns, fx.factor_returns.get(MARKET_FACTOR), mac, params
+    )
+    na.update(mac_fail)
+    underlying_betas = fx.fit.betas.join(mbetas)
+    position_betas = (
+        joined["underlying"]
+        .to_frame()
+        .join(underlying_betas, on="underlying")
+        .drop(columns="underlying")
+    )
+    equity_factors = [f for f in fx.fit.factors if f in fx.factor_returns]
+    factor_rets = pd.concat(
+        [fx.factor_returns[equity_factors], mac.returns[list(mbetas.columns)]], axis=1, sort=True
+    )
+    start = pd.Timestamp(sessions_window(day, sp.lookback)[0])
+    factor_rets = factor_rets.loc[(factor_rets.index >= start) & (factor_rets.index <= ts)]
+    model = MoveModel(
+        additive=mac.additive,
+        spread_factors=frozenset(f for f in equity_factors if f != MARKET_FACTOR)
+        if fp.mode == "spread"
+        else frozenset(),
+    )
+    complete = factor_rets.dropna(how="any").index
+    return StressInputs(
+        exposures=position_betas.mul(fx.dae, axis=0),
+        covariance=ewma_covariance(propagation_returns(factor_rets, model), decay=sp.decay),
+        options=option_inputs(joined, params.greeks.dividend_yield),
+        underlying_betas=underlying_betas,
+        factor_returns=factor_rets,
+        na_reasons=na,
+        model=model,
+        position_exposure_usd=fx.dae,
+        proxies_used={**fx.proxies_used, **mac.proxies_used},
+        covariance_window=(
+            complete[0] if len(complete) else None,
+            complete[-1] if len(complete) else None,
+            len(complete),
+        ),
+    )

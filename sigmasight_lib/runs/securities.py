@@ -1,0 +1,210 @@
+"""Per-security model fits on loaded inputs: prices and Greeks of each position's
+instrument, factor betas and residual variance of each underlying, macro / rate betas.
+
+Pure given :class:`~sigmasight_lib.runs.inputs.MarketInputs` (no session, no
+provider): they call the engines in :mod:`sigmasight_lib.engines` with the
+parameters of :class:`~sigmasight_lib.params.EngineParams`. What a fit returns
+depends on the securities, never on a portfolio's quantities.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sigmasight_lib.engines.factors import MARKET_FACTOR, FactorBetas, factor_betas, macro_betas
+from sigmasight_lib.engines.greeks import position_greeks, realized_volatility
+from sigmasight_lib.engines.valuation import value_positions
+from sigmasight_lib.exceptions import MarketDataError
+from sigmasight_lib.marketdata.calendar import previous_session
+from sigmasight_lib.params import EngineParams
+from sigmasight_lib.runs.inputs import (
+    FactorProxies,
+    FactorSeries,
+    MarketInputs,
+    expiry_closes,
+    factor_returns_from,
+)
+
+
+def compute_position_analytics(
+    positions: pd.DataFrame, inputs: MarketInputs, day: dt.date, params: EngineParams
+) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
+    """Valuation and Greeks of ``positions`` on ``day`` from preloaded market data.
+
+    Returns ``(valuation, greeks, notes)``. Options are priced from the
+    provider's quote on the last day of ``inputs`` when one exists, else by BSM
+    (flagged ``model``); the previous-session price of an option is its model
+    price on that session. An option is marked at intrinsic value on its expiry
+    date (``intrinsic``) and settled after it (``settled``, flagged ``expired``)
+    from its underlying's close on the settlement session, which ``inputs.levels``
+    must hold (see :func:`~sigmasight_lib.runs.inputs.with_expiry_closes`).
+    """
+    notes: list[str] = []
+    prev_day = previous_session(day)
+    spot, spot_prev = inputs.row(inputs.levels, day), inputs.row(inputs.levels, prev_day)
+    underlyings = sorted(set(positions["underlying"]))
+    missing = [u for u in underlyings if pd.isna(spot.get(u))]
+    if missing:
+        notes.append(f"no price on {day} for: {', '.join(missing)}")
+    vol_sessions = params.greeks.realized_vol_sessions
+    rvol = pd.Series(dtype=float)
+    if not inputs.returns.empty:
+        history = inputs.returns.loc[inputs.returns.index <= pd.Timestamp(day)]
+        rvol = realized_volatility(history, vol_sessions)
+    curve = inputs.curve_on(day, params.data.max_staleness_sessions)
+    if curve.empty:
+        notes.append(
+            f"no treasury curve within {params.data.max_staleness_sessions} sessions of {day}: "
+            f"rate {params.greeks.risk_free_rate} from params"
+        )
+
+    is_option = positions["option_type"].isin(["C", "P"])
+    implied, quote_price = None, pd.Series(dtype=float)
+    quoted_day = inputs.levels.index.max() if not inputs.levels.empty else None
+    if inputs.quotes is not None and quoted_day == pd.Timestamp(day):
+        q = inputs.quotes.set_index("contract_symbol")
+        implied = q["implied_vol"]
+        mid = (q["bid"] + q["ask"]) / 2
+        quote_price = mid.where((q["bid"] > 0) & (q["ask"] > 0), q["last_price"])
+    if is_option.any() and implied is None:
+        notes.append(
+            f"no option quotes from {inputs.provider} for {day}: implied vol = {vol_sessions}-session "
+            "realized vol of the underlying; option prices are model (BSM) prices"
+        )
+    greek_kwargs = dict(
+        realized_vol=rvol,
+        implied_vol=implied,
+        curve=curve,
+        fallback_rate=params.greeks.risk_free_rate,
+        dividend_yield=params.greeks.dividend_yield,
+        backend=params.greeks.greeks_backend,
+    )
+    greeks = position_greeks(positions, as_of=day, underlying_price=spot, **greek_kwargs)
+    greeks_prev = position_greeks(
+        positions, as_of=prev_day, underlying_price=spot_prev, **greek_kwargs
+    )
+
+    option_market = (
+        positions["symbol"].map(quote_price)
+        if not quote_price.empty
+        else pd.Series(np.nan, index=positions.index)
+    )
+    has_quote = is_option & option_market.notna()
+    price = (
+        positions["underlying"]
+        .map(spot)
+        .where(~is_option, option_market.where(has_quote, greeks["model_price"]))
+    )
+    previous = positions["underlying"].map(spot_prev).where(~is_option, greeks_prev["model_price"])
+    expiring = is_option & (pd.to_datetime(positions["expiry"]) == pd.Timestamp(day))
+    source = pd.Series(np.where(is_option & ~has_quote, "model", "market"), index=positions.index)
+    source[expiring & ~has_quote] = "intrinsic"
+    valuation = value_positions(
+        positions,
+        price=price,
+        previous_price=previous,
+        price_source=source,
+        underlying_price=positions["underlying"].map(spot),
+        as_of=day,
+        expiry_close=expiry_closes(positions, inputs.levels, day),
+    )
+    return valuation, greeks, tuple(notes)
+
+
+@dataclass(frozen=True)
+class FactorModel:
+    """Factor betas of a set of securities on one day and the factor series they were fit on.
+
+    Attributes
+    ----------
+    fit : FactorBetas
+        Betas (and residual variance, R², ...) per security.
+    factor_returns : DataFrame (dates × factors)
+        The usable factors' daily proxy moves up to the as-of date (raw, not
+        the spread design).
+    proxies_used : dict
+        Factor -> the proxy symbol whose series was used.
+    na_reasons : dict
+        Factor -> why it is N/A (no proxy, stale or short proxy data, no market
+        in ``spread`` mode).
+    """
+
+    fit: FactorBetas
+    factor_returns: pd.DataFrame
+    proxies_used: dict[str, str]
+    na_reasons: dict[str, str]
+
+
+def fit_factor_model(
+    inputs: MarketInputs,
+    securities: Sequence[str],
+    day: dt.date,
+    proxies: FactorProxies,
+    na_reasons: dict[str, str],
+    params: EngineParams,
+) -> FactorModel:
+    """Regress the daily returns of ``securities`` on the factors up to ``day``.
+
+    Each factor's series comes from its first usable proxy
+    (:func:`~sigmasight_lib.runs.inputs.factor_returns_from`). In ``spread``
+    mode the style factors are spreads over Market: without a usable Market
+    proxy they are N/A too (never regressed on another series standing in for
+    the market).
+
+    Raises
+    ------
+    MarketDataError
+        When no factor has a usable proxy at ``day``.
+    """
+    fp = params.factors
+    ts = pd.Timestamp(day)
+    chosen = factor_returns_from(inputs, proxies, day, params)
+    factor_rets = chosen.returns
+    na = {**na_reasons, **chosen.na_reasons}
+    if fp.mode == "spread" and MARKET_FACTOR not in factor_rets and not factor_rets.empty:
+        why = na.get(MARKET_FACTOR, "not configured")
+        for name in factor_rets.columns:
+            na[name] = f"spread over {MARKET_FACTOR} needs {MARKET_FACTOR}, which is N/A ({why})"
+        factor_rets = factor_rets.iloc[:, :0]
+    if factor_rets.empty:
+        raise MarketDataError(
+            f"no factor has usable proxy data at {day}: "
+            + "; ".join(f"{n}: {r}" for n, r in na.items())
+        )
+    returns = (
+        inputs.returns.loc[inputs.returns.index <= ts]
+        if not inputs.returns.empty
+        else inputs.returns
+    )
+    asset_returns = returns.reindex(columns=list(securities))
+    fit = factor_betas(
+        asset_returns, factor_rets, mode=fp.mode,
+        window=fp.window, min_obs=fp.min_obs, cap=fp.cap,
+    )  # fmt: skip
+    return FactorModel(fit, factor_rets, chosen.proxies_used, na)
+
+
+def fit_macro_betas(
+    asset_returns: pd.DataFrame,
+    market_returns: pd.Series | None,
+    macro: FactorSeries,
+    params: EngineParams,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """:func:`~sigmasight_lib.engines.factors.macro_betas` of the securities in
+    ``asset_returns`` on the ``macro`` series, with the parameters' windows.
+
+    Rate factors use the market-risk rate window (``market_risk.rate_window`` /
+    ``rate_min_obs``), so the stress engine's rate betas are the market-risk
+    engine's; other factors the factor window.
+    """
+    fp, mp = params.factors, params.market_risk
+    return macro_betas(
+        asset_returns, market_returns, macro.returns, additive=macro.additive,
+        window=fp.window, min_obs=fp.min_obs,
+        rate_window=mp.rate_window, rate_min_obs=mp.rate_min_obs,
+    )  # fmt: skip

@@ -74,12 +74,9 @@ STAT_KEYS: tuple[str, ...] = (
     "tracking_error",
     "information_ratio",
     "correlation",
-    "benchmark_total_return",
-    "benchmark_cagr",
-    "benchmark_annual_volatility",
-    "benchmark_max_drawdown",
 )
-"""Keys of :attr:`PerformanceStats.values`, in order."""
+"""Keys of :attr:`PerformanceStats.values`, in order. The benchmark's own figures are
+:func:`performance_stats` of the benchmark returns on the common dates."""
 
 BENCHMARK_KEYS: tuple[str, ...] = (
     "alpha",
@@ -87,16 +84,12 @@ BENCHMARK_KEYS: tuple[str, ...] = (
     "tracking_error",
     "information_ratio",
     "correlation",
-    "benchmark_total_return",
-    "benchmark_cagr",
-    "benchmark_annual_volatility",
-    "benchmark_max_drawdown",
 )
 """The keys of :data:`STAT_KEYS` that need the benchmark."""
 
 ANNUALIZED_KEYS: frozenset[str] = frozenset(
     {"cagr", "annual_volatility", "sharpe", "sortino", "calmar", "alpha", "tracking_error",
-     "information_ratio", "benchmark_cagr", "benchmark_annual_volatility"}
+     "information_ratio"}
 )  # fmt: skip
 """Annualized keys (shown with their number of observations)."""
 
@@ -127,22 +120,6 @@ class PerformanceStats:
 def _series(returns: pd.Series | np.ndarray) -> pd.Series:
     s = returns if isinstance(returns, pd.Series) else pd.Series(np.asarray(returns, dtype=float))
     return pd.to_numeric(s, errors="coerce").astype(float).dropna()
-
-
-def _wealth(r: np.ndarray) -> np.ndarray:
-    return np.cumprod(1.0 + r)
-
-
-def _max_drawdown(r: np.ndarray) -> float:
-    return float(_empyrical().max_drawdown(r))
-
-
-def _cagr(r: np.ndarray, periods_per_year: int) -> float:
-    return float(_empyrical().cagr(r, annualization=periods_per_year))
-
-
-def _annual_volatility(r: np.ndarray, periods_per_year: int) -> float:
-    return float(_empyrical().annual_volatility(r, annualization=periods_per_year))
 
 
 def performance_stats(
@@ -197,16 +174,18 @@ def performance_stats(
     if n < MIN_OBSERVATIONS:
         na(own, f"{n} observations; at least {MIN_OBSERVATIONS} needed")
     else:
-        values["total_return"] = float(_wealth(r)[-1] - 1.0)
-        values["max_drawdown"] = _max_drawdown(r)
+        values["total_return"] = float(np.prod(1.0 + r) - 1.0)
+        values["max_drawdown"] = float(ep.max_drawdown(r))
         values["best_day"] = float(r.max())
         values["worst_day"] = float(r.min())
         values["hit_rate"] = float((r > 0).sum() / n)
         if n < MIN_ANNUALIZED_OBSERVATIONS:
             na(own, f"{n} observations; annualized figures need {MIN_ANNUALIZED_OBSERVATIONS}")
         else:
-            values["cagr"] = _cagr(r, periods_per_year)
-            values["annual_volatility"] = _annual_volatility(r, periods_per_year)
+            values["cagr"] = float(ep.cagr(r, annualization=periods_per_year))
+            values["annual_volatility"] = float(
+                ep.annual_volatility(r, annualization=periods_per_year)
+            )
             values["sharpe"] = float(
                 ep.sharpe_ratio(r, risk_free=risk_free, annualization=periods_per_year)
             )
@@ -238,10 +217,6 @@ def performance_stats(
         else:
             rr, bb = joined.iloc[:, 0].to_numpy(), joined.iloc[:, 1].to_numpy()
             active = rr - bb
-            values["benchmark_total_return"] = float(_wealth(bb)[-1] - 1.0)
-            values["benchmark_cagr"] = _cagr(bb, periods_per_year)
-            values["benchmark_annual_volatility"] = _annual_volatility(bb, periods_per_year)
-            values["benchmark_max_drawdown"] = _max_drawdown(bb)
             if np.std(bb) > 0:
                 alpha, beta = ep.alpha_beta(
                     rr, bb, risk_free=risk_free, annualization=periods_per_year

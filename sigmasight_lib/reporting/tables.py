@@ -1200,7 +1200,7 @@ def _performance(
             continue
         value = own.values[key] if own is not None else math.nan
         metrics[f"benchmark_stats.{key}"] = _scalar(value)
-    for (year, month), value in monthly.stack().items():
+    for (year, month), value in monthly.stack().dropna().items():
         metrics[f"monthly.{year}_{month:02d}"] = _scalar(value)
     observations = {
         k: stats.benchmark_observations if k in perf.BENCHMARK_KEYS else stats.observations

@@ -5,8 +5,10 @@ temporary SQLite database (offline data, as-of 2017-03-29), runs every engine
 for the hedge-fund demo portfolio (30 positions; snapshot with 90 days of
 backfill, as ``make demo``), then times
 :func:`~sigmasight_lib.reporting.writers.write_reports` writing report.md,
-report.json, positions.csv and report.html (4 inline charts), median of 5
-after one warm-up call. Goal: at most 0.5 s. For scale: QuantStats' one-call
+report.json, positions.csv and report.html (10 inline charts rendered at 2× for
+high-density screens: 4 risk charts and 6 of the performance section), median of 5
+after one warm-up call. Goal: at most 1.0 s (it was 0.5 s with 4 charts at 1×; the
+charts are the cost: about 60 ms each to draw and encode). For scale: QuantStats' one-call
 HTML tear sheet takes about 1.5 s for one portfolio on this machine (not
 installed here; the figure is context only). The parts are timed separately
 below the total.
@@ -31,7 +33,7 @@ from sigmasight_lib.reporting import writers
 from sigmasight_lib.reporting.tables import load_report_data
 from sigmasight_lib.runs import ENGINE_RUNNERS
 
-GOAL_SECONDS = 0.5
+GOAL_SECONDS = 1.0
 QUANTSTATS_SECONDS = 1.5
 AS_OF = dt.date(2017, 3, 29)
 PORTFOLIO = "Long/Short Hedge Fund Style"
@@ -74,7 +76,7 @@ def main() -> int:
             "report.md": lambda: writers.report_markdown(data),
             "report.json": lambda: writers.report_json(data),
             "positions.csv": lambda: writers.positions_csv(data),
-            "report.html (4 charts)": lambda: writers.report_html(data),
+            "report.html (10 charts)": lambda: writers.report_html(data),
             "report.html without charts": lambda: writers.report_html(data, charts=False),
         }
         timings = {name: measure(fn, repeats=REPEATS).median for name, fn in parts.items()}

@@ -15,7 +15,8 @@ record.
   rest is written here. Unusable input gives NaN and a reason, never an
   exception.
 * :func:`cumulative_returns`, :func:`drawdown`, :func:`monthly_returns`,
-  :func:`rolling_volatility`, :func:`rolling_beta` — the series the charts draw.
+  :func:`rolling_volatility`, :func:`rolling_sharpe`, :func:`rolling_beta` — the
+  series the charts draw.
 * :func:`choose_benchmark` — the first candidate symbol with a price on the
   as-of date (the fallback rule of ``params/benchmarks.yaml``).
 
@@ -303,6 +304,22 @@ def rolling_volatility(
     NaN for the first ``window − 1`` dates (and where the window holds a NaN).
     """
     return returns.astype(float).rolling(window).std(ddof=1) * math.sqrt(periods_per_year)
+
+
+def rolling_sharpe(
+    returns: pd.Series,
+    window: int = ROLLING_WINDOW,
+    periods_per_year: int = PERIODS_PER_YEAR,
+    risk_free: float = 0.0,
+) -> pd.Series:
+    """Annualized Sharpe ratio over the trailing ``window`` sessions.
+
+    ``mean(r − risk_free) / std(r − risk_free, ddof=1) · √periods`` per window;
+    NaN for the first ``window − 1`` dates and where the window's returns are constant.
+    """
+    excess = returns.astype(float) - risk_free
+    std = excess.rolling(window).std(ddof=1)
+    return excess.rolling(window).mean() / std.where(std > 0) * math.sqrt(periods_per_year)
 
 
 def rolling_beta(

@@ -36,6 +36,7 @@ function                       table                       columns used
 :func:`plot_monthly_returns`   performance ``monthly``     years × months 1-12
 :func:`plot_rolling_volatility` performance ``history``    ``rolling_volatility``,
                                                            ``benchmark_rolling_volatility``
+:func:`plot_rolling_sharpe`    performance ``history``     ``rolling_sharpe``
 :func:`plot_rolling_beta`      performance ``history``     ``rolling_beta``
 :func:`plot_pnl_backtest`      market risk ``backtest``    ``predicted_pnl_usd``,
                                                            ``actual_pnl_usd``, by date
@@ -636,7 +637,7 @@ def plot_var_histogram(
     ax.set_xlabel("daily return (fraction of gross exposure)")
     ax.set_ylabel("days")
     ax.set_title(f"Daily returns ({values.size} sessions)")
-    _legend_above(ax, ncols=2)
+    _legend_above(ax, ncols=1)
     return ax
 
 
@@ -762,7 +763,7 @@ def plot_monthly_returns(monthly: pd.DataFrame, ax: Axes | None = None, **kwargs
               **{"cmap": "RdYlGn", "vmin": -bound, "vmax": bound, **kwargs})  # fmt: skip
     for (i, j), v in np.ndenumerate(values):
         if np.isfinite(v):
-            ax.text(j, i, f"{v * 100:.1f}", ha="center", va="center", fontsize=8,
+            ax.text(j, i, f"{v * 100:.1f}", ha="center", va="center", fontsize=7,
                     color="white" if abs(v) > 0.7 * bound else "black")  # fmt: skip
     ax.set_xticks(np.arange(12), MONTH_LABELS, fontsize=8)
     ax.set_yticks(np.arange(len(monthly)), [str(y) for y in monthly.index], fontsize=8)
@@ -813,6 +814,46 @@ def plot_rolling_volatility(
     ax.yaxis.set_major_formatter(_percent_formatter(0))
     ax.set_ylabel("annualized volatility")
     ax.set_title(f"Rolling {window}-day volatility")
+    _legend_above(ax)
+    _date_axis(ax)
+    return ax
+
+
+def plot_rolling_sharpe(
+    history: pd.DataFrame, ax: Axes | None = None, window: int = 63, **kwargs: Any
+) -> Axes:
+    """Rolling annualized Sharpe ratio, with its mean as a dashed line.
+
+    Parameters
+    ----------
+    history : DataFrame
+        The performance section's ``history`` table, indexed by date:
+        ``rolling_sharpe`` (NaN before the first full window).
+    ax : matplotlib Axes, optional
+    window : int, default=63
+        Sessions per window (for the title).
+    **kwargs
+        Passed to ``ax.plot``.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    _require(history, ["rolling_sharpe"], "plot_rolling_sharpe")
+    ax = _axes(ax, (7.0, 3.0))
+    values = _series_or_na(history, "rolling_sharpe")
+    title = f"Rolling {window}-day Sharpe ratio"
+    if history.empty or not np.isfinite(values).any():
+        return _no_data(ax, title)
+    dates = _dates(history, "date")
+    ax.plot(dates, values, **{"color": NET_COLOR, "linewidth": 1.3, "label": "rolling Sharpe",
+                              **kwargs})  # fmt: skip
+    ax.axhline(float(np.nanmean(values)), color=BENCHMARK_COLOR, linestyle="--", linewidth=0.9,
+               label=f"mean {np.nanmean(values):.2f}")  # fmt: skip
+    ax.axhline(0.0, color="black", linewidth=0.6)
+    ax.margins(y=0.15)
+    ax.set_ylabel("Sharpe ratio (annualized)")
+    ax.set_title(title)
     _legend_above(ax)
     _date_axis(ax)
     return ax

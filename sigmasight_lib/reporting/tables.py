@@ -1136,7 +1136,7 @@ def _performance(
     """Performance of the constant-holdings back-cast against the provider's benchmark.
 
     Tables: ``history`` (Timestamp dates: ``return``, ``cumulative_return``,
-    ``drawdown``, ``rolling_volatility``, ``benchmark_return``,
+    ``drawdown``, ``rolling_volatility``, ``rolling_sharpe``, ``benchmark_return``,
     ``benchmark_cumulative_return``, ``benchmark_rolling_volatility``,
     ``rolling_beta``; benchmark columns NaN without a benchmark), ``monthly``
     (years × months 1-12, compounded return) and ``stats`` (indexed by
@@ -1171,6 +1171,7 @@ def _performance(
     table["cumulative_return"] = perf.cumulative_returns(r)
     table["drawdown"] = perf.drawdown(r)
     table["rolling_volatility"] = perf.rolling_volatility(r)
+    table["rolling_sharpe"] = perf.rolling_sharpe(r, risk_free=risk_free)
     table["benchmark_return"] = b
     has_b = b.notna()
     table["benchmark_cumulative_return"] = perf.cumulative_returns(b[has_b]).reindex(r.index)

@@ -73,6 +73,8 @@ CHART_DPI = 96
 CHART_SCALE = 2
 """PNG pixels per CSS pixel: charts are rendered at ``CHART_DPI × CHART_SCALE`` (crisp on
 high-density screens) and displayed at their 1× CSS size."""
+THIRD_WIDTH = 3.9
+"""Chart width (inches) of a three-across chart row in a full-width card."""
 HALF_WIDTH = 5.8
 """Chart width (inches) that fits one column of the two-column HTML layout at 1280 px."""
 WIDE_WIDTH = 11.8
@@ -777,8 +779,8 @@ def _monthly_table(monthly: pd.DataFrame) -> Table:
         values = r.reindex(range(1, 13)).to_numpy(dtype=float)
         ok = values[~pd.isna(values)]
         year_total = float((1.0 + ok).prod() - 1.0) if ok.size else math.nan
-        cells = (_pct(v, 1) if _finite(v) else "" for v in values)  # blank: outside the window
-        rows.append((str(year), *cells, _pct(year_total, 1)))
+        cells = (_num(v * 100, 1) if _finite(v) else "" for v in values)  # blank: outside
+        rows.append((str(year), *cells, _num(year_total * 100, 1)))
     return _table(("Year", *MONTH_LABELS, "Year"), rows, (False, *([True] * 13)))
 
 
@@ -811,41 +813,45 @@ def _performance(data: ReportData) -> list[Block]:
             label, fmt(r["value"]), fmt(r["benchmark"]) if _finite(r["benchmark"]) else "",
             _int(int(r["observations"])) + (" (annualized)" if r["annualized"] else ""),
         ))  # fmt: skip
-    blocks.append(
+    left: list[Block] = [
         _table(("Statistic", "Portfolio", bench or "Benchmark", "Observations"), rows,
                (False, True, True, True))
-    )  # fmt: skip
+    ]  # fmt: skip
     reasons = [(label, stats.at[k, "reason"]) for k, label, _ in PERFORMANCE_ROWS
                if stats.at[k, "reason"]]  # fmt: skip
     if reasons:
-        blocks.append(_table(("Statistic", "N/A reason"), reasons, (False, False)))
+        left.append(_table(("Statistic", "N/A reason"), reasons, (False, False)))
     monthly = sec.table("monthly")
-    if not monthly.empty:
-        blocks += [Heading(3, "Monthly returns"), _monthly_table(monthly)]
+    right: list[Block] = [Heading(3, "Monthly returns (%)"), _monthly_table(monthly)]
+    var = data.risk_metrics.metrics if data.risk_metrics.ok else None
 
     from sigmasight_lib.reporting import plots
 
     history = sec.table("history")
     name = m.get("benchmark_name") or m.get("benchmark")
     window = m.get("rolling_window") or 63
-    var = data.risk_metrics.metrics if data.risk_metrics.ok else None
-    size, margins = (HALF_WIDTH, 2.9), (0.75, 0.2, 0.6, 0.4)
+    size, margins = (THIRD_WIDTH, 2.8), (0.78, 0.15, 0.62, 0.4)
+    right.append(
+        Chart("Daily return distribution",
+              lambda ax: plots.plot_var_histogram(history, var, ax=ax), (HALF_WIDTH, 2.7),
+              (0.6, 0.2, 0.75, 0.55))
+    )  # fmt: skip
     blocks += [
+        Columns(tuple(left), tuple(right)),
         Chart("Cumulative return",
               lambda ax: plots.plot_cumulative_returns(history, ax=ax, benchmark=name), size,
               margins),
         Chart("Drawdown", lambda ax: plots.plot_drawdown(history, ax=ax), size, margins),
+        Chart("Rolling Sharpe ratio",
+              lambda ax: plots.plot_rolling_sharpe(history, ax=ax, window=window), size, margins),
         Chart("Rolling volatility",
               lambda ax: plots.plot_rolling_volatility(history, ax=ax, window=window,
                                                       benchmark=name), size, margins),
         Chart("Rolling beta",
               lambda ax: plots.plot_rolling_beta(history, ax=ax, window=window, benchmark=name),
               size, margins),
-        Chart("Monthly returns", lambda ax: plots.plot_monthly_returns(monthly, ax=ax),
-              (HALF_WIDTH, 0.4 * len(monthly) + 1.0), (0.6, 0.2, 0.35, 0.3)),
-        Chart("Daily return distribution",
-              lambda ax: plots.plot_var_histogram(history, var, ax=ax), size,
-              (0.6, 0.2, 0.6, 0.55)),
+        Chart("Monthly returns", lambda ax: plots.plot_monthly_returns(monthly, ax=ax), size,
+              (0.5, 0.15, 0.62, 0.4)),
     ]  # fmt: skip
     return blocks
 
@@ -1087,7 +1093,7 @@ nav.toc a { text-decoration: none; color: #0b57d0; background: #fff; border: 1px
 .col { display: grid; gap: 16px; min-width: 0; }
 section.card { background: #fff; border: 1px solid #d8dee4; border-radius: 8px; padding: 14px 16px;
                min-width: 0; }
-.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(540px, 1fr)); gap: 8px 16px; }
+.charts { display: grid; gap: 8px 16px; }
 .charts figure { margin: 0; }
 .split { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 16px;
          align-items: start; }
@@ -1202,18 +1208,25 @@ def _blocks_html(blocks: Sequence[Block], charts: bool, in_header: bool = False)
     e = html.escape
     parts: list[str] = []
     figures: list[str] = []
+    widths: list[int] = []
 
     def flush() -> None:
         if figures:
+            narrowest = min(widths)
+            style = f"grid-template-columns: repeat(auto-fill, minmax({narrowest}px, 1fr))"
             parts.append(
-                figures[0] if len(figures) == 1 else f'<div class="charts">{"".join(figures)}</div>'
+                figures[0]
+                if len(figures) == 1
+                else f'<div class="charts" style="{style}">{"".join(figures)}</div>'
             )
             figures.clear()
+            widths.clear()
 
     for block in blocks:
         if isinstance(block, Chart):
             if charts:
                 figures.append(_chart_html(block))
+                widths.append(round(block.size[0] * CHART_DPI))
             continue
         flush()
         if isinstance(block, Heading):

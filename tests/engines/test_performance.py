@@ -21,6 +21,7 @@ from sigmasight_lib.engines.performance import (
     monthly_returns,
     performance_stats,
     rolling_beta,
+    rolling_sharpe,
     rolling_volatility,
 )
 
@@ -145,6 +146,13 @@ def test_series_by_hand(pair) -> None:
     vol = rolling_volatility(r, window=63)
     assert vol.iloc[:62].isna().all()
     assert vol.iloc[-1] == pytest.approx(x[-63:].std(ddof=1) * math.sqrt(252), rel=REL)
+    sharpe = rolling_sharpe(r, window=63, risk_free=0.0001)
+    excess = x[-63:] - 0.0001
+    assert sharpe.iloc[:62].isna().all()
+    assert sharpe.iloc[-1] == pytest.approx(
+        excess.mean() / excess.std(ddof=1) * math.sqrt(252), rel=REL
+    )
+    assert rolling_sharpe(pd.Series(np.full(70, 0.001)), window=63).isna().all()  # constant
     beta = rolling_beta(r, b, window=63)
     ols = sm.OLS(x[-63:], sm.add_constant(b.to_numpy()[-63:])).fit()
     assert beta.iloc[-1] == pytest.approx(ols.params[1], rel=1e-9)

@@ -534,8 +534,8 @@ def test_performance_section_in_every_format(written: dict) -> None:
     page = paths["html"].read_text(encoding="utf-8")
     block = page.split('<h2 id="performance">', 1)[1].split("</section>", 1)[0]
     assert "not the realized track record" in block
-    for alt in ("Cumulative return", "Drawdown", "Rolling volatility", "Rolling beta",
-                "Monthly returns", "Daily return distribution"):  # fmt: skip
+    for alt in ("Cumulative return", "Drawdown", "Rolling Sharpe ratio", "Rolling volatility",
+                "Rolling beta", "Monthly returns", "Daily return distribution"):  # fmt: skip
         assert f'<img alt="{alt}"' in block
 
 

@@ -781,7 +781,7 @@ def _monthly_table(monthly: pd.DataFrame) -> Table:
         year_total = float((1.0 + ok).prod() - 1.0) if ok.size else float("nan")
         cells = (_num(v * 100, 1) if _finite(v) else "" for v in values)  # blank: outside
         rows.append((str(year), *cells, _num(year_total * 100, 1)))
-    return _table(("Year", *MONTH_LABELS, "Year"), rows, (False, *([True] * 13)))
+    return _table(("Year", *MONTH_LABELS, "Full year"), rows, (False, *([True] * 13)))
 
 
 def _performance(data: ReportData) -> list[Block]:

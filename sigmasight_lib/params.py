@@ -376,6 +376,51 @@ def parse_date(value: Any, where: str) -> dt.date:
         raise ConfigError(f"{where}: {value!r} is not an ISO date (YYYY-MM-DD)") from None
 
 
+# --------------------------------------------------------------------------- benchmarks.yaml
+
+BENCHMARKS_FILE = "benchmarks.yaml"
+
+
+class BenchmarkParams(Strict):
+    """Validated ``params/benchmarks.yaml`` ``benchmark`` section (defaults when the file is absent).
+
+    ``symbols`` maps a provider to its benchmark symbols in order of preference,
+    the shape of a factor's ``proxies`` (:class:`FactorEntry`): the report's
+    performance section uses the first symbol with a price on the as-of date.
+    """
+
+    name: Text = "S&P 500"
+    description: str | None = None
+    symbols: dict[str, ProxyList] = Field(
+        default_factory=lambda: {"offline": ("^GSPC", "SPY"), "yfinance": ("SPY", "^GSPC")},
+        json_schema_extra={
+            "allowed": "provider: a symbol or a non-empty list of symbols in order of preference"
+        },
+    )
+
+    def candidates(self, provider: str | None) -> tuple[str, ...]:
+        """The provider's symbols in order of preference (``()`` for an unknown provider)."""
+        return tuple(self.symbols.get(provider or "", ()))
+
+
+def load_benchmark_params(params_dir: Path) -> BenchmarkParams:
+    """The benchmark of ``params/benchmarks.yaml`` (the defaults when the file is missing).
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file, the key path (``benchmark.symbols.offline``), the
+        value and what is allowed; unknown keys get "did you mean".
+    """
+    path = params_dir / BENCHMARKS_FILE
+    if not path.exists():
+        return BenchmarkParams()
+    doc = read_yaml(path) or {}
+    only_keys(path, doc, ("benchmark",), "a 'benchmark' mapping")
+    raw = doc.get("benchmark") or {}
+    return validate_entry(BenchmarkParams, raw, f"{path}: benchmark")
+
+
 # --------------------------------------------------------------------------- engines.yaml
 
 ENGINES_FILE = "engines.yaml"

@@ -14,7 +14,9 @@ from sigmasight_lib.config import REPO_DIR
 from sigmasight_lib.db.session import upgrade
 from sigmasight_lib.exceptions import ConfigError
 from sigmasight_lib.params import (
+    BenchmarkParams,
     EngineParams,
+    load_benchmark_params,
     load_engine_params,
     load_factor_params,
     load_replays,
@@ -275,6 +277,47 @@ def test_factor_proxies_are_ordered_lists(params_dir):
 )
 def test_factors_errors(params_dir, entries, message):
     assert factors_error(params_dir, entries) == f"factors.yaml: {message}"
+
+
+# --------------------------------------------------------------------------- benchmarks.yaml
+
+
+def test_benchmark_file_is_the_defaults_and_orders_symbols_per_provider(tmp_path):
+    library = load_benchmark_params(REPO_DIR / "params")
+    assert library.symbols == BenchmarkParams().symbols
+    assert library.candidates("offline") == ("^GSPC", "SPY")
+    assert library.candidates("yfinance") == ("SPY", "^GSPC")
+    assert library.candidates("nope") == ()
+    assert load_benchmark_params(tmp_path) == BenchmarkParams()  # no file: the defaults
+    (tmp_path / "benchmarks.yaml").write_text("benchmark:\n  symbols: {offline: SPY}\n")
+    assert load_benchmark_params(tmp_path).candidates("offline") == ("SPY",)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "benchmark:\n  symbol: {offline: SPY}\n",
+            "benchmark: unknown key 'symbol' (did you mean 'symbols'?); "
+            "allowed: name, description, symbols",
+        ),
+        (
+            "benchmark:\n  symbols: {offline: []}\n",
+            "benchmark: symbols.offline = [] is empty; expected provider: a symbol or a "
+            "non-empty list of symbols in order of preference",
+        ),
+        (
+            "benchmarks:\n  name: X\n",
+            "unknown top-level key 'benchmarks' (did you mean 'benchmark'?); allowed: benchmark",
+        ),
+    ],
+)
+def test_benchmark_errors(params_dir, text, message):
+    path = params_dir / "benchmarks.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_benchmark_params(params_dir)
+    assert str(info.value).replace(str(path), "benchmarks.yaml") == f"benchmarks.yaml: {message}"
 
 
 # --------------------------------------------------------------------------- scenario files

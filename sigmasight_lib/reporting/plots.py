@@ -30,6 +30,14 @@ function                       table                       columns used
                                                            ``cumulative_pnl_usd``
 :func:`plot_var_histogram`     risk metrics ``returns``    ``return``; VaR from ``metrics`` or
                                (+ ``metrics`` or summary)  ``summary`` (``var_95``, ``var_99``)
+:func:`plot_cumulative_returns` performance ``history``  ``cumulative_return``,
+                                                           ``benchmark_cumulative_return``
+:func:`plot_drawdown`          performance ``history``     ``drawdown``
+:func:`plot_monthly_returns`   performance ``monthly``     years × months 1-12
+:func:`plot_rolling_volatility` performance ``history``    ``rolling_volatility``,
+                                                           ``benchmark_rolling_volatility``
+:func:`plot_rolling_sharpe`    performance ``history``     ``rolling_sharpe``
+:func:`plot_rolling_beta`      performance ``history``     ``rolling_beta``
 :func:`plot_pnl_backtest`      market risk ``backtest``    ``predicted_pnl_usd``,
                                                            ``actual_pnl_usd``, by date
 :func:`plot_position_values`   any ``positions`` table     one numeric column, ``symbol``
@@ -156,6 +164,30 @@ def _labels(frame: pd.DataFrame, label: str | None) -> list[str]:
     return [str(v) for v in frame.index]
 
 
+def _legend_above(
+    ax: Axes, handles: list | None = None, labels: list | None = None, ncols: int = 3
+) -> None:
+    """The legend above the plot area in rows of ``ncols`` (never over the data), the title
+    above it."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    ax.legend(handles, labels, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=ncols,
+              fontsize=8, frameon=False, borderaxespad=0.2)  # fmt: skip
+    rows = math.ceil(len(handles) / ncols)
+    ax.set_title(ax.get_title(), pad=8 + 12 * rows)
+
+
+def _date_axis(ax: Axes) -> None:
+    """Compact date tick labels (no rotation, no overlap)."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+    locator = AutoDateLocator(minticks=3, maxticks=7)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+
+
 def _bar_height(rows: int) -> float:
     """Figure height (inches) for ``rows`` horizontal bars."""
     return max(3.0, 0.32 * rows + 1.2)
@@ -207,6 +239,7 @@ def plot_exposures(
         colors = [GROSS_COLOR, POSITIVE_COLOR, NEGATIVE_COLOR, NET_COLOR]
         bars = ax.bar(names, values, color=kwargs.pop("color", colors), **kwargs)
         ax.bar_label(bars, labels=[_usd_formatter()(v) for v in values], padding=2, fontsize=8)
+        ax.margins(y=0.2)  # room for the value labels inside the frame
         ax.axhline(0.0, color="black", linewidth=0.8)
         ax.yaxis.set_major_formatter(_usd_formatter())
         ax.set_ylabel("exposure (USD)")
@@ -236,7 +269,7 @@ def plot_exposures(
     ax.xaxis.set_major_formatter(_usd_formatter())
     ax.set_xlabel("exposure (USD)")
     ax.set_title(f"Exposure by {by or exposures.index.name or 'group'}")
-    ax.legend(loc="best", fontsize=8)
+    _legend_above(ax)
     return ax
 
 
@@ -281,6 +314,7 @@ def plot_factor_betas(
     colors = np.where(values >= 0, POSITIVE_COLOR, NEGATIVE_COLOR)
     bars = ax.bar(x[ok], values, color=kwargs.pop("color", list(colors)), **kwargs)
     ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], padding=2, fontsize=8)
+    ax.margins(y=0.2)  # room for the value labels inside the frame
     for xi in x[~ok]:
         ax.text(xi, 0.0, "N/A", ha="center", va="bottom", fontsize=8, color="dimgray")
     ax.axhline(0.0, color="black", linewidth=0.8)
@@ -411,14 +445,15 @@ def plot_stress_pnl(scenarios: pd.DataFrame, ax: Axes | None = None, **kwargs: A
         from matplotlib.patches import Patch
 
         handles.append(Patch(facecolor="white", edgecolor="black", hatch="//"))
-        names.append("* partial: shocks on factors without data")
-    ax.legend(handles, names, loc="best", fontsize=8)
+        names.append("* partial: unmapped shocks")
     ax.axvline(0.0, color="black", linewidth=0.8)
     ax.set_yticks(y, labels, fontsize=8)
     ax.invert_yaxis()
     ax.xaxis.set_major_formatter(_usd_formatter())
     ax.set_xlabel("P&L (USD)")
     ax.set_title("Stress scenarios: direct vs correlated P&L")
+    ax.margins(x=0.08)
+    _legend_above(ax, handles, names, ncols=2)
     return ax
 
 
@@ -475,9 +510,9 @@ def plot_snapshot_history(history: pd.DataFrame, ax: Axes | None = None, **kwarg
     right.yaxis.set_major_formatter(_usd_formatter())
     ax.set_ylabel("net liquidation value (USD)")
     right.set_ylabel("cumulative P&L (USD)")
-    ax.legend([value, pnl], [value.get_label(), pnl.get_label()], loc="upper left", fontsize=8)
     ax.set_title("Snapshot history")
-    ax.figure.autofmt_xdate()
+    _legend_above(ax, [value, pnl], [value.get_label(), pnl.get_label()])
+    _date_axis(ax)
     return ax
 
 
@@ -602,8 +637,271 @@ def plot_var_histogram(
     ax.set_xlabel("daily return (fraction of gross exposure)")
     ax.set_ylabel("days")
     ax.set_title(f"Daily returns ({values.size} sessions)")
-    if ax.get_lines():
-        ax.legend(loc="upper left", fontsize=8)
+    _legend_above(ax, ncols=1)
+    return ax
+
+
+# --------------------------------------------------------------------------- performance
+
+BENCHMARK_COLOR = "tab:gray"
+
+
+def _series_or_na(history: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in history:
+        return np.full(len(history), np.nan)
+    return pd.to_numeric(history[column], errors="coerce").to_numpy(dtype=float)
+
+
+def plot_cumulative_returns(
+    history: pd.DataFrame, ax: Axes | None = None, benchmark: str | None = None, **kwargs: Any
+) -> Axes:
+    """Cumulative return of the portfolio and of its benchmark over the window.
+
+    Parameters
+    ----------
+    history : DataFrame
+        The performance section's ``history`` table, indexed by date:
+        ``cumulative_return`` and optional ``benchmark_cumulative_return``
+        (decimal, compounded since the window start; NaN = no benchmark).
+    ax : matplotlib Axes, optional
+    benchmark : str, optional
+        Legend label of the benchmark line (default "benchmark").
+    **kwargs
+        Passed to the portfolio's ``ax.plot``.
+
+    Returns
+    -------
+    matplotlib Axes
+        One line for the portfolio, one for the benchmark when it has data.
+    """
+    _require(history, ["cumulative_return"], "plot_cumulative_returns")
+    ax = _axes(ax, (7.0, 3.2))
+    if history.empty:
+        return _no_data(ax, "Cumulative return")
+    dates = _dates(history, "date")
+    ax.plot(dates, _series_or_na(history, "cumulative_return"),
+            **{"color": NET_COLOR, "linewidth": 1.4, "label": "portfolio", **kwargs})  # fmt: skip
+    bench = _series_or_na(history, "benchmark_cumulative_return")
+    if np.isfinite(bench).any():
+        ax.plot(dates, bench, color=BENCHMARK_COLOR, linewidth=1.1,
+                label=benchmark or "benchmark")  # fmt: skip
+    ax.axhline(0.0, color="black", linewidth=0.6)
+    ax.yaxis.set_major_formatter(_percent_formatter(0))
+    ax.set_ylabel("cumulative return")
+    ax.set_title("Cumulative return")
+    _legend_above(ax)
+    _date_axis(ax)
+    return ax
+
+
+def plot_drawdown(history: pd.DataFrame, ax: Axes | None = None, **kwargs: Any) -> Axes:
+    """Underwater chart: the fall below the running peak, with the maximum drawdown marked.
+
+    Parameters
+    ----------
+    history : DataFrame
+        The performance section's ``history`` table, indexed by date:
+        ``drawdown`` (decimal, ≤ 0).
+    ax : matplotlib Axes, optional
+    **kwargs
+        Passed to ``ax.fill_between``.
+
+    Returns
+    -------
+    matplotlib Axes
+        The filled area and a marker at the deepest point.
+    """
+    _require(history, ["drawdown"], "plot_drawdown")
+    ax = _axes(ax, (7.0, 3.0))
+    values = _series_or_na(history, "drawdown")
+    if history.empty or not np.isfinite(values).any():
+        return _no_data(ax, "Drawdown")
+    dates = _dates(history, "date")
+    ax.fill_between(dates, values, 0.0,
+                    **{"color": NEGATIVE_COLOR, "alpha": 0.35, "linewidth": 0, **kwargs})  # fmt: skip
+    ax.plot(dates, values, color=NEGATIVE_COLOR, linewidth=0.8)
+    i = int(np.nanargmin(values))
+    ax.scatter([dates[i]], [values[i]], color="black", s=14, zorder=3,
+               label=f"max drawdown {values[i]:.2%} ({dates[i]:%Y-%m-%d})")  # fmt: skip
+    ax.set_ylim(min(values[i] * 1.25, -0.001), 0.0)
+    ax.yaxis.set_major_formatter(_percent_formatter(1))
+    ax.set_ylabel("below peak")
+    ax.set_title("Drawdown (underwater)")
+    _legend_above(ax)
+    _date_axis(ax)
+    return ax
+
+
+MONTH_LABELS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+                "Dec")  # fmt: skip
+
+
+def plot_monthly_returns(monthly: pd.DataFrame, ax: Axes | None = None, **kwargs: Any) -> Axes:
+    """Heatmap of monthly returns, years × months, with each value written in its cell.
+
+    Parameters
+    ----------
+    monthly : DataFrame of shape (n_years, 12)
+        The performance section's ``monthly`` table: index years, columns months
+        1 … 12, compounded return (decimal); NaN = no session in the window.
+    ax : matplotlib Axes, optional
+    **kwargs
+        Passed to ``ax.imshow`` (``cmap`` default ``RdYlGn``, centred on 0).
+
+    Returns
+    -------
+    matplotlib Axes
+        One image; blank cells for months outside the window.
+    """
+    ax = _axes(ax, (7.0, 0.45 * len(monthly) + 1.2))
+    if monthly.empty:
+        return _no_data(ax, "Monthly returns")
+    values = monthly.reindex(columns=range(1, 13)).to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    bound = max(float(np.abs(finite).max()) if finite.size else 0.0, 1e-4)
+    ax.imshow(np.ma.masked_invalid(values), aspect="auto",
+              **{"cmap": "RdYlGn", "vmin": -bound, "vmax": bound, **kwargs})  # fmt: skip
+    for (i, j), v in np.ndenumerate(values):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v * 100:.1f}", ha="center", va="center", fontsize=7,
+                    color="white" if abs(v) > 0.7 * bound else "black")  # fmt: skip
+    ax.set_xticks(np.arange(12), MONTH_LABELS, fontsize=8)
+    ax.set_yticks(np.arange(len(monthly)), [str(y) for y in monthly.index], fontsize=8)
+    ax.tick_params(length=0)
+    ax.set_title("Monthly returns (%)")
+    return ax
+
+
+def plot_rolling_volatility(
+    history: pd.DataFrame,
+    ax: Axes | None = None,
+    window: int = 63,
+    benchmark: str | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """Rolling annualized volatility of the portfolio (and of the benchmark).
+
+    Parameters
+    ----------
+    history : DataFrame
+        The performance section's ``history`` table, indexed by date:
+        ``rolling_volatility`` and optional ``benchmark_rolling_volatility``
+        (annualized, decimal; NaN before the first full window).
+    ax : matplotlib Axes, optional
+    window : int, default=63
+        Sessions per window (for the title).
+    benchmark : str, optional
+        Legend label of the benchmark line.
+    **kwargs
+        Passed to the portfolio's ``ax.plot``.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    _require(history, ["rolling_volatility"], "plot_rolling_volatility")
+    ax = _axes(ax, (7.0, 3.0))
+    values = _series_or_na(history, "rolling_volatility")
+    if history.empty or not np.isfinite(values).any():
+        return _no_data(ax, f"Rolling {window}-day volatility")
+    dates = _dates(history, "date")
+    ax.plot(dates, values, **{"color": NET_COLOR, "linewidth": 1.3, "label": "portfolio", **kwargs})
+    bench = _series_or_na(history, "benchmark_rolling_volatility")
+    if np.isfinite(bench).any():
+        ax.plot(dates, bench, color=BENCHMARK_COLOR, linewidth=1.0,
+                label=benchmark or "benchmark")  # fmt: skip
+    ax.set_ylim(bottom=0.0)
+    ax.yaxis.set_major_formatter(_percent_formatter(0))
+    ax.set_ylabel("annualized volatility")
+    ax.set_title(f"Rolling {window}-day volatility")
+    _legend_above(ax)
+    _date_axis(ax)
+    return ax
+
+
+def plot_rolling_sharpe(
+    history: pd.DataFrame, ax: Axes | None = None, window: int = 63, **kwargs: Any
+) -> Axes:
+    """Rolling annualized Sharpe ratio, with its mean as a dashed line.
+
+    Parameters
+    ----------
+    history : DataFrame
+        The performance section's ``history`` table, indexed by date:
+        ``rolling_sharpe`` (NaN before the first full window).
+    ax : matplotlib Axes, optional
+    window : int, default=63
+        Sessions per window (for the title).
+    **kwargs
+        Passed to ``ax.plot``.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    _require(history, ["rolling_sharpe"], "plot_rolling_sharpe")
+    ax = _axes(ax, (7.0, 3.0))
+    values = _series_or_na(history, "rolling_sharpe")
+    title = f"Rolling {window}-day Sharpe ratio"
+    if history.empty or not np.isfinite(values).any():
+        return _no_data(ax, title)
+    dates = _dates(history, "date")
+    ax.plot(dates, values, **{"color": NET_COLOR, "linewidth": 1.3, "label": "rolling Sharpe",
+                              **kwargs})  # fmt: skip
+    ax.axhline(float(np.nanmean(values)), color=BENCHMARK_COLOR, linestyle="--", linewidth=0.9,
+               label=f"mean {np.nanmean(values):.2f}")  # fmt: skip
+    ax.axhline(0.0, color="black", linewidth=0.6)
+    ax.margins(y=0.15)
+    ax.set_ylabel("Sharpe ratio (annualized)")
+    ax.set_title(title)
+    _legend_above(ax)
+    _date_axis(ax)
+    return ax
+
+
+def plot_rolling_beta(
+    history: pd.DataFrame,
+    ax: Axes | None = None,
+    window: int = 63,
+    benchmark: str | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """Rolling OLS beta of the portfolio to its benchmark, with the full-window beta.
+
+    Parameters
+    ----------
+    history : DataFrame
+        The performance section's ``history`` table, indexed by date:
+        ``rolling_beta`` (NaN before the first full window or without a benchmark).
+    ax : matplotlib Axes, optional
+    window : int, default=63
+    benchmark : str, optional
+        The benchmark's name, for the title.
+    **kwargs
+        Passed to ``ax.plot``.
+
+    Returns
+    -------
+    matplotlib Axes
+        "no data" when the benchmark is N/A.
+    """
+    _require(history, ["rolling_beta"], "plot_rolling_beta")
+    ax = _axes(ax, (7.0, 3.0))
+    values = _series_or_na(history, "rolling_beta")
+    title = f"Rolling {window}-day beta to {benchmark or 'the benchmark'}"
+    if history.empty or not np.isfinite(values).any():
+        return _no_data(ax, title)
+    dates = _dates(history, "date")
+    ax.plot(dates, values, **{"color": NET_COLOR, "linewidth": 1.3, "label": "rolling beta",
+                              **kwargs})  # fmt: skip
+    ax.axhline(float(np.nanmean(values)), color=BENCHMARK_COLOR, linestyle="--", linewidth=0.9,
+               label=f"mean {np.nanmean(values):.2f}")  # fmt: skip
+    ax.axhline(0.0, color="black", linewidth=0.6)
+    ax.margins(y=0.15)
+    ax.set_ylabel("beta")
+    ax.set_title(title)
+    _legend_above(ax)
+    _date_axis(ax)
     return ax
 
 

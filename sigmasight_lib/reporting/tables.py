@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -74,6 +75,7 @@ from sigmasight_lib.engines.factors import MARKET_BETA_KEYS, PORTFOLIO_BETA_COLU
 from sigmasight_lib.engines.snapshot import SNAPSHOT_COLUMNS
 from sigmasight_lib.engines.valuation import value_totals
 from sigmasight_lib.exceptions import NotFoundError
+from sigmasight_lib.params import BenchmarkParams
 
 GROUPS: tuple[str, ...] = (
     "valuation",
@@ -84,6 +86,7 @@ GROUPS: tuple[str, ...] = (
     "stress_tests",
     "correlations",
     "risk_metrics",
+    "performance",
     "snapshot",
     "data_quality",
 )
@@ -98,6 +101,7 @@ GROUP_TITLES: dict[str, str] = {
     "stress_tests": "Stress tests",
     "correlations": "Correlations",
     "risk_metrics": "Risk metrics",
+    "performance": "Performance (constant-holdings back-cast)",
     "snapshot": "Snapshot",
     "data_quality": "Data quality",
 }
@@ -112,10 +116,12 @@ GROUP_JOBS: dict[str, str] = {
     "stress_tests": "stress",
     "correlations": "correlations",
     "risk_metrics": "risk_metrics",
+    "performance": "exposures",
     "snapshot": "snapshot",
     "data_quality": "market_data",
 }
-"""Group → the engine (batch job name) whose stored results it reads."""
+"""Group → the engine (batch job name) whose stored results it reads (performance:
+the back-cast is built from the stored exposures and the cached prices)."""
 
 RESULT_MODELS: dict[str, type] = {
     "valuation": PositionValuation,
@@ -340,6 +346,7 @@ class ReportData:
     stress_tests: ReportSection
     correlations: ReportSection
     risk_metrics: ReportSection
+    performance: ReportSection
     snapshot: ReportSection
     data_quality: ReportSection
     position_table: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -1065,6 +1072,23 @@ def _position_dae(positions: pd.DataFrame, valuation: pd.DataFrame, greeks: pd.D
     return delta_adjusted_exposure(frame).astype(float)
 
 
+def _cached_returns(session: Session, symbols: Any, as_of: dt.date, window: int) -> pd.DataFrame:
+    """Daily returns (Timestamp dates × symbols) from the cached prices, covering at
+    least the last ``window`` sessions up to ``as_of``; empty without prices."""
+    start = as_of - dt.timedelta(days=int(window * 1.6) + 30)
+    stmt = select(
+        MarketPrice.date, MarketPrice.symbol, MarketPrice.close, MarketPrice.adj_close,
+        MarketPrice.total_return,
+    ).where(
+        MarketPrice.symbol.in_(sorted(symbols)), MarketPrice.date >= start,
+        MarketPrice.date <= as_of,
+    )  # fmt: skip
+    table = _frame(session, stmt, ["date", "symbol", "close", "adj_close", "total_return"])
+    numeric = ["close", "adj_close", "total_return"]
+    table[numeric] = table[numeric].astype(float)
+    return store.daily_returns(table)
+
+
 def _constant_holdings(
     session: Session, exposure: pd.Series, gross: float, as_of: dt.date, window: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -1079,18 +1103,7 @@ def _constant_holdings(
     exposure = exposure[exposure != 0]
     if exposure.empty:
         return pd.DataFrame(), pd.DataFrame(columns=["pnl_usd", "return"])
-    start = as_of - dt.timedelta(days=int(window * 1.6) + 30)
-    stmt = select(
-        MarketPrice.date, MarketPrice.symbol, MarketPrice.close, MarketPrice.adj_close,
-        MarketPrice.total_return,
-    ).where(
-        MarketPrice.symbol.in_(sorted(exposure.index)), MarketPrice.date >= start,
-        MarketPrice.date <= as_of,
-    )  # fmt: skip
-    table = _frame(session, stmt, ["date", "symbol", "close", "adj_close", "total_return"])
-    numeric = ["close", "adj_close", "total_return"]
-    table[numeric] = table[numeric].astype(float)
-    returns = store.daily_returns(table)
+    returns = _cached_returns(session, exposure.index, as_of, window)
     if returns.empty:
         return returns, pd.DataFrame(columns=["pnl_usd", "return"])
     returns = returns.reindex(columns=list(exposure.index)).iloc[-window:]
@@ -1098,6 +1111,117 @@ def _constant_holdings(
     history = pd.DataFrame({"pnl_usd": pnl, "return": pnl / gross})
     history.index.name = "date"
     return returns, history
+
+
+BACKCAST_BASIS = "constant-holdings back-cast"
+"""What the performance section measures (its ``basis`` metric)."""
+
+
+def backcast_label(sessions: int) -> str:
+    """The sentence that labels every performance figure: a back-cast, not a track record."""
+    return (
+        f"{BACKCAST_BASIS}: today's holdings held fixed over the last {sessions} sessions "
+        "— not the realized track record"
+    )
+
+
+def _performance(
+    session: Session,
+    history: pd.DataFrame,
+    as_of: dt.date,
+    provider: str | None,
+    benchmark: BenchmarkParams,
+    risk_free: float,
+) -> ReportSection:
+    """Performance of the constant-holdings back-cast against the provider's benchmark.
+
+    Tables: ``history`` (Timestamp dates: ``return``, ``cumulative_return``,
+    ``drawdown``, ``rolling_volatility``, ``rolling_sharpe``, ``benchmark_return``,
+    ``benchmark_cumulative_return``, ``benchmark_rolling_volatility``,
+    ``rolling_beta``; benchmark columns NaN without a benchmark), ``monthly``
+    (years × months 1-12, compounded return) and ``stats`` (indexed by
+    :data:`~sigmasight_lib.engines.performance.STAT_KEYS`: ``value``, ``observations``,
+    ``benchmark`` — the benchmark's own figure on the common dates, NaN for the
+    relative figures —, ``annualized``, ``reason``). The benchmark is the first of
+    ``benchmark.candidates(provider)`` with a price on the as-of date
+    (:func:`~sigmasight_lib.engines.performance.choose_benchmark`).
+    """
+    from sigmasight_lib.engines import performance as perf
+
+    if history.empty:
+        return _na(
+            "performance",
+            "no constant-holdings history: no stored exposure or no cached prices of the "
+            "underlyings",
+        )
+    r = history["return"].astype(float)
+    n = len(r)
+    candidates = benchmark.candidates(provider)
+    cached = _cached_returns(session, candidates, as_of, n + 5) if candidates else pd.DataFrame()
+    choice = perf.choose_benchmark({c: cached[c] for c in cached.columns}, candidates, as_of)
+    b = pd.Series(choice.returns.to_numpy(dtype=float), index=pd.to_datetime(choice.returns.index))
+    b = b.reindex(r.index) if choice.symbol else pd.Series(np.nan, index=r.index)
+    stats = perf.performance_stats(
+        r, b if choice.symbol else None, risk_free=risk_free, benchmark_reason=choice.reason
+    )
+    common = b[b.notna() & r.notna()]
+    own = perf.performance_stats(common, risk_free=risk_free) if choice.symbol else None
+    table = pd.DataFrame(index=r.index)
+    table["return"] = r
+    table["cumulative_return"] = perf.cumulative_returns(r)
+    table["drawdown"] = perf.drawdown(r)
+    table["rolling_volatility"] = perf.rolling_volatility(r)
+    table["rolling_sharpe"] = perf.rolling_sharpe(r, risk_free=risk_free)
+    table["benchmark_return"] = b
+    has_b = b.notna()
+    table["benchmark_cumulative_return"] = perf.cumulative_returns(b[has_b]).reindex(r.index)
+    table["benchmark_rolling_volatility"] = perf.rolling_volatility(b)
+    table["rolling_beta"] = perf.rolling_beta(r, b).reindex(r.index)
+    table.index.name = "date"
+    monthly = perf.monthly_returns(r)
+
+    metrics: dict[str, Any] = {
+        "basis": BACKCAST_BASIS,
+        "label": backcast_label(n),
+        "window_start": r.index[0].date().isoformat(),
+        "window_end": r.index[-1].date().isoformat(),
+        "observations": stats.observations,
+        "benchmark": choice.symbol,
+        "benchmark_name": benchmark.name if choice.symbol else None,
+        "benchmark_reason": choice.reason,
+        "benchmark_observations": stats.benchmark_observations,
+        "rolling_window": perf.ROLLING_WINDOW,
+    }
+    for key in perf.STAT_KEYS:
+        metrics[key] = _scalar(stats.values[key])
+        if key in stats.reasons:
+            metrics[f"{key}.reason"] = stats.reasons[key]
+    for key in perf.STAT_KEYS:
+        if key in perf.BENCHMARK_KEYS:
+            continue
+        value = own.values[key] if own is not None else math.nan
+        metrics[f"benchmark_stats.{key}"] = _scalar(value)
+    for (year, month), value in monthly.stack().dropna().items():
+        metrics[f"monthly.{year}_{month:02d}"] = _scalar(value)
+    observations = {
+        k: stats.benchmark_observations if k in perf.BENCHMARK_KEYS else stats.observations
+        for k in perf.STAT_KEYS
+    }
+    stat_table = pd.DataFrame(
+        {
+            "value": [stats.values[k] for k in perf.STAT_KEYS],
+            "observations": [observations[k] for k in perf.STAT_KEYS],
+            "benchmark": [
+                own.values[k] if own is not None and k not in perf.BENCHMARK_KEYS else math.nan
+                for k in perf.STAT_KEYS
+            ],
+            "annualized": [k in perf.ANNUALIZED_KEYS for k in perf.STAT_KEYS],
+            "reason": [stats.reasons.get(k) for k in perf.STAT_KEYS],
+        },
+        index=pd.Index(perf.STAT_KEYS, name="metric"),
+    )
+    tables = {"history": table, "monthly": monthly, "stats": stat_table}
+    return ReportSection("performance", metrics, tables)
 
 
 def _build_positions(
@@ -1252,6 +1376,8 @@ def load_report_data(
     window: int = 252,
     generated_at: dt.datetime | None = None,
     scenario_set: str = LIBRARY_SCENARIO_SET,
+    risk_free: float = 0.0,
+    benchmark: BenchmarkParams | None = None,
 ) -> ReportData:
     """Read every stored result of one portfolio at one as-of date.
 
@@ -1268,6 +1394,13 @@ def load_report_data(
         Stamp for the header; default now (UTC).
     scenario_set : str, default="library"
         The stress scenario set shown (a custom file's set by its name).
+    risk_free : float, default=0.0
+        Risk-free return per day for the performance section's Sharpe, Sortino and
+        alpha (``risk_metrics.risk_free`` of ``params/engines.yaml``).
+    benchmark : BenchmarkParams, optional
+        The performance section's benchmark symbols per provider
+        (``params/benchmarks.yaml``); default :class:`~sigmasight_lib.params.BenchmarkParams`'
+        defaults (offline ^GSPC then SPY, live SPY then ^GSPC).
 
     Returns
     -------
@@ -1329,6 +1462,9 @@ def load_report_data(
         exposure = dae.groupby(positions["underlying"]).sum(min_count=1)
     gross = float(dae.abs().sum()) or float(exposure.abs().sum())
     returns, history = _constant_holdings(session, exposure, gross, as_of, window)
+    sections["performance"] = _performance(
+        session, history, as_of, provider, benchmark or BenchmarkParams(), risk_free
+    )
     correlation = pd.Series(dtype=float)
     if not history.empty:
         aligned = returns.reindex(history.index)

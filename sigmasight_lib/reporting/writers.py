@@ -76,7 +76,17 @@ SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 SECTION_HEADINGS: tuple[str, ...] = ("Executive summary", *(GROUP_TITLES[g] for g in GROUPS))
 """Second-level headings of every report, in order."""
 
-CHART_DPI = 90
+CHART_DPI = 96
+"""CSS pixels per inch of a chart's figure size: a 6 in chart is displayed 576 px wide."""
+CHART_SCALE = 2
+"""PNG pixels per CSS pixel: charts are rendered at ``CHART_DPI × CHART_SCALE`` (crisp on
+high-density screens) and displayed at their 1× CSS size."""
+THIRD_WIDTH = 3.9
+"""Chart width (inches) of a three-across chart row in a full-width card."""
+HALF_WIDTH = 5.8
+"""Chart width (inches) that fits one column of the two-column HTML layout at 1280 px."""
+WIDE_WIDTH = 11.8
+"""Chart width (inches) of a chart that spans both columns."""
 
 
 # --------------------------------------------------------------------------- document model
@@ -116,7 +126,32 @@ class Chart:
     which costs a second full draw."""
 
 
-Block = Heading | Para | Table | Chart
+@dataclass(frozen=True)
+class Tile:
+    label: str
+    value: str
+    note: str = ""
+    tone: str | None = None
+    """``"neg"`` / ``"pos"`` colours the value; None leaves it plain."""
+
+
+@dataclass(frozen=True)
+class Tiles:
+    """Headline figures: a row of tiles in HTML. Markdown leaves them out: the same
+    figures are in the executive summary table right below."""
+
+    tiles: tuple[Tile, ...]
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Blocks side by side in HTML (a table beside its chart); markdown writes them in order."""
+
+    left: tuple[Any, ...]
+    right: tuple[Any, ...]
+
+
+Block = Heading | Para | Table | Chart | Tiles | Columns
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: Sequence[bool]) -> Table:
@@ -228,6 +263,50 @@ def _executive(data: ReportData) -> list[Block]:
     return [Heading(2, "Executive summary", "summary"), _kv(rows)]
 
 
+def _tone(value: Any) -> str | None:
+    return ("neg" if value < 0 else "pos") if _finite(value) and value != 0 else None
+
+
+def _tiles(data: ReportData) -> Tiles:
+    """Net liquidation value, daily P&L, VaR 95, worst stress scenario, market dollar beta."""
+    s = executive_summary(data)
+    sections = data.sections()
+
+    def reason(group: str) -> str:
+        return sections[group].reason or "not available"
+
+    def tile(label: str, key: str, group: str, note: str, tone: bool = False) -> Tile:
+        if not _finite(s[key]):
+            return Tile(label, NA, reason(group))
+        return Tile(label, _usd(s[key]), note, _tone(s[key]) if tone else None)
+
+    nlv = s["net_liquidation_value_usd"]
+    daily = s["daily_pnl_usd"]
+    daily_note = (
+        f"{_pct(daily / nlv)} of net liquidation value" if _finite(daily) and _finite(nlv) and nlv
+        else f"as of {data.metadata.as_of.isoformat()}"
+    )  # fmt: skip
+    worst_note = (
+        f"{s['worst_scenario_name']} (correlated)"
+        if s["worst_scenario"]
+        else reason("stress_tests")
+    )
+    beta_note = (
+        f"beta {_num(s['market_beta_to_gross'], 2)} to gross, "
+        f"{_num(s['market_beta_to_net'], 2)} to net"
+    )
+    return Tiles((
+        tile("Net liquidation value", "net_liquidation_value_usd", "valuation",
+             f"gross market value {_usd(s['gross_market_value_usd'])}"),
+        tile("Daily P&L", "daily_pnl_usd", "valuation", daily_note, tone=True),
+        tile("VaR 95 %, 1 day", "var_95_usd", "risk_metrics",
+             f"{_pct(s['var_95'])} of gross exposure (historical)"),
+        tile("Worst stress scenario", "worst_correlated_pnl_usd", "stress_tests", worst_note,
+             tone=True),
+        tile("Market dollar beta", "market_dollar_beta_usd", "factors", beta_note),
+    ))  # fmt: skip
+
+
 def _valuation(data: ReportData) -> list[Block]:
     sec = data.valuation
     blocks: list[Block] = [Heading(2, sec.title, sec.name)]
@@ -316,8 +395,8 @@ def _exposures(data: ReportData) -> list[Block]:
 
     totals = sec.table("portfolio")
     blocks.append(
-        Chart("Portfolio exposure", lambda ax: plot_exposures(totals, ax=ax), (5.5, 2.8),
-              (1.0, 0.15, 0.3, 0.3))
+        Chart("Portfolio exposure", lambda ax: plot_exposures(totals, ax=ax), (HALF_WIDTH, 2.8),
+              (0.8, 0.15, 0.35, 0.3))
     )  # fmt: skip
     for by, label in (("sector", "Sector"), ("type", "Position type"), ("tag", "Tag")):
         frame = sec.table(by)
@@ -437,8 +516,8 @@ def _factors(data: ReportData) -> list[Block]:
         Chart(
             "Portfolio factor betas",
             lambda ax: plot_factor_betas(portfolio, ax=ax),
-            (5.5, 2.8),
-            (0.7, 0.15, 0.3, 0.85),
+            (HALF_WIDTH, 2.8),
+            (0.7, 0.15, 0.35, 0.85),
         )  # fmt: skip
     )
     return blocks
@@ -509,22 +588,21 @@ def _stress(data: ReportData) -> list[Block]:
          "yes" if r["partial"] else "no", r["unmapped"])
         for _, r in scenarios.iterrows()
     ]  # fmt: skip
-    blocks.append(
-        _table(
-            ("Scenario", "Category", "Direct P&L", "Correlated P&L", "Partial", "Unmapped"),
-            rows,
-            (False, False, True, True, False, False),
-        )  # fmt: skip
-    )
+    table = _table(
+        ("Scenario", "Category", "Direct P&L", "Correlated P&L", "Partial", "Unmapped"),
+        rows,
+        (False, False, True, True, False, False),
+    )  # fmt: skip
     from sigmasight_lib.reporting.plots import plot_stress_pnl
 
     drawn = scenarios[scenarios[["direct_pnl_usd", "correlated_pnl_usd"]].notna().any(axis=1)]
     if len(drawn):
-        left = 0.3 + 0.062 * max(len(str(n)) + 2 for n in drawn["name"])
-        blocks.append(
-            Chart("Stress scenarios", lambda ax: plot_stress_pnl(drawn, ax=ax),
-                  (7.5, 0.2 * len(drawn) + 1.0), (left, 0.15, 0.3, 0.5))
-        )  # fmt: skip
+        left = 0.3 + 0.058 * max(len(str(n)) + 2 for n in drawn["name"])
+        chart = Chart("Stress scenarios", lambda ax: plot_stress_pnl(drawn, ax=ax),
+                      (HALF_WIDTH, 0.22 * len(drawn) + 1.5), (left, 0.3, 0.85, 0.5))  # fmt: skip
+        blocks.append(Columns((table,), (chart,)))
+    else:
+        blocks.append(table)
     if len(drawn) < len(scenarios):
         blocks.append(
             Para(f"{len(scenarios) - len(drawn)} scenarios without any P&L (no shocked factor "
@@ -634,6 +712,111 @@ def _risk_metrics(data: ReportData) -> list[Block]:
     return blocks
 
 
+PERFORMANCE_ROWS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("total_return", "Total return", _pct),
+    ("cagr", "CAGR", _pct),
+    ("annual_volatility", "Annual volatility", _pct),
+    ("sharpe", "Sharpe ratio", _num),
+    ("sortino", "Sortino ratio", _num),
+    ("calmar", "Calmar ratio", _num),
+    ("max_drawdown", "Max drawdown", _pct),
+    ("best_day", "Best day", _pct),
+    ("worst_day", "Worst day", _pct),
+    ("hit_rate", "Hit rate (share of up days)", lambda v: _pct(v, 1)),
+    ("alpha", "Alpha (annualized)", _pct),
+    ("beta", "Beta", _num),
+    ("correlation", "Correlation", _num),
+    ("tracking_error", "Tracking error", _pct),
+    ("information_ratio", "Information ratio", _num),
+)
+"""Rows of the performance statistics table: key, label, format."""
+
+
+def _monthly_table(monthly: pd.DataFrame) -> Table:
+    from sigmasight_lib.reporting.plots import MONTH_LABELS
+
+    rows = []
+    for year, r in monthly.iterrows():
+        values = r.reindex(range(1, 13)).to_numpy(dtype=float)
+        ok = values[~pd.isna(values)]
+        year_total = float((1.0 + ok).prod() - 1.0) if ok.size else float("nan")
+        cells = (_num(v * 100, 1) if _finite(v) else "" for v in values)  # blank: outside
+        rows.append((str(year), *cells, _num(year_total * 100, 1)))
+    return _table(("Year", *MONTH_LABELS, "Full year"), rows, (False, *([True] * 13)))
+
+
+def _performance(data: ReportData) -> list[Block]:
+    sec = data.performance
+    blocks: list[Block] = [Heading(2, sec.title, sec.name)]
+    if not sec.ok:
+        return [*blocks, _na_block(sec)]
+    m = sec.metrics
+    bench = f"{m['benchmark_name']} ({m['benchmark']})" if m.get("benchmark") else None
+    text = (
+        f"{m['label'][:1].upper()}{m['label'][1:]}: {m['window_start']} to {m['window_end']}. "
+        "Daily return = constant-holdings P&L / gross exposure (the risk-metrics series). "
+    )
+    if bench:
+        text += f"Benchmark: {bench}, {m['benchmark_observations']} common sessions"
+        text += f"; {m['benchmark_reason']}." if m.get("benchmark_reason") else "."
+    else:
+        text += f"Benchmark N/A: {m.get('benchmark_reason') or 'none configured'}."
+    text += (
+        " Annualized figures (×252) on a one-year or shorter window are noisy; the "
+        "Observations column gives the sessions behind each."
+    )
+    blocks.append(Para(text, strong="Not a track record."))
+    stats = sec.table("stats")
+    rows = []
+    for key, label, fmt in PERFORMANCE_ROWS:
+        r = stats.loc[key]
+        rows.append((
+            label, fmt(r["value"]), fmt(r["benchmark"]) if _finite(r["benchmark"]) else "",
+            _int(int(r["observations"])) + (" (annualized)" if r["annualized"] else ""),
+        ))  # fmt: skip
+    left: list[Block] = [
+        _table(("Statistic", "Portfolio", bench or "Benchmark", "Observations"), rows,
+               (False, True, True, True))
+    ]  # fmt: skip
+    reasons = [(label, stats.at[k, "reason"]) for k, label, _ in PERFORMANCE_ROWS
+               if stats.at[k, "reason"]]  # fmt: skip
+    if reasons:
+        left.append(_table(("Statistic", "N/A reason"), reasons, (False, False)))
+    monthly = sec.table("monthly")
+    right: list[Block] = [Heading(3, "Monthly returns (%)"), _monthly_table(monthly)]
+    var = data.risk_metrics.metrics if data.risk_metrics.ok else None
+
+    from sigmasight_lib.reporting import plots
+
+    history = sec.table("history")
+    name = m.get("benchmark_name") or m.get("benchmark")
+    window = m.get("rolling_window") or 63
+    size, margins = (THIRD_WIDTH, 2.8), (0.78, 0.15, 0.62, 0.4)
+    right.append(
+        Chart("Daily return distribution",
+              lambda ax: plots.plot_var_histogram(history, var, ax=ax), (HALF_WIDTH, 2.7),
+              (0.6, 0.2, 0.75, 0.55))
+    )  # fmt: skip
+    blocks += [
+        Columns(tuple(left), tuple(right)),
+        Chart("Cumulative return",
+              lambda ax: plots.plot_cumulative_returns(history, ax=ax, benchmark=name), size,
+              margins),
+        Chart("Drawdown", lambda ax: plots.plot_drawdown(history, ax=ax), size, margins),
+        Chart("Rolling Sharpe ratio",
+              lambda ax: plots.plot_rolling_sharpe(history, ax=ax, window=window), size, margins),
+        Chart("Rolling volatility",
+              lambda ax: plots.plot_rolling_volatility(history, ax=ax, window=window,
+                                                      benchmark=name), size, margins),
+        Chart("Rolling beta",
+              lambda ax: plots.plot_rolling_beta(history, ax=ax, window=window, benchmark=name),
+              size, margins),
+        Chart("Monthly returns", lambda ax: plots.plot_monthly_returns(monthly, ax=ax), size,
+              (0.5, 0.15, 0.62, 0.4)),
+    ]  # fmt: skip
+    return blocks
+
+
 def _snapshot(data: ReportData) -> list[Block]:
     sec = data.snapshot
     blocks: list[Block] = [Heading(2, sec.title, sec.name)]
@@ -665,8 +848,8 @@ def _snapshot(data: ReportData) -> list[Block]:
             Chart(
                 "Snapshot history",
                 lambda ax: plot_snapshot_history(history, ax=ax),
-                (7, 3),
-                (0.95, 0.95, 0.3, 0.75),
+                (HALF_WIDTH, 3.0),
+                (0.85, 0.85, 0.6, 0.45),
             )  # fmt: skip
         )
     return blocks
@@ -721,12 +904,16 @@ def _data_quality(data: ReportData) -> list[Block]:
 
 
 def _document(data: ReportData) -> list[Block]:
-    blocks = _header(data) + _executive(data)
+    blocks = [*_header(data), _tiles(data), *_executive(data)]
     for build in (_valuation, _greeks, _exposures, _factors, _market_risk, _stress,
-                  _correlations, _risk_metrics, _snapshot, _data_quality):  # fmt: skip
+                  _correlations, _risk_metrics, _performance, _snapshot,
+                  _data_quality):  # fmt: skip
         section = build(data)
         name = section[0].anchor if isinstance(section[0], Heading) else None
-        if name in GROUPS:
+        if name == "performance" and data.performance.ok:
+            section.insert(1, Para("computed for this report from the stored exposures and the "
+                                   "cached prices.", strong="Figures:"))  # fmt: skip
+        elif name in GROUPS:
             section.insert(1, _provenance(data.sections()[name]))
         blocks += section
     return blocks
@@ -770,9 +957,17 @@ def report_markdown(data: ReportData) -> str:
     return _markdown(_document(data))
 
 
+def _flat(blocks: Iterable[Block]) -> list[Block]:
+    """``blocks`` with every :class:`Columns` replaced by its left then right blocks."""
+    out: list[Block] = []
+    for block in blocks:
+        out += _flat((*block.left, *block.right)) if isinstance(block, Columns) else [block]
+    return out
+
+
 def _markdown(blocks: list[Block]) -> str:
     out: list[str] = []
-    for block in blocks:
+    for block in _flat(blocks):
         if isinstance(block, Heading):
             out += ["#" * block.level + " " + _md(block.text), ""]
         elif isinstance(block, Para):
@@ -825,30 +1020,82 @@ def positions_csv(data: ReportData) -> str:
 # --------------------------------------------------------------------------- html
 
 STYLE = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2rem auto;
-       max-width: 70rem; padding: 0 1rem; color: #222; line-height: 1.4; }
-h1 { font-size: 1.6rem; } h2 { border-bottom: 1px solid #ddd; margin-top: 2.2rem; }
-table { border-collapse: collapse; margin: .6rem 0 1.2rem; font-size: .85rem; }
-th, td { border: 1px solid #d0d0d0; padding: .25rem .55rem; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.na { color: #8a4b00; } figure { margin: .5rem 0 1.5rem; } img { max-width: 100%; height: auto; }
-nav a { margin-right: .8rem; }
+*, *::before, *::after { box-sizing: border-box; }
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0 auto;
+       max-width: 1248px; padding: 1.2rem 16px 2rem; color: #1f2328; line-height: 1.4;
+       background: #f4f5f7; font-size: 14px; }
+h1 { font-size: 1.5rem; margin: 0 0 .3rem; }
+h2 { font-size: 1.1rem; margin: 0 0 .5rem; padding-bottom: .3rem; border-bottom: 2px solid #d8dee4; }
+h3 { font-size: .95rem; margin: 1rem 0 .3rem; }
+p { margin: .4rem 0; }
+table { border-collapse: collapse; margin: .4rem 0 .8rem; font-size: 12px; }
+th, td { border: 1px solid #d8dee4; padding: .2rem .4rem; text-align: left; vertical-align: top; }
+th { background: #f0f2f4; font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.scroll { max-width: 100%; overflow-x: auto; }
+.na { color: #8a4b00; }
+figure { margin: .4rem 0 .8rem; } img { max-width: 100%; height: auto; display: block; }
+header { margin-bottom: 12px; }
+table.meta { font-size: 12px; color: #57606a; margin: .2rem 0 .6rem; }
+table.meta thead { display: none; } table.meta td { border: none; padding: 0 .8rem 0 0; }
+.tiles { display: grid; grid-template-columns: repeat(5, minmax(0, 1fr)); gap: 12px; margin: 10px 0; }
+.tile { background: #fff; border: 1px solid #d8dee4; border-radius: 8px; padding: 10px 12px; }
+.tile .label { font-size: 11.5px; text-transform: uppercase; letter-spacing: .04em; color: #57606a; }
+.tile .value { font-size: 24px; font-weight: 650; margin: 2px 0; font-variant-numeric: tabular-nums;
+               white-space: nowrap; }
+.tile .note { font-size: 12px; color: #57606a; overflow-wrap: anywhere; }
+.tile .neg { color: #b42318; } .tile .pos { color: #1a7f37; }
+nav.toc { display: flex; flex-wrap: wrap; gap: 6px; margin: 8px 0 4px; font-size: 12.5px; }
+nav.toc a { text-decoration: none; color: #0b57d0; background: #fff; border: 1px solid #d8dee4;
+            border-radius: 999px; padding: 2px 10px; }
+.row { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 16px;
+       align-items: start; margin-bottom: 16px; }
+.row.wide { grid-template-columns: minmax(0, 1fr); }
+.col { display: grid; gap: 16px; min-width: 0; }
+section.card { background: #fff; border: 1px solid #d8dee4; border-radius: 8px; padding: 14px 16px;
+               min-width: 0; }
+.charts { display: grid; gap: 8px 16px; }
+.charts figure { margin: 0; }
+.split { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 16px;
+         align-items: start; }
 """
 
 
-CHART_RC: dict[str, Any] = {"text.hinting": "no_hinting"}
+CHART_RC: dict[str, Any] = {
+    "text.hinting": "no_hinting",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
 """matplotlib settings while drawing report charts (unhinted text draws ~20 % faster)."""
 
+HTML_LAYOUT: tuple[tuple[tuple[str, ...], ...], ...] = (
+    (("summary", "greeks"), ("risk_metrics",)),
+    (("performance",),),
+    (("exposures", "market_risk"), ("factors", "correlations", "snapshot")),
+    (("stress_tests",),),
+    (("valuation",),),
+    (("data_quality",),),
+)
+"""Rows of the HTML page: one tuple of sections spans the page, two are the columns.
+Sections missing here are appended full width."""
 
-def _png(chart: Chart) -> str:
-    """The chart as a base64 PNG (Agg canvas, no pyplot state, one draw)."""
+
+def _chart_bytes(chart: Chart, fmt: str) -> bytes:
+    """The chart drawn once on an Agg canvas and saved as ``fmt`` (``svg`` or ``png``,
+    a PNG at ``CHART_SCALE`` × its CSS size)."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     width, height = chart.size
     left, right, top, bottom = chart.margins
-    with matplotlib.rc_context(CHART_RC):
+    with matplotlib.rc_context({**CHART_RC, "svg.hashsalt": "sigmasight", "svg.fonttype": "path"}):
         fig = Figure(figsize=chart.size, dpi=CHART_DPI)
         FigureCanvasAgg(fig)
         fig.subplots_adjust(
@@ -857,11 +1104,17 @@ def _png(chart: Chart) -> str:
         )  # fmt: skip
         chart.draw(fig.add_subplot())
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=CHART_DPI, metadata={"Software": None})
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+        metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+        fig.savefig(buf, format=fmt, dpi=CHART_DPI * CHART_SCALE, metadata=metadata)
+    return buf.getvalue()
 
 
-def _html_table(table: Table) -> str:
+def _png(chart: Chart) -> str:
+    """The chart as a base64 PNG at ``CHART_SCALE`` × its CSS size (files beside a report)."""
+    return base64.b64encode(_chart_bytes(chart, "png")).decode("ascii")
+
+
+def _html_table(table: Table, css: str | None = None) -> str:
     e = html.escape
     head = "".join(f"<th>{e(h)}</th>" for h in table.headers)
     body = "".join(
@@ -873,56 +1126,153 @@ def _html_table(table: Table) -> str:
         + "</tr>"
         for row in table.rows
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    cls = f' class="{css}"' if css else ""
+    return f'<div class="scroll"><table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def report_html(data: ReportData, charts: bool = True) -> str:
-    """report.html: the markdown's content plus inline PNG charts, self-contained.
+    """report.html: the markdown's content plus headline tiles and inline SVG charts.
 
-    Every piece of text is escaped with :func:`html.escape`; images are ``data:``
-    URIs; there is no script and no external URL. A chart that cannot be drawn
-    is replaced by a one-line note (logged as a warning). ``charts=False``
-    leaves the charts out.
+    Layout (:data:`HTML_LAYOUT`): the header (metadata, the five headline tiles, a
+    table of contents), then the sections as cards in rows of two columns or one
+    full-width card; wide tables scroll inside their card, so the page fits 1280
+    px. Charts are inline SVG (vector: sharp at any zoom, and about twice as fast to
+    write as a 2× PNG), in ``<img>`` so they cannot run script. Every piece of
+    text is escaped with :func:`html.escape`; images are ``data:`` URIs; there is
+    no script, no external font or stylesheet and no external URL. A chart that
+    cannot be drawn is replaced by a one-line note (logged as a warning).
+    ``charts=False`` leaves the charts out.
     """
     return _html(data, _document(data), charts)
 
 
-def _html(data: ReportData, blocks: list[Block], charts: bool = True) -> str:
+def _chart_html(block: Chart) -> str:
     e = html.escape
-    m = data.metadata
-    parts: list[str] = []
-    nav = " ".join(
-        f'<a href="#{e(a)}">{e(t)}</a>'
-        for a, t in [("summary", "Executive summary"), *((g, GROUP_TITLES[g]) for g in GROUPS)]
+    try:
+        svg = base64.b64encode(_chart_bytes(block, "svg")).decode("ascii")
+    except Exception as exc:  # a chart must never cost the report
+        log.warning("chart %r not drawn: %s", block.title, exc)
+        return f'<p class="na">Chart “{e(block.title)}” unavailable: {e(str(exc))}</p>'
+    width, height = (round(v * CHART_DPI) for v in block.size)
+    return (
+        f'<figure><img alt="{e(block.title, quote=True)}" width="{width}" height="{height}" '
+        f'src="data:image/svg+xml;base64,{svg}"></figure>'
     )
+
+
+def _tiles_html(block: Tiles) -> str:
+    e = html.escape
+    out = []
+    for t in block.tiles:
+        tone = f" {t.tone}" if t.tone else ""
+        out.append(
+            f'<div class="tile"><div class="label">{e(t.label)}</div>'
+            f'<div class="value{tone}">{e(t.value)}</div><div class="note">{e(t.note)}</div></div>'
+        )
+    return f'<div class="tiles">{"".join(out)}</div>'
+
+
+def _blocks_html(blocks: Sequence[Block], charts: bool, in_header: bool = False) -> list[str]:
+    """HTML of a run of blocks; consecutive charts share a two-column ``.charts`` grid."""
+    e = html.escape
+    parts: list[str] = []
+    figures: list[str] = []
+    widths: list[int] = []
+
+    def flush() -> None:
+        if figures:
+            narrowest = min(widths)
+            style = f"grid-template-columns: repeat(auto-fill, minmax({narrowest}px, 1fr))"
+            parts.append(
+                figures[0]
+                if len(figures) == 1
+                else f'<div class="charts" style="{style}">{"".join(figures)}</div>'
+            )
+            figures.clear()
+            widths.clear()
+
     for block in blocks:
+        if isinstance(block, Chart):
+            if charts:
+                figures.append(_chart_html(block))
+                widths.append(round(block.size[0] * CHART_DPI))
+            continue
+        flush()
         if isinstance(block, Heading):
             anchor = f' id="{e(block.anchor, quote=True)}"' if block.anchor else ""
             parts.append(f"<h{block.level}{anchor}>{e(block.text)}</h{block.level}>")
-            if block.level == 1:
-                parts.append(f"<nav>{nav}</nav>")
         elif isinstance(block, Para):
             css = f' class="{e(block.css, quote=True)}"' if block.css else ""
             lead = f"<strong>{e(block.strong)}</strong> " if block.strong else ""
             parts.append(f"<p{css}>{lead}{e(block.text)}</p>")
         elif isinstance(block, Table):
-            parts.append(_html_table(block))
-        elif isinstance(block, Chart) and charts:
-            try:
-                png = _png(block)
-            except Exception as exc:  # a chart must never cost the report
-                log.warning("chart %r not drawn: %s", block.title, exc)
-                parts.append(
-                    f'<p class="na">Chart “{e(block.title)}” unavailable: {e(str(exc))}</p>'
-                )
-                continue
+            parts.append(_html_table(block, "meta" if in_header else None))
+        elif isinstance(block, Tiles):
+            parts.append(_tiles_html(block))
+        elif isinstance(block, Columns):
             parts.append(
-                f'<figure><img alt="{e(block.title, quote=True)}" '
-                f'src="data:image/png;base64,{png}"></figure>'
+                '<div class="split">'
+                + "".join(f"<div>{''.join(_blocks_html(side, charts))}</div>"
+                          for side in (block.left, block.right))
+                + "</div>"
+            )  # fmt: skip
+    flush()
+    return parts
+
+
+def _html(data: ReportData, blocks: list[Block], charts: bool = True) -> str:
+    e = html.escape
+    m = data.metadata
+    # split: the header (before the first section heading), then one run of blocks per section
+    header: list[Block] = []
+    sections: dict[str, list[Block]] = {}
+    titles: dict[str, str] = {}
+    current: list[Block] = header
+    for block in blocks:
+        if isinstance(block, Heading) and block.level == 2 and block.anchor:
+            current = sections.setdefault(block.anchor, [])
+            titles[block.anchor] = block.text
+        current.append(block)
+    placed = {name for row in HTML_LAYOUT for col in row for name in col}
+    layout = [
+        *(tuple(tuple(n for n in col if n in sections) for col in row) for row in HTML_LAYOUT),
+        *(((name,),) for name in sections if name not in placed),
+    ]
+    layout = [row for row in layout if any(row)]
+    order = [name for row in layout for col in row for name in col]
+    nav = "".join(f'<a href="#{e(n)}">{e(titles[n])}</a>' for n in order)
+
+    def card(name: str) -> str:
+        return (
+            '<section class="card">'
+            + "\n".join(_blocks_html(sections[name], charts))
+            + "</section>"
+        )
+
+    head = [b for b in header if not isinstance(b, Tiles)]
+    tiles = [b for b in blocks if isinstance(b, Tiles)]
+    parts = ["<header>", *_blocks_html(head[:1], charts)]
+    parts += _blocks_html(head[1:2], charts, in_header=True)
+    parts += _blocks_html(tiles, charts)
+    parts.append(f'<nav class="toc">{nav}</nav>')
+    parts += _blocks_html(head[2:], charts)
+    parts.append("</header>")
+    for row in layout:
+        cols = [col for col in row if col]
+        if len(row) == 1:
+            parts.append('<div class="row wide">' + "".join(card(n) for n in cols[0]) + "</div>")
+        else:
+            parts.append(
+                '<div class="row">'
+                + "".join(
+                    '<div class="col">' + "".join(card(n) for n in col) + "</div>" for col in row
+                )
+                + "</div>"
             )
     title = f"SigmaSight report: {m.portfolio} ({m.as_of.isoformat()})"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{e(title)}</title><style>{STYLE}</style></head>\n<body>\n"
         + "\n".join(parts)
         + "\n</body></html>\n"
@@ -1006,11 +1356,12 @@ def write_reports(
     from sigmasight_lib.db.session import session_scope
     from sigmasight_lib.exceptions import MarketDataError
     from sigmasight_lib.marketdata.cache import check_as_of, default_as_of
-    from sigmasight_lib.params import load_engine_params
+    from sigmasight_lib.params import load_benchmark_params, load_engine_params
     from sigmasight_lib.portfolios.service import find_portfolio
 
     chosen = parse_formats(formats)
-    window = load_engine_params(settings.params_dir).risk_metrics.window
+    risk_params = load_engine_params(settings.params_dir).risk_metrics
+    benchmark = load_benchmark_params(settings.params_dir)
     with session_scope(settings) as session:
         p = find_portfolio(session, portfolio)
         latest = latest_result_as_of(session, p.id)
@@ -1034,7 +1385,10 @@ def write_reports(
                     f"no stress scenario set {scenario_set!r}; known: "
                     f"{', '.join(sorted(known | {LIBRARY_SCENARIO_SET}))}"
                 )
-        data = load_report_data(session, p.id, day, window=window, scenario_set=scenario_set)
+        data = load_report_data(
+            session, p.id, day, window=risk_params.window, scenario_set=scenario_set,
+            risk_free=risk_params.risk_free, benchmark=benchmark,
+        )  # fmt: skip
     folder = output_dir or settings.outputs_dir / day.isoformat() / p.slug
     if output_dir is None and scenario_set != LIBRARY_SCENARIO_SET:
         folder = folder / f"scenarios-{scenario_set}"

@@ -3,12 +3,16 @@ format, the pinned positions.csv columns, markdown sections, HTML escaping, stor
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
+import html
 import io
 import json
 import math
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +34,7 @@ from sigmasight_lib.db.models import (
 )
 from sigmasight_lib.db.session import dispose_engine, session_scope, upgrade
 from sigmasight_lib.exceptions import NotFoundError
+from sigmasight_lib.params import BenchmarkParams
 from sigmasight_lib.portfolios.service import find_portfolio
 from sigmasight_lib.reporting.cli import report_command
 from sigmasight_lib.reporting.tables import (
@@ -41,9 +46,12 @@ from sigmasight_lib.reporting.tables import (
 )
 from sigmasight_lib.reporting.writers import (
     SECTION_HEADINGS,
+    _pct,
+    _usd,
     load_schema,
     parse_formats,
     report_json,
+    report_markdown,
     write_reports,
 )
 from sigmasight_lib.runs import ENGINE_RUNNERS
@@ -387,7 +395,7 @@ def test_user_text_is_escaped_in_html(sqlite_demo_db: Settings, tmp_path: Path) 
     assert "&lt;b&gt;x&lt;/b&gt; &amp; &lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;img src=&quot;http://e.x/a.png&quot;&gt;" in page
     sources = re.findall(r'\bsrc="([^"]*)"', page)
-    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert sources and all(s.startswith("data:image/svg+xml;base64,") for s in sources)
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page)
     assert "<link" not in page and "@import" not in page
 
@@ -407,3 +415,159 @@ def test_report_json_of_loaded_data_matches_the_file(full_db: Settings, written:
     on_disk = json.loads(written[HEDGE_FUND]["json"].read_text(encoding="utf-8"))
     for group in GROUPS:
         assert doc[group] == on_disk[group]
+
+
+# --------------------------------------------------------------------------- html layout
+
+TILE_RE = re.compile(
+    r'<div class="tile"><div class="label">(.*?)</div><div class="value[^"]*">(.*?)</div>'
+    r'<div class="note">(.*?)</div></div>'
+)
+
+
+def test_html_tiles_show_the_executive_summary_figures(full_db: Settings, written: dict) -> None:
+    for name, paths in written.items():
+        page = paths["html"].read_text(encoding="utf-8")
+        with session_scope(full_db) as session:
+            data = load_report_data(session, find_portfolio(session, name).id, AS_OF)
+        s = executive_summary(data)
+        tiles = {html.unescape(k): (html.unescape(v), html.unescape(n))
+                 for k, v, n in TILE_RE.findall(page)}  # fmt: skip
+        assert list(tiles) == [
+            "Net liquidation value", "Daily P&L", "VaR 95 %, 1 day", "Worst stress scenario",
+            "Market dollar beta",
+        ]  # fmt: skip
+        assert tiles["Net liquidation value"][0] == _usd(s["net_liquidation_value_usd"])
+        assert tiles["Daily P&L"][0] == _usd(s["daily_pnl_usd"])
+        assert tiles["VaR 95 %, 1 day"] == (
+            _usd(s["var_95_usd"]), f"{_pct(s['var_95'])} of gross exposure (historical)"
+        )  # fmt: skip
+        assert tiles["Worst stress scenario"] == (
+            _usd(s["worst_correlated_pnl_usd"]), f"{s['worst_scenario_name']} (correlated)"
+        )  # fmt: skip
+        assert tiles["Market dollar beta"][0] == _usd(s["market_dollar_beta_usd"])
+        # the same figures are in the markdown's executive summary
+        md = paths["md"].read_text(encoding="utf-8")
+        for figure in (tiles["Net liquidation value"][0], tiles["VaR 95 %, 1 day"][0]):
+            assert figure.replace("$", "\\$") in md or figure in md
+
+
+def test_html_layout_has_columns_toc_and_stays_offline(written: dict) -> None:
+    page = written[HEDGE_FUND]["html"].read_text(encoding="utf-8")
+    assert page.count('<div class="row">') >= 2 and '<div class="col">' in page
+    assert "grid-template-columns" in page
+    sections = re.findall(r'<h2 id="([a-z_]+)">', page)
+    assert set(sections) == {"summary", *GROUPS}
+    toc = re.search(r'<nav class="toc">(.*?)</nav>', page).group(1)
+    assert re.findall(r'href="#([a-z_]+)"', toc) == sections  # in page order
+    assert "<script" not in page.lower() and "<link" not in page and "@import" not in page
+    assert "url(" not in page and "@font-face" not in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page)
+    # wide tables scroll inside their card instead of widening the page
+    assert page.count('<div class="scroll"><table') == page.count("<table")
+
+
+def test_html_charts_are_inline_svg_images_without_script_or_links(written: dict) -> None:
+    page = written[HEDGE_FUND]["html"].read_text(encoding="utf-8")
+    images = re.findall(
+        r'<img alt="([^"]*)" width="(\d+)" height="(\d+)" src="data:image/svg\+xml;base64,([^"]+)"',
+        page,
+    )
+    assert len(images) >= 10
+    for alt, width, height, data in images:
+        svg = base64.b64decode(data).decode("utf-8")
+        assert "<svg" in svg and "viewBox" in svg, alt
+        assert "<script" not in svg and "http://www.w3.org" in svg  # only the namespaces
+        links = re.findall(r'href="([^"#][^"]*)"', svg)
+        assert all(link.startswith("data:") for link in links), (alt, links)
+        # the figure's size in points is the displayed size in CSS px at 96 px per inch
+        w_pt, h_pt = (
+            float(v) for v in re.search(r'width="([\d.]+)pt" height="([\d.]+)pt"', svg).groups()
+        )
+        assert abs(w_pt / 72 * 96 - int(width)) <= 1 and abs(h_pt / 72 * 96 - int(height)) <= 1, alt
+        assert int(width) <= 1180, alt  # fits a card at 1280 px
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed")
+def test_html_fits_1280_px_without_horizontal_scroll(written: dict, tmp_path: Path) -> None:
+    for name, paths in written.items():
+        page = paths["html"].read_text(encoding="utf-8")
+        probe = page.replace(
+            "</body>",
+            '<script>document.title = "W" + document.documentElement.scrollWidth</script></body>',
+        )
+        path = tmp_path / f"{item_key(name)}.html"
+        path.write_text(probe, encoding="utf-8")
+        out = subprocess.run(
+            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", f"--user-data-dir={tmp_path / 'chr'}",
+             "--window-size=1280,2000", "--dump-dom", path.as_uri()],
+            capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
+        width = int(re.search(r"<title>W(\d+)</title>", out.stdout).group(1))
+        assert width <= 1280, name
+
+
+# --------------------------------------------------------------------------- performance
+
+
+def test_performance_section_in_every_format(written: dict) -> None:
+    paths = written[HEDGE_FUND]
+    doc = json.loads(paths["json"].read_text(encoding="utf-8"))
+    perf, risk = doc["performance"], doc["risk_metrics"]
+    assert perf["status"] == "ok" and perf["basis"] == "constant-holdings back-cast"
+    label = (
+        "constant-holdings back-cast: today's holdings held fixed over the last 252 sessions "
+        "— not the realized track record"
+    )
+    assert perf["label"] == label
+    assert (perf["benchmark"], perf["benchmark_name"], perf["benchmark_reason"]) == (
+        "^GSPC", "S&P 500", None
+    )  # fmt: skip
+    assert perf["observations"] == perf["benchmark_observations"] == 252
+    assert (perf["window_start"], perf["window_end"]) == ("2016-03-31", "2017-03-29")
+    # the same series as the risk-metrics engine: its figures agree
+    for key in ("annual_volatility", "sharpe", "sortino", "max_drawdown"):
+        assert perf[key] == pytest.approx(risk[key], rel=1e-9), key
+    for key in ("cagr", "alpha", "beta", "tracking_error", "information_ratio", "calmar"):
+        assert isinstance(perf[key], float), key
+    assert isinstance(perf["benchmark_stats.cagr"], float)
+    assert sum(k.startswith("monthly.") for k in perf) == 13  # 2016-03 .. 2017-03
+    md = paths["md"].read_text(encoding="utf-8")
+    section = md.split("## Performance (constant-holdings back-cast)", 1)[1].split("\n## ", 1)[0]
+    assert "not the realized track record" in section
+    assert "| CAGR" in section and "(annualized)" in section and "S&P 500 (^GSPC)" in section
+    page = paths["html"].read_text(encoding="utf-8")
+    block = page.split('<h2 id="performance">', 1)[1].split("</section>", 1)[0]
+    assert "not the realized track record" in block
+    for alt in ("Cumulative return", "Drawdown", "Rolling Sharpe ratio", "Rolling volatility",
+                "Rolling beta", "Monthly returns", "Daily return distribution"):  # fmt: skip
+        assert f'<img alt="{alt}"' in block
+
+
+def test_benchmark_falls_back_in_order_and_is_na_with_reason(full_db: Settings) -> None:
+    with session_scope(full_db) as session:
+        pid = find_portfolio(session, HEDGE_FUND).id
+        fallback = load_report_data(
+            session, pid, AS_OF, benchmark=BenchmarkParams(symbols={"offline": ("NOPE", "SPY")})
+        )
+        none = load_report_data(
+            session, pid, AS_OF, benchmark=BenchmarkParams(symbols={"offline": ("NOPE",)})
+        )
+    m = fallback.performance.metrics
+    assert m["benchmark"] == "SPY"
+    assert m["benchmark_reason"] == "SPY used (NOPE: no cached prices)"
+    assert isinstance(m["beta"], float)
+    n = none.performance.metrics
+    assert none.performance.ok and n["benchmark"] is None
+    for key in ("alpha", "beta", "tracking_error", "information_ratio"):
+        assert n[key] is None
+        assert (
+            n[f"{key}.reason"]
+            == "no benchmark with data at the as-of date (NOPE: no cached prices)"
+        )
+    assert n["benchmark_stats.cagr"] is None
+    assert isinstance(n["sharpe"], float)  # the back-cast's own figures stand
+    doc = report_json(none)
+    assert_valid(doc)
+    assert "Benchmark N/A: no benchmark with data" in report_markdown(none)

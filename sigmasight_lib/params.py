@@ -390,7 +390,9 @@ class BenchmarkParams(Strict):
     """
 
     name: Text = "S&P 500"
-    description: str | None = None
+    description: str | None = (
+        "US large-cap equity market (offline ^GSPC is the price index, dividends excluded)"
+    )
     symbols: dict[str, ProxyList] = Field(
         default_factory=lambda: {"offline": ("^GSPC", "SPY"), "yfinance": ("SPY", "^GSPC")},
         json_schema_extra={

@@ -1188,6 +1188,7 @@ def _performance(
         "observations": stats.observations,
         "benchmark": choice.symbol,
         "benchmark_name": benchmark.name if choice.symbol else None,
+        "benchmark_description": benchmark.description if choice.symbol else None,
         "benchmark_reason": choice.reason,
         "benchmark_observations": stats.benchmark_observations,
         "rolling_window": perf.ROLLING_WINDOW,

@@ -757,7 +757,8 @@ def _performance(data: ReportData) -> list[Block]:
         "Daily return = constant-holdings P&L / gross exposure (the risk-metrics series). "
     )
     if bench:
-        text += f"Benchmark: {bench}, {m['benchmark_observations']} common sessions"
+        about = f" — {m['benchmark_description']}" if m.get("benchmark_description") else ""
+        text += f"Benchmark: {bench}{about}, {m['benchmark_observations']} common sessions"
         text += f"; {m['benchmark_reason']}." if m.get("benchmark_reason") else "."
     else:
         text += f"Benchmark N/A: {m.get('benchmark_reason') or 'none configured'}."

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Table, delete, func, insert, select, text
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -448,16 +448,14 @@ def replace_results_many(
 
     Everything runs in the caller's transaction: the caller commits once per
     engine (and chunk of portfolios), so a failure rolls back to the earlier
-    results of those portfolios. On SQLite the connection is switched to
-    ``synchronous=NORMAL`` (safe under WAL, which every connection uses).
+    results of those portfolios. (SQLite connections run in WAL mode with
+    ``synchronous=NORMAL``: :mod:`sigmasight_lib.db.session`.)
 
     Returns
     -------
     int
         Rows inserted.
     """
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(text("PRAGMA synchronous=NORMAL"))
     ids = sorted({int(i) for i in portfolio_ids})
     for start in range(0, len(ids), IN_CHUNK):
         stmt = delete(model).where(

@@ -15,7 +15,7 @@ others run per portfolio (``run_<engine>``) until they have a layered version.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,12 +79,26 @@ class LayerRun:
             self.notes[portfolio_id],
         )  # fmt: skip
 
-    def save(self, session: Session, batch_run_id: int | None = None) -> int:
-        """Replace every portfolio's rows of this as-of
+    def save(
+        self,
+        session: Session,
+        batch_run_id: int | None = None,
+        *,
+        portfolio_ids: Sequence[int] | None = None,
+    ) -> int:
+        """Replace the rows of this as-of of ``portfolio_ids`` (default: every portfolio)
         (:func:`~sigmasight_lib.db.store.replace_results_many`), in the caller's transaction."""
-        ids = list(self.portfolio_names)
+        ids = list(self.portfolio_names) if portfolio_ids is None else list(portfolio_ids)
+        subset = portfolio_ids is not None and len(ids) < len(self.portfolio_names)
         return sum(
-            store.replace_results_many(session, model, self.as_of, ids, frame, batch_run_id)
+            store.replace_results_many(
+                session,
+                model,
+                self.as_of,
+                ids,
+                frame.loc[frame["portfolio_id"].isin(ids)] if subset else frame,
+                batch_run_id,
+            )  # fmt: skip
             for model, frame in self.rows
         )
 

@@ -733,6 +733,14 @@ def batch() -> None:
 @click.option(
     "--resume", type=int, default=None, metavar="RUN_ID", help="Rerun only failed and skipped jobs."
 )
+@click.option(
+    "--render",
+    type=click.Choice(["html", "none"]),
+    default="html",
+    show_default=True,
+    help="html: execute the engine notebooks; none: every engine for every portfolio "
+    "in-process through the security and portfolio layers (no notebooks).",
+)
 @json_option
 @click.pass_context
 def batch_run(
@@ -746,6 +754,7 @@ def batch_run(
     scheduler_address: str | None,
     kernel_mode: str,
     resume: int | None,
+    render: str,
     as_json: bool,
 ) -> None:
     """Run the engine notebooks for portfolios at one as-of date.
@@ -766,6 +775,7 @@ def batch_run(
         scheduler_address=scheduler_address,
         kernel_mode=kernel_mode,
         resume=resume,
+        render=render,
     )
     if as_json:
         echo_json(result.to_dict())

@@ -72,6 +72,9 @@ from sigmasight_lib.portfolios.service import find_portfolio
 log = logging.getLogger(__name__)
 
 EXECUTORS = ("inline", "processes", "dask")
+RENDERS = ("html", "none")
+"""``html``: engine notebooks through papermill; ``none``: the layered engines in-process
+(:mod:`sigmasight_lib.batch.layered`)."""
 KERNEL_MODES = ("warm", "fresh")
 KERNEL_NAME = "python3"
 CELL_TIMEOUT_SECONDS = 600
@@ -505,6 +508,7 @@ def run_batch(
     scheduler_address: str | None = None,
     kernel_mode: str = "warm",
     resume: int | None = None,
+    render: str = "html",
 ) -> BatchResult:
     """Run the batch for one as-of date; see the module docstring.
 
@@ -522,6 +526,12 @@ def run_batch(
         notebooks); ``fresh`` starts a kernel per notebook.
     resume : int, optional
         Rerun only the failed and skipped jobs of that run (same as-of).
+    render : {'html', 'none'}, default='html'
+        ``html`` executes the engine notebooks (executed notebooks and HTML renders);
+        ``none`` runs every engine for every portfolio in this process without
+        notebooks, through the security and portfolio layers
+        (:mod:`sigmasight_lib.batch.layered`); ``executor`` and ``kernel_mode`` are
+        then unused. The market-data job and the report job run in both.
 
     Raises
     ------
@@ -534,6 +544,8 @@ def run_batch(
         raise ConfigError(f"kernel mode {kernel_mode!r} is not one of {', '.join(KERNEL_MODES)}")
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
+    if render not in RENDERS:
+        raise ConfigError(f"render {render!r} is not one of {', '.join(RENDERS)}")
     started = time.perf_counter()
     provider = get_provider(settings)
     selected = select_jobs(jobs)
@@ -571,7 +583,8 @@ def run_batch(
 
     with batch_lock(settings, as_of), scoped_environ(_environment(settings)):
         return _locked_batch(settings, provider, as_of, target_rows, selected, executor, workers,
-                             scheduler_address, kernel_mode, resume, previous, started)  # fmt: skip
+                             scheduler_address, kernel_mode, resume, previous, started,
+                             render)  # fmt: skip
 
 
 def _check_batch_as_of(session, provider, as_of: dt.date) -> None:  # noqa: ANN001
@@ -604,14 +617,16 @@ def _check_batch_as_of(session, provider, as_of: dt.date) -> None:  # noqa: ANN0
 
 def _locked_batch(
     settings, provider, as_of, target_rows, selected, executor, workers,
-    scheduler_address, kernel_mode, resume, previous, started,
+    scheduler_address, kernel_mode, resume, previous, started, render="html",
 ) -> BatchResult:  # fmt: skip
     from sigmasight_lib.batch.index import write_index
 
+    run_started = started  # ``started`` below counts started jobs for the progress bar
     parameters = {
         "portfolios": [pid for pid, _, _ in target_rows],
         "portfolio_names": [name for _, name, _ in target_rows], "jobs": selected, "executor": executor,
         "workers": workers, "kernel_mode": kernel_mode, "as_of": as_of.isoformat(),
+        "render": render,
     }  # fmt: skip
     notes: list[str] = []
 
@@ -638,11 +653,18 @@ def _locked_batch(
                 sync_market_data(
                     session, provider, as_of=as_of, history_sessions=DEFAULT_HISTORY_SESSIONS
                 )
-            md = execute_job(
-                MARKET_DATA_JOB, {"portfolio": None, "as_of": as_of.isoformat(), "run_id": run_id},
-                settings.outputs_dir / as_of.isoformat() / "market-data", settings.notebooks_dir,
-                kernel_mode, title=page_title(MARKET_DATA_JOB, "all portfolios", as_of),
-            )  # fmt: skip
+            if render == "none":  # the coverage check the notebook runs, without the notebook
+                from sigmasight_lib.notebook import coverage
+
+                t0 = time.perf_counter()
+                coverage(as_of, run_id, settings=settings)
+                md = JobOutcome(None, MARKET_DATA_JOB, "succeeded", time.perf_counter() - t0)
+            else:
+                md = execute_job(
+                    MARKET_DATA_JOB, {"portfolio": None, "as_of": as_of.isoformat(), "run_id": run_id},
+                    settings.outputs_dir / as_of.isoformat() / "market-data", settings.notebooks_dir,
+                    kernel_mode, title=page_title(MARKET_DATA_JOB, "all portfolios", as_of),
+                )  # fmt: skip
         except Exception as exc:  # sync or notebook crash: this job fails, the run goes on
             md = JobOutcome(None, MARKET_DATA_JOB, "failed",
                             error={"cell_index": None, "ename": type(exc).__name__, "evalue": str(exc)})  # fmt: skip
@@ -714,12 +736,22 @@ def _locked_batch(
 
         on_done(record(settings, mark, "job status"))
 
-    global _job_started
-    _job_started = on_start if executor == "inline" else None
-    try:
-        _run_tasks(tasks, executor, workers, scheduler_address, on_done, on_crash)
-    finally:
-        _job_started = None
+    if render == "none":
+        from sigmasight_lib.batch.layered import run_layered
+
+        done_jobs = run_layered(settings, provider, as_of, run_id,
+                                {t.portfolio_id: t.jobs for t in tasks}, selected)  # fmt: skip
+        outcomes += [
+            JobOutcome(pid, job, status, seconds, error=error)
+            for (pid, job), (status, seconds, error) in done_jobs.items()
+        ]
+    else:
+        global _job_started
+        _job_started = on_start if executor == "inline" else None
+        try:
+            _run_tasks(tasks, executor, workers, scheduler_address, on_done, on_crash)
+        finally:
+            _job_started = None
 
     def finish(session) -> tuple[str, Path]:  # noqa: ANN001
         jobs = list(session.scalars(select(BatchJob).where(BatchJob.batch_run_id == run_id)))
@@ -735,7 +767,13 @@ def _locked_batch(
 
     status, index = record(settings, finish, "run status")
     return BatchResult(
-        run_id, as_of, status, tuple(outcomes), index, time.perf_counter() - started, tuple(notes)
+        run_id,
+        as_of,
+        status,
+        tuple(outcomes),
+        index,
+        time.perf_counter() - run_started,
+        tuple(notes),
     )
 
 

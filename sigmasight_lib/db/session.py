@@ -48,6 +48,9 @@ def _sqlite_pragmas(timeout_s: float):  # noqa: ANN202 (event listener)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
         cursor.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL: no fsync per commit (only at checkpoints); never corrupts, a power
+        # loss may drop the last commits. Bulk result writes are several times faster.
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     return set_pragmas

@@ -25,12 +25,17 @@ from sigmasight_lib.db.models import (
     Portfolio,
     Position,
     PositionHistory,
+    PositionTag,
     SecurityMetadata,
+    Strategy,
+    Tag,
     TreasuryRate,
 )
 
 EXECUTEMANY_ROWS = 5000
 """Rows per executemany call (bounds memory for very large writes)."""
+IN_CHUNK = 900
+"""Values per ``IN (...)`` list (under SQLite's 999 bound-parameter limit of old builds)."""
 
 
 def _clean(value: Any) -> Any:
@@ -181,6 +186,13 @@ def load_portfolios(session: Session) -> list[Portfolio]:
 # --------------------------------------------------------------------------- engine inputs
 
 
+POSITION_COLUMNS: tuple[str, ...] = (
+    "symbol", "underlying", "position_type", "quantity", "multiplier", "option_type",
+    "strike", "expiry", "entry_price", "entry_date", "strategy", "tags",
+)  # fmt: skip
+"""Columns of :func:`load_positions` before ``sector`` and ``asset_type``."""
+
+
 def load_positions(session: Session, portfolio_id: int, as_of: dt.date) -> pd.DataFrame:
     """Positions held at ``as_of``, indexed by position id, with sector and asset type.
 
@@ -189,39 +201,56 @@ def load_positions(session: Session, portfolio_id: int, as_of: dt.date) -> pd.Da
     option_type, strike, expiry, entry_price, entry_date, strategy, tags (list),
     sector, asset_type.
     """
-    from sqlalchemy.orm import selectinload
+    return load_positions_many(session, [portfolio_id], as_of).drop(columns="portfolio_id")
 
-    stmt = (
-        select(Position)
-        .where(Position.portfolio_id == portfolio_id)
+
+def load_positions_many(
+    session: Session, portfolio_ids: Sequence[int], as_of: dt.date
+) -> pd.DataFrame:
+    """:func:`load_positions` of several portfolios in one query per table.
+
+    Returns
+    -------
+    DataFrame indexed by position id (ascending)
+        :func:`load_positions`' columns plus ``portfolio_id``; the rows of one
+        portfolio equal what :func:`load_positions` gives for it.
+    """
+    ids = sorted({int(i) for i in portfolio_ids})
+    held = (
+        select(
+            Position.id, Position.portfolio_id, Position.symbol, Position.underlying,
+            Position.position_type, Position.quantity, Position.multiplier, Position.option_type,
+            Position.strike, Position.expiry, Position.entry_price, Position.entry_date,
+            Strategy.name,
+        )
+        .outerjoin(Strategy, Strategy.id == Position.strategy_id)
         .where(Position.entry_date.is_(None) | (Position.entry_date <= as_of))
         .where(Position.exit_date.is_(None) | (Position.exit_date > as_of))
-        .options(selectinload(Position.tags), selectinload(Position.strategy))
         .order_by(Position.id)
-    )
-    rows = [
-        {
-            "id": p.id,
-            "symbol": p.symbol,
-            "underlying": p.underlying,
-            "position_type": p.position_type,
-            "quantity": float(p.quantity),
-            "multiplier": int(p.multiplier),
-            "option_type": p.option_type,
-            "strike": p.strike,
-            "expiry": p.expiry,
-            "entry_price": p.entry_price,
-            "entry_date": p.entry_date,
-            "strategy": p.strategy.name if p.strategy else None,
-            "tags": [t.name for t in p.tags],
-        }
-        for p in session.scalars(stmt)
-    ]
-    columns = [
-        "id", "symbol", "underlying", "position_type", "quantity", "multiplier", "option_type",
-        "strike", "expiry", "entry_price", "entry_date", "strategy", "tags",
-    ]  # fmt: skip
-    frame = pd.DataFrame(rows, columns=columns).set_index("id")
+    )  # fmt: skip
+    rows: list[Any] = []
+    for start in range(0, len(ids), IN_CHUNK):
+        chunk = ids[start : start + IN_CHUNK]
+        rows += session.execute(held.where(Position.portfolio_id.in_(chunk))).all()
+    rows.sort(key=lambda r: r[0])
+    frame = pd.DataFrame(
+        [(r[0], r[2], r[3], r[4], float(r[5]), int(r[6]), *r[7:], [], r[1]) for r in rows],
+        columns=["id", *POSITION_COLUMNS, "portfolio_id"],
+    ).set_index("id")
+    position_ids = [int(i) for i in frame.index]
+    tags: dict[int, list[str]] = {}
+    for start in range(0, len(position_ids), IN_CHUNK):
+        chunk = position_ids[start : start + IN_CHUNK]
+        links = session.execute(
+            select(PositionTag.position_id, Tag.name)
+            .join(Tag, Tag.id == PositionTag.tag_id)
+            .where(PositionTag.position_id.in_(chunk))
+            .order_by(PositionTag.position_id, Tag.name)
+        )
+        for pid, name in links:
+            tags.setdefault(pid, []).append(name)
+    if tags:
+        frame["tags"] = [tags.get(pid, []) for pid in position_ids]
     _replay_history(session, frame, as_of)
     meta = {
         m.symbol: m
@@ -235,7 +264,7 @@ def load_positions(session: Session, portfolio_id: int, as_of: dt.date) -> pd.Da
     frame["asset_type"] = frame["underlying"].map(
         lambda s: meta[s].asset_type if s in meta else None
     )
-    return frame
+    return frame[[*POSITION_COLUMNS, "sector", "asset_type", "portfolio_id"]]
 
 
 REPLAYED_FIELDS = {"quantity": float, "entry_price": float, "position_type": str}
@@ -246,15 +275,20 @@ def _replay_history(session: Session, frame: pd.DataFrame, as_of: dt.date) -> No
     ``as_of``, the old value of its first such change (in place)."""
     if frame.empty:
         return
-    changes = session.execute(
-        select(PositionHistory.position_id, PositionHistory.field, PositionHistory.old_value)
-        .where(
-            PositionHistory.position_id.in_([int(i) for i in frame.index]),
-            PositionHistory.effective_date > as_of,
-            PositionHistory.field.in_(list(REPLAYED_FIELDS)),
-        )
-        .order_by(PositionHistory.effective_date, PositionHistory.id)
-    ).all()
+    ids = [int(i) for i in frame.index]
+    changes = [
+        change
+        for start in range(0, len(ids), IN_CHUNK)
+        for change in session.execute(
+            select(PositionHistory.position_id, PositionHistory.field, PositionHistory.old_value)
+            .where(
+                PositionHistory.position_id.in_(ids[start : start + IN_CHUNK]),
+                PositionHistory.effective_date > as_of,
+                PositionHistory.field.in_(list(REPLAYED_FIELDS)),
+            )
+            .order_by(PositionHistory.effective_date, PositionHistory.id)
+        ).all()
+    ]
     seen: set[tuple[int, str]] = set()
     for pid, field, old in changes:
         if (pid, field) in seen:
@@ -379,6 +413,65 @@ def replace_results(
         }
         for row in rows
     ]
+    for start in range(0, len(records), EXECUTEMANY_ROWS):
+        session.execute(insert(model), records[start : start + EXECUTEMANY_ROWS])
+    return len(records)
+
+
+def result_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of ``frame`` as dicts of Python scalars, NaN / NaT as None (for bulk inserts)."""
+    if frame.empty:
+        return []
+    return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+
+
+def replace_results_many(
+    session: Session,
+    model: type[Base],
+    as_of: dt.date,
+    portfolio_ids: Sequence[int],
+    rows: pd.DataFrame | Sequence[Mapping[str, Any]],
+    batch_run_id: int | None = None,
+    *,
+    scope: Any = None,
+) -> int:
+    """:func:`replace_results` of many portfolios at once: one DELETE per chunk of
+    portfolio ids, then executemany INSERTs of :data:`EXECUTEMANY_ROWS` rows.
+
+    Parameters
+    ----------
+    portfolio_ids : sequence of int
+        The portfolios whose rows for ``as_of`` are replaced (also those with no
+        row in ``rows``: their old rows are deleted).
+    rows : DataFrame or sequence of mappings
+        Each row carries its ``portfolio_id``; NaN is stored as NULL.
+
+    Everything runs in the caller's transaction: the caller commits once per
+    engine (and chunk of portfolios), so a failure rolls back to the earlier
+    results of those portfolios. (SQLite connections run in WAL mode with
+    ``synchronous=NORMAL``: :mod:`sigmasight_lib.db.session`.)
+
+    Returns
+    -------
+    int
+        Rows inserted.
+    """
+    ids = sorted({int(i) for i in portfolio_ids})
+    for start in range(0, len(ids), IN_CHUNK):
+        stmt = delete(model).where(
+            model.portfolio_id.in_(ids[start : start + IN_CHUNK]),  # type: ignore[attr-defined]
+            model.as_of == as_of,  # type: ignore[attr-defined]
+        )
+        session.execute(stmt if scope is None else stmt.where(scope))
+    records = (
+        result_records(rows)
+        if isinstance(rows, pd.DataFrame)
+        else [{k: _clean(v) for k, v in r.items()} for r in rows]
+    )
+    now = dt.datetime.now(dt.UTC)
+    extra = {"as_of": as_of, "batch_run_id": batch_run_id, "computed_at": now}
+    for r in records:
+        r.update(extra)
     for start in range(0, len(records), EXECUTEMANY_ROWS):
         session.execute(insert(model), records[start : start + EXECUTEMANY_ROWS])
     return len(records)

@@ -22,7 +22,7 @@ counts and the groups (their realized P&L is in the valuation results).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -121,14 +121,77 @@ def exposure_metrics(positions: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def grouped_exposure_metrics(
+    positions: pd.DataFrame, by: Sequence[pd.Series | np.ndarray]
+) -> pd.DataFrame:
+    """:func:`exposure_metrics` of every group of positions at once (vectorized).
+
+    Parameters
+    ----------
+    positions : DataFrame of shape (n_positions, ...)
+        :data:`EXPOSURE_INPUT_COLUMNS`; the index may repeat (a position exploded
+        into several groups).
+    by : sequence of Series or ndarray of shape (n_positions,)
+        Group keys, aligned by position (row order, not index); rows with a
+        missing key are left out.
+
+    Returns
+    -------
+    DataFrame indexed by the keys (a MultiIndex for several), sorted, columns
+    :data:`METRIC_COLUMNS`; only groups with at least one live position (no row
+    for a group whose positions are all expired). Sums skip NaN as
+    :func:`exposure_metrics` does.
+    """
+    live = (
+        ~positions["expired"].fillna(False).astype(bool).to_numpy()
+        if "expired" in positions
+        else None
+    )
+    keys = [np.asarray(k, dtype=object) for k in by]
+    if live is not None:
+        positions, keys = positions.loc[live], [k[live] for k in keys]
+    exposure = positions["exposure_usd"].to_numpy(dtype=float)
+    is_option = positions["option_type"].isin(["C", "P"]).to_numpy()
+    is_short = positions["position_type"].isin(SHORT_TYPES).to_numpy()
+
+    def finite(values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        values = np.where(np.isnan(values), 0.0, values)
+        return values if mask is None else np.where(mask, values, 0.0)
+
+    column = {
+        c: positions[c].to_numpy(dtype=float) for c in ("market_value_usd", "notional_usd", *GREEKS)
+    }
+    parts = pd.DataFrame(
+        {
+            "position_count": np.ones(len(positions), dtype=np.int64),
+            "long_count": (~is_short).astype(np.int64),
+            "short_count": is_short.astype(np.int64),
+            "gross_exposure_usd": finite(np.abs(exposure)),
+            "net_exposure_usd": finite(exposure),
+            "long_exposure_usd": finite(exposure, exposure > 0),
+            "short_exposure_usd": finite(exposure, exposure < 0),
+            "net_liquidation_value_usd": finite(exposure),
+            "gross_market_value_usd": finite(column["market_value_usd"]),
+            "notional_usd": finite(column["notional_usd"]),
+            "options_exposure_usd": finite(exposure, is_option),
+            "stock_exposure_usd": finite(exposure, ~is_option),
+            "delta_adjusted_exposure_usd": finite(
+                delta_adjusted_exposure(positions).to_numpy(dtype=float)
+            ),
+            **{g: finite(column[g]) for g in GREEKS},
+        }
+    )
+    return parts.groupby([pd.Series(k) for k in keys], sort=True).sum()[list(METRIC_COLUMNS)]
+
+
+GREEKS = ("delta", "gamma", "theta", "vega", "rho")
+
+
 def _grouped(positions: pd.DataFrame, keys: pd.Series) -> pd.DataFrame:
     positions = book_positions(positions)
-    keys = keys.reindex(positions.index)
-    rows = {
-        str(key): exposure_metrics(positions.loc[members])
-        for key, members in keys.groupby(keys, sort=True).groups.items()
-    }
-    return pd.DataFrame.from_dict(rows, orient="index", columns=list(METRIC_COLUMNS))
+    out = grouped_exposure_metrics(positions, [keys.reindex(positions.index)])
+    out.index = pd.Index([str(k) for k in out.index], dtype=object)
+    return out
 
 
 def exposure_by_underlying(positions: pd.DataFrame) -> pd.DataFrame:

@@ -432,38 +432,68 @@ def portfolio_factor_exposures(
         ``beta_to_net_reason`` (None, or why the beta to net is NaN). A factor
         no position has a beta for is NaN throughout with 0 positions.
     """
-    exposure = exposure_usd.reindex(position_betas.index).astype(float)
-    known = position_betas.notna() & exposure.notna().to_numpy()[:, None]
-    dollar = position_betas.where(known).mul(exposure, axis=0).sum(axis=0, min_count=1)
-    gross = known.mul(exposure.abs(), axis=0).sum(axis=0)
-    net = known.mul(exposure, axis=0).sum(axis=0)
-    counts = known.sum(axis=0).astype(int)
-    flat = (net.abs() < NET_EXPOSURE_FLOOR * gross) & (counts > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        beta_to_gross = dollar / gross.replace(0.0, np.nan)
-        beta_to_net = (dollar / net.replace(0.0, np.nan)).where(~flat)
-    reason = pd.Series(
-        [
-            f"net delta-adjusted exposure {n:,.0f} USD is under {NET_EXPOSURE_FLOOR:.0%} of "
-            f"gross {g:,.0f} USD: beta to net is not meaningful"
-            if f
-            else None
-            for n, g, f in zip(net, gross, flat, strict=True)
-        ],
-        index=position_betas.columns,
-        dtype=object,
+    groups = np.zeros(len(position_betas), dtype=np.int64)
+    return grouped_factor_exposures(position_betas, exposure_usd, groups, 1).xs(0)
+
+
+def grouped_factor_exposures(
+    position_betas: pd.DataFrame, exposure_usd: pd.Series, groups: np.ndarray, n_groups: int
+) -> pd.DataFrame:
+    """:func:`portfolio_factor_exposures` of many portfolios at once (sparse products).
+
+    Parameters
+    ----------
+    position_betas : DataFrame of shape (n_positions, n_factors)
+    exposure_usd : Series of shape (n_positions,)
+        Aligned with ``position_betas`` by index.
+    groups : ndarray of int of shape (n_positions,)
+        The portfolio (0 .. ``n_groups`` − 1) of each position.
+    n_groups : int
+
+    Returns
+    -------
+    DataFrame indexed by (group, factor)
+        :func:`portfolio_factor_exposures`' columns for every group and factor (a
+        group without positions: NaN with 0 positions).
+    """
+    from scipy import sparse
+
+    factors = position_betas.columns
+    exposure = exposure_usd.reindex(position_betas.index).to_numpy(dtype=float)
+    betas = position_betas.to_numpy(dtype=float)
+    known = ~np.isnan(betas) & ~np.isnan(exposure)[:, None]
+    incidence = sparse.csr_matrix(
+        (np.ones(len(groups)), (groups, np.arange(len(groups)))), shape=(n_groups, len(groups))
     )
+    x = np.where(np.isnan(exposure), 0.0, exposure)[:, None]
+    dollar = incidence @ np.where(known, betas * x, 0.0)
+    gross = incidence @ (known * np.abs(x))
+    net = incidence @ (known * x)
+    counts = np.rint(incidence @ known.astype(float)).astype(int)
     counted = counts > 0
+    dollar = np.where(counted, dollar, np.nan)
+    flat = (np.abs(net) < NET_EXPOSURE_FLOOR * gross) & counted
+    with np.errstate(divide="ignore", invalid="ignore"):
+        beta_to_gross = dollar / np.where(gross == 0.0, np.nan, gross)
+        beta_to_net = np.where(flat, np.nan, dollar / np.where(net == 0.0, np.nan, net))
+    reason = np.full(flat.shape, None, dtype=object)
+    for i, j in zip(*np.nonzero(flat), strict=True):
+        reason[i, j] = (
+            f"net delta-adjusted exposure {net[i, j]:,.0f} USD is under {NET_EXPOSURE_FLOOR:.0%} of "
+            f"gross {gross[i, j]:,.0f} USD: beta to net is not meaningful"
+        )
+    index = pd.MultiIndex.from_product([range(n_groups), factors], names=["group", "factor"])
     return pd.DataFrame(
         {
-            "dollar_beta_usd": dollar,
-            "beta_to_gross": beta_to_gross,
-            "beta_to_net": beta_to_net,
-            "gross_exposure_usd": gross.where(counted),
-            "net_exposure_usd": net.where(counted),
-            "positions": counts,
-            "beta_to_net_reason": reason,
-        }
+            "dollar_beta_usd": dollar.ravel(),
+            "beta_to_gross": beta_to_gross.ravel(),
+            "beta_to_net": beta_to_net.ravel(),
+            "gross_exposure_usd": np.where(counted, gross, np.nan).ravel(),
+            "net_exposure_usd": np.where(counted, net, np.nan).ravel(),
+            "positions": counts.ravel(),
+            "beta_to_net_reason": pd.Series(reason.ravel(), index=index, dtype=object),
+        },
+        index=index,
     )
 
 

@@ -44,24 +44,16 @@ def compute_position_analytics(
     from its underlying's close on the settlement session, which ``inputs.levels``
     must hold (see :func:`~sigmasight_lib.runs.inputs.with_expiry_closes`).
     """
-    notes: list[str] = []
     prev_day = previous_session(day)
     spot, spot_prev = inputs.row(inputs.levels, day), inputs.row(inputs.levels, prev_day)
     underlyings = sorted(set(positions["underlying"]))
     missing = [u for u in underlyings if pd.isna(spot.get(u))]
-    if missing:
-        notes.append(f"no price on {day} for: {', '.join(missing)}")
     vol_sessions = params.greeks.realized_vol_sessions
     rvol = pd.Series(dtype=float)
     if not inputs.returns.empty:
         history = inputs.returns.loc[inputs.returns.index <= pd.Timestamp(day)]
         rvol = realized_volatility(history, vol_sessions)
     curve = inputs.curve_on(day, params.data.max_staleness_sessions)
-    if curve.empty:
-        notes.append(
-            f"no treasury curve within {params.data.max_staleness_sessions} sessions of {day}: "
-            f"rate {params.greeks.risk_free_rate} from params"
-        )
 
     is_option = positions["option_type"].isin(["C", "P"])
     implied, quote_price = None, pd.Series(dtype=float)
@@ -71,11 +63,14 @@ def compute_position_analytics(
         implied = q["implied_vol"]
         mid = (q["bid"] + q["ask"]) / 2
         quote_price = mid.where((q["bid"] > 0) & (q["ask"] > 0), q["last_price"])
-    if is_option.any() and implied is None:
-        notes.append(
-            f"no option quotes from {inputs.provider} for {day}: implied vol = {vol_sessions}-session "
-            "realized vol of the underlying; option prices are model (BSM) prices"
-        )
+    notes = analytics_notes(
+        day,
+        missing,
+        curve.empty,
+        bool(is_option.any() and implied is None),
+        inputs.provider,
+        params,
+    )
     greek_kwargs = dict(
         realized_vol=rvol,
         implied_vol=implied,
@@ -113,7 +108,43 @@ def compute_position_analytics(
         as_of=day,
         expiry_close=expiry_closes(positions, inputs.levels, day),
     )
-    return valuation, greeks, tuple(notes)
+    return valuation, greeks, notes
+
+
+def analytics_notes(
+    day: dt.date,
+    missing: Sequence[str],
+    no_curve: bool,
+    unquoted_options: bool,
+    provider: str,
+    params: EngineParams,
+) -> tuple[str, ...]:
+    """The notes of :func:`compute_position_analytics` for one set of positions.
+
+    Parameters
+    ----------
+    missing : sequence of str
+        Underlyings (sorted) without a price on ``day``.
+    no_curve : bool
+        No treasury curve within ``data.max_staleness_sessions`` of ``day``.
+    unquoted_options : bool
+        The positions hold options and the provider has no quotes for them on ``day``.
+    """
+    notes: list[str] = []
+    if missing:
+        notes.append(f"no price on {day} for: {', '.join(missing)}")
+    if no_curve:
+        notes.append(
+            f"no treasury curve within {params.data.max_staleness_sessions} sessions of {day}: "
+            f"rate {params.greeks.risk_free_rate} from params"
+        )
+    if unquoted_options:
+        notes.append(
+            f"no option quotes from {provider} for {day}: implied vol = "
+            f"{params.greeks.realized_vol_sessions}-session realized vol of the underlying; "
+            "option prices are model (BSM) prices"
+        )
+    return tuple(notes)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,442 @@
+"""The portfolio layer: every portfolio's engine results at once from a security layer.
+
+Each ``layer_<engine>(layer)`` aggregates all portfolios of a
+:class:`~sigmasight_lib.runs.security_layer.SecurityLayer` with group-bys on
+``portfolio_id`` and sparse (portfolios × positions) products, and returns a
+:class:`LayerRun`: the result rows of every portfolio (saved in bulk by
+:meth:`LayerRun.save`), each portfolio's summary and notes, and — on request —
+its :class:`~sigmasight_lib.runs.result.EngineRun`, equal to what
+``run_<engine>(..., save=False)`` returns for it (to rounding, ≤ 1e-9 relative).
+
+Engines here: valuation, greeks, exposures, factors (:data:`LAYER_ENGINES`). The
+others run per portfolio (``run_<engine>``) until they have a layered version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from sigmasight_lib.db import store
+from sigmasight_lib.db.models import (
+    Base,
+    ExposureResult,
+    PortfolioFactorExposure,
+    PositionFactorExposure,
+    PositionGreeks,
+    PositionValuation,
+)
+from sigmasight_lib.engines.exposures import (
+    METRIC_COLUMNS,
+    delta_adjusted_exposure,
+    grouped_exposure_metrics,
+)
+from sigmasight_lib.engines.factors import grouped_factor_exposures, market_betas
+from sigmasight_lib.jsonable import jsonable
+from sigmasight_lib.runs.result import EngineRun
+from sigmasight_lib.runs.security_layer import SecurityLayer, portfolio_index
+
+GREEK_NAMES = ("delta", "gamma", "theta", "vega", "rho")
+GREEK_ROW_COLUMNS = (
+    *GREEK_NAMES, "model_price", "underlying_price", "years_to_expiry", "implied_vol",
+    "vol_source", "risk_free_rate", "reason",
+)  # fmt: skip
+"""``position_greeks`` columns ``run_greeks`` saves (besides ``position_id``)."""
+
+
+@dataclass(frozen=True)
+class LayerRun:
+    """One engine's results for every portfolio of a security layer.
+
+    Attributes
+    ----------
+    rows : tuple of (model, DataFrame)
+        Result rows per table, each with a ``portfolio_id`` column.
+    summaries, notes : dict keyed by portfolio id
+        What each portfolio's :class:`EngineRun` reports.
+    tables : callable
+        Portfolio id -> its result tables (built on request).
+    """
+
+    engine: str
+    as_of: dt.date
+    portfolio_names: dict[int, str]
+    rows: tuple[tuple[type[Base], pd.DataFrame], ...]
+    summaries: dict[int, dict]
+    notes: dict[int, tuple[str, ...]]
+    tables: Callable[[int], dict[str, pd.DataFrame]]
+
+    def run(self, portfolio_id: int, batch_run_id: int | None = None) -> EngineRun:
+        """The portfolio's :class:`EngineRun` (``rows_saved`` 0: nothing saved here)."""
+        return EngineRun(
+            self.engine, portfolio_id, self.portfolio_names[portfolio_id], self.as_of,
+            batch_run_id, self.tables(portfolio_id), self.summaries[portfolio_id],
+            self.notes[portfolio_id],
+        )  # fmt: skip
+
+    def save(
+        self,
+        session: Session,
+        batch_run_id: int | None = None,
+        *,
+        portfolio_ids: Sequence[int] | None = None,
+    ) -> int:
+        """Replace the rows of this as-of of ``portfolio_ids`` (default: every portfolio)
+        (:func:`~sigmasight_lib.db.store.replace_results_many`), in the caller's transaction."""
+        ids = list(self.portfolio_names) if portfolio_ids is None else list(portfolio_ids)
+        subset = portfolio_ids is not None and len(ids) < len(self.portfolio_names)
+        return sum(
+            store.replace_results_many(
+                session,
+                model,
+                self.as_of,
+                ids,
+                frame.loc[frame["portfolio_id"].isin(ids)] if subset else frame,
+                batch_run_id,
+            )  # fmt: skip
+            for model, frame in self.rows
+        )
+
+
+def _sums(frame: pd.DataFrame, portfolios: pd.Index, by: pd.Series) -> pd.DataFrame:
+    """Column sums per portfolio (NaN skipped; 0 for a portfolio without rows)."""
+    return frame.groupby(by).sum().reindex(portfolios, fill_value=0)
+
+
+def _slice(frame: pd.DataFrame, portfolio_id: int) -> pd.DataFrame:
+    return frame.loc[frame["portfolio_id"] == portfolio_id].drop(columns="portfolio_id")
+
+
+def layer_valuation(layer: SecurityLayer) -> LayerRun:
+    """``run_valuation`` of every portfolio: ``position_valuations`` and the value summary."""
+    positions, v = layer.positions, layer.valuation
+    _, portfolios = portfolio_index(layer)
+    pid = positions["portfolio_id"]
+    signed = v["exposure_usd"].astype(float)
+    parts = pd.DataFrame(
+        {
+            "long": signed.where(signed > 0, 0.0),
+            "short": -signed.where(signed < 0, 0.0),
+            "net_exposure_usd": signed,
+            "unrealized_pnl_usd": v["unrealized_pnl_usd"].astype(float),
+            "realized_pnl_usd": v["realized_pnl_usd"].astype(float),
+            "daily_pnl_usd": v["daily_pnl_usd"].astype(float),
+            "positions": 1,
+            "model_priced": (v["price_source"] == "model").astype(int),
+            "unpriced": v["price"].isna().astype(int),
+            "expired": v["expired"].astype(bool).astype(int),
+        }
+    )
+    s = _sums(parts.fillna({c: 0.0 for c in parts.columns}), portfolios, pid)
+    summaries = {
+        int(p): {
+            "positions": int(r["positions"]),
+            "net_liquidation_value_usd": float(r["long"]) - float(r["short"]),
+            "gross_market_value_usd": float(r["long"]) + float(r["short"]),
+            "long_market_value_usd": float(r["long"]),
+            "short_market_value_usd": float(r["short"]),
+            "net_exposure_usd": float(r["net_exposure_usd"]),
+            "unrealized_pnl_usd": float(r["unrealized_pnl_usd"]),
+            "realized_pnl_usd": float(r["realized_pnl_usd"]),
+            "daily_pnl_usd": float(r["daily_pnl_usd"]),
+            "model_priced": int(r["model_priced"]),
+            "unpriced": int(r["unpriced"]),
+            "expired": int(r["expired"]),
+        }
+        for p, r in s.iterrows()
+    }
+    rows = v.rename_axis("position_id").reset_index().assign(portfolio_id=pid.to_numpy())
+    table = positions[["symbol", "position_type", "quantity", "portfolio_id"]].join(v)
+    return LayerRun(
+        "valuation", layer.as_of, layer.portfolio_names, ((PositionValuation, rows),),
+        summaries, layer.notes, lambda p: {"positions": _slice(table, p)},
+    )  # fmt: skip
+
+
+def layer_greeks(layer: SecurityLayer) -> LayerRun:
+    """``run_greeks`` of every portfolio: ``position_greeks`` and the Greek totals."""
+    positions, g = layer.positions, layer.greeks
+    _, portfolios = portfolio_index(layer)
+    pid = positions["portfolio_id"]
+    parts = g[list(GREEK_NAMES)].astype(float).fillna(0.0)
+    parts["options"] = positions["option_type"].isin(["C", "P"]).astype(int)
+    parts["not_computed"] = g["delta"].isna().astype(int)
+    s = _sums(parts, portfolios, pid)
+    sources = g["vol_source"].groupby([pid, g["vol_source"]]).size()
+    vol_sources: dict[int, dict[str, int]] = {int(p): {} for p in portfolios}
+    for (p, source), n in sources.items():
+        vol_sources[int(p)][str(source)] = int(n)
+    backend = layer.params.greeks.greeks_backend
+    summaries = {
+        int(p): {
+            **{f"portfolio_{k}": float(r[k]) for k in GREEK_NAMES},
+            "options": int(r["options"]),
+            "greeks_backend": backend,
+            "vol_sources": vol_sources[int(p)],
+            "not_computed": int(r["not_computed"]),
+        }
+        for p, r in s.iterrows()
+    }
+    rows = (
+        g[list(GREEK_ROW_COLUMNS)]
+        .rename_axis("position_id")
+        .reset_index()
+        .assign(portfolio_id=pid.to_numpy())
+    )
+    table = positions[["symbol", "position_type", "quantity", "portfolio_id"]].join(g)
+    return LayerRun(
+        "greeks", layer.as_of, layer.portfolio_names, ((PositionGreeks, rows),),
+        summaries, layer.notes, lambda p: {"positions": _slice(table, p)},
+    )  # fmt: skip
+
+
+def _symbol_lists(joined: pd.DataFrame, mask: pd.Series) -> dict[int, tuple[int, str]]:
+    """Portfolio id -> (count, comma-joined symbols) of the positions where ``mask``."""
+    picked = joined.loc[mask]
+    grouped = picked.groupby("portfolio_id")["symbol"]
+    return {
+        int(p): (len(s), ", ".join(s.astype(str)))
+        for p, s in grouped  # position-id order
+    }
+
+
+BREAKDOWN_KEYS: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
+    "underlying": lambda j: j["underlying"],
+    "sector": lambda j: j["sector"].fillna("Unclassified").replace("", "Unclassified"),
+    "type": lambda j: j["position_type"],
+    "strategy": lambda j: j["strategy"].fillna("(no strategy)"),
+}
+"""Breakdowns of :func:`~sigmasight_lib.engines.exposures.portfolio_exposures` keyed by a
+column (``tag`` explodes the tag lists)."""
+
+
+def layer_exposures(layer: SecurityLayer) -> LayerRun:
+    """``run_exposures`` of every portfolio: totals and breakdowns (``exposure_results``)."""
+    joined = layer.joined()
+    _, portfolios = portfolio_index(layer)
+    empty_totals = dict.fromkeys(METRIC_COLUMNS, 0.0) | {
+        k: 0 for k in ("position_count", "long_count", "short_count")
+    }
+    totals = grouped_exposure_metrics(joined, [joined["portfolio_id"]])
+    breakdowns: dict[str, pd.DataFrame] = {}
+    for name, key in BREAKDOWN_KEYS.items():
+        breakdowns[name] = grouped_exposure_metrics(joined, [joined["portfolio_id"], key(joined)])
+    tagged = joined.explode("tags")
+    tagged = tagged.loc[tagged["tags"].notna()]
+    breakdowns["tag"] = grouped_exposure_metrics(tagged, [tagged["portfolio_id"], tagged["tags"]])
+    order = ["underlying", "sector", "tag", "type", "strategy"]
+
+    summaries: dict[int, dict] = {}
+    for p in portfolios:
+        r = totals.loc[p] if p in totals.index else None
+        summaries[int(p)] = (
+            {
+                k: (
+                    int(r[k])
+                    if k in ("position_count", "long_count", "short_count")
+                    else float(r[k])
+                )
+                for k in METRIC_COLUMNS
+            }
+            if r is not None
+            else dict(empty_totals)
+        )
+    expired = joined["expired"].fillna(False).astype(bool)
+    gone = _symbol_lists(joined, expired)
+    unpriced = _symbol_lists(joined, ~expired & joined["exposure_usd"].isna())
+    live = (~expired).groupby(joined["portfolio_id"]).sum()
+    notes: dict[int, tuple[str, ...]] = {}
+    for p in portfolios:
+        own: list[str] = []
+        if int(p) in gone:
+            n, symbols = gone[int(p)]
+            own.append(
+                f"{n} options expired before the as-of are settled and out of the book: {symbols}"
+            )
+        if not live.get(p, 0):
+            own.append("portfolio has no positions at the as-of date: all exposures are zero")
+        if int(p) in unpriced:
+            n, symbols = unpriced[int(p)]
+            own.append(f"{n} positions without a price are left out of the sums: {symbols}")
+        notes[int(p)] = layer.notes[int(p)] + tuple(own)
+
+    parts = [
+        pd.DataFrame(
+            [{"portfolio_id": p, "group_by": "portfolio", "group_key": "all", **s}
+             for p, s in summaries.items()]
+        )
+    ]  # fmt: skip
+    for name in order:
+        frame = breakdowns[name]
+        frame = frame.rename_axis(["portfolio_id", "group_key"]).reset_index()
+        parts.append(frame.assign(group_by=name, group_key=frame["group_key"].astype(str)))
+    rows = pd.concat(parts, ignore_index=True)[
+        ["portfolio_id", "group_by", "group_key", *METRIC_COLUMNS]
+    ]
+
+    def tables(p: int) -> dict[str, pd.DataFrame]:
+        out = {"portfolio": pd.DataFrame([summaries[p]])}
+        for name in order:
+            frame = breakdowns[name]
+            part = frame.xs(p, level=0) if p in frame.index.get_level_values(0) else frame.iloc[:0]
+            if isinstance(part.index, pd.MultiIndex):
+                part = part.droplevel(0)
+            out[name] = part.set_axis(pd.Index([str(k) for k in part.index], dtype=object))
+        return out
+
+    return LayerRun(
+        "exposures", layer.as_of, layer.portfolio_names, ((ExposureResult, rows),),
+        summaries, notes, tables,
+    )  # fmt: skip
+
+
+def layer_factors(layer: SecurityLayer) -> LayerRun:
+    """``run_factors`` of every portfolio: position and portfolio factor exposures.
+
+    Raises
+    ------
+    MarketDataError
+        When no factor has a usable proxy at the as-of date.
+    """
+    model = layer.factor_model("factors")
+    fit, na, proxies_used = model.fit, model.na_reasons, model.proxies_used
+    factor_ids = layer.equity[2]
+    joined = layer.joined()
+    codes, portfolios = portfolio_index(layer)
+    pid = joined["portfolio_id"]
+    dae = delta_adjusted_exposure(joined) if not joined.empty else pd.Series(dtype=float)
+    under = joined["underlying"].to_numpy()
+    u_idx = fit.betas.index.get_indexer(under)
+    position_betas = fit.betas.reindex(under).set_axis(joined.index)
+
+    # position rows: one per (position, factor of the fit)
+    factors = list(fit.factors)
+    n, k = len(joined), len(factors)
+    beta = fit.betas[factors].to_numpy(dtype=float)[u_idx]
+    rows_pos = pd.DataFrame(
+        {
+            "portfolio_id": np.repeat(pid.to_numpy(), k),
+            "position_id": np.repeat(joined.index.to_numpy(), k),
+            "factor_id": np.tile([factor_ids[f] for f in factors], n),
+            "beta": beta.ravel(),
+            "beta_uncapped": fit.betas_uncapped[factors].to_numpy(dtype=float)[u_idx].ravel(),
+            "t_stat": fit.t_stats[factors].to_numpy(dtype=float)[u_idx].ravel(),
+            "exposure_usd": (beta * dae.to_numpy(dtype=float)[:, None]).ravel(),
+            "r_squared": np.repeat(fit.r_squared.to_numpy(dtype=float)[u_idx], k),
+            "observations": np.repeat(fit.observations.to_numpy()[u_idx], k).astype(int),
+            "capped": fit.capped[factors].to_numpy(dtype=bool)[u_idx].ravel(),
+            "reason": pd.Series(
+                np.repeat(fit.reasons.to_numpy(dtype=object)[u_idx], k), dtype=object
+            ),
+        }
+    )
+
+    rollup = grouped_factor_exposures(position_betas, dae, codes, len(portfolios))
+    configured = pd.Index(list(factor_ids), name="factor")
+    proxy = pd.Series(proxies_used, dtype=object)
+    reasons = pd.Series({f: na.get(f) for f in configured}, dtype=object)
+    by_portfolio: dict[int, pd.DataFrame] = {}
+    for g, p in enumerate(portfolios):
+        frame = pd.DataFrame(index=configured).join(rollup.xs(g, level="group"))
+        frame["proxy"] = proxy
+        frame["reason"] = reasons
+        by_portfolio[int(p)] = frame
+
+    # per-portfolio statistics of the portfolio's own underlyings
+    pairs = joined[["portfolio_id", "underlying"]].drop_duplicates()
+    cond = pairs["underlying"].map(fit.condition_number).groupby(pairs["portfolio_id"]).median()
+    long = fit.long()
+    capped_long = long[long["capped"].astype(bool)]
+    held = pairs.groupby("portfolio_id")["underlying"].agg(lambda u: set(u)).to_dict()
+
+    summaries: dict[int, dict] = {}
+    notes: dict[int, tuple[str, ...]] = {}
+    rows_port = []
+    for p, frame in by_portfolio.items():
+        mine = held.get(p, set())
+        capped = capped_long[capped_long.index.get_level_values("asset").isin(mine)]
+        c = cond.get(p, np.nan)
+        summaries[p] = {
+            "mode": fit.mode,
+            "window_start": fit.window_start,
+            "window_end": fit.window_end,
+            "factors": factors,
+            "not_available": na,
+            "condition_number": float(c) if pd.notna(c) else None,
+            **market_betas(frame),
+            "exposure_basis": "delta-adjusted",
+            "dollar_betas_usd": frame["dollar_beta_usd"].to_dict(),
+            "betas_to_gross": frame["beta_to_gross"].to_dict(),
+            "betas_to_net": frame["beta_to_net"].to_dict(),
+            "capped_betas": [
+                {"asset": a, "factor": f, "beta": r["beta"], "beta_uncapped": r["beta_uncapped"],
+                 "t_stat": r["t_stat"]}
+                for (a, f), r in capped.iterrows()
+            ],
+        }  # fmt: skip
+        notes[p] = (
+            *layer.notes[p],
+            *(f"{f}: N/A ({r})" for f, r in na.items()),
+            *(f"{f}: beta to net N/A ({r})" for f, r in frame["beta_to_net_reason"].dropna().items()),
+            *(f"{a} {f}: beta capped at {r['beta']:+g}, OLS estimate {r['beta_uncapped']:.3f} (t {r['t_stat']:.2f})"
+              for (a, f), r in capped.iterrows()),
+        )  # fmt: skip
+        rows_port += [
+            {
+                "portfolio_id": p,
+                "factor_id": factor_ids[name],
+                "dollar_beta_usd": r["dollar_beta_usd"],
+                "beta_to_gross": r["beta_to_gross"],
+                "beta_to_net": r["beta_to_net"],
+                "details": jsonable(
+                    {
+                        "mode": fit.mode,
+                        "exposure": "delta-adjusted",
+                        "positions": 0 if pd.isna(r["positions"]) else int(r["positions"]),
+                        "gross_exposure_usd": r["gross_exposure_usd"],
+                        "net_exposure_usd": r["net_exposure_usd"],
+                        "beta_to_net_reason": r["beta_to_net_reason"],
+                        "reason": na.get(name),
+                    }
+                ),
+            }  # fmt: skip
+            for name, r in frame.iterrows()
+        ]
+
+    def tables(p: int) -> dict[str, pd.DataFrame]:
+        mine = joined.loc[pid == p]
+        assets = sorted(held.get(p, set()))
+        positions_table = (
+            mine[["symbol", "underlying", "position_type"]]
+            .assign(delta_adjusted_exposure_usd=dae.loc[mine.index])
+            .join(position_betas.loc[mine.index])
+            .join(mine["underlying"].map(fit.r_squared).rename("r_squared"))
+            .join(mine["underlying"].map(fit.reasons).rename("reason"))
+        )
+        betas = long[long.index.get_level_values("asset").isin(assets)]
+        return {
+            "positions": positions_table,
+            "portfolio": by_portfolio[p],
+            "assets": fit.summary().loc[assets],
+            "betas": betas.reset_index(),
+        }
+
+    return LayerRun(
+        "factors", layer.as_of, layer.portfolio_names,
+        ((PositionFactorExposure, rows_pos), (PortfolioFactorExposure, pd.DataFrame(rows_port))),
+        summaries, notes, tables,
+    )  # fmt: skip
+
+
+LAYER_ENGINES: dict[str, Callable[[SecurityLayer], LayerRun]] = {
+    "valuation": layer_valuation,
+    "greeks": layer_greeks,
+    "exposures": layer_exposures,
+    "factors": layer_factors,
+}
+"""Engines computed for every portfolio at once; the others run per portfolio."""

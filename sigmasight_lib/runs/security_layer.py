@@ -1,0 +1,319 @@
+"""The security layer: what depends on the securities held, not on who holds them.
+
+:meth:`SecurityLayer.build` loads, for a set of portfolios and one as-of date, every
+position held (one query), the market data of the union of their underlyings and
+the factor proxies (once, with the longest history any engine needs) and the
+settlement closes of expired options; then computes once, for all positions and
+all underlyings: valuation and Greeks (vectorized over positions), factor betas and
+residual variances, realized volatilities. The portfolio layer
+(:mod:`~sigmasight_lib.runs.portfolio_layer`) aggregates every portfolio from it.
+
+A layer is identified by :class:`SecurityLayerKey` (as-of, provider, parameter
+hash): two batches with the same key compute the same security figures.
+
+Equality with the per-portfolio path (``run_<engine>``): an engine that loads
+``h`` sessions of history gets :meth:`SecurityLayer.inputs_for` ``(h)`` — the same
+price rows as a load of ``h`` sessions, returns recomputed from them (the first
+observation of each symbol has no return, exactly as a fresh load), curves sliced
+the same way. Price *levels* are the full loaded levels for every ``h``: engines
+only look levels up at the as-of, the previous session and settlement sessions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from sigmasight_lib.db import store
+from sigmasight_lib.db.models import Portfolio
+from sigmasight_lib.engines.greeks import realized_volatility
+from sigmasight_lib.lineage import code_version
+from sigmasight_lib.marketdata import MarketDataProvider
+from sigmasight_lib.marketdata.calendar import sessions_window
+from sigmasight_lib.params import EngineParams
+from sigmasight_lib.runs.inputs import (
+    HISTORY_MARGIN_SESSIONS,
+    FactorProxies,
+    MarketInputs,
+    factor_proxies,
+    proxy_tickers,
+    with_expiry_closes,
+)
+from sigmasight_lib.runs.securities import (
+    FactorModel,
+    analytics_notes,
+    compute_position_analytics,
+    fit_factor_model,
+)
+
+CURVE_MARGIN_DAYS = 10
+"""Calendar days of treasury curve loaded before a window (as :func:`load_market_inputs`)."""
+
+ProxySet = tuple[FactorProxies, dict[str, str], dict[str, int]]
+""":func:`~sigmasight_lib.runs.inputs.factor_proxies`' ``(proxies, na_reasons, factor_ids)``."""
+
+
+def history_sessions(params: EngineParams) -> dict[str, int]:
+    """Sessions of history each engine loads (``run_<engine>``), before the
+    realized-vol floor ``greeks.realized_vol_sessions + 1``."""
+    fp, mp, rp = params.factors, params.market_risk, params.risk_metrics
+    margin = HISTORY_MARGIN_SESSIONS
+    return {
+        "valuation": 0,
+        "greeks": 0,
+        "exposures": 0,
+        "factors": fp.window + 1,
+        "snapshot": fp.window + 1,
+        "market_risk": fp.window + 1 + max(mp.rate_window - fp.window, 0) + margin,
+        "risk_metrics": fp.window + 1 + max(rp.window - fp.window, 0) + margin,
+        "stress": max(fp.window, params.stress.lookback) + 1 + margin,
+        "correlations": params.correlations.window + 1 + margin,
+    }
+
+
+@dataclass(frozen=True)
+class SecurityLayerKey:
+    """What a security layer's figures depend on besides the market data cache."""
+
+    as_of: dt.date
+    provider: str
+    params_hash: str
+
+
+def params_hash(params: EngineParams, factor_definitions: list[dict], scenarios: str) -> str:
+    """sha256 of the canonical JSON of the engine parameters, the factor definitions,
+    the stress scenario set (file text) and the code version."""
+    doc = {
+        "params": params.model_dump(mode="json"),
+        "factors": factor_definitions,
+        "scenarios": scenarios,
+        "code_version": code_version(),
+    }
+    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SecurityLayer:
+    """Security-level inputs and fits for every position of a set of portfolios.
+
+    Attributes
+    ----------
+    key : SecurityLayerKey
+    as_of : date
+    params : EngineParams
+    portfolio_names : dict of int to str
+        Portfolio id -> name, for every portfolio of the layer (also those holding
+        nothing at the as-of).
+    positions : DataFrame
+        :func:`~sigmasight_lib.db.store.load_positions_many` (index = position id,
+        column ``portfolio_id``).
+    valuation, greeks : DataFrame
+        :func:`~sigmasight_lib.runs.securities.compute_position_analytics` of all
+        positions (index = position id).
+    inputs : MarketInputs
+        Market data of the union of underlyings and every factor proxy, with the
+        longest history any engine loads.
+    equity, macro, rates : tuple
+        :func:`~sigmasight_lib.runs.inputs.factor_proxies` of the market / style,
+        the macro / rate and the rate factors.
+    notes : dict of int to tuple of str
+        Each portfolio's position-analytics notes (what ``run_valuation`` reports).
+    """
+
+    key: SecurityLayerKey
+    as_of: dt.date
+    params: EngineParams
+    portfolio_names: dict[int, str]
+    positions: pd.DataFrame
+    valuation: pd.DataFrame
+    greeks: pd.DataFrame
+    inputs: MarketInputs
+    equity: ProxySet
+    macro: ProxySet
+    rates: ProxySet
+    notes: dict[int, tuple[str, ...]]
+    _table: pd.DataFrame = field(repr=False)
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def build(
+        cls,
+        session: Session,
+        provider: MarketDataProvider,
+        params: EngineParams,
+        as_of: dt.date,
+        portfolio_ids: list[int],
+        *,
+        scenarios: str = "",
+    ) -> SecurityLayer:
+        """Load and compute the layer of ``portfolio_ids`` at ``as_of`` (a resolved session).
+
+        Parameters
+        ----------
+        scenarios : str, default=''
+            The stress scenario set's file text (enters the key only).
+        """
+        ids = sorted({int(i) for i in portfolio_ids})
+        names = {
+            p.id: p.name
+            for chunk in range(0, len(ids), store.IN_CHUNK)
+            for p in session.query(Portfolio).filter(
+                Portfolio.id.in_(ids[chunk : chunk + store.IN_CHUNK])
+            )
+        }
+        positions = store.load_positions_many(session, ids, as_of)
+        equity = factor_proxies(session, provider.name, params.factors.factor_types)
+        macro = factor_proxies(session, provider.name, ("macro", "rates"))
+        rates = factor_proxies(session, provider.name, ("rates",))
+        definitions = [
+            {"name": f.name, "type": f.factor_type, "proxies": f.proxies, "order": f.display_order}
+            for f in store.load_factor_definitions(session)
+        ]
+        key = SecurityLayerKey(as_of, provider.name, params_hash(params, definitions, scenarios))
+        longest = max(
+            max(history_sessions(params).values()), params.greeks.realized_vol_sessions + 1
+        )
+        start = sessions_window(as_of, longest)[0]
+        symbols = sorted({*positions["underlying"], *proxy_tickers(equity[0], macro[0])})
+        is_option = positions["option_type"].isin(["C", "P"])
+        option_symbols = sorted(set(positions.loc[is_option, "symbol"]))
+        table = store.load_price_table(session, symbols, start, as_of)
+        quotes = provider.fetch_option_quotes(option_symbols, as_of) if option_symbols else None
+        inputs = MarketInputs(
+            provider=provider.name,
+            levels=store.price_levels(table),
+            returns=store.daily_returns(table),
+            curves=store.load_treasury_curves(
+                session, start - dt.timedelta(days=CURVE_MARGIN_DAYS), as_of
+            ),
+            quotes=quotes if quotes is not None and not quotes.empty else None,
+            last_observed=store.load_last_observations(session, symbols, as_of),
+        )
+        inputs = with_expiry_closes(session, provider, inputs, positions, as_of)
+        layer = cls(
+            key, as_of, params, {i: names[i] for i in ids if i in names}, positions,
+            pd.DataFrame(), pd.DataFrame(), inputs, equity, macro, rates, {}, table,
+        )  # fmt: skip
+        valuation, greeks = layer._position_analytics()
+        object.__setattr__(layer, "valuation", valuation)
+        object.__setattr__(layer, "greeks", greeks)
+        object.__setattr__(layer, "notes", layer._analytics_notes())
+        return layer
+
+    # ------------------------------------------------------------------ inputs
+
+    def inputs_for(self, sessions: int) -> MarketInputs:
+        """The market inputs a per-portfolio run loading ``sessions`` sessions of history
+        sees (at least ``greeks.realized_vol_sessions + 1``); see the module docstring."""
+        sessions = max(sessions, self.params.greeks.realized_vol_sessions + 1)
+        if ("inputs", sessions) not in self._cache:
+            start = sessions_window(self.as_of, sessions)[0]
+            table = self._table.loc[self._table["date"] >= start]
+            curves = self.inputs.curves
+            if not curves.empty:
+                since = pd.Timestamp(start - dt.timedelta(days=CURVE_MARGIN_DAYS))
+                curves = curves.loc[curves.index >= since].dropna(axis=1, how="all")
+            self._cache["inputs", sessions] = MarketInputs(
+                provider=self.inputs.provider,
+                levels=self.inputs.levels,
+                returns=store.daily_returns(table),
+                curves=curves,
+                quotes=self.inputs.quotes,
+                last_observed=self.inputs.last_observed,
+            )
+        return self._cache["inputs", sessions]
+
+    def engine_inputs(self, engine: str) -> MarketInputs:
+        """:meth:`inputs_for` the history ``run_<engine>`` loads."""
+        return self.inputs_for(history_sessions(self.params)[engine])
+
+    @property
+    def underlyings(self) -> list[str]:
+        """Every underlying held, sorted."""
+        return sorted(set(self.positions["underlying"]))
+
+    def joined(self) -> pd.DataFrame:
+        """Positions, valuation and Greeks side by side, as
+        :meth:`~sigmasight_lib.runs.portfolio.PositionAnalytics.joined` (plus ``portfolio_id``)."""
+        if "joined" not in self._cache:
+            greeks = self.greeks.drop(columns=["underlying_price", "reason"])
+            self._cache["joined"] = self.positions.join(self.valuation).join(greeks)
+        return self._cache["joined"]
+
+    # ------------------------------------------------------------------ fits
+
+    def factor_model(self, engine: str = "factors") -> FactorModel:
+        """Factor betas of every underlying on the history ``run_<engine>`` loads.
+
+        Raises
+        ------
+        MarketDataError
+            When no factor has a usable proxy at the as-of date.
+        """
+        sessions = max(history_sessions(self.params)[engine], 0)
+        if ("factor_model", sessions) not in self._cache:
+            proxies, na, _ = self.equity
+            self._cache["factor_model", sessions] = fit_factor_model(
+                self.inputs_for(sessions), self.underlyings, self.as_of, proxies, na, self.params
+            )
+        return self._cache["factor_model", sessions]
+
+    def realized_vol(self) -> pd.Series:
+        """Annualized realized volatility of every loaded symbol over
+        ``greeks.realized_vol_sessions`` sessions up to the as-of (decimal)."""
+        returns = self.inputs_for(0).returns
+        if returns.empty:
+            return pd.Series(dtype=float)
+        history = returns.loc[returns.index <= pd.Timestamp(self.as_of)]
+        return realized_volatility(history, self.params.greeks.realized_vol_sessions)
+
+    # ------------------------------------------------------------------ internals
+
+    def _position_analytics(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        valuation, greeks, _ = compute_position_analytics(
+            self.positions, self.inputs_for(0), self.as_of, self.params
+        )
+        return valuation, greeks
+
+    def _analytics_notes(self) -> dict[int, tuple[str, ...]]:
+        """Each portfolio's :func:`analytics_notes`, as if its positions were analysed alone."""
+        inputs, day, params = self.inputs_for(0), self.as_of, self.params
+        spot = inputs.row(inputs.levels, day)
+        no_curve = inputs.curve_on(day, params.data.max_staleness_sessions).empty
+        positions = self.positions
+        unpriced = positions["underlying"].map(spot).isna()
+        missing = (
+            positions.loc[unpriced]
+            .groupby("portfolio_id")["underlying"]
+            .agg(lambda u: sorted(set(u)))
+            .to_dict()
+        )
+        is_option = positions["option_type"].isin(["C", "P"])
+        quoted_day = inputs.levels.index.max() if not inputs.levels.empty else None
+        quoted: set[str] = set()
+        if inputs.quotes is not None and quoted_day == pd.Timestamp(day):
+            quoted = set(inputs.quotes["contract_symbol"])
+        has_quote = positions["symbol"].isin(quoted) & is_option
+        options = positions.loc[is_option].groupby("portfolio_id").size()
+        with_quotes = positions.loc[has_quote].groupby("portfolio_id").size()
+        return {
+            pid: analytics_notes(
+                day, missing.get(pid, []), no_curve,
+                bool(options.get(pid, 0) and not with_quotes.get(pid, 0)), inputs.provider, params,
+            )
+            for pid in self.portfolio_names
+        }  # fmt: skip
+
+
+def portfolio_index(layer: SecurityLayer) -> tuple[np.ndarray, pd.Index]:
+    """``(codes, portfolios)``: each position's row in ``portfolios`` (every portfolio of
+    the layer, ascending id)."""
+    portfolios = pd.Index(sorted(layer.portfolio_names), name="portfolio_id")
+    return portfolios.get_indexer(layer.positions["portfolio_id"]), portfolios

@@ -128,13 +128,52 @@ def tail_count(n: int, level: float) -> int:
     return max(1, math.ceil(round(n * (1.0 - _check_level(level)), 9)))
 
 
-def _worst(returns: pd.Series | np.ndarray, level: float) -> np.ndarray | None:
-    """The ``tail_count`` worst returns in ascending order (None for too few returns)."""
-    r = _clean(returns)
-    if r.size < MIN_OBSERVATIONS:
-        return None
-    k = tail_count(r.size, level)
-    return np.sort(r)[:k]
+def _columns(returns: pd.Series | pd.DataFrame | np.ndarray) -> np.ndarray:
+    """Returns as a 2-D float array (one column per series), each column's non-NaN values
+    moved to its top in their order and the NaNs to its bottom."""
+    values = np.asarray(returns, dtype=float)
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.ndim != 2:
+        raise ValueError(f"returns must be one- or two-dimensional, got shape {values.shape}")
+    missing = np.isnan(values)
+    if missing.any():
+        order = np.argsort(missing, axis=0, kind="stable")
+        values = np.take_along_axis(values, order, axis=0)
+    return values
+
+
+def _tail(values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(var, cvar)`` of every column of :func:`_columns` output (NaN for a column with
+    fewer than 2 non-NaN returns)."""
+    level = _check_level(level)
+    n = (~np.isnan(values)).sum(axis=0)
+    var = np.full(values.shape[1], np.nan)
+    cvar = np.full(values.shape[1], np.nan)
+    usable = np.flatnonzero(n >= MIN_OBSERVATIONS)
+    if usable.size:
+        worst = np.sort(values[:, usable], axis=0)  # NaNs sort last
+        k = np.array([tail_count(int(m), level) for m in n[usable]])
+        rows = np.arange(worst.shape[0])[:, None]
+        tail = np.where(rows < k, worst, 0.0)
+        var[usable] = -worst[k - 1, np.arange(usable.size)]
+        cvar[usable] = -tail.sum(axis=0) / k
+    return var, cvar
+
+
+def _parametric(values: np.ndarray, level: float, mean: str) -> np.ndarray:
+    """:func:`parametric_var` of every column of :func:`_columns` output."""
+    level = _check_level(level)
+    if mean not in GAUSSIAN_MEANS:
+        raise ValueError(f"mean must be one of {GAUSSIAN_MEANS}, got {mean!r}")
+    n = (~np.isnan(values)).sum(axis=0)
+    out = np.full(values.shape[1], np.nan)
+    usable = n >= MIN_OBSERVATIONS
+    if usable.any():
+        r = values[:, usable]
+        mu = np.nanmean(r, axis=0) if mean == "sample" else 0.0
+        out[usable] = -(mu + ndtri(1.0 - level) * np.nanstd(r, axis=0, ddof=1))
+    return out
 
 
 def historical_var(returns: pd.Series | np.ndarray, level: float = 0.95) -> float:
@@ -161,8 +200,7 @@ def historical_var(returns: pd.Series | np.ndarray, level: float = 0.95) -> floa
     ValueError
         If ``level`` is not in (0, 1) or ``returns`` is not one-dimensional.
     """
-    worst = _worst(returns, level)
-    return float("nan") if worst is None else float(-worst[-1])
+    return float(_tail(_columns(_clean(returns)), level)[0][0])
 
 
 def historical_cvar(returns: pd.Series | np.ndarray, level: float = 0.95) -> float:
@@ -187,8 +225,7 @@ def historical_cvar(returns: pd.Series | np.ndarray, level: float = 0.95) -> flo
     ValueError
         If ``level`` is not in (0, 1) or ``returns`` is not one-dimensional.
     """
-    worst = _worst(returns, level)
-    return float("nan") if worst is None else float(-worst.mean())
+    return float(_tail(_columns(_clean(returns)), level)[1][0])
 
 
 def parametric_var(
@@ -219,14 +256,7 @@ def parametric_var(
         If ``level`` is not in (0, 1), ``mean`` is not a choice of
         :data:`GAUSSIAN_MEANS`, or ``returns`` is not one-dimensional.
     """
-    level = _check_level(level)
-    if mean not in GAUSSIAN_MEANS:
-        raise ValueError(f"mean must be one of {GAUSSIAN_MEANS}, got {mean!r}")
-    r = _clean(returns)
-    if r.size < MIN_OBSERVATIONS:
-        return float("nan")
-    mu = r.mean() if mean == "sample" else 0.0
-    return float(-(mu + ndtri(1.0 - level) * r.std(ddof=1)))
+    return float(_parametric(_columns(_clean(returns)), level, mean)[0])
 
 
 def performance_stats(
@@ -272,26 +302,71 @@ def performance_stats(
         Every value is NaN when fewer than 2 non-NaN returns remain (empty,
         single value, all NaN); this never raises for unusable data.
     """
-    r = _clean(returns)
-    if r.size < MIN_OBSERVATIONS:
-        return dict.fromkeys(METRIC_KEYS, float("nan"))
+    stats = _performance_arrays(
+        _columns(_clean(returns)), periods_per_year, risk_free, gaussian_mean
+    )
+    return {key: float(stats[key][0]) for key in METRIC_KEYS}
+
+
+def performance_stats_many(
+    returns: pd.DataFrame,
+    periods_per_year: int = PERIODS_PER_YEAR,
+    risk_free: float = 0.0,
+    gaussian_mean: str = "zero",
+) -> pd.DataFrame:
+    """:func:`performance_stats` of many return series at once (one per column).
+
+    Parameters
+    ----------
+    returns : DataFrame of shape (n_days, n_series)
+        Daily simple returns (decimal), one column per portfolio. Each column's NaNs
+        are dropped first, as :func:`performance_stats` does for one series.
+    periods_per_year, risk_free, gaussian_mean
+        As :func:`performance_stats`.
+
+    Returns
+    -------
+    DataFrame of shape (n_series, len(METRIC_KEYS))
+        Indexed by ``returns``' columns, columns :data:`METRIC_KEYS`; row ``c`` equals
+        ``performance_stats(returns[c])`` (the same computation). A column with fewer
+        than 2 non-NaN returns is all NaN.
+    """
+    stats = _performance_arrays(_columns(returns), periods_per_year, risk_free, gaussian_mean)
+    return pd.DataFrame(stats, index=returns.columns, columns=list(METRIC_KEYS))
+
+
+def _performance_arrays(
+    values: np.ndarray, periods_per_year: int, risk_free: float, gaussian_mean: str
+) -> dict[str, np.ndarray]:
+    """The statistics of every column of :func:`_columns` output (the core of
+    :func:`performance_stats` and :func:`performance_stats_many`)."""
+    if gaussian_mean not in GAUSSIAN_MEANS:
+        raise ValueError(f"gaussian_mean must be one of {GAUSSIAN_MEANS}, got {gaussian_mean!r}")
+    n_series = values.shape[1]
+    usable = (~np.isnan(values)).sum(axis=0) >= MIN_OBSERVATIONS
+    stats = {key: np.full(n_series, np.nan) for key in METRIC_KEYS}
+    if not usable.any():
+        return stats
     ep = _empyrical()
-    # a plain ndarray keeps empyrical on its numpy code path (no pandas alignment)
-    stats: dict[str, float] = {
-        "annual_volatility": float(ep.annual_volatility(r, annualization=periods_per_year)),
-        "sharpe": float(ep.sharpe_ratio(r, risk_free=risk_free, annualization=periods_per_year)),
-        "sortino": float(
-            ep.sortino_ratio(r, required_return=risk_free, annualization=periods_per_year)
-        ),
-        "max_drawdown": float(ep.max_drawdown(r)),
-    }
+    r = values[:, usable]
+    # plain 2-D ndarrays keep empyrical on its numpy code path, column by column, NaN-aware
+    # (nanmean / nanstd; cum_returns counts a NaN as 0, so trailing NaNs move no drawdown)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stats["annual_volatility"][usable] = ep.annual_volatility(
+            r, annualization=periods_per_year
+        )
+        stats["sharpe"][usable] = ep.sharpe_ratio(
+            r, risk_free=risk_free, annualization=periods_per_year
+        )
+        stats["sortino"][usable] = ep.sortino_ratio(
+            r, required_return=risk_free, annualization=periods_per_year
+        )
+        stats["max_drawdown"][usable] = ep.max_drawdown(r)
     for level in VAR_LEVELS:
         suffix = _level_suffix(level)
-        stats[f"var_{suffix}"] = historical_var(r, level)
-        stats[f"cvar_{suffix}"] = historical_cvar(r, level)
-    for level in VAR_LEVELS:
-        stats[f"parametric_var_{_level_suffix(level)}"] = parametric_var(r, level, gaussian_mean)
-    return {key: stats[key] for key in METRIC_KEYS}
+        stats[f"var_{suffix}"], stats[f"cvar_{suffix}"] = _tail(values, level)
+        stats[f"parametric_var_{suffix}"] = _parametric(values, level, gaussian_mean)
+    return stats
 
 
 # --------------------------------------------------------------------------- factor risk

@@ -352,9 +352,7 @@ def _performance_arrays(
     # plain 2-D ndarrays keep empyrical on its numpy code path, column by column, NaN-aware
     # (nanmean / nanstd; cum_returns counts a NaN as 0, so trailing NaNs move no drawdown)
     with np.errstate(divide="ignore", invalid="ignore"):
-        stats["annual_volatility"][usable] = ep.annual_volatility(
-            r, annualization=periods_per_year
-        )
+        stats["annual_volatility"][usable] = ep.annual_volatility(r, annualization=periods_per_year)
         stats["sharpe"][usable] = ep.sharpe_ratio(
             r, risk_free=risk_free, annualization=periods_per_year
         )
@@ -414,6 +412,51 @@ class FactorRisk:
 
 def _names(labels: pd.Index) -> str:
     return ", ".join(str(label) for label in labels)
+
+
+def _missing_specific_note(labels: pd.Index) -> str:
+    return (
+        f"No specific variance for {_names(labels)}: treated as 0, "
+        "so their specific risk is understated."
+    )
+
+
+def _negative_factor_variance_note(factor_variance: float) -> str:
+    return (
+        f"Factor variance {factor_variance!r} is negative: the covariance is not "
+        "positive semi-definite."
+    )
+
+
+def _factor_selection(
+    exposure_factors: pd.Index, factor_covariance: pd.DataFrame
+) -> tuple[list, list[str]]:
+    """The factors of ``exposure_factors`` (in their order) used for factor risk — those
+    with a non-NaN variance in ``factor_covariance`` — and the notes on the others."""
+    notes: list[str] = []
+    variances = pd.Series(np.diag(factor_covariance.to_numpy(dtype=float)), factor_covariance.index)
+    in_cov = [f for f in exposure_factors if f in factor_covariance.index]
+    factors = [f for f in in_cov if not np.isnan(variances[f])]
+    not_in_cov = exposure_factors.difference(factor_covariance.index, sort=False)
+    if len(not_in_cov):
+        notes.append(
+            f"Factors without a covariance: {_names(not_in_cov)}; their exposure is "
+            "excluded from factor risk."
+        )
+    no_variance = [f for f in in_cov if f not in factors]
+    if no_variance:
+        notes.append(
+            f"Factors with a NaN variance: {_names(pd.Index(no_variance))}; their exposure is "
+            "excluded from factor risk."
+        )
+    unused = factor_covariance.index.difference(exposure_factors, sort=False)
+    if len(unused):
+        notes.append(f"Covariance factors not in the exposures, ignored: {_names(unused)}.")
+    if np.isnan(factor_covariance.loc[factors, factors].to_numpy(dtype=float)).any():
+        notes.append(
+            "The factor covariance has NaN entries among the used factors: factor risk is NaN."
+        )
+    return factors, notes
 
 
 def factor_risk(
@@ -492,39 +535,15 @@ def factor_risk(
     specific = specific.reindex(positions)
     missing_specific = positions[specific.isna().to_numpy()]
     if len(missing_specific):
-        notes.append(
-            f"No specific variance for {_names(missing_specific)}: treated as 0, "
-            "so their specific risk is understated."
-        )
+        notes.append(_missing_specific_note(missing_specific))
     specific = specific.fillna(0.0)
 
-    # factors: the intersection, in exposures' column order
-    variances = pd.Series(np.diag(factor_covariance.to_numpy(dtype=float)), factor_covariance.index)
-    in_cov = [f for f in exposures.columns if f in factor_covariance.index]
-    factors = [f for f in in_cov if not np.isnan(variances[f])]
-    not_in_cov = exposures.columns.difference(factor_covariance.index, sort=False)
-    if len(not_in_cov):
-        notes.append(
-            f"Factors without a covariance: {_names(not_in_cov)}; their exposure is "
-            "excluded from factor risk."
-        )
-    no_variance = [f for f in in_cov if f not in factors]
-    if no_variance:
-        notes.append(
-            f"Factors with a NaN variance: {_names(pd.Index(no_variance))}; their exposure is "
-            "excluded from factor risk."
-        )
-    unused = factor_covariance.index.difference(exposures.columns, sort=False)
-    if len(unused):
-        notes.append(f"Covariance factors not in the exposures, ignored: {_names(unused)}.")
+    factors, factor_notes = _factor_selection(exposures.columns, factor_covariance)
+    notes += factor_notes
 
     x = exposures.reindex(index=positions, columns=factors).to_numpy(dtype=float)
     x = np.where(np.isnan(x), 0.0, x)  # (n_positions, k)
     cov = factor_covariance.loc[factors, factors].to_numpy(dtype=float)  # (k, k)
-    if np.isnan(cov).any():
-        notes.append(
-            "The factor covariance has NaN entries among the used factors: factor risk is NaN."
-        )
 
     big_x = x.sum(axis=0)  # (k,) portfolio USD exposure per factor
     fx = cov @ big_x  # (k,) marginal variance per unit exposure
@@ -535,9 +554,7 @@ def factor_risk(
     specific_var = float(specific_values.sum())
     total_var = factor_var + specific_var
     if factor_var < 0:
-        notes.append(
-            f"Factor variance {factor_var!r} is negative: the covariance is not positive semi-definite."
-        )
+        notes.append(_negative_factor_variance_note(factor_var))
     total_vol = float(np.sqrt(total_var)) if total_var >= 0 else float("nan")
     denominator = total_var if total_var != 0 else float("nan")
 
@@ -567,4 +584,122 @@ def factor_risk(
         by_position=by_position,
         by_factor=by_factor,
         notes=tuple(notes),
+    )
+
+
+@dataclass(frozen=True)
+class GroupedFactorRisk:
+    """Result of :func:`grouped_factor_risk`: :func:`factor_risk` of many portfolios.
+
+    Attributes
+    ----------
+    factors : list
+        The factors used (as :attr:`FactorRisk.by_factor`'s index).
+    exposure_usd, contribution_usd2 : ndarray of shape (n_groups, n_factors)
+        :attr:`FactorRisk.by_factor`'s ``exposure_usd`` and ``contribution_usd2`` per group.
+    factor_variance, specific_variance, total_variance, total_volatility_usd : ndarray
+        Of shape (n_groups,): the :class:`FactorRisk` totals per group (daily, USD², USD).
+    factor_contribution_usd2, specific_contribution_usd2 : ndarray of shape (n_holdings,)
+        :attr:`FactorRisk.by_position`'s columns per holding.
+    notes : tuple of tuple of str
+        Each group's :attr:`FactorRisk.notes`.
+    """
+
+    factors: list
+    exposure_usd: np.ndarray
+    contribution_usd2: np.ndarray
+    factor_variance: np.ndarray
+    specific_variance: np.ndarray
+    total_variance: np.ndarray
+    total_volatility_usd: np.ndarray
+    factor_contribution_usd2: np.ndarray
+    specific_contribution_usd2: np.ndarray
+    notes: tuple[tuple[str, ...], ...]
+
+
+def grouped_factor_risk(
+    betas: pd.DataFrame,
+    exposure_usd: np.ndarray,
+    residual_variance: np.ndarray,
+    factor_covariance: pd.DataFrame,
+    groups: np.ndarray,
+    n_groups: int,
+) -> GroupedFactorRisk:
+    """:func:`factor_risk` of many portfolios at once (sparse products, one einsum).
+
+    A *holding* is one entry of a portfolio's :func:`factor_risk` input (a position, or
+    all of a portfolio's positions on one underlying): its exposures are
+    ``betas × exposure_usd`` and its specific variance ``exposure_usd² × residual_variance``.
+
+    Parameters
+    ----------
+    betas : DataFrame of shape (n_holdings, n_factors)
+        Factor betas per holding, indexed by the holding's label (used in notes); NaN
+        counts as 0.
+    exposure_usd : ndarray of shape (n_holdings,)
+        USD exposure per holding.
+    residual_variance : ndarray of shape (n_holdings,)
+        Daily residual return variance per holding (NaN: no specific variance, noted).
+    factor_covariance : DataFrame of shape (m_factors, m_factors)
+        As :func:`factor_risk`.
+    groups : ndarray of int of shape (n_holdings,)
+        The portfolio (0 .. ``n_groups`` − 1) of each holding; holdings of a group in
+        the order :func:`factor_risk` would get them.
+    n_groups : int
+
+    Returns
+    -------
+    GroupedFactorRisk
+        Group ``g`` equals ``factor_risk(betas[groups == g] × exposure, factor_covariance,
+        specific)`` to rounding; a group without holdings has zeros.
+    """
+    from scipy import sparse
+
+    factors, common = _factor_selection(betas.columns, factor_covariance)
+    e = np.asarray(exposure_usd, dtype=float)
+    x = betas[factors].to_numpy(dtype=float) * e[:, None]
+    x = np.where(np.isnan(x), 0.0, x)  # (n_holdings, k)
+    cov = factor_covariance.loc[factors, factors].to_numpy(dtype=float)
+    incidence = sparse.csr_matrix(
+        (np.ones(len(groups)), (groups, np.arange(len(groups)))), shape=(n_groups, len(groups))
+    )
+    big_x = np.asarray(incidence @ x).reshape(n_groups, len(factors))  # X per group
+    fx = big_x @ cov.T  # (F X) per group
+    factor_var = np.einsum("gk,gk->g", big_x, fx)
+    holding_factor = np.einsum("hk,hk->h", x, fx[groups])
+    specific = e**2 * np.asarray(residual_variance, dtype=float)
+    missing = np.isnan(specific)
+    specific = np.where(missing, 0.0, specific)
+    specific_var = incidence @ specific
+    total_var = factor_var + specific_var
+    with np.errstate(invalid="ignore"):
+        total_vol = np.where(total_var >= 0, np.sqrt(np.abs(total_var)), np.nan)
+
+    labels = betas.index
+    missing_by_group: dict[int, list[int]] = {}
+    for h in np.flatnonzero(missing):
+        missing_by_group.setdefault(int(groups[h]), []).append(h)
+    notes = tuple(
+        (
+            *(
+                (_missing_specific_note(labels[missing_by_group[g]]),)
+                if g in missing_by_group
+                else ()
+            ),
+            *common,
+            *((_negative_factor_variance_note(float(factor_var[g])),) if factor_var[g] < 0 else ()),
+        )
+        for g in range(n_groups)
+    )
+    return GroupedFactorRisk(
+        factors=factors,
+        exposure_usd=big_x,
+        contribution_usd2=big_x * fx,
+        factor_variance=factor_var,
+        specific_variance=specific_var,
+        total_variance=total_var,
+        total_volatility_usd=total_vol,
+        factor_contribution_usd2=holding_factor,
+        specific_contribution_usd2=specific,
+        notes=notes,
     )

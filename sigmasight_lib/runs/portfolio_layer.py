@@ -29,17 +29,25 @@ from sigmasight_lib.db.models import (
     PortfolioFactorExposure,
     PositionFactorExposure,
     PositionGreeks,
+    PositionRiskContribution,
     PositionValuation,
+    RiskMetric,
 )
 from sigmasight_lib.engines.exposures import (
     METRIC_COLUMNS,
     delta_adjusted_exposure,
     grouped_exposure_metrics,
 )
-from sigmasight_lib.engines.factors import grouped_factor_exposures, market_betas
+from sigmasight_lib.engines.factors import design_returns, grouped_factor_exposures, market_betas
+from sigmasight_lib.engines.risk_metrics import (
+    METRIC_KEYS,
+    grouped_factor_risk,
+    performance_stats_many,
+)
 from sigmasight_lib.jsonable import jsonable
+from sigmasight_lib.runs.inputs import proxy_tickers
 from sigmasight_lib.runs.result import EngineRun
-from sigmasight_lib.runs.security_layer import SecurityLayer, portfolio_index
+from sigmasight_lib.runs.security_layer import SecurityLayer, history_sessions, portfolio_index
 
 GREEK_NAMES = ("delta", "gamma", "theta", "vega", "rho")
 GREEK_ROW_COLUMNS = (
@@ -433,10 +441,191 @@ def layer_factors(layer: SecurityLayer) -> LayerRun:
     )  # fmt: skip
 
 
+VAR_USD_KEYS = ("var_95", "cvar_95", "var_99", "cvar_99", "parametric_var_95", "parametric_var_99")
+"""Statistics ``run_risk_metrics`` also reports in USD (× gross exposure)."""
+
+
+def layer_risk_metrics(layer: SecurityLayer) -> LayerRun:
+    """``run_risk_metrics`` of every portfolio: ``risk_metrics`` and
+    ``position_risk_contributions``.
+
+    The constant-holdings P&L of all portfolios is one product of the returns
+    (dates × underlyings) with the sparse exposures (underlyings × portfolios); each
+    portfolio's window is the last ``risk_metrics.window`` dates its own load would
+    hold (dates with a price row of one of its underlyings or of an equity factor
+    proxy). Statistics: :func:`~sigmasight_lib.engines.risk_metrics.performance_stats_many`;
+    factor / specific split: :func:`~sigmasight_lib.engines.risk_metrics.grouped_factor_risk`
+    over (portfolio, underlying) holdings, split over positions by their share.
+
+    Raises
+    ------
+    MarketDataError
+        When no factor has a usable proxy at the as-of date.
+    """
+    from scipy import sparse
+
+    rp, fp = layer.params.risk_metrics, layer.params.factors
+    model = layer.factor_model("risk_metrics")
+    fit = model.fit
+    sessions = history_sessions(layer.params)["risk_metrics"]
+    inputs = layer.inputs_for(sessions)
+    ts = pd.Timestamp(layer.as_of)
+    joined = layer.joined()
+    codes, portfolios = portfolio_index(layer)
+    n_p = len(portfolios)
+    dae = delta_adjusted_exposure(joined) if not joined.empty else pd.Series(dtype=float)
+    dae_v = dae.to_numpy(dtype=float)
+    known = ~np.isnan(dae_v)
+    gross = np.bincount(codes, np.abs(np.where(known, dae_v, 0.0)), minlength=n_p)
+
+    # holdings: (portfolio, underlying), sorted as each portfolio's groupby
+    under = joined["underlying"].to_numpy(dtype=object)
+    holdings = (
+        pd.Series(dae_v).groupby([codes, under], sort=True).sum()
+        if len(joined)
+        else pd.Series(dtype=float, index=pd.MultiIndex.from_arrays([[], []]))
+    )
+    h_g = holdings.index.get_level_values(0).to_numpy(dtype=int)
+    h_u = holdings.index.get_level_values(1).to_numpy(dtype=object)
+    h_e = holdings.to_numpy(dtype=float)
+    position_holding = holdings.index.get_indexer(pd.MultiIndex.from_arrays([codes, under]))
+
+    # ex-ante factor risk
+    design = (
+        design_returns(model.factor_returns, fp.mode)
+        .loc[lambda f: f.index <= ts]
+        .dropna()
+        .iloc[-fp.window :]
+    )
+    risk = grouped_factor_risk(
+        fit.betas.reindex(h_u), h_e, fit.residual_variance.reindex(h_u).to_numpy(dtype=float),
+        design.cov(), h_g, n_p,
+    )  # fmt: skip
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share_in_u = dae_v / h_e[position_holding]
+    share_in_u = np.where(np.isfinite(share_in_u), share_in_u, 0.0)
+    factor_c = risk.factor_contribution_usd2[position_holding] * share_in_u
+    specific_c = risk.specific_contribution_usd2[position_holding] * share_in_u
+    total_c = (risk.factor_contribution_usd2 + risk.specific_contribution_usd2)[
+        position_holding
+    ] * share_in_u
+    total_var = risk.total_variance
+    denominator = np.where(total_var != 0, total_var, np.nan)  # NaN stays NaN
+    contrib = pd.DataFrame(
+        {
+            "factor_contribution_usd2": factor_c,
+            "specific_contribution_usd2": specific_c,
+            "total_contribution_usd2": total_c,
+            "share": total_c / denominator[codes],
+        },
+        index=joined.index,
+    )
+
+    # constant-holdings P&L, every portfolio at once
+    observed = layer.observed(sessions)
+    observed = observed.loc[observed.index <= ts]
+    dates = observed.index
+    underlyings = pd.Index(layer.underlyings)
+    u_code = underlyings.get_indexer(under)
+    holds = sparse.csr_matrix((np.ones(len(codes)), (u_code, codes)), shape=(len(underlyings), n_p))
+    base = observed.reindex(columns=proxy_tickers(layer.equity[0]), fill_value=False).any(axis=1)
+    rows_u = observed.reindex(columns=underlyings, fill_value=False).to_numpy(dtype=float)
+    in_index = base.to_numpy()[:, None] | (np.asarray((holds.T @ rows_u.T).T) > 0)
+    from_end = np.cumsum(in_index[::-1], axis=0)[::-1]
+    in_window = in_index & (from_end <= rp.window)
+    returns = inputs.returns.reindex(index=dates, columns=underlyings).to_numpy(dtype=float)
+    has_return = ~np.isnan(returns)
+    exposure = sparse.csr_matrix(
+        (np.where(known, dae_v, 0.0), (u_code, codes)), shape=(len(underlyings), n_p)
+    )
+    counted = sparse.csr_matrix(
+        (known.astype(float), (u_code, codes)), shape=(len(underlyings), n_p)
+    )
+    pnl = np.asarray((exposure.T @ np.where(has_return, returns, 0.0).T).T)
+    count = np.asarray((counted.T @ has_return.astype(float).T).T)
+    defined = in_window & (count > 0)
+    pnl = np.where(defined, pnl, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        port_returns = pnl / np.where(gross != 0, gross, np.nan)
+    stats = performance_stats_many(
+        pd.DataFrame(port_returns, index=dates, columns=portfolios),
+        risk_free=rp.risk_free, gaussian_mean=rp.gaussian_mean,
+    )  # fmt: skip
+    history_days = defined.sum(axis=0)
+
+    summaries: dict[int, dict] = {}
+    units: dict[int, dict[str, str]] = {}
+    notes: dict[int, tuple[str, ...]] = {}
+    metric_rows: list[dict] = []
+    for g, p in enumerate(portfolios):
+        p = int(p)
+        s = stats.iloc[g]
+        metrics: dict[str, tuple[float, str]] = {k: (float(s[k]), "fraction") for k in METRIC_KEYS}
+        for key in VAR_USD_KEYS:
+            metrics[f"{key}_usd"] = (float(s[key]) * float(gross[g]), "usd")
+        t = float(total_var[g])
+        metrics.update({
+            "gross_exposure_usd": (float(gross[g]), "usd"),
+            "history_days": (float(history_days[g]), "days"),
+            "ex_ante_volatility_usd": (float(risk.total_volatility_usd[g]), "usd"),
+            "ex_ante_variance_usd2": (t, "usd2"),
+            "factor_variance_usd2": (float(risk.factor_variance[g]), "usd2"),
+            "specific_variance_usd2": (float(risk.specific_variance[g]), "usd2"),
+            "factor_risk_share": (float(risk.factor_variance[g]) / t if t else np.nan, "fraction"),
+        })  # fmt: skip
+        metric_rows += [
+            {"portfolio_id": p, "metric": k, "value": v, "unit": u,
+             "reason": None if pd.notna(v) else "not computable from the data"}
+            for k, (v, u) in metrics.items()
+        ]  # fmt: skip
+        days = np.flatnonzero(defined[:, g])
+        summaries[p] = {k: v for k, (v, _) in metrics.items()}
+        summaries[p]["history_start"] = dates[days[0]] if len(days) else None
+        summaries[p]["history_end"] = dates[days[-1]] if len(days) else None
+        units[p] = {k: u for k, (_, u) in metrics.items()}
+        notes[p] = (*layer.notes[p], *risk.notes[g])
+    contrib_rows = contrib.rename_axis("position_id").reset_index()
+    contrib_rows.insert(0, "portfolio_id", joined["portfolio_id"].to_numpy())
+
+    def tables(p: int) -> dict[str, pd.DataFrame]:
+        g = portfolios.get_loc(p)
+        mine = joined.loc[joined["portfolio_id"] == p]
+        days = defined[:, g]
+        factors = pd.DataFrame(
+            {
+                "exposure_usd": risk.exposure_usd[g],
+                "contribution_usd2": risk.contribution_usd2[g],
+                "share": risk.contribution_usd2[g] / denominator[g],
+            },
+            index=pd.Index(risk.factors, name="factor"),
+        )
+        return {
+            "metrics": pd.DataFrame(
+                [
+                    {"metric": k, "value": v, "unit": units[p][k]}
+                    for k, v in summaries[p].items()
+                    if k in units[p]
+                ]
+            ),  # fmt: skip
+            "positions": mine[["symbol", "underlying"]].join(contrib.loc[mine.index]),
+            "factors": factors,
+            "returns": pd.DataFrame(
+                {"pnl_usd": pnl[days, g], "return": port_returns[days, g]}, index=dates[days]
+            ),
+        }
+
+    return LayerRun(
+        "risk_metrics", layer.as_of, layer.portfolio_names,
+        ((RiskMetric, pd.DataFrame(metric_rows)), (PositionRiskContribution, contrib_rows)),
+        summaries, notes, tables,
+    )  # fmt: skip
+
+
 LAYER_ENGINES: dict[str, Callable[[SecurityLayer], LayerRun]] = {
     "valuation": layer_valuation,
     "greeks": layer_greeks,
     "exposures": layer_exposures,
     "factors": layer_factors,
+    "risk_metrics": layer_risk_metrics,
 }
 """Engines computed for every portfolio at once; the others run per portfolio."""

@@ -15,11 +15,13 @@ others run per portfolio (``run_<engine>``) until they have a layered version.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from sigmasight_lib.db import store
@@ -27,6 +29,7 @@ from sigmasight_lib.db.models import (
     Base,
     ExposureResult,
     PortfolioFactorExposure,
+    PortfolioSnapshot,
     PositionFactorExposure,
     PositionGreeks,
     PositionRiskContribution,
@@ -38,12 +41,19 @@ from sigmasight_lib.engines.exposures import (
     delta_adjusted_exposure,
     grouped_exposure_metrics,
 )
-from sigmasight_lib.engines.factors import design_returns, grouped_factor_exposures, market_betas
+from sigmasight_lib.engines.factors import (
+    MARKET_BETA_KEYS,
+    MARKET_FACTOR,
+    design_returns,
+    grouped_factor_exposures,
+    market_betas,
+)
 from sigmasight_lib.engines.risk_metrics import (
     METRIC_KEYS,
     grouped_factor_risk,
     performance_stats_many,
 )
+from sigmasight_lib.engines.snapshot import SNAPSHOT_COLUMNS, SNAPSHOT_FIELDS
 from sigmasight_lib.jsonable import jsonable
 from sigmasight_lib.runs.inputs import proxy_tickers
 from sigmasight_lib.runs.result import EngineRun
@@ -78,6 +88,9 @@ class LayerRun:
     summaries: dict[int, dict]
     notes: dict[int, tuple[str, ...]]
     tables: Callable[[int], dict[str, pd.DataFrame]]
+    saver: Callable[[Session, int | None, list[int]], int] | None = None
+    """How the rows are saved when not by ``replace_results_many`` (session, batch run
+    id, portfolio ids) -> rows written."""
 
     def run(self, portfolio_id: int, batch_run_id: int | None = None) -> EngineRun:
         """The portfolio's :class:`EngineRun` (``rows_saved`` 0: nothing saved here)."""
@@ -97,6 +110,8 @@ class LayerRun:
         """Replace the rows of this as-of of ``portfolio_ids`` (default: every portfolio)
         (:func:`~sigmasight_lib.db.store.replace_results_many`), in the caller's transaction."""
         ids = list(self.portfolio_names) if portfolio_ids is None else list(portfolio_ids)
+        if self.saver is not None:
+            return self.saver(session, batch_run_id, ids)
         subset = portfolio_ids is not None and len(ids) < len(self.portfolio_names)
         return sum(
             store.replace_results_many(
@@ -621,11 +636,182 @@ def layer_risk_metrics(layer: SecurityLayer) -> LayerRun:
     )  # fmt: skip
 
 
-LAYER_ENGINES: dict[str, Callable[[SecurityLayer], LayerRun]] = {
-    "valuation": layer_valuation,
-    "greeks": layer_greeks,
-    "exposures": layer_exposures,
-    "factors": layer_factors,
-    "risk_metrics": layer_risk_metrics,
+def _stored_snapshots(session: Session, portfolio_ids: Sequence[int]) -> pd.DataFrame:
+    """Every stored snapshot of ``portfolio_ids`` (id, portfolio_id, as_of and
+    :data:`SNAPSHOT_COLUMNS`), in chunks of ``store.IN_CHUNK`` ids."""
+    columns = ["id", "portfolio_id", "as_of", *SNAPSHOT_COLUMNS]
+    ids = list(portfolio_ids)
+    rows = [
+        r._asdict()
+        for start in range(0, len(ids), store.IN_CHUNK)
+        for r in session.execute(
+            select(*(getattr(PortfolioSnapshot, c) for c in columns)).where(
+                PortfolioSnapshot.portfolio_id.in_(ids[start : start + store.IN_CHUNK])
+            )
+        )
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def layer_snapshot(layer: SecurityLayer, session: Session) -> LayerRun:
+    """``run_snapshot`` (no backfill) of every portfolio: the as-of row of
+    ``portfolio_snapshots``, the retention rule and the cumulative P&L, in bulk.
+
+    The stored snapshots of all portfolios are read in one query (``session``); the
+    history each portfolio will have after the save — earlier rows, the as-of row
+    replaced, rows older than ``snapshot.retention_days`` before the latest date
+    dropped, cumulative P&L recomputed — is computed here. :meth:`LayerRun.save`
+    upserts the as-of rows, deletes the dropped rows and updates the cumulative
+    P&L that changed, one bulk statement each.
+
+    Raises
+    ------
+    MarketDataError
+        When no factor has a usable proxy at the as-of date (and a portfolio holds
+        positions).
+    """
+    day, retention = layer.as_of, layer.params.snapshot.retention_days
+    _, portfolios = portfolio_index(layer)
+    inputs = layer.engine_inputs("snapshot")
+    priced = pd.Timestamp(day) in inputs.levels.index
+    new: dict[int, dict] = {}
+    if priced:
+        joined = layer.joined()
+        codes = portfolio_index(layer)[0]
+        pid = joined["portfolio_id"]
+        totals = grouped_exposure_metrics(joined, [pid])
+        pnl = joined["daily_pnl_usd"].astype(float).groupby(pid).sum()
+        market_rows = pd.DataFrame()
+        if not joined.empty:
+            fit = layer.factor_model("snapshot").fit
+            if MARKET_FACTOR in layer.equity[2] and MARKET_FACTOR in fit.betas.columns:
+                dae = delta_adjusted_exposure(joined)
+                position_betas = fit.betas.reindex(joined["underlying"]).set_axis(joined.index)
+                rollup = grouped_factor_exposures(position_betas, dae, codes, len(portfolios))
+                market_rows = rollup.xs(MARKET_FACTOR, level="factor")
+        held = set(pid)
+        for g, p in enumerate(portfolios):
+            p = int(p)
+            row = (
+                {k: totals.at[p, k] for k in SNAPSHOT_FIELDS if k in totals.columns}
+                if p in totals.index
+                else {k: 0 if k.endswith("_count") else 0.0 for k in SNAPSHOT_FIELDS}
+            )
+            row = {k: int(v) if k.endswith("_count") else float(v) for k, v in row.items()}
+            row["daily_pnl_usd"] = float(pnl.get(p, 0.0))
+            market = market_betas(market_rows, market=g) if p in held else {}
+            row.update({k: float(market.get(k, np.nan)) for k in MARKET_BETA_KEYS})
+            new[p] = {"portfolio_id": p, "as_of": day, **{k: row[k] for k in SNAPSHOT_FIELDS}}
+
+    stored = _stored_snapshots(session, list(portfolios))
+    if priced:
+        stored = stored.loc[stored["as_of"] != day]
+    fresh = pd.DataFrame(list(new.values())).assign(id=None)
+    history = pd.concat([stored, fresh], ignore_index=True) if len(fresh) else stored
+    history = history.sort_values(["portfolio_id", "as_of"], kind="stable")
+    latest = history.groupby("portfolio_id")["as_of"].transform("max")
+    cutoff = latest - dt.timedelta(days=retention)
+    keep = (history["as_of"] >= cutoff) | (history["as_of"] == day)
+    dropped = history.loc[~keep, "id"].astype(int).tolist()
+    history = history.loc[keep].copy()
+    history["cumulative_pnl_usd"] = (
+        history["daily_pnl_usd"].astype(float).fillna(0.0).groupby(history["portfolio_id"]).cumsum()
+    )
+    by_portfolio = dict(iter(history.groupby("portfolio_id")))
+    columns = ["as_of", *SNAPSHOT_COLUMNS]
+
+    summaries: dict[int, dict] = {}
+    tables_of: dict[int, pd.DataFrame] = {}
+    for p in portfolios:
+        p = int(p)
+        frame = by_portfolio.get(p)
+        mine = (
+            pd.DataFrame(frame[columns].to_dict("records"), columns=columns)
+            if frame is not None
+            else pd.DataFrame(columns=columns)
+        )
+        tables_of[p] = mine
+        today = mine[mine["as_of"] == day]
+        summary = today.iloc[0].to_dict() if not today.empty else {}
+        summary["history_days"] = len(mine)
+        summary["written_days"] = int(p in new)
+        summaries[p] = summary
+    if priced:
+        notes = dict(layer.notes)
+    else:
+        notes = {int(p): (f"{day}: no prices in the cache, no snapshot",) for p in portfolios}
+    rows = pd.DataFrame(
+        [{**r, "cumulative_pnl_usd": np.nan} for r in new.values()],
+        columns=["portfolio_id", "as_of", *SNAPSHOT_COLUMNS],
+    )
+    cumulative = history[["id", "portfolio_id", "as_of", "cumulative_pnl_usd"]]
+    changed = cumulative.loc[cumulative["id"].notna()]
+    before = stored.set_index("id")["cumulative_pnl_usd"]
+    changed = changed.loc[
+        changed["cumulative_pnl_usd"].to_numpy() != before.reindex(changed["id"]).to_numpy()
+    ]
+    dropped_by = stored.loc[stored["id"].isin(dropped)].groupby("portfolio_id")["id"]
+
+    def save(session: Session, batch_run_id: int | None, ids: list[int]) -> int:
+        wanted = set(ids)
+        now = dt.datetime.now(dt.UTC)
+        final = cumulative.loc[cumulative["id"].isna()].set_index("portfolio_id")
+        upserts = [
+            {**r, "cumulative_pnl_usd": float(final.at[r["portfolio_id"], "cumulative_pnl_usd"]),
+             "batch_run_id": batch_run_id, "computed_at": now}
+            for r in new.values() if r["portfolio_id"] in wanted
+        ]  # fmt: skip
+        store.upsert(session, PortfolioSnapshot, upserts, key=("portfolio_id", "as_of"))
+        gone = [int(i) for p, g in dropped_by for i in g if p in wanted]
+        for start in range(0, len(gone), store.IN_CHUNK):
+            session.execute(
+                delete(PortfolioSnapshot).where(
+                    PortfolioSnapshot.id.in_(gone[start : start + store.IN_CHUNK])
+                )
+            )
+        updates = [
+            {"id": int(i), "cumulative_pnl_usd": float(c)}
+            for i, p, c in changed[["id", "portfolio_id", "cumulative_pnl_usd"]].itertuples(
+                index=False
+            )
+            if p in wanted
+        ]
+        for start in range(0, len(updates), store.EXECUTEMANY_ROWS):
+            session.execute(
+                update(PortfolioSnapshot), updates[start : start + store.EXECUTEMANY_ROWS]
+            )
+        return len(upserts)
+
+    def tables(p: int) -> dict[str, pd.DataFrame]:
+        history = tables_of[p]
+        return {"snapshot": history[history["as_of"] == day], "history": history}
+
+    return LayerRun(
+        "snapshot", day, layer.portfolio_names, ((PortfolioSnapshot, rows),),
+        summaries, notes, tables, save,
+    )  # fmt: skip
+
+
+LayerEngine = Callable[[SecurityLayer, Session], LayerRun]
+"""A layered engine: (security layer, session for what it reads stored) -> :class:`LayerRun`."""
+
+
+def _reads_nothing(engine: Callable[[SecurityLayer], LayerRun]) -> LayerEngine:
+    """``engine`` as a :data:`LayerEngine` (it reads nothing stored: the session is unused)."""
+
+    @functools.wraps(engine)
+    def layered(layer: SecurityLayer, session: Session) -> LayerRun:
+        return engine(layer)
+
+    return layered
+
+
+LAYER_ENGINES: dict[str, LayerEngine] = {
+    "valuation": _reads_nothing(layer_valuation),
+    "greeks": _reads_nothing(layer_greeks),
+    "exposures": _reads_nothing(layer_exposures),
+    "factors": _reads_nothing(layer_factors),
+    "risk_metrics": _reads_nothing(layer_risk_metrics),
+    "snapshot": layer_snapshot,
 }
 """Engines computed for every portfolio at once; the others run per portfolio."""

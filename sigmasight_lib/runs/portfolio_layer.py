@@ -717,25 +717,20 @@ def layer_snapshot(layer: SecurityLayer, session: Session) -> LayerRun:
     history["cumulative_pnl_usd"] = (
         history["daily_pnl_usd"].astype(float).fillna(0.0).groupby(history["portfolio_id"]).cumsum()
     )
-    by_portfolio = dict(iter(history.groupby("portfolio_id")))
     columns = ["as_of", *SNAPSHOT_COLUMNS]
-
+    counts = history.groupby("portfolio_id").size()
+    today_rows = {
+        int(r["portfolio_id"]): {c: r[c] for c in columns}
+        for r in history.loc[history["as_of"] == day, ["portfolio_id", *columns]].to_dict("records")
+    }
     summaries: dict[int, dict] = {}
-    tables_of: dict[int, pd.DataFrame] = {}
     for p in portfolios:
         p = int(p)
-        frame = by_portfolio.get(p)
-        mine = (
-            pd.DataFrame(frame[columns].to_dict("records"), columns=columns)
-            if frame is not None
-            else pd.DataFrame(columns=columns)
-        )
-        tables_of[p] = mine
-        today = mine[mine["as_of"] == day]
-        summary = today.iloc[0].to_dict() if not today.empty else {}
-        summary["history_days"] = len(mine)
-        summary["written_days"] = int(p in new)
-        summaries[p] = summary
+        summaries[p] = {
+            **today_rows.get(p, {}),
+            "history_days": int(counts.get(p, 0)),
+            "written_days": int(p in new),
+        }
     if priced:
         notes = dict(layer.notes)
     else:
@@ -783,8 +778,9 @@ def layer_snapshot(layer: SecurityLayer, session: Session) -> LayerRun:
         return len(upserts)
 
     def tables(p: int) -> dict[str, pd.DataFrame]:
-        history = tables_of[p]
-        return {"snapshot": history[history["as_of"] == day], "history": history}
+        mine = history.loc[history["portfolio_id"] == p, columns]
+        mine = pd.DataFrame(mine.to_dict("records"), columns=columns)
+        return {"snapshot": mine[mine["as_of"] == day], "history": mine}
 
     return LayerRun(
         "snapshot", day, layer.portfolio_names, ((PortfolioSnapshot, rows),),

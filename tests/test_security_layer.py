@@ -114,7 +114,8 @@ def test_layered_engines_equal_the_per_portfolio_runs(layered_db) -> None:  # no
         layer = SecurityLayer.build(session, provider, params, AS_OF, ids)
     assert len(ids) == 8
     for engine, layered in LAYER_ENGINES.items():
-        result = layered(layer)
+        with session_scope(settings) as session:
+            result = layered(layer, session)
         models = [model for model, _ in result.rows]
         expected = {
             pid: ENGINE_RUNNERS[engine](settings, pid, AS_OF, provider=provider) for pid in ids

@@ -115,8 +115,8 @@ def run_layered(
             try:
                 if layer is None:
                     raise RuntimeError(f"no security layer: {(layer_error or {}).get('evalue')}")
-                result = LAYER_ENGINES[job](layer)
                 with session_scope(settings) as session:
+                    result = LAYER_ENGINES[job](layer, session)
                     result.save(session, run_id, portfolio_ids=mine)
             except Exception as exc:  # the engine fails for these portfolios, the run goes on
                 seconds = (time.perf_counter() - started) / len(mine)

@@ -128,13 +128,52 @@ def tail_count(n: int, level: float) -> int:
     return max(1, math.ceil(round(n * (1.0 - _check_level(level)), 9)))
 
 
-def _worst(returns: pd.Series | np.ndarray, level: float) -> np.ndarray | None:
-    """The ``tail_count`` worst returns in ascending order (None for too few returns)."""
-    r = _clean(returns)
-    if r.size < MIN_OBSERVATIONS:
-        return None
-    k = tail_count(r.size, level)
-    return np.sort(r)[:k]
+def _columns(returns: pd.Series | pd.DataFrame | np.ndarray) -> np.ndarray:
+    """Returns as a 2-D float array (one column per series), each column's non-NaN values
+    moved to its top in their order and the NaNs to its bottom."""
+    values = np.asarray(returns, dtype=float)
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.ndim != 2:
+        raise ValueError(f"returns must be one- or two-dimensional, got shape {values.shape}")
+    missing = np.isnan(values)
+    if missing.any():
+        order = np.argsort(missing, axis=0, kind="stable")
+        values = np.take_along_axis(values, order, axis=0)
+    return values
+
+
+def _tail(values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(var, cvar)`` of every column of :func:`_columns` output (NaN for a column with
+    fewer than 2 non-NaN returns)."""
+    level = _check_level(level)
+    n = (~np.isnan(values)).sum(axis=0)
+    var = np.full(values.shape[1], np.nan)
+    cvar = np.full(values.shape[1], np.nan)
+    usable = np.flatnonzero(n >= MIN_OBSERVATIONS)
+    if usable.size:
+        worst = np.sort(values[:, usable], axis=0)  # NaNs sort last
+        k = np.array([tail_count(int(m), level) for m in n[usable]])
+        rows = np.arange(worst.shape[0])[:, None]
+        tail = np.where(rows < k, worst, 0.0)
+        var[usable] = -worst[k - 1, np.arange(usable.size)]
+        cvar[usable] = -tail.sum(axis=0) / k
+    return var, cvar
+
+
+def _parametric(values: np.ndarray, level: float, mean: str) -> np.ndarray:
+    """:func:`parametric_var` of every column of :func:`_columns` output."""
+    level = _check_level(level)
+    if mean not in GAUSSIAN_MEANS:
+        raise ValueError(f"mean must be one of {GAUSSIAN_MEANS}, got {mean!r}")
+    n = (~np.isnan(values)).sum(axis=0)
+    out = np.full(values.shape[1], np.nan)
+    usable = n >= MIN_OBSERVATIONS
+    if usable.any():
+        r = values[:, usable]
+        mu = np.nanmean(r, axis=0) if mean == "sample" else 0.0
+        out[usable] = -(mu + ndtri(1.0 - level) * np.nanstd(r, axis=0, ddof=1))
+    return out
 
 
 def historical_var(returns: pd.Series | np.ndarray, level: float = 0.95) -> float:
@@ -161,8 +200,7 @@ def historical_var(returns: pd.Series | np.ndarray, level: float = 0.95) -> floa
     ValueError
         If ``level`` is not in (0, 1) or ``returns`` is not one-dimensional.
     """
-    worst = _worst(returns, level)
-    return float("nan") if worst is None else float(-worst[-1])
+    return float(_tail(_columns(_clean(returns)), level)[0][0])
 
 
 def historical_cvar(returns: pd.Series | np.ndarray, level: float = 0.95) -> float:
@@ -187,8 +225,7 @@ def historical_cvar(returns: pd.Series | np.ndarray, level: float = 0.95) -> flo
     ValueError
         If ``level`` is not in (0, 1) or ``returns`` is not one-dimensional.
     """
-    worst = _worst(returns, level)
-    return float("nan") if worst is None else float(-worst.mean())
+    return float(_tail(_columns(_clean(returns)), level)[1][0])
 
 
 def parametric_var(
@@ -219,14 +256,7 @@ def parametric_var(
         If ``level`` is not in (0, 1), ``mean`` is not a choice of
         :data:`GAUSSIAN_MEANS`, or ``returns`` is not one-dimensional.
     """
-    level = _check_level(level)
-    if mean not in GAUSSIAN_MEANS:
-        raise ValueError(f"mean must be one of {GAUSSIAN_MEANS}, got {mean!r}")
-    r = _clean(returns)
-    if r.size < MIN_OBSERVATIONS:
-        return float("nan")
-    mu = r.mean() if mean == "sample" else 0.0
-    return float(-(mu + ndtri(1.0 - level) * r.std(ddof=1)))
+    return float(_parametric(_columns(_clean(returns)), level, mean)[0])
 
 
 def performance_stats(
@@ -272,26 +302,69 @@ def performance_stats(
         Every value is NaN when fewer than 2 non-NaN returns remain (empty,
         single value, all NaN); this never raises for unusable data.
     """
-    r = _clean(returns)
-    if r.size < MIN_OBSERVATIONS:
-        return dict.fromkeys(METRIC_KEYS, float("nan"))
+    stats = _performance_arrays(
+        _columns(_clean(returns)), periods_per_year, risk_free, gaussian_mean
+    )
+    return {key: float(stats[key][0]) for key in METRIC_KEYS}
+
+
+def performance_stats_many(
+    returns: pd.DataFrame,
+    periods_per_year: int = PERIODS_PER_YEAR,
+    risk_free: float = 0.0,
+    gaussian_mean: str = "zero",
+) -> pd.DataFrame:
+    """:func:`performance_stats` of many return series at once (one per column).
+
+    Parameters
+    ----------
+    returns : DataFrame of shape (n_days, n_series)
+        Daily simple returns (decimal), one column per portfolio. Each column's NaNs
+        are dropped first, as :func:`performance_stats` does for one series.
+    periods_per_year, risk_free, gaussian_mean
+        As :func:`performance_stats`.
+
+    Returns
+    -------
+    DataFrame of shape (n_series, len(METRIC_KEYS))
+        Indexed by ``returns``' columns, columns :data:`METRIC_KEYS`; row ``c`` equals
+        ``performance_stats(returns[c])`` (the same computation). A column with fewer
+        than 2 non-NaN returns is all NaN.
+    """
+    stats = _performance_arrays(_columns(returns), periods_per_year, risk_free, gaussian_mean)
+    return pd.DataFrame(stats, index=returns.columns, columns=list(METRIC_KEYS))
+
+
+def _performance_arrays(
+    values: np.ndarray, periods_per_year: int, risk_free: float, gaussian_mean: str
+) -> dict[str, np.ndarray]:
+    """The statistics of every column of :func:`_columns` output (the core of
+    :func:`performance_stats` and :func:`performance_stats_many`)."""
+    if gaussian_mean not in GAUSSIAN_MEANS:
+        raise ValueError(f"gaussian_mean must be one of {GAUSSIAN_MEANS}, got {gaussian_mean!r}")
+    n_series = values.shape[1]
+    usable = (~np.isnan(values)).sum(axis=0) >= MIN_OBSERVATIONS
+    stats = {key: np.full(n_series, np.nan) for key in METRIC_KEYS}
+    if not usable.any():
+        return stats
     ep = _empyrical()
-    # a plain ndarray keeps empyrical on its numpy code path (no pandas alignment)
-    stats: dict[str, float] = {
-        "annual_volatility": float(ep.annual_volatility(r, annualization=periods_per_year)),
-        "sharpe": float(ep.sharpe_ratio(r, risk_free=risk_free, annualization=periods_per_year)),
-        "sortino": float(
-            ep.sortino_ratio(r, required_return=risk_free, annualization=periods_per_year)
-        ),
-        "max_drawdown": float(ep.max_drawdown(r)),
-    }
+    r = values[:, usable]
+    # plain 2-D ndarrays keep empyrical on its numpy code path, column by column, NaN-aware
+    # (nanmean / nanstd; cum_returns counts a NaN as 0, so trailing NaNs move no drawdown)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stats["annual_volatility"][usable] = ep.annual_volatility(r, annualization=periods_per_year)
+        stats["sharpe"][usable] = ep.sharpe_ratio(
+            r, risk_free=risk_free, annualization=periods_per_year
+        )
+        stats["sortino"][usable] = ep.sortino_ratio(
+            r, required_return=risk_free, annualization=periods_per_year
+        )
+        stats["max_drawdown"][usable] = ep.max_drawdown(r)
     for level in VAR_LEVELS:
         suffix = _level_suffix(level)
-        stats[f"var_{suffix}"] = historical_var(r, level)
-        stats[f"cvar_{suffix}"] = historical_cvar(r, level)
-    for level in VAR_LEVELS:
-        stats[f"parametric_var_{_level_suffix(level)}"] = parametric_var(r, level, gaussian_mean)
-    return {key: stats[key] for key in METRIC_KEYS}
+        stats[f"var_{suffix}"], stats[f"cvar_{suffix}"] = _tail(values, level)
+        stats[f"parametric_var_{suffix}"] = _parametric(values, level, gaussian_mean)
+    return stats
 
 
 # --------------------------------------------------------------------------- factor risk
@@ -339,6 +412,51 @@ class FactorRisk:
 
 def _names(labels: pd.Index) -> str:
     return ", ".join(str(label) for label in labels)
+
+
+def _missing_specific_note(labels: pd.Index) -> str:
+    return (
+        f"No specific variance for {_names(labels)}: treated as 0, "
+        "so their specific risk is understated."
+    )
+
+
+def _negative_factor_variance_note(factor_variance: float) -> str:
+    return (
+        f"Factor variance {factor_variance!r} is negative: the covariance is not "
+        "positive semi-definite."
+    )
+
+
+def _factor_selection(
+    exposure_factors: pd.Index, factor_covariance: pd.DataFrame
+) -> tuple[list, list[str]]:
+    """The factors of ``exposure_factors`` (in their order) used for factor risk — those
+    with a non-NaN variance in ``factor_covariance`` — and the notes on the others."""
+    notes: list[str] = []
+    variances = pd.Series(np.diag(factor_covariance.to_numpy(dtype=float)), factor_covariance.index)
+    in_cov = [f for f in exposure_factors if f in factor_covariance.index]
+    factors = [f for f in in_cov if not np.isnan(variances[f])]
+    not_in_cov = exposure_factors.difference(factor_covariance.index, sort=False)
+    if len(not_in_cov):
+        notes.append(
+            f"Factors without a covariance: {_names(not_in_cov)}; their exposure is "
+            "excluded from factor risk."
+        )
+    no_variance = [f for f in in_cov if f not in factors]
+    if no_variance:
+        notes.append(
+            f"Factors with a NaN variance: {_names(pd.Index(no_variance))}; their exposure is "
+            "excluded from factor risk."
+        )
+    unused = factor_covariance.index.difference(exposure_factors, sort=False)
+    if len(unused):
+        notes.append(f"Covariance factors not in the exposures, ignored: {_names(unused)}.")
+    if np.isnan(factor_covariance.loc[factors, factors].to_numpy(dtype=float)).any():
+        notes.append(
+            "The factor covariance has NaN entries among the used factors: factor risk is NaN."
+        )
+    return factors, notes
 
 
 def factor_risk(
@@ -417,39 +535,15 @@ def factor_risk(
     specific = specific.reindex(positions)
     missing_specific = positions[specific.isna().to_numpy()]
     if len(missing_specific):
-        notes.append(
-            f"No specific variance for {_names(missing_specific)}: treated as 0, "
-            "so their specific risk is understated."
-        )
+        notes.append(_missing_specific_note(missing_specific))
     specific = specific.fillna(0.0)
 
-    # factors: the intersection, in exposures' column order
-    variances = pd.Series(np.diag(factor_covariance.to_numpy(dtype=float)), factor_covariance.index)
-    in_cov = [f for f in exposures.columns if f in factor_covariance.index]
-    factors = [f for f in in_cov if not np.isnan(variances[f])]
-    not_in_cov = exposures.columns.difference(factor_covariance.index, sort=False)
-    if len(not_in_cov):
-        notes.append(
-            f"Factors without a covariance: {_names(not_in_cov)}; their exposure is "
-            "excluded from factor risk."
-        )
-    no_variance = [f for f in in_cov if f not in factors]
-    if no_variance:
-        notes.append(
-            f"Factors with a NaN variance: {_names(pd.Index(no_variance))}; their exposure is "
-            "excluded from factor risk."
-        )
-    unused = factor_covariance.index.difference(exposures.columns, sort=False)
-    if len(unused):
-        notes.append(f"Covariance factors not in the exposures, ignored: {_names(unused)}.")
+    factors, factor_notes = _factor_selection(exposures.columns, factor_covariance)
+    notes += factor_notes
 
     x = exposures.reindex(index=positions, columns=factors).to_numpy(dtype=float)
     x = np.where(np.isnan(x), 0.0, x)  # (n_positions, k)
     cov = factor_covariance.loc[factors, factors].to_numpy(dtype=float)  # (k, k)
-    if np.isnan(cov).any():
-        notes.append(
-            "The factor covariance has NaN entries among the used factors: factor risk is NaN."
-        )
 
     big_x = x.sum(axis=0)  # (k,) portfolio USD exposure per factor
     fx = cov @ big_x  # (k,) marginal variance per unit exposure
@@ -460,9 +554,7 @@ def factor_risk(
     specific_var = float(specific_values.sum())
     total_var = factor_var + specific_var
     if factor_var < 0:
-        notes.append(
-            f"Factor variance {factor_var!r} is negative: the covariance is not positive semi-definite."
-        )
+        notes.append(_negative_factor_variance_note(factor_var))
     total_vol = float(np.sqrt(total_var)) if total_var >= 0 else float("nan")
     denominator = total_var if total_var != 0 else float("nan")
 
@@ -492,4 +584,122 @@ def factor_risk(
         by_position=by_position,
         by_factor=by_factor,
         notes=tuple(notes),
+    )
+
+
+@dataclass(frozen=True)
+class GroupedFactorRisk:
+    """Result of :func:`grouped_factor_risk`: :func:`factor_risk` of many portfolios.
+
+    Attributes
+    ----------
+    factors : list
+        The factors used (as :attr:`FactorRisk.by_factor`'s index).
+    exposure_usd, contribution_usd2 : ndarray of shape (n_groups, n_factors)
+        :attr:`FactorRisk.by_factor`'s ``exposure_usd`` and ``contribution_usd2`` per group.
+    factor_variance, specific_variance, total_variance, total_volatility_usd : ndarray
+        Of shape (n_groups,): the :class:`FactorRisk` totals per group (daily, USD², USD).
+    factor_contribution_usd2, specific_contribution_usd2 : ndarray of shape (n_holdings,)
+        :attr:`FactorRisk.by_position`'s columns per holding.
+    notes : tuple of tuple of str
+        Each group's :attr:`FactorRisk.notes`.
+    """
+
+    factors: list
+    exposure_usd: np.ndarray
+    contribution_usd2: np.ndarray
+    factor_variance: np.ndarray
+    specific_variance: np.ndarray
+    total_variance: np.ndarray
+    total_volatility_usd: np.ndarray
+    factor_contribution_usd2: np.ndarray
+    specific_contribution_usd2: np.ndarray
+    notes: tuple[tuple[str, ...], ...]
+
+
+def grouped_factor_risk(
+    betas: pd.DataFrame,
+    exposure_usd: np.ndarray,
+    residual_variance: np.ndarray,
+    factor_covariance: pd.DataFrame,
+    groups: np.ndarray,
+    n_groups: int,
+) -> GroupedFactorRisk:
+    """:func:`factor_risk` of many portfolios at once (sparse products, one einsum).
+
+    A *holding* is one entry of a portfolio's :func:`factor_risk` input (a position, or
+    all of a portfolio's positions on one underlying): its exposures are
+    ``betas × exposure_usd`` and its specific variance ``exposure_usd² × residual_variance``.
+
+    Parameters
+    ----------
+    betas : DataFrame of shape (n_holdings, n_factors)
+        Factor betas per holding, indexed by the holding's label (used in notes); NaN
+        counts as 0.
+    exposure_usd : ndarray of shape (n_holdings,)
+        USD exposure per holding.
+    residual_variance : ndarray of shape (n_holdings,)
+        Daily residual return variance per holding (NaN: no specific variance, noted).
+    factor_covariance : DataFrame of shape (m_factors, m_factors)
+        As :func:`factor_risk`.
+    groups : ndarray of int of shape (n_holdings,)
+        The portfolio (0 .. ``n_groups`` − 1) of each holding; holdings of a group in
+        the order :func:`factor_risk` would get them.
+    n_groups : int
+
+    Returns
+    -------
+    GroupedFactorRisk
+        Group ``g`` equals ``factor_risk(betas[groups == g] × exposure, factor_covariance,
+        specific)`` to rounding; a group without holdings has zeros.
+    """
+    from scipy import sparse
+
+    factors, common = _factor_selection(betas.columns, factor_covariance)
+    e = np.asarray(exposure_usd, dtype=float)
+    x = betas[factors].to_numpy(dtype=float) * e[:, None]
+    x = np.where(np.isnan(x), 0.0, x)  # (n_holdings, k)
+    cov = factor_covariance.loc[factors, factors].to_numpy(dtype=float)
+    incidence = sparse.csr_matrix(
+        (np.ones(len(groups)), (groups, np.arange(len(groups)))), shape=(n_groups, len(groups))
+    )
+    big_x = np.asarray(incidence @ x).reshape(n_groups, len(factors))  # X per group
+    fx = big_x @ cov.T  # (F X) per group
+    factor_var = np.einsum("gk,gk->g", big_x, fx)
+    holding_factor = np.einsum("hk,hk->h", x, fx[groups])
+    specific = e**2 * np.asarray(residual_variance, dtype=float)
+    missing = np.isnan(specific)
+    specific = np.where(missing, 0.0, specific)
+    specific_var = incidence @ specific
+    total_var = factor_var + specific_var
+    with np.errstate(invalid="ignore"):
+        total_vol = np.where(total_var >= 0, np.sqrt(np.abs(total_var)), np.nan)
+
+    labels = betas.index
+    missing_by_group: dict[int, list[int]] = {}
+    for h in np.flatnonzero(missing):
+        missing_by_group.setdefault(int(groups[h]), []).append(h)
+    notes = tuple(
+        (
+            *(
+                (_missing_specific_note(labels[missing_by_group[g]]),)
+                if g in missing_by_group
+                else ()
+            ),
+            *common,
+            *((_negative_factor_variance_note(float(factor_var[g])),) if factor_var[g] < 0 else ()),
+        )
+        for g in range(n_groups)
+    )
+    return GroupedFactorRisk(
+        factors=factors,
+        exposure_usd=big_x,
+        contribution_usd2=big_x * fx,
+        factor_variance=factor_var,
+        specific_variance=specific_var,
+        total_variance=total_var,
+        total_volatility_usd=total_vol,
+        factor_contribution_usd2=holding_factor,
+        specific_contribution_usd2=specific,
+        notes=notes,
     )

@@ -15,11 +15,13 @@ others run per portfolio (``run_<engine>``) until they have a layered version.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from sigmasight_lib.db import store
@@ -27,19 +29,35 @@ from sigmasight_lib.db.models import (
     Base,
     ExposureResult,
     PortfolioFactorExposure,
+    PortfolioSnapshot,
     PositionFactorExposure,
     PositionGreeks,
+    PositionRiskContribution,
     PositionValuation,
+    RiskMetric,
 )
 from sigmasight_lib.engines.exposures import (
     METRIC_COLUMNS,
     delta_adjusted_exposure,
     grouped_exposure_metrics,
 )
-from sigmasight_lib.engines.factors import grouped_factor_exposures, market_betas
+from sigmasight_lib.engines.factors import (
+    MARKET_BETA_KEYS,
+    MARKET_FACTOR,
+    design_returns,
+    grouped_factor_exposures,
+    market_betas,
+)
+from sigmasight_lib.engines.risk_metrics import (
+    METRIC_KEYS,
+    grouped_factor_risk,
+    performance_stats_many,
+)
+from sigmasight_lib.engines.snapshot import SNAPSHOT_COLUMNS, SNAPSHOT_FIELDS
 from sigmasight_lib.jsonable import jsonable
+from sigmasight_lib.runs.inputs import proxy_tickers
 from sigmasight_lib.runs.result import EngineRun
-from sigmasight_lib.runs.security_layer import SecurityLayer, portfolio_index
+from sigmasight_lib.runs.security_layer import SecurityLayer, history_sessions, portfolio_index
 
 GREEK_NAMES = ("delta", "gamma", "theta", "vega", "rho")
 GREEK_ROW_COLUMNS = (
@@ -70,6 +88,9 @@ class LayerRun:
     summaries: dict[int, dict]
     notes: dict[int, tuple[str, ...]]
     tables: Callable[[int], dict[str, pd.DataFrame]]
+    saver: Callable[[Session, int | None, list[int]], int] | None = None
+    """How the rows are saved when not by ``replace_results_many`` (session, batch run
+    id, portfolio ids) -> rows written."""
 
     def run(self, portfolio_id: int, batch_run_id: int | None = None) -> EngineRun:
         """The portfolio's :class:`EngineRun` (``rows_saved`` 0: nothing saved here)."""
@@ -89,6 +110,8 @@ class LayerRun:
         """Replace the rows of this as-of of ``portfolio_ids`` (default: every portfolio)
         (:func:`~sigmasight_lib.db.store.replace_results_many`), in the caller's transaction."""
         ids = list(self.portfolio_names) if portfolio_ids is None else list(portfolio_ids)
+        if self.saver is not None:
+            return self.saver(session, batch_run_id, ids)
         subset = portfolio_ids is not None and len(ids) < len(self.portfolio_names)
         return sum(
             store.replace_results_many(
@@ -433,10 +456,358 @@ def layer_factors(layer: SecurityLayer) -> LayerRun:
     )  # fmt: skip
 
 
-LAYER_ENGINES: dict[str, Callable[[SecurityLayer], LayerRun]] = {
-    "valuation": layer_valuation,
-    "greeks": layer_greeks,
-    "exposures": layer_exposures,
-    "factors": layer_factors,
+VAR_USD_KEYS = ("var_95", "cvar_95", "var_99", "cvar_99", "parametric_var_95", "parametric_var_99")
+"""Statistics ``run_risk_metrics`` also reports in USD (× gross exposure)."""
+
+
+def layer_risk_metrics(layer: SecurityLayer) -> LayerRun:
+    """``run_risk_metrics`` of every portfolio: ``risk_metrics`` and
+    ``position_risk_contributions``.
+
+    The constant-holdings P&L of all portfolios is one product of the returns
+    (dates × underlyings) with the sparse exposures (underlyings × portfolios); each
+    portfolio's window is the last ``risk_metrics.window`` dates its own load would
+    hold (dates with a price row of one of its underlyings or of an equity factor
+    proxy). Statistics: :func:`~sigmasight_lib.engines.risk_metrics.performance_stats_many`;
+    factor / specific split: :func:`~sigmasight_lib.engines.risk_metrics.grouped_factor_risk`
+    over (portfolio, underlying) holdings, split over positions by their share.
+
+    Raises
+    ------
+    MarketDataError
+        When no factor has a usable proxy at the as-of date.
+    """
+    from scipy import sparse
+
+    rp, fp = layer.params.risk_metrics, layer.params.factors
+    model = layer.factor_model("risk_metrics")
+    fit = model.fit
+    sessions = history_sessions(layer.params)["risk_metrics"]
+    inputs = layer.inputs_for(sessions)
+    ts = pd.Timestamp(layer.as_of)
+    joined = layer.joined()
+    codes, portfolios = portfolio_index(layer)
+    n_p = len(portfolios)
+    dae = delta_adjusted_exposure(joined) if not joined.empty else pd.Series(dtype=float)
+    dae_v = dae.to_numpy(dtype=float)
+    known = ~np.isnan(dae_v)
+    gross = np.bincount(codes, np.abs(np.where(known, dae_v, 0.0)), minlength=n_p)
+
+    # holdings: (portfolio, underlying), sorted as each portfolio's groupby
+    under = joined["underlying"].to_numpy(dtype=object)
+    holdings = (
+        pd.Series(dae_v).groupby([codes, under], sort=True).sum()
+        if len(joined)
+        else pd.Series(dtype=float, index=pd.MultiIndex.from_arrays([[], []]))
+    )
+    h_g = holdings.index.get_level_values(0).to_numpy(dtype=int)
+    h_u = holdings.index.get_level_values(1).to_numpy(dtype=object)
+    h_e = holdings.to_numpy(dtype=float)
+    position_holding = holdings.index.get_indexer(pd.MultiIndex.from_arrays([codes, under]))
+
+    # ex-ante factor risk
+    design = (
+        design_returns(model.factor_returns, fp.mode)
+        .loc[lambda f: f.index <= ts]
+        .dropna()
+        .iloc[-fp.window :]
+    )
+    risk = grouped_factor_risk(
+        fit.betas.reindex(h_u), h_e, fit.residual_variance.reindex(h_u).to_numpy(dtype=float),
+        design.cov(), h_g, n_p,
+    )  # fmt: skip
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share_in_u = dae_v / h_e[position_holding]
+    share_in_u = np.where(np.isfinite(share_in_u), share_in_u, 0.0)
+    factor_c = risk.factor_contribution_usd2[position_holding] * share_in_u
+    specific_c = risk.specific_contribution_usd2[position_holding] * share_in_u
+    total_c = (risk.factor_contribution_usd2 + risk.specific_contribution_usd2)[
+        position_holding
+    ] * share_in_u
+    total_var = risk.total_variance
+    denominator = np.where(total_var != 0, total_var, np.nan)  # NaN stays NaN
+    contrib = pd.DataFrame(
+        {
+            "factor_contribution_usd2": factor_c,
+            "specific_contribution_usd2": specific_c,
+            "total_contribution_usd2": total_c,
+            "share": total_c / denominator[codes],
+        },
+        index=joined.index,
+    )
+
+    # constant-holdings P&L, every portfolio at once
+    observed = layer.observed(sessions)
+    observed = observed.loc[observed.index <= ts]
+    dates = observed.index
+    underlyings = pd.Index(layer.underlyings)
+    u_code = underlyings.get_indexer(under)
+    holds = sparse.csr_matrix((np.ones(len(codes)), (u_code, codes)), shape=(len(underlyings), n_p))
+    base = observed.reindex(columns=proxy_tickers(layer.equity[0]), fill_value=False).any(axis=1)
+    rows_u = observed.reindex(columns=underlyings, fill_value=False).to_numpy(dtype=float)
+    in_index = base.to_numpy()[:, None] | (np.asarray((holds.T @ rows_u.T).T) > 0)
+    from_end = np.cumsum(in_index[::-1], axis=0)[::-1]
+    in_window = in_index & (from_end <= rp.window)
+    returns = inputs.returns.reindex(index=dates, columns=underlyings).to_numpy(dtype=float)
+    has_return = ~np.isnan(returns)
+    exposure = sparse.csr_matrix(
+        (np.where(known, dae_v, 0.0), (u_code, codes)), shape=(len(underlyings), n_p)
+    )
+    counted = sparse.csr_matrix(
+        (known.astype(float), (u_code, codes)), shape=(len(underlyings), n_p)
+    )
+    pnl = np.asarray((exposure.T @ np.where(has_return, returns, 0.0).T).T)
+    count = np.asarray((counted.T @ has_return.astype(float).T).T)
+    defined = in_window & (count > 0)
+    pnl = np.where(defined, pnl, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        port_returns = pnl / np.where(gross != 0, gross, np.nan)
+    stats = performance_stats_many(
+        pd.DataFrame(port_returns, index=dates, columns=portfolios),
+        risk_free=rp.risk_free, gaussian_mean=rp.gaussian_mean,
+    )  # fmt: skip
+    history_days = defined.sum(axis=0)
+
+    summaries: dict[int, dict] = {}
+    units: dict[int, dict[str, str]] = {}
+    notes: dict[int, tuple[str, ...]] = {}
+    metric_rows: list[dict] = []
+    for g, p in enumerate(portfolios):
+        p = int(p)
+        s = stats.iloc[g]
+        metrics: dict[str, tuple[float, str]] = {k: (float(s[k]), "fraction") for k in METRIC_KEYS}
+        for key in VAR_USD_KEYS:
+            metrics[f"{key}_usd"] = (float(s[key]) * float(gross[g]), "usd")
+        t = float(total_var[g])
+        metrics.update({
+            "gross_exposure_usd": (float(gross[g]), "usd"),
+            "history_days": (float(history_days[g]), "days"),
+            "ex_ante_volatility_usd": (float(risk.total_volatility_usd[g]), "usd"),
+            "ex_ante_variance_usd2": (t, "usd2"),
+            "factor_variance_usd2": (float(risk.factor_variance[g]), "usd2"),
+            "specific_variance_usd2": (float(risk.specific_variance[g]), "usd2"),
+            "factor_risk_share": (float(risk.factor_variance[g]) / t if t else np.nan, "fraction"),
+        })  # fmt: skip
+        metric_rows += [
+            {"portfolio_id": p, "metric": k, "value": v, "unit": u,
+             "reason": None if pd.notna(v) else "not computable from the data"}
+            for k, (v, u) in metrics.items()
+        ]  # fmt: skip
+        days = np.flatnonzero(defined[:, g])
+        summaries[p] = {k: v for k, (v, _) in metrics.items()}
+        summaries[p]["history_start"] = dates[days[0]] if len(days) else None
+        summaries[p]["history_end"] = dates[days[-1]] if len(days) else None
+        units[p] = {k: u for k, (_, u) in metrics.items()}
+        notes[p] = (*layer.notes[p], *risk.notes[g])
+    contrib_rows = contrib.rename_axis("position_id").reset_index()
+    contrib_rows.insert(0, "portfolio_id", joined["portfolio_id"].to_numpy())
+
+    def tables(p: int) -> dict[str, pd.DataFrame]:
+        g = portfolios.get_loc(p)
+        mine = joined.loc[joined["portfolio_id"] == p]
+        days = defined[:, g]
+        factors = pd.DataFrame(
+            {
+                "exposure_usd": risk.exposure_usd[g],
+                "contribution_usd2": risk.contribution_usd2[g],
+                "share": risk.contribution_usd2[g] / denominator[g],
+            },
+            index=pd.Index(risk.factors, name="factor"),
+        )
+        return {
+            "metrics": pd.DataFrame(
+                [
+                    {"metric": k, "value": v, "unit": units[p][k]}
+                    for k, v in summaries[p].items()
+                    if k in units[p]
+                ]
+            ),  # fmt: skip
+            "positions": mine[["symbol", "underlying"]].join(contrib.loc[mine.index]),
+            "factors": factors,
+            "returns": pd.DataFrame(
+                {"pnl_usd": pnl[days, g], "return": port_returns[days, g]}, index=dates[days]
+            ),
+        }
+
+    return LayerRun(
+        "risk_metrics", layer.as_of, layer.portfolio_names,
+        ((RiskMetric, pd.DataFrame(metric_rows)), (PositionRiskContribution, contrib_rows)),
+        summaries, notes, tables,
+    )  # fmt: skip
+
+
+def _stored_snapshots(session: Session, portfolio_ids: Sequence[int]) -> pd.DataFrame:
+    """Every stored snapshot of ``portfolio_ids`` (id, portfolio_id, as_of and
+    :data:`SNAPSHOT_COLUMNS`), in chunks of ``store.IN_CHUNK`` ids."""
+    columns = ["id", "portfolio_id", "as_of", *SNAPSHOT_COLUMNS]
+    ids = list(portfolio_ids)
+    rows = [
+        r._asdict()
+        for start in range(0, len(ids), store.IN_CHUNK)
+        for r in session.execute(
+            select(*(getattr(PortfolioSnapshot, c) for c in columns)).where(
+                PortfolioSnapshot.portfolio_id.in_(ids[start : start + store.IN_CHUNK])
+            )
+        )
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def layer_snapshot(layer: SecurityLayer, session: Session) -> LayerRun:
+    """``run_snapshot`` (no backfill) of every portfolio: the as-of row of
+    ``portfolio_snapshots``, the retention rule and the cumulative P&L, in bulk.
+
+    The stored snapshots of all portfolios are read in one query (``session``); the
+    history each portfolio will have after the save — earlier rows, the as-of row
+    replaced, rows older than ``snapshot.retention_days`` before the latest date
+    dropped, cumulative P&L recomputed — is computed here. :meth:`LayerRun.save`
+    upserts the as-of rows, deletes the dropped rows and updates the cumulative
+    P&L that changed, one bulk statement each.
+
+    Raises
+    ------
+    MarketDataError
+        When no factor has a usable proxy at the as-of date (and a portfolio holds
+        positions).
+    """
+    day, retention = layer.as_of, layer.params.snapshot.retention_days
+    _, portfolios = portfolio_index(layer)
+    inputs = layer.engine_inputs("snapshot")
+    priced = pd.Timestamp(day) in inputs.levels.index
+    new: dict[int, dict] = {}
+    if priced:
+        joined = layer.joined()
+        codes = portfolio_index(layer)[0]
+        pid = joined["portfolio_id"]
+        totals = grouped_exposure_metrics(joined, [pid])
+        pnl = joined["daily_pnl_usd"].astype(float).groupby(pid).sum()
+        market_rows = pd.DataFrame()
+        if not joined.empty:
+            fit = layer.factor_model("snapshot").fit
+            if MARKET_FACTOR in layer.equity[2] and MARKET_FACTOR in fit.betas.columns:
+                dae = delta_adjusted_exposure(joined)
+                position_betas = fit.betas.reindex(joined["underlying"]).set_axis(joined.index)
+                rollup = grouped_factor_exposures(position_betas, dae, codes, len(portfolios))
+                market_rows = rollup.xs(MARKET_FACTOR, level="factor")
+        held = set(pid)
+        for g, p in enumerate(portfolios):
+            p = int(p)
+            row = (
+                {k: totals.at[p, k] for k in SNAPSHOT_FIELDS if k in totals.columns}
+                if p in totals.index
+                else {k: 0 if k.endswith("_count") else 0.0 for k in SNAPSHOT_FIELDS}
+            )
+            row = {k: int(v) if k.endswith("_count") else float(v) for k, v in row.items()}
+            row["daily_pnl_usd"] = float(pnl.get(p, 0.0))
+            market = market_betas(market_rows, market=g) if p in held else {}
+            row.update({k: float(market.get(k, np.nan)) for k in MARKET_BETA_KEYS})
+            new[p] = {"portfolio_id": p, "as_of": day, **{k: row[k] for k in SNAPSHOT_FIELDS}}
+
+    stored = _stored_snapshots(session, list(portfolios))
+    if priced:
+        stored = stored.loc[stored["as_of"] != day]
+    fresh = pd.DataFrame(list(new.values())).assign(id=None)
+    history = pd.concat([stored, fresh], ignore_index=True) if len(fresh) else stored
+    history = history.sort_values(["portfolio_id", "as_of"], kind="stable")
+    latest = history.groupby("portfolio_id")["as_of"].transform("max")
+    cutoff = latest - dt.timedelta(days=retention)
+    keep = (history["as_of"] >= cutoff) | (history["as_of"] == day)
+    dropped = history.loc[~keep, "id"].astype(int).tolist()
+    history = history.loc[keep].copy()
+    history["cumulative_pnl_usd"] = (
+        history["daily_pnl_usd"].astype(float).fillna(0.0).groupby(history["portfolio_id"]).cumsum()
+    )
+    columns = ["as_of", *SNAPSHOT_COLUMNS]
+    counts = history.groupby("portfolio_id").size()
+    today_rows = {
+        int(r["portfolio_id"]): {c: r[c] for c in columns}
+        for r in history.loc[history["as_of"] == day, ["portfolio_id", *columns]].to_dict("records")
+    }
+    summaries: dict[int, dict] = {}
+    for p in portfolios:
+        p = int(p)
+        summaries[p] = {
+            **today_rows.get(p, {}),
+            "history_days": int(counts.get(p, 0)),
+            "written_days": int(p in new),
+        }
+    if priced:
+        notes = dict(layer.notes)
+    else:
+        notes = {int(p): (f"{day}: no prices in the cache, no snapshot",) for p in portfolios}
+    rows = pd.DataFrame(
+        [{**r, "cumulative_pnl_usd": np.nan} for r in new.values()],
+        columns=["portfolio_id", "as_of", *SNAPSHOT_COLUMNS],
+    )
+    cumulative = history[["id", "portfolio_id", "as_of", "cumulative_pnl_usd"]]
+    changed = cumulative.loc[cumulative["id"].notna()]
+    before = stored.set_index("id")["cumulative_pnl_usd"]
+    changed = changed.loc[
+        changed["cumulative_pnl_usd"].to_numpy() != before.reindex(changed["id"]).to_numpy()
+    ]
+    dropped_by = stored.loc[stored["id"].isin(dropped)].groupby("portfolio_id")["id"]
+
+    def save(session: Session, batch_run_id: int | None, ids: list[int]) -> int:
+        wanted = set(ids)
+        now = dt.datetime.now(dt.UTC)
+        final = cumulative.loc[cumulative["id"].isna()].set_index("portfolio_id")
+        upserts = [
+            {**r, "cumulative_pnl_usd": float(final.at[r["portfolio_id"], "cumulative_pnl_usd"]),
+             "batch_run_id": batch_run_id, "computed_at": now}
+            for r in new.values() if r["portfolio_id"] in wanted
+        ]  # fmt: skip
+        store.upsert(session, PortfolioSnapshot, upserts, key=("portfolio_id", "as_of"))
+        gone = [int(i) for p, g in dropped_by for i in g if p in wanted]
+        for start in range(0, len(gone), store.IN_CHUNK):
+            session.execute(
+                delete(PortfolioSnapshot).where(
+                    PortfolioSnapshot.id.in_(gone[start : start + store.IN_CHUNK])
+                )
+            )
+        updates = [
+            {"id": int(i), "cumulative_pnl_usd": float(c)}
+            for i, p, c in changed[["id", "portfolio_id", "cumulative_pnl_usd"]].itertuples(
+                index=False
+            )
+            if p in wanted
+        ]
+        for start in range(0, len(updates), store.EXECUTEMANY_ROWS):
+            session.execute(
+                update(PortfolioSnapshot), updates[start : start + store.EXECUTEMANY_ROWS]
+            )
+        return len(upserts)
+
+    def tables(p: int) -> dict[str, pd.DataFrame]:
+        mine = history.loc[history["portfolio_id"] == p, columns]
+        mine = pd.DataFrame(mine.to_dict("records"), columns=columns)
+        return {"snapshot": mine[mine["as_of"] == day], "history": mine}
+
+    return LayerRun(
+        "snapshot", day, layer.portfolio_names, ((PortfolioSnapshot, rows),),
+        summaries, notes, tables, save,
+    )  # fmt: skip
+
+
+LayerEngine = Callable[[SecurityLayer, Session], LayerRun]
+"""A layered engine: (security layer, session for what it reads stored) -> :class:`LayerRun`."""
+
+
+def _reads_nothing(engine: Callable[[SecurityLayer], LayerRun]) -> LayerEngine:
+    """``engine`` as a :data:`LayerEngine` (it reads nothing stored: the session is unused)."""
+
+    @functools.wraps(engine)
+    def layered(layer: SecurityLayer, session: Session) -> LayerRun:
+        return engine(layer)
+
+    return layered
+
+
+LAYER_ENGINES: dict[str, LayerEngine] = {
+    "valuation": _reads_nothing(layer_valuation),
+    "greeks": _reads_nothing(layer_greeks),
+    "exposures": _reads_nothing(layer_exposures),
+    "factors": _reads_nothing(layer_factors),
+    "risk_metrics": _reads_nothing(layer_risk_metrics),
+    "snapshot": layer_snapshot,
 }
 """Engines computed for every portfolio at once; the others run per portfolio."""

@@ -230,6 +230,17 @@ class SecurityLayer:
             )
         return self._cache["inputs", sessions]
 
+    def observed(self, sessions: int) -> pd.DataFrame:
+        """Dates × symbols, True where the price table has a row: over the history
+        :meth:`inputs_for` ``(sessions)`` covers (its returns' dates are the rows' dates)."""
+        key = ("observed", max(sessions, self.params.greeks.realized_vol_sessions + 1))
+        if key not in self._cache:
+            start = sessions_window(self.as_of, key[1])[0]
+            table = self._table.loc[self._table["date"] >= start, ["date", "symbol"]]
+            frame = pd.crosstab(pd.to_datetime(table["date"]), table["symbol"]) > 0
+            self._cache[key] = frame.sort_index()
+        return self._cache[key]
+
     def engine_inputs(self, engine: str) -> MarketInputs:
         """:meth:`inputs_for` the history ``run_<engine>`` loads."""
         return self.inputs_for(history_sessions(self.params)[engine])

@@ -88,8 +88,8 @@ def layered(settings, ids: list[int]) -> dict[str, float]:  # noqa: ANN001
     seconds["security layer"] = time.perf_counter() - start
     for engine, fn in LAYER_ENGINES.items():
         start = time.perf_counter()
-        result = fn(layer)
         with session_scope(settings) as session:
+            result = fn(layer, session)
             result.save(session)
         seconds[engine] = time.perf_counter() - start
     return seconds

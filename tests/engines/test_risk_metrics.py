@@ -20,6 +20,7 @@ from sigmasight_lib.engines.risk_metrics import (
     historical_var,
     parametric_var,
     performance_stats,
+    performance_stats_many,
     tail_count,
 )
 from sigmasight_lib.marketdata.offline import OfflineSnapshotProvider
@@ -213,6 +214,40 @@ def test_nans_are_dropped(real_returns):
     assert all(np.isfinite(v) for v in got.values())
     zero_filled = performance_stats(holey.fillna(0.0))
     assert got["parametric_var_95"] != pytest.approx(zero_filled["parametric_var_95"], rel=REL)
+
+
+@pytest.mark.parametrize("gaussian_mean", ["zero", "sample"])
+def test_performance_stats_many_equals_one_series_at_a_time(real_returns, gaussian_mean):
+    spy, aapl = real_returns["SPY"], real_returns["AAPL"]
+    holey = spy.copy()
+    holey.iloc[[0, 3, 50, 51, 200]] = np.nan
+    late = aapl.copy()
+    late.iloc[:100] = np.nan
+    frame = pd.DataFrame(
+        {
+            "spy": spy,
+            "aapl": aapl,
+            "holey": holey,
+            "late": late,
+            "constant": 0.001,  # Sharpe +inf, no drawdown
+            "gains": spy.abs() + 0.001,  # Sortino +inf
+            "all_nan": np.nan,
+            "one": [0.01] + [np.nan] * (len(spy) - 1),
+        },
+        index=spy.index,
+    )
+    many = performance_stats_many(frame, risk_free=1e-4, gaussian_mean=gaussian_mean)
+    assert list(many.index) == list(frame.columns) and tuple(many.columns) == METRIC_KEYS
+    for column in frame.columns:
+        want = performance_stats(frame[column], risk_free=1e-4, gaussian_mean=gaussian_mean)
+        got = many.loc[column].to_dict()
+        for key in METRIC_KEYS:
+            if math.isnan(want[key]) or math.isinf(want[key]):
+                assert got[key] == want[key] or (math.isnan(got[key]) and math.isnan(want[key]))
+            else:
+                assert got[key] == pytest.approx(want[key], rel=REL, abs=1e-15), (column, key)
+    assert many.loc[["all_nan", "one"]].isna().all().all()
+    assert math.isinf(many.at["constant", "sharpe"]) and math.isinf(many.at["gains", "sortino"])
 
 
 def test_bad_level_and_shape_raise():

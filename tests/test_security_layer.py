@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import shutil
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -21,7 +23,9 @@ import pytest
 from sqlalchemy import select
 
 from sigmasight_lib.db import store
+from sigmasight_lib.db.models import PortfolioSnapshot
 from sigmasight_lib.db.session import session_scope
+from sigmasight_lib.marketdata.calendar import sessions_window
 from sigmasight_lib.marketdata.offline import OfflineSnapshotProvider
 from sigmasight_lib.params import load_engine_params
 from sigmasight_lib.portfolios.synthetic import generate_synthetic_portfolios, snapshot_universe
@@ -148,3 +152,51 @@ def test_load_positions_many_equals_load_positions(layered_db) -> None:  # noqa:
             # pandas infers a string dtype (missing = NaN) for a column holding strings,
             # object (missing = None) for one holding only None: compare the values
             pd.testing.assert_frame_equal(plain(mine), plain(one))
+
+
+def test_layered_snapshot_with_stored_history_and_retention_equals_run_snapshot(
+    layered_db, tmp_path
+) -> None:  # noqa: ANN001
+    """Earlier snapshots exist (a backfill at the previous sessions) and the retention
+    window is short: the layered snapshot deletes, keeps and re-accumulates exactly as
+    ``run_snapshot`` does, for every portfolio (summary, history table and stored rows)."""
+    params_dir = tmp_path / "params"
+    shutil.copytree(layered_db.params_dir, params_dir)
+    engines = params_dir / "engines.yaml"
+    engines.write_text(
+        engines.read_text(encoding="utf-8").replace("retention_days: 365", "retention_days: 4"),
+        encoding="utf-8",
+    )
+    settings, provider = replace(layered_db, params_dir=params_dir), OfflineSnapshotProvider()
+    params = load_engine_params(params_dir)
+    assert params.snapshot.retention_days == 4
+    with session_scope(settings) as session:
+        ids = [p.id for p in store.load_portfolios(session)]
+    earlier = sessions_window(AS_OF, 8)[0]  # 7 sessions before the as-of
+    for pid in ids:  # history: 8 sessions up to `earlier`, i.e. some beyond the retention
+        ENGINE_RUNNERS["snapshot"](settings, pid, earlier, provider=provider, backfill=7)
+    expected = {
+        pid: ENGINE_RUNNERS["snapshot"](settings, pid, AS_OF, provider=provider, save=False)
+        for pid in ids
+    }
+    assert all(len(e.tables["history"]) < 9 for e in expected.values())  # retention deleted
+    with session_scope(settings) as session:
+        layer = SecurityLayer.build(session, provider, params, AS_OF, ids)
+    with session_scope(settings) as session:
+        result = LAYER_ENGINES["snapshot"](layer, session)
+        result.save(session)
+    for pid in ids:
+        got, want = result.run(pid), expected[pid]
+        same(got.summary, want.summary, f"snapshot[{want.portfolio}].summary")
+        assert got.notes == want.notes
+        same(got.tables["history"], want.tables["history"], f"snapshot[{want.portfolio}].history")
+    with session_scope(settings) as session:
+        for pid in ids:
+            rows = session.scalars(
+                select(PortfolioSnapshot)
+                .where(PortfolioSnapshot.portfolio_id == pid)
+                .order_by(PortfolioSnapshot.as_of)
+            ).all()
+            history = expected[pid].tables["history"]
+            assert [r.as_of for r in rows] == list(history["as_of"])
+            same([r.cumulative_pnl_usd for r in rows], history["cumulative_pnl_usd"].tolist())

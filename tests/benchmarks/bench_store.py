@@ -40,12 +40,14 @@ from sigmasight_lib.db.models import (
     PositionValuation,
 )
 from sigmasight_lib.db.session import dispose_engine, session_scope, upgrade
+from sigmasight_lib.engines.valuation import VALUATION_COLUMNS
 
 AS_OF = dt.date(2017, 3, 29)
 PORTFOLIOS = 1_000
 POSITIONS = 50
 FACTORS = 6
 GOAL_SQLITE = 4.0
+TEXT_COLUMNS = ("price_source", "expired", "reason")
 
 
 def replace_before(session, model, as_of, portfolio_ids, rows, batch_run_id=None) -> int:  # noqa: ANN001
@@ -101,21 +103,7 @@ def frames(pids: list[int], pos: list[int], fids: list[int]) -> dict[type, pd.Da
     owner = np.repeat(pids, POSITIONS)
     valuation = pd.DataFrame(
         {"portfolio_id": owner, "position_id": pos}
-        | {
-            c: rng.normal(100, 10, n)
-            for c in (
-                "price",
-                "previous_price",
-                "underlying_price",
-                "market_value_usd",
-                "exposure_usd",
-                "notional_usd",
-                "cost_basis_usd",
-                "unrealized_pnl_usd",
-                "realized_pnl_usd",
-                "daily_pnl_usd",
-            )
-        }  # fmt: skip
+        | {c: rng.normal(100, 10, n) for c in VALUATION_COLUMNS if c not in TEXT_COLUMNS}
         | {"price_source": "market", "expired": False, "reason": None}
     )
     m = n * len(fids)

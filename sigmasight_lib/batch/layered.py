@@ -86,7 +86,7 @@ def run_layered(
         started = time.perf_counter()
         try:
             with session_scope(settings) as session:
-                layer = SecurityLayer.build(
+                layer = SecurityLayer.build_or_load(
                     session, provider, params, as_of, ids, scenarios=scenarios
                 )
         except Exception as exc:  # every layered job fails with the reason; the others go on

@@ -661,6 +661,103 @@ class PortfolioSnapshot(ResultMixin, Base):
     position_count: Mapped[int | None] = mapped_column(Integer)
 
 
+# --------------------------------------------------------------------------- security layer
+
+
+class SecurityLayerRecord(Base):
+    """A stored security layer (:class:`~sigmasight_lib.runs.security_layer.SecurityLayer`):
+    the figures computed once per security for one key (as-of, provider, parameter hash)."""
+
+    __tablename__ = "security_layers"
+    __table_args__ = (UniqueConstraint("as_of", "provider", "params_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    provider: Mapped[str] = mapped_column(String(40))
+    params_hash: Mapped[str] = mapped_column(String(64))
+    """sha256 of parameters, factor definitions, scenario set and code version."""
+    code_version: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    securities: Mapped[int] = mapped_column(Integer, default=0)
+    """Rows of ``security_analytics`` (underlyings and factor proxies)."""
+    factor_mode: Mapped[str | None] = mapped_column(String(20))
+    """The factor fit's ``mode`` (NULL when no factor had usable data)."""
+    factors: Mapped[list[Any] | None] = mapped_column(JSON)
+    """The factor fit's factor names, in column order (market first)."""
+    factor_window_start: Mapped[dt.date | None] = mapped_column(Date)
+    factor_window_end: Mapped[dt.date | None] = mapped_column(Date)
+
+
+def _layer_fk() -> Mapped[int]:
+    return mapped_column(ForeignKey("security_layers.id", ondelete="CASCADE"), index=True)
+
+
+class SecurityAnalytics(Base):
+    """Per security of a layer: closes at the as-of and the previous session (currency per
+    share) and the annualized realized volatility (decimal) the option fallback vol uses."""
+
+    __tablename__ = "security_analytics"
+    __table_args__ = (UniqueConstraint("layer_id", "symbol"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    layer_id: Mapped[int] = _layer_fk()
+    symbol: Mapped[str] = mapped_column(String(32))
+    price: Mapped[float | None] = mapped_column(Float)
+    previous_price: Mapped[float | None] = mapped_column(Float)
+    realized_vol: Mapped[float | None] = mapped_column(Float)
+
+
+class SecurityFactorBeta(Base):
+    """One underlying's fit on one factor (the ``factors`` engine's window): the
+    per-factor coefficients and, repeated on each factor's row, the fit's statistics."""
+
+    __tablename__ = "security_factor_betas"
+    __table_args__ = (UniqueConstraint("layer_id", "symbol", "factor_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    layer_id: Mapped[int] = _layer_fk()
+    symbol: Mapped[str] = mapped_column(String(32))
+    factor_id: Mapped[int] = mapped_column(ForeignKey("factor_definitions.id", ondelete="CASCADE"))
+    beta: Mapped[float | None] = mapped_column(Float)
+    """Capped at ±cap (``capped`` says when)."""
+    beta_uncapped: Mapped[float | None] = mapped_column(Float)
+    t_stat: Mapped[float | None] = mapped_column(Float)
+    capped: Mapped[bool] = mapped_column(Boolean, default=False)
+    alpha: Mapped[float | None] = mapped_column(Float)
+    """Intercept, daily return (decimal)."""
+    alpha_t_stat: Mapped[float | None] = mapped_column(Float)
+    r_squared: Mapped[float | None] = mapped_column(Float)
+    residual_variance: Mapped[float | None] = mapped_column(Float)
+    """Daily residual variance, squared decimal return."""
+    condition_number: Mapped[float | None] = mapped_column(Float)
+    observations: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ContractGreeks(Base):
+    """An option contract's Greeks per share of underlying (position Greeks / (quantity ×
+    multiplier)), mibian units, and the inputs of its BSM price at the layer's as-of."""
+
+    __tablename__ = "contract_greeks"
+    __table_args__ = (UniqueConstraint("layer_id", "symbol"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    layer_id: Mapped[int] = _layer_fk()
+    symbol: Mapped[str] = mapped_column(String(32))
+    """Compact OCC symbol."""
+    delta: Mapped[float | None] = mapped_column(Float)
+    gamma: Mapped[float | None] = mapped_column(Float)
+    theta: Mapped[float | None] = mapped_column(Float)
+    vega: Mapped[float | None] = mapped_column(Float)
+    rho: Mapped[float | None] = mapped_column(Float)
+    model_price: Mapped[float | None] = mapped_column(Float)
+    implied_vol: Mapped[float | None] = mapped_column(Float)
+    vol_source: Mapped[str | None] = mapped_column(String(20))
+    years_to_expiry: Mapped[float | None] = mapped_column(Float)
+    risk_free_rate: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
 # --------------------------------------------------------------------------- what-if
 
 

@@ -8,14 +8,16 @@ them.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy import Float, Integer, Table, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from sigmasight_lib.db.models import (
@@ -436,7 +438,7 @@ def replace_results_many(
     scope: Any = None,
 ) -> int:
     """:func:`replace_results` of many portfolios at once: one DELETE per chunk of
-    portfolio ids, then executemany INSERTs of :data:`EXECUTEMANY_ROWS` rows.
+    portfolio ids, then a bulk insert (:func:`bulk_insert`).
 
     Parameters
     ----------
@@ -444,7 +446,8 @@ def replace_results_many(
         The portfolios whose rows for ``as_of`` are replaced (also those with no
         row in ``rows``: their old rows are deleted).
     rows : DataFrame or sequence of mappings
-        Each row carries its ``portfolio_id``; NaN is stored as NULL.
+        Each row carries its ``portfolio_id``; NaN is stored as NULL. A DataFrame
+        (converted column by column) is the fast input.
 
     Everything runs in the caller's transaction: the caller commits once per
     engine (and chunk of portfolios), so a failure rolls back to the earlier
@@ -463,15 +466,202 @@ def replace_results_many(
             model.as_of == as_of,  # type: ignore[attr-defined]
         )
         session.execute(stmt if scope is None else stmt.where(scope))
-    records = (
-        result_records(rows)
-        if isinstance(rows, pd.DataFrame)
-        else [{k: _clean(v) for k, v in r.items()} for r in rows]
+    constants = {
+        "as_of": as_of,
+        "batch_run_id": batch_run_id,
+        "computed_at": dt.datetime.now(dt.UTC),
+    }
+    return bulk_insert(session, model, rows, constants=constants)
+
+
+BULK_ROWS = 20_000
+"""Rows converted and sent per driver call by :func:`bulk_insert` (bounds memory)."""
+
+
+def bulk_insert(
+    session: Session,
+    model: type[Base],
+    rows: pd.DataFrame | Sequence[Mapping[str, Any]],
+    *,
+    constants: Mapping[str, Any] | None = None,
+    method: str = "auto",
+) -> int:
+    """Insert ``rows`` into ``model``'s table through the driver's fastest bulk path,
+    in the caller's transaction.
+
+    SQLite: the DB-API cursor's ``executemany`` of one prepared ``INSERT``;
+    PostgreSQL with psycopg 3: ``COPY ... FROM STDIN``; any other driver:
+    SQLAlchemy's executemany. Values are converted as SQLAlchemy converts them for
+    the dialect (each column type's bind processor: dates as SQLite strings, JSON
+    through the column's serializer, booleans as 0/1 on SQLite); NaN / NaT / None
+    are NULL. Columns of the table missing from ``rows`` and ``constants`` take
+    their Python-side default (``capped=False``, ``computed_at=now``) or, without
+    one, the database's.
+
+    Parameters
+    ----------
+    rows : DataFrame or sequence of mappings
+        Columns / keys not in the table are ignored. A DataFrame is converted
+        column by column (the fast input); mappings use the first row's keys.
+    constants : mapping, optional
+        Column -> one value for every row (overrides a column of ``rows``).
+    method : {'auto', 'sqlalchemy'}, default='auto'
+        ``sqlalchemy`` forces SQLAlchemy's executemany (the reference the fast paths
+        are tested against).
+
+    Returns
+    -------
+    int
+        Rows inserted (0 for an empty input, which sends nothing).
+    """
+    n = len(rows)
+    if n == 0:
+        return 0
+    table: Table = model.__table__  # type: ignore[assignment]
+    dialect = session.get_bind().dialect
+    constants = dict(constants or {})
+    given = list(rows.columns) if isinstance(rows, pd.DataFrame) else list(rows[0])
+    varying = [c.name for c in table.columns if c.name in given and c.name not in constants]
+    for column in table.columns:
+        if column.name in given or column.name in constants or column.default is None:
+            continue
+        if column.primary_key and column.autoincrement in (True, "auto"):
+            continue
+        default = column.default
+        if default.is_scalar:  # type: ignore[attr-defined]
+            constants[column.name] = default.arg  # type: ignore[attr-defined]
+        elif default.is_callable:  # type: ignore[attr-defined]
+            constants[column.name] = default.arg(None)  # type: ignore[attr-defined]
+    fixed = [c for c in constants if c in table.columns]
+    names = varying + fixed
+    if method not in ("auto", "sqlalchemy"):
+        raise ValueError(f"method must be 'auto' or 'sqlalchemy', not {method!r}")
+    raw = method == "auto" and (
+        dialect.name == "sqlite" or (dialect.name == "postgresql" and dialect.driver == "psycopg")
     )
-    now = dt.datetime.now(dt.UTC)
-    extra = {"as_of": as_of, "batch_run_id": batch_run_id, "computed_at": now}
-    for r in records:
-        r.update(extra)
-    for start in range(0, len(records), EXECUTEMANY_ROWS):
-        session.execute(insert(model), records[start : start + EXECUTEMANY_ROWS])
-    return len(records)
+    # the raw paths convert as SQLAlchemy would; the fallback lets SQLAlchemy convert
+    processors = {c: _bind_processor(table.columns[c], dialect) if raw else None for c in names}
+    if raw and dialect.name == "postgresql":
+        # COPY parses text: an integer column takes no "250.0" (a bound float8 is cast)
+        for c in names:
+            if isinstance(table.columns[c].type, Integer) and processors[c] is None:
+                processors[c] = _as_integer
+    fixed_values = []
+    for c in fixed:
+        value = _clean(constants[c])
+        proc = processors[c]
+        fixed_values.append(proc(value) if proc is not None else value)
+
+    if raw and dialect.name == "sqlite":
+        send = _sqlite_sender(session, table, names, dialect)
+    elif raw:
+        send = _copy_sender(session, table, names, dialect)
+    else:
+        send = _executemany_sender(session, table, names)
+    for start in range(0, n, BULK_ROWS):
+        part = (
+            rows.iloc[start : start + BULK_ROWS]
+            if isinstance(rows, pd.DataFrame)
+            else rows[start : start + BULK_ROWS]
+        )
+        size = len(part)
+        columns = [_column_values(part, c, table.columns[c].type, processors[c]) for c in varying]
+        columns += [itertools.repeat(v, size) for v in fixed_values]
+        send(list(zip(*columns, strict=False)) if columns else [()] * size)
+    return n
+
+
+def _as_integer(value: Any) -> Any:
+    """A float for an integer column rounded as PostgreSQL casts float8 (half to even)."""
+    return round(value) if isinstance(value, float) else value
+
+
+def _bind_processor(column: Any, dialect: Any) -> Any:
+    """The column type's bind processor for ``dialect`` (None when values pass as they are)."""
+    return column.type.dialect_impl(dialect).bind_processor(dialect)
+
+
+def _column_values(
+    rows: pd.DataFrame | Sequence[Mapping[str, Any]], name: str, type_: Any, processor: Any
+) -> list[Any]:
+    """One column of ``rows`` as driver values: Python scalars, NULL for NaN / NaT / None,
+    then the column type's bind processor (skipped for floats of a float column, which
+    it returns unchanged)."""
+    if isinstance(rows, pd.DataFrame):
+        series = rows[name]
+        kind = series.dtype.kind
+        if kind == "f":
+            values = series.to_numpy().tolist()
+            if series.isna().any():
+                values = [None if v != v else v for v in values]
+            if isinstance(type_, Float):
+                return values
+        elif kind in "iub":
+            values = series.to_numpy().tolist()
+            if processor is _as_integer:
+                return values
+        else:
+            values = series.astype(object).where(series.notna(), None).tolist()
+            values = [v if v is None or type(v) is str else _clean(v) for v in values]
+    else:
+        values = [_clean(r.get(name)) for r in rows]
+    if processor is None:
+        return values
+    return [processor(v) for v in values]
+
+
+def _dbapi_error(sql: str, exc: Exception, dialect: Any) -> DBAPIError:
+    """The driver's error as SQLAlchemy raises it (``IntegrityError``, ``OperationalError``...),
+    so that callers (``session_scope``) see the same exceptions on every path."""
+    return DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error, dialect=dialect)
+
+
+def _sqlite_sender(session: Session, table: Table, names: list[str], dialect: Any) -> Any:
+    quote = dialect.identifier_preparer.quote
+    sql = (
+        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+        f"({', '.join(quote(c) for c in names)}) VALUES ({', '.join('?' * len(names))})"
+    )
+    connection = session.connection().connection  # the DB-API connection, same transaction
+
+    def send(batch: list[tuple]) -> None:
+        cursor = connection.cursor()
+        try:
+            cursor.executemany(sql, batch)
+        except dialect.loaded_dbapi.Error as exc:
+            raise _dbapi_error(sql, exc, dialect) from exc
+        finally:
+            cursor.close()
+
+    return send
+
+
+def _copy_sender(session: Session, table: Table, names: list[str], dialect: Any) -> Any:
+    quote = dialect.identifier_preparer.quote
+    sql = (
+        f"COPY {dialect.identifier_preparer.format_table(table)} "
+        f"({', '.join(quote(c) for c in names)}) FROM STDIN"
+    )
+    connection = session.connection().connection
+
+    def send(batch: list[tuple]) -> None:
+        cursor = connection.cursor()
+        try:
+            with cursor.copy(sql) as copy:
+                for row in batch:
+                    copy.write_row(row)
+        except dialect.loaded_dbapi.Error as exc:
+            raise _dbapi_error(sql, exc, dialect) from exc
+        finally:
+            cursor.close()
+
+    return send
+
+
+def _executemany_sender(session: Session, table: Table, names: list[str]) -> Any:
+    stmt = insert(table)
+
+    def send(batch: list[tuple]) -> None:
+        session.execute(stmt, [dict(zip(names, row, strict=True)) for row in batch])
+
+    return send

@@ -194,6 +194,36 @@ def fit_factor_model(
     """
     fp = params.factors
     ts = pd.Timestamp(day)
+    factor_rets, proxies_used, na = usable_factor_returns(inputs, day, proxies, na_reasons, params)
+    returns = (
+        inputs.returns.loc[inputs.returns.index <= ts]
+        if not inputs.returns.empty
+        else inputs.returns
+    )
+    asset_returns = returns.reindex(columns=list(securities))
+    fit = factor_betas(
+        asset_returns, factor_rets, mode=fp.mode,
+        window=fp.window, min_obs=fp.min_obs, cap=fp.cap,
+    )  # fmt: skip
+    return FactorModel(fit, factor_rets, proxies_used, na)
+
+
+def usable_factor_returns(
+    inputs: MarketInputs,
+    day: dt.date,
+    proxies: FactorProxies,
+    na_reasons: dict[str, str],
+    params: EngineParams,
+) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
+    """The factor series :func:`fit_factor_model` regresses on: ``(factor_returns,
+    proxies_used, na_reasons)`` (see :class:`FactorModel`).
+
+    Raises
+    ------
+    MarketDataError
+        When no factor has a usable proxy at ``day``.
+    """
+    fp = params.factors
     chosen = factor_returns_from(inputs, proxies, day, params)
     factor_rets = chosen.returns
     na = {**na_reasons, **chosen.na_reasons}
@@ -207,17 +237,7 @@ def fit_factor_model(
             f"no factor has usable proxy data at {day}: "
             + "; ".join(f"{n}: {r}" for n, r in na.items())
         )
-    returns = (
-        inputs.returns.loc[inputs.returns.index <= ts]
-        if not inputs.returns.empty
-        else inputs.returns
-    )
-    asset_returns = returns.reindex(columns=list(securities))
-    fit = factor_betas(
-        asset_returns, factor_rets, mode=fp.mode,
-        window=fp.window, min_obs=fp.min_obs, cap=fp.cap,
-    )  # fmt: skip
-    return FactorModel(fit, factor_rets, chosen.proxies_used, na)
+    return factor_rets, chosen.proxies_used, na
 
 
 def fit_macro_betas(

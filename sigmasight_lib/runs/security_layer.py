@@ -24,18 +24,28 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from sigmasight_lib.db import store
-from sigmasight_lib.db.models import Portfolio
+from sigmasight_lib.db.models import (
+    ContractGreeks,
+    FactorDefinition,
+    Portfolio,
+    SecurityAnalytics,
+    SecurityFactorBeta,
+    SecurityLayerRecord,
+)
+from sigmasight_lib.engines.factors import FactorBetas
 from sigmasight_lib.engines.greeks import realized_volatility
+from sigmasight_lib.exceptions import MarketDataError
 from sigmasight_lib.lineage import code_version
 from sigmasight_lib.marketdata import MarketDataProvider
-from sigmasight_lib.marketdata.calendar import sessions_window
+from sigmasight_lib.marketdata.calendar import previous_session, sessions_window
 from sigmasight_lib.params import EngineParams
 from sigmasight_lib.runs.inputs import (
     HISTORY_MARGIN_SESSIONS,
@@ -50,6 +60,7 @@ from sigmasight_lib.runs.securities import (
     analytics_notes,
     compute_position_analytics,
     fit_factor_model,
+    usable_factor_returns,
 )
 
 CURVE_MARGIN_DAYS = 10
@@ -285,6 +296,139 @@ class SecurityLayer:
         history = returns.loc[returns.index <= pd.Timestamp(self.as_of)]
         return realized_volatility(history, self.params.greeks.realized_vol_sessions)
 
+    # ------------------------------------------------------------------ storage
+
+    @property
+    def reused(self) -> bool:
+        """The factor fit came from a stored layer (:meth:`build_or_load`)."""
+        return bool(self._cache.get("reused", False))
+
+    def security_analytics(self) -> pd.DataFrame:
+        """Per loaded symbol (index, sorted): ``price`` and ``previous_price`` (closes at the
+        as-of and the previous session, NaN when missing) and ``realized_vol``."""
+        levels = self.inputs.levels
+        symbols = sorted(levels.columns)
+        inputs = self.inputs_for(0)
+        return pd.DataFrame(
+            {
+                "price": inputs.row(levels, self.as_of).reindex(symbols),
+                "previous_price": inputs.row(levels, previous_session(self.as_of)).reindex(symbols),
+                "realized_vol": self.realized_vol().reindex(symbols),
+            },
+            index=pd.Index(symbols, name="symbol"),
+        ).astype(float)
+
+    def contract_greeks(self) -> pd.DataFrame:
+        """Per option contract held (index = symbol): Greeks per share of underlying (the
+        position Greeks / (quantity × multiplier), from its first position with a nonzero
+        quantity) and the BSM inputs, columns of :class:`~sigmasight_lib.db.models.ContractGreeks`."""
+        positions, greeks = self.positions, self.greeks
+        scale = positions["quantity"].astype(float) * positions["multiplier"].astype(float)
+        held = positions["option_type"].isin(["C", "P"]) & (scale != 0)
+        per_unit = greeks.loc[held, list(_UNIT_GREEKS)].astype(float).div(scale[held], axis=0)
+        frame = per_unit.join(greeks.loc[held, list(_CONTRACT_INPUTS)])
+        frame.insert(0, "symbol", positions.loc[held, "symbol"])
+        return frame.drop_duplicates("symbol").set_index("symbol").sort_index()
+
+    def save(self, session: Session) -> int:
+        """Store the layer's security figures under its key (replacing a stored layer of
+        the same key), in the caller's transaction: :meth:`security_analytics`, the factor
+        fit of the ``factors`` engine (:meth:`factor_model`; none when no factor has usable
+        data) and :meth:`contract_greeks`, written by :func:`~sigmasight_lib.db.store.bulk_insert`.
+
+        Returns
+        -------
+        int
+            The ``security_layers`` id.
+        """
+        key = self.key
+        session.execute(
+            delete(SecurityLayerRecord).where(
+                SecurityLayerRecord.as_of == key.as_of,
+                SecurityLayerRecord.provider == key.provider,
+                SecurityLayerRecord.params_hash == key.params_hash,
+            )
+        )
+        try:
+            fit = self.factor_model().fit
+        except MarketDataError:
+            fit = None
+        analytics = self.security_analytics()
+        record = SecurityLayerRecord(
+            as_of=key.as_of, provider=key.provider, params_hash=key.params_hash,
+            code_version=code_version(), securities=len(analytics),
+            factor_mode=fit.mode if fit else None, factors=list(fit.factors) if fit else None,
+            factor_window_start=_date(fit.window_start) if fit else None,
+            factor_window_end=_date(fit.window_end) if fit else None,
+        )  # fmt: skip
+        session.add(record)
+        session.flush()
+        store.bulk_insert(
+            session, SecurityAnalytics, analytics.reset_index(), constants={"layer_id": record.id}
+        )
+        if fit is not None:
+            store.bulk_insert(
+                session, SecurityFactorBeta, _fit_rows(fit, self.equity[2]),
+                constants={"layer_id": record.id},
+            )  # fmt: skip
+        store.bulk_insert(
+            session, ContractGreeks, self.contract_greeks().reset_index(),
+            constants={"layer_id": record.id},
+        )  # fmt: skip
+        return record.id
+
+    @staticmethod
+    def load(session: Session, key: SecurityLayerKey) -> StoredSecurityLayer | None:
+        """The stored layer of ``key`` (:meth:`save`), or None."""
+        record = session.scalars(
+            select(SecurityLayerRecord).where(
+                SecurityLayerRecord.as_of == key.as_of,
+                SecurityLayerRecord.provider == key.provider,
+                SecurityLayerRecord.params_hash == key.params_hash,
+            )
+        ).one_or_none()
+        if record is None:
+            return None
+        analytics = _frame(session, SecurityAnalytics, record.id).set_index("symbol")
+        greeks = _frame(session, ContractGreeks, record.id).set_index("symbol")
+        fit = None
+        if record.factors is not None:
+            fit = _stored_fit(record, _frame(session, SecurityFactorBeta, record.id), session)
+        return StoredSecurityLayer(key, record.id, analytics, fit, greeks)
+
+    @classmethod
+    def build_or_load(
+        cls,
+        session: Session,
+        provider: MarketDataProvider,
+        params: EngineParams,
+        as_of: dt.date,
+        portfolio_ids: list[int],
+        *,
+        scenarios: str = "",
+        save: bool = True,
+    ) -> SecurityLayer:
+        """:meth:`build`, reusing the factor fit of a stored layer with the same key that
+        covers every underlying held (:attr:`reused` says so); otherwise the fit is
+        computed and, with ``save``, the layer stored (replacing one of the same key),
+        in the caller's transaction."""
+        layer = cls.build(session, provider, params, as_of, portfolio_ids, scenarios=scenarios)
+        stored = cls.load(session, layer.key)
+        if stored is not None and stored.covers(layer.underlyings):
+            if stored.fit is not None:
+                proxies, na, _ = layer.equity
+                factor_rets, used, na = usable_factor_returns(
+                    layer.inputs_for(history_sessions(params)["factors"]), as_of, proxies, na,
+                    params,
+                )  # fmt: skip
+                fit = _subset_fit(stored.fit, layer.underlyings)
+                sessions = history_sessions(params)["factors"]
+                layer._cache["factor_model", sessions] = FactorModel(fit, factor_rets, used, na)
+            layer._cache["reused"] = True
+        elif save:
+            layer.save(session)
+        return layer
+
     # ------------------------------------------------------------------ internals
 
     def _position_analytics(self) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -328,3 +472,118 @@ def portfolio_index(layer: SecurityLayer) -> tuple[np.ndarray, pd.Index]:
     the layer, ascending id)."""
     portfolios = pd.Index(sorted(layer.portfolio_names), name="portfolio_id")
     return portfolios.get_indexer(layer.positions["portfolio_id"]), portfolios
+
+
+_UNIT_GREEKS = ("delta", "gamma", "theta", "vega", "rho")
+_CONTRACT_INPUTS = (
+    "model_price", "implied_vol", "vol_source", "years_to_expiry", "risk_free_rate", "reason",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StoredSecurityLayer:
+    """A security layer as stored (:meth:`SecurityLayer.save`).
+
+    Attributes
+    ----------
+    key : SecurityLayerKey
+    layer_id : int
+        ``security_layers.id``.
+    analytics : DataFrame indexed by symbol
+        :meth:`SecurityLayer.security_analytics`.
+    fit : FactorBetas or None
+        The ``factors`` engine's fit (None when no factor had usable data).
+    contract_greeks : DataFrame indexed by contract symbol
+        :meth:`SecurityLayer.contract_greeks`.
+    """
+
+    key: SecurityLayerKey
+    layer_id: int
+    analytics: pd.DataFrame
+    fit: FactorBetas | None
+    contract_greeks: pd.DataFrame
+
+    def covers(self, underlyings: list[str]) -> bool:
+        """Every one of ``underlyings`` has stored figures (and a stored fit row)."""
+        if not set(underlyings) <= set(self.analytics.index):
+            return False
+        return self.fit is None or set(underlyings) <= set(self.fit.betas.index)
+
+
+def _date(value: pd.Timestamp | None) -> dt.date | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
+
+
+def _frame(session: Session, model: type, layer_id: int) -> pd.DataFrame:
+    """Every row of ``model`` of the layer, without ``id`` and ``layer_id``."""
+    table = model.__table__
+    columns = [c for c in table.columns if c.name not in ("id", "layer_id")]
+    rows = session.execute(select(*columns).where(table.c.layer_id == layer_id)).all()
+    return pd.DataFrame(rows, columns=[c.name for c in columns])
+
+
+def _fit_rows(fit: FactorBetas, factor_ids: dict[str, int]) -> pd.DataFrame:
+    """One row per (security, factor) of ``fit``, the security statistics repeated."""
+    factors = list(fit.factors)
+    n, k = len(fit.betas.index), len(factors)
+    per_security = {
+        "alpha": fit.alpha, "alpha_t_stat": fit.t_stats["alpha"], "r_squared": fit.r_squared,
+        "residual_variance": fit.residual_variance, "condition_number": fit.condition_number,
+        "observations": fit.observations, "reason": fit.reasons,
+    }  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "symbol": np.repeat(fit.betas.index.to_numpy(dtype=object), k),
+            "factor_id": np.tile([factor_ids[f] for f in factors], n),
+            "beta": fit.betas[factors].to_numpy(dtype=float).ravel(),
+            "beta_uncapped": fit.betas_uncapped[factors].to_numpy(dtype=float).ravel(),
+            "t_stat": fit.t_stats[factors].to_numpy(dtype=float).ravel(),
+            "capped": fit.capped[factors].to_numpy(dtype=bool).ravel(),
+        }
+    )
+    for name, series in per_security.items():
+        frame[name] = np.repeat(series.to_numpy(), k)
+    return frame
+
+
+def _stored_fit(record: SecurityLayerRecord, rows: pd.DataFrame, session: Session) -> FactorBetas:
+    """The :class:`FactorBetas` of the stored rows (securities sorted)."""
+    names = dict(session.execute(select(FactorDefinition.id, FactorDefinition.name)).all())
+    factors = list(record.factors or [])
+    rows = rows.assign(factor=rows["factor_id"].map(names))
+    assets = pd.Index(sorted(set(rows["symbol"])), name="symbol")
+
+    def wide(column: str, dtype: type = float) -> pd.DataFrame:
+        table = rows.pivot(index="symbol", columns="factor", values=column)
+        return table.reindex(index=assets, columns=factors).astype(dtype).rename_axis(columns=None)
+
+    first = rows.drop_duplicates("symbol").set_index("symbol").reindex(assets)
+
+    def series(column: str, name: str, dtype: type = float) -> pd.Series:
+        return first[column].astype(dtype).rename(name)
+
+    t_stats = wide("t_stat")
+    t_stats.insert(0, "alpha", series("alpha_t_stat", "alpha"))
+    reasons = first["reason"].astype(object)
+    return FactorBetas(
+        betas=wide("beta"), betas_uncapped=wide("beta_uncapped"), t_stats=t_stats,
+        alpha=series("alpha", "alpha"), r_squared=series("r_squared", "r_squared"),
+        observations=series("observations", "observations", int),
+        capped=wide("capped", bool),
+        condition_number=series("condition_number", "condition_number"),
+        residual_variance=series("residual_variance", "residual_variance"),
+        reasons=reasons.where(reasons.notna(), None).rename("reason"),
+        mode=record.factor_mode or "", factors=tuple(factors),
+        window_start=pd.Timestamp(record.factor_window_start) if record.factor_window_start else None,
+        window_end=pd.Timestamp(record.factor_window_end) if record.factor_window_end else None,
+    )  # fmt: skip
+
+
+def _subset_fit(fit: FactorBetas, securities: list[str]) -> FactorBetas:
+    """``fit`` restricted to ``securities``, in their order (as a fit of those alone)."""
+    frames = {
+        name: getattr(fit, name).reindex(securities)
+        for name in ("betas", "betas_uncapped", "t_stats", "alpha", "r_squared", "observations",
+                     "capped", "condition_number", "residual_variance", "reasons")
+    }  # fmt: skip
+    return replace(fit, **frames)

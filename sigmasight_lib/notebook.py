@@ -6,9 +6,11 @@ values) and ``save = False``, then one call into this module::
 
     run = run_engine("valuation", portfolio, as_of, run_id, save=save)
 
-A run with a ``run_id`` (the batch) saves its results; a run without one (a
-researcher in JupyterLab) computes and shows them but stores nothing unless
-``save`` is True, so exploring never replaces the batch's results or their lineage.
+A run with a ``run_id`` (the batch) renders what the batch stored for (portfolio,
+engine, as-of) in that run (:func:`stored_run`), or computes and saves when it stored
+nothing; a run without one (a researcher in JupyterLab) computes live and shows the
+results but stores nothing unless ``save`` is True, so exploring never replaces the
+batch's results or their lineage.
     run.summary                  # headline figures (dict)
     run.notes                    # N/A reasons, fallbacks, exclusions
     run.tables["positions"]      # result tables (DataFrames)
@@ -21,6 +23,7 @@ Nothing here prints or displays: the notebook displays what is returned.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,8 +172,11 @@ def run_engine(
     as_of : str, datetime.date or None, default=None
         ISO date; None → the latest date on which every needed series exists.
     run_id : int or None, default=None
-        Batch run id recorded on every saved row (``batch_run_id``). With a run id
-        the results are saved.
+        Batch run id. With a run id, the run that batch stored for (portfolio, engine,
+        as-of) is returned as it was stored (:func:`stored_run`; no recomputation);
+        when it stored none, the engine computes and saves with that run id
+        (``batch_run_id`` on every row) and a note says it computed in the notebook.
+        Without one the engine computes live.
     save : bool, default=False
         Without a run id, save only when True (``rows_saved`` is 0 otherwise: the
         figures are computed and returned, nothing stored changes).
@@ -178,7 +184,8 @@ def run_engine(
         Default: :func:`~sigmasight_lib.config.load_settings` (the environment).
     **options
         Passed to the runner: ``backfill`` for ``snapshot`` (default
-        :data:`SNAPSHOT_BACKFILL_SESSIONS`), ``scenarios_file`` for ``stress``.
+        :data:`SNAPSHOT_BACKFILL_SESSIONS`), ``scenarios_file`` for ``stress``. Any
+        option means a live computation (the batch stored its runs without options).
 
     Returns
     -------
@@ -196,17 +203,51 @@ def run_engine(
     from sigmasight_lib.runs import ENGINE_RUNNERS
 
     name = engine_name(engine)
+    default_options = not options  # what the batch computed and stored
     if name == "snapshot":
         options.setdefault("backfill", SNAPSHOT_BACKFILL_SESSIONS)
     batch_run_id = parse_run_id(run_id)
-    return ENGINE_RUNNERS[name](
-        settings or load_settings(),
-        parse_portfolio(portfolio),
-        parse_as_of(as_of),
-        batch_run_id,
-        save=batch_run_id is not None or parse_save(save),
-        **options,
+    settings = settings or load_settings()
+    reference, day, save = parse_portfolio(portfolio), parse_as_of(as_of), parse_save(save)
+    if batch_run_id is not None and default_options:
+        stored = stored_run(name, reference, day, batch_run_id, settings=settings)
+        if stored is not None:
+            return stored
+    run = ENGINE_RUNNERS[name](
+        settings, reference, day, batch_run_id, save=batch_run_id is not None or save, **options
     )
+    if batch_run_id is None:
+        return run
+    note = f"computed in the notebook: batch run {batch_run_id} stored no {name} result for it"
+    return dataclasses.replace(run, notes=(*run.notes, note))
+
+
+def stored_run(
+    engine: str,
+    portfolio: str | int,
+    as_of: dt.date | None,
+    run_id: int,
+    *,
+    settings: Settings | None = None,
+) -> EngineRun | None:
+    """The engine run batch run ``run_id`` stored for (portfolio, engine, as-of), or None.
+
+    The batch computes every engine through the layers first and stores each
+    portfolio's run (:mod:`sigmasight_lib.runs.stored`); its notebooks render that.
+    None when the run stored nothing for it (an engine the batch did not compute, a
+    run that failed, an unknown portfolio: the caller then computes live).
+    """
+    from sigmasight_lib.db.session import session_scope
+    from sigmasight_lib.exceptions import NotFoundError
+    from sigmasight_lib.portfolios.service import find_portfolio
+    from sigmasight_lib.runs.stored import load_engine_run
+
+    with session_scope(settings or load_settings()) as session:
+        try:
+            portfolio_id = find_portfolio(session, portfolio).id
+        except NotFoundError:
+            return None
+        return load_engine_run(session, run_id, portfolio_id, engine, as_of)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import delete, insert, select
@@ -36,7 +36,9 @@ from sigmasight_lib.marketdata import MarketDataProvider
 from sigmasight_lib.params import STRESS_SCENARIOS_FILE, load_engine_params
 from sigmasight_lib.runs import ENGINE_RUNNERS
 from sigmasight_lib.runs.portfolio_layer import LAYER_ENGINES
+from sigmasight_lib.runs.result import EngineRun
 from sigmasight_lib.runs.security_layer import SecurityLayer
+from sigmasight_lib.runs.stored import save_engine_runs
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +57,26 @@ def run_layered(
     run_id: int,
     todo: dict[int, tuple[str, ...]],
     jobs: Sequence[str],
+    *,
+    store_runs: Collection[int] | None = None,
+    record_jobs: bool = True,
+    snapshot_backfill: int = 0,
 ) -> dict[tuple[int, str], Outcome]:
     """Run ``todo`` (portfolio id -> its jobs, in dependency order) and record the job rows.
+
+    Parameters
+    ----------
+    store_runs : collection of int, optional
+        Portfolio ids whose engine runs are stored (``engine_runs``, one bulk insert
+        per engine) for the notebooks that render them (or a researcher opening a
+        notebook with the run id); default: every portfolio that is not synthetic
+        (thousands of synthetic accounts are a scale test: their rows are saved, their
+        runs not stored, as they get no report).
+    record_jobs : bool, default=True
+        Write the job rows (False when the notebooks that follow record them).
+    snapshot_backfill : int, default=0
+        Sessions the snapshot engine backfills (the notebook batch: 90, as its
+        notebooks do).
 
     Returns
     -------
@@ -82,6 +102,7 @@ def run_layered(
                 )
             )
         }
+    stored = set(ids) - synthetic if store_runs is None else set(store_runs)
     if any(set(todo[p]) & set(LAYER_ENGINES) for p in ids):
         started = time.perf_counter()
         try:
@@ -110,13 +131,16 @@ def run_layered(
         mine = [p for p in mine if (p, job) not in outcomes]
         if not mine:
             continue
-        if job in LAYER_ENGINES:
+        if job in LAYER_ENGINES and not (job == "snapshot" and snapshot_backfill):
+            # (the layered snapshot writes the as-of day only; a backfill runs per portfolio)
             started = time.perf_counter()
             try:
                 if layer is None:
                     raise RuntimeError(f"no security layer: {(layer_error or {}).get('evalue')}")
                 with session_scope(settings) as session:
                     result = LAYER_ENGINES[job](layer, session)
+                runs = [result.run(p, run_id) for p in mine if p in stored]
+                with session_scope(settings) as session:
                     result.save(session, run_id, portfolio_ids=mine)
             except Exception as exc:  # the engine fails for these portfolios, the run goes on
                 seconds = (time.perf_counter() - started) / len(mine)
@@ -124,10 +148,13 @@ def run_layered(
                 for p in mine:
                     fail(p, job, error, seconds)
                 continue
+            store_engine_runs(settings, runs, run_id)
             seconds = (time.perf_counter() - started) / len(mine)
             for p in mine:
                 outcomes[p, job] = ("succeeded", seconds, None)
             continue
+        options = {"backfill": snapshot_backfill} if job == "snapshot" else {}
+        runs = []
         for p in mine:
             started = time.perf_counter()
             try:
@@ -136,14 +163,33 @@ def run_layered(
 
                     write_reports(settings, p, as_of)
                 else:
-                    ENGINE_RUNNERS[job](settings, p, as_of, batch_run_id=run_id, provider=provider)
+                    run = ENGINE_RUNNERS[job](
+                        settings, p, as_of, batch_run_id=run_id, provider=provider, **options
+                    )
+                    if p in stored:
+                        runs.append(run)
             except Exception as exc:
                 fail(p, job, _error(exc), time.perf_counter() - started)
             else:
                 outcomes[p, job] = ("succeeded", time.perf_counter() - started, None)
+        store_engine_runs(settings, runs, run_id)
     progress(len(jobs), len(jobs), f"{len(ids)} portfolios x {len(jobs)} jobs")
-    save_job_rows(settings, run_id, outcomes)
+    if record_jobs:
+        save_job_rows(settings, run_id, outcomes)
     return outcomes
+
+
+def store_engine_runs(settings: Settings, runs: Sequence[EngineRun], run_id: int) -> None:
+    """Store ``runs`` for the notebooks (one transaction); a failure is logged, not raised:
+    their notebooks then compute live."""
+    if not runs:
+        return
+    try:
+        with session_scope(settings) as session:
+            save_engine_runs(session, runs, run_id)
+    except Exception as exc:  # the results are saved; only the rendering shortcut is lost
+        log.warning("storing %d %s runs failed (their notebooks compute live): %s: %s",
+                    len(runs), runs[0].engine, type(exc).__name__, exc)  # fmt: skip
 
 
 def save_job_rows(

@@ -2,8 +2,11 @@
 
 ``run_batch`` is the one entry point (CLI ``sigmasight batch run``, the
 schedule, tests). Per as-of it takes the run lock, syncs market data and
-checks coverage (the ``market_data`` notebook), then runs each portfolio's
-notebooks in dependency order through papermill — inline, in a process pool
+checks coverage (the ``market_data`` notebook), computes every engine for every
+portfolio in this process through the security and portfolio layers and stores
+each run (:mod:`sigmasight_lib.batch.layered`, :mod:`sigmasight_lib.runs.stored`),
+then runs each portfolio's notebooks in dependency order through papermill — they
+render the stored runs instead of recomputing — inline, in a process pool
 or on a dask cluster — writing executed notebooks and code-free HTML under
 ``outputs/<as_of>/<portfolio-slug>/``, one tracked job row per (portfolio,
 engine), and finally ``outputs/index.html``.
@@ -35,6 +38,7 @@ from sigmasight_lib.batch.plan import (
     MARKET_DATA_JOB,
     NOTEBOOK_PARAMETERS,
     NOTEBOOKS,
+    REPORT_JOB,
     dependents,
     select_jobs,
 )
@@ -527,7 +531,10 @@ def run_batch(
     resume : int, optional
         Rerun only the failed and skipped jobs of that run (same as-of).
     render : {'html', 'none'}, default='html'
-        ``html`` executes the engine notebooks (executed notebooks and HTML renders);
+        ``html`` computes every engine for every portfolio through the layers first
+        (as ``none``), storing each run (:mod:`sigmasight_lib.runs.stored`), then
+        executes the engine notebooks, which render the stored runs (executed notebooks
+        and HTML renders);
         ``none`` runs every engine for every portfolio in this process without
         notebooks, through the security and portfolio layers
         (:mod:`sigmasight_lib.batch.layered`); ``executor`` and ``kernel_mode`` are
@@ -746,6 +753,16 @@ def _locked_batch(
             for (pid, job), (status, seconds, error) in done_jobs.items()
         ]
     else:
+        from sigmasight_lib.batch.layered import run_layered
+        from sigmasight_lib.notebook import SNAPSHOT_BACKFILL_SESSIONS
+
+        # every engine through the layers first, stored; the notebooks render what is stored
+        engines = [j for j in selected if j != REPORT_JOB]
+        if engines and tasks:
+            run_layered(settings, provider, as_of, run_id,
+                        {t.portfolio_id: tuple(j for j in t.jobs if j != REPORT_JOB) for t in tasks},
+                        engines, record_jobs=False, store_runs=[t.portfolio_id for t in tasks],
+                        snapshot_backfill=SNAPSHOT_BACKFILL_SESSIONS)  # fmt: skip
         global _job_started
         _job_started = on_start if executor == "inline" else None
         try:

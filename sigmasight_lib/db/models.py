@@ -361,6 +361,34 @@ class BatchJob(Base):
     batch_run: Mapped[BatchRun] = relationship(back_populates="jobs")
 
 
+class StoredEngineRun(Base):
+    """What one engine run of a batch returned, stored for the notebooks that render it.
+
+    The layered compute of a batch saves one row per (batch run, portfolio, engine,
+    as-of); the batch's notebooks load it (:func:`sigmasight_lib.runs.stored.load_engine_run`)
+    instead of recomputing. ``summary`` and ``notes`` are plain JSON (NaN → null, dates
+    ISO) for reading; ``payload`` is the run's tables and summary encoded losslessly
+    (:func:`sigmasight_lib.runs.stored.encode_run`): dtypes, index, NaN, None, dates.
+    """
+
+    __tablename__ = "engine_runs"
+    __table_args__ = (UniqueConstraint("batch_run_id", "portfolio_id", "engine", "as_of"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    batch_run_id: Mapped[int] = mapped_column(ForeignKey("batch_runs.id", ondelete="CASCADE"))
+    portfolio_id: Mapped[int] = mapped_column(
+        ForeignKey("portfolios.id", ondelete="CASCADE"), index=True
+    )
+    engine: Mapped[str] = mapped_column(String(60))
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    portfolio: Mapped[str] = mapped_column(Text)
+    """The portfolio's name when the run computed (as the run's header shows it)."""
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    notes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    payload: Mapped[str] = mapped_column(Text)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 # --------------------------------------------------------------------------- engine results
 
 

@@ -403,7 +403,7 @@ def design_returns(factor_returns: pd.DataFrame, mode: str) -> pd.DataFrame:
 
 
 def portfolio_factor_exposures(
-    position_betas: pd.DataFrame, exposure_usd: pd.Series
+    position_betas: pd.DataFrame, exposure_usd: pd.Series, by: pd.Series | None = None
 ) -> pd.DataFrame:
     """Dollar betas and the betas to gross and to net exposure, per factor.
 
@@ -422,10 +422,13 @@ def portfolio_factor_exposures(
     exposure_usd : Series of shape (n_positions,)
         Signed delta-adjusted exposure in USD: market value for stocks,
         delta × underlying price for options.
+    by : Series of shape (n_positions,), optional
+        Each position's portfolio (any sortable key): every portfolio is rolled
+        up at once and the result is indexed by ``(portfolio, factor)``.
 
     Returns
     -------
-    DataFrame indexed by factor
+    DataFrame indexed by factor (by ``(portfolio, factor)`` with ``by``)
         ``dollar_beta_usd``, ``beta_to_gross``, ``beta_to_net``,
         ``gross_exposure_usd`` and ``net_exposure_usd`` (Σ |x_i| and Σ x_i over
         the positions with a beta), ``positions`` (how many have a beta) and
@@ -434,37 +437,46 @@ def portfolio_factor_exposures(
     """
     exposure = exposure_usd.reindex(position_betas.index).astype(float)
     known = position_betas.notna() & exposure.notna().to_numpy()[:, None]
-    dollar = position_betas.where(known).mul(exposure, axis=0).sum(axis=0, min_count=1)
-    gross = known.mul(exposure.abs(), axis=0).sum(axis=0)
-    net = known.mul(exposure, axis=0).sum(axis=0)
-    counts = known.sum(axis=0).astype(int)
+    if by is None:
+        keys = pd.Index(np.zeros(len(position_betas), dtype=int))
+        groups = pd.Index([0])
+    else:
+        keys = pd.Index(by.reindex(position_betas.index).to_numpy())
+        groups = keys.unique().sort_values()
+
+    def total(frame: pd.DataFrame, min_count: int = 0) -> pd.DataFrame:
+        return frame.groupby(keys, sort=True).sum(min_count=min_count).reindex(groups)
+
+    dollar = total(position_betas.where(known).mul(exposure, axis=0), min_count=1)
+    gross = total(known.mul(exposure.abs(), axis=0)).fillna(0.0)
+    net = total(known.mul(exposure, axis=0)).fillna(0.0)
+    counts = total(known.astype(int)).fillna(0).astype(int)
     flat = (net.abs() < NET_EXPOSURE_FLOOR * gross) & (counts > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         beta_to_gross = dollar / gross.replace(0.0, np.nan)
         beta_to_net = (dollar / net.replace(0.0, np.nan)).where(~flat)
-    reason = pd.Series(
-        [
+    reason = pd.DataFrame(
+        np.where(flat.to_numpy(), None, None), index=groups, columns=position_betas.columns
+    ).astype(object)
+    for g, f in zip(*np.nonzero(flat.to_numpy()), strict=True):
+        n, gr = net.iat[g, f], gross.iat[g, f]
+        reason.iat[g, f] = (
             f"net delta-adjusted exposure {n:,.0f} USD is under {NET_EXPOSURE_FLOOR:.0%} of "
-            f"gross {g:,.0f} USD: beta to net is not meaningful"
-            if f
-            else None
-            for n, g, f in zip(net, gross, flat, strict=True)
-        ],
-        index=position_betas.columns,
-        dtype=object,
-    )
+            f"gross {gr:,.0f} USD: beta to net is not meaningful"
+        )
     counted = counts > 0
-    return pd.DataFrame(
-        {
-            "dollar_beta_usd": dollar,
-            "beta_to_gross": beta_to_gross,
-            "beta_to_net": beta_to_net,
-            "gross_exposure_usd": gross.where(counted),
-            "net_exposure_usd": net.where(counted),
-            "positions": counts,
-            "beta_to_net_reason": reason,
-        }
-    )
+    columns = {
+        "dollar_beta_usd": dollar,
+        "beta_to_gross": beta_to_gross,
+        "beta_to_net": beta_to_net,
+        "gross_exposure_usd": gross.where(counted),
+        "net_exposure_usd": net.where(counted),
+        "positions": counts,
+        "beta_to_net_reason": reason,
+    }
+    if by is None:
+        return pd.DataFrame({k: v.iloc[0] for k, v in columns.items()})
+    return pd.DataFrame({k: v.stack(future_stack=True) for k, v in columns.items()})
 
 
 PORTFOLIO_BETA_COLUMNS: tuple[str, ...] = ("dollar_beta_usd", "beta_to_gross", "beta_to_net")

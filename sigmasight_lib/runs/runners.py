@@ -83,6 +83,7 @@ from sigmasight_lib.runs.portfolio import (
     load_position_analytics,
     load_with_history,
 )
+from sigmasight_lib.runs.portfolio_risk import correlation_result
 from sigmasight_lib.runs.result import EngineRun, records
 from sigmasight_lib.runs.securities import compute_position_analytics
 
@@ -782,46 +783,19 @@ def run_correlations(
             returns, exposure, window=cp.window, min_overlap=cp.min_overlap,
             top_n=cp.top_n, cluster_threshold=cp.cluster_threshold,
         )  # fmt: skip
-        assets = list(m.correlation.index)
-        pair_rows = [
-            {"symbol_1": a, "symbol_2": b, "correlation": m.correlation.at[a, b],
-             "overlap_days": int(m.overlap.at[a, b])}
-            for i, a in enumerate(assets) for b in assets[i + 1 :]
-        ]  # fmt: skip
-        details = {
-            "clusters": {str(k): int(v) for k, v in m.clusters.items()},
-            "most_correlated": records(m.most_correlated),
-            "least_correlated": records(m.least_correlated),
-            "excluded": {str(k): v for k, v in m.excluded.items()},
-            "notes": list(m.notes),
-            "window_start": jsonable(m.window_start),
-            "window_end": jsonable(m.window_end),
-        }
+        result = correlation_result(m, params, pa.notes)
         saved = store.replace_results(session, PositionCorrelation, portfolio_id=pa.portfolio_id, as_of=pa.as_of,
-                                      rows=pair_rows, batch_run_id=batch_run_id)  # fmt: skip
+                                      rows=result.rows["position_correlations"], batch_run_id=batch_run_id)  # fmt: skip
         saved += store.replace_results(session, PortfolioCorrelationMetrics, portfolio_id=pa.portfolio_id,
-                                       as_of=pa.as_of, batch_run_id=batch_run_id, rows=[{
-                                           "average_correlation": m.average_correlation,
-                                           "diversification_ratio": m.diversification_ratio,
-                                           "effective_bets": m.effective_bets, "window_days": cp.window,
-                                           "min_overlap": cp.min_overlap, "details": details}])  # fmt: skip
-    summary = {
-        "average_correlation": m.average_correlation,
-        "diversification_ratio": m.diversification_ratio,
-        "effective_bets": m.effective_bets,
-        "window_start": m.window_start,
-        "window_end": m.window_end,
-        "assets": len(assets),
-        "clusters": int(m.clusters.max()) if len(m.clusters) else 0,
-        "excluded": {str(k): v for k, v in m.excluded.items()},
-    }
+                                       as_of=pa.as_of, batch_run_id=batch_run_id,
+                                       rows=result.rows["portfolio_correlation_metrics"])  # fmt: skip
+    summary, notes = result.summary, list(result.notes)
     tables = {
         "most_correlated": m.most_correlated,
         "least_correlated": m.least_correlated,
         "clusters": m.clusters.to_frame(),
         "correlation": m.correlation,
     }
-    notes = [*pa.notes, *m.notes, *(f"{a}: excluded ({r})" for a, r in m.excluded.items())]
     return EngineRun(
         "correlations",
         pa.portfolio_id,

@@ -1,0 +1,111 @@
+"""All-portfolio stress, correlations and market risk equal the per-portfolio runners
+(demo and synthetic portfolios, SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sigmasight_lib.config import Settings
+from sigmasight_lib.db.session import session_scope
+from sigmasight_lib.marketdata import get_provider
+from sigmasight_lib.params import load_engine_params
+from sigmasight_lib.portfolios.synthetic import generate_synthetic_portfolios, snapshot_universe
+from sigmasight_lib.portfolios.synthetic_store import save_synthetic
+from sigmasight_lib.runs import run_correlations, run_market_risk
+from sigmasight_lib.runs.portfolio_risk import (
+    build_union_inputs,
+    correlations_many,
+    market_risk_many,
+)
+from tests.conftest import seed_demo_database
+
+AS_OF = dt.date(2017, 3, 29)
+DEMOS = (
+    "Balanced Individual Investor",
+    "Sophisticated High Net Worth",
+    "Long/Short Hedge Fund Style",
+)
+RTOL = 1e-9
+
+
+def assert_same(actual: Any, expected: Any, where: str = "") -> None:
+    """Numbers within RTOL (relative), everything else exactly, recursively."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), where
+        assert list(actual) == list(expected), where
+        for k in expected:
+            assert_same(actual[k], expected[k], f"{where}.{k}")
+    elif isinstance(expected, list | tuple):
+        assert len(actual) == len(expected), where
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            assert_same(a, e, f"{where}[{i}]")
+    elif isinstance(expected, float | np.floating) and not isinstance(expected, bool):
+        assert isinstance(actual, float | int | np.number), where
+        if math.isnan(expected):
+            assert math.isnan(actual), where
+        else:
+            assert actual == pytest.approx(expected, rel=RTOL, abs=1e-9), where
+    elif expected is None or isinstance(expected, pd.Timestamp | dt.date | str | bool | int):
+        assert actual == expected, f"{where}: {actual!r} != {expected!r}"
+    else:
+        assert actual == expected, where
+
+
+@pytest.fixture
+def risk_db(db_settings: Settings) -> Settings:
+    """Demo portfolios plus five small synthetic ones (fixed seed)."""
+    seed_demo_database(db_settings)
+    generated = generate_synthetic_portfolios(snapshot_universe(AS_OF), 5, 12, seed=7)
+    with session_scope(db_settings) as session:
+        save_synthetic(session, generated)
+    return db_settings
+
+
+def _union(settings: Settings):
+    from sigmasight_lib.db.models import Portfolio
+
+    params = load_engine_params(settings.params_dir)
+    provider = get_provider(settings)
+    with session_scope(settings) as session:
+        names = [p.name for p in session.query(Portfolio).order_by(Portfolio.id)]
+        union = build_union_inputs(session, provider, params, names, AS_OF)
+    return union, params, names
+
+
+def test_correlations_many_equals_run_correlations(risk_db):
+    union, params, names = _union(risk_db)
+    assert len(names) == 8 and set(DEMOS) <= set(names)
+    many = correlations_many(union, params)
+    for pid, name in union.portfolios.items():
+        run = run_correlations(risk_db, name, AS_OF, save=False)
+        got = many[pid]
+        assert_same(got.summary, run.summary, name)
+        assert got.notes == run.notes, name
+        m = got.extra["metrics"]
+        pd.testing.assert_frame_equal(m.correlation, run.tables["correlation"], rtol=RTOL)
+        pd.testing.assert_frame_equal(m.most_correlated, run.tables["most_correlated"], rtol=RTOL)
+
+
+def test_market_risk_many_equals_run_market_risk(risk_db):
+    union, params, _ = _union(risk_db)
+    many = market_risk_many(union, params)
+    for pid, name in union.portfolios.items():
+        run = run_market_risk(risk_db, name, AS_OF, save=False)
+        got = many[pid]
+        assert_same(got.summary, run.summary, name)
+        assert got.notes == run.notes, name
+        ir = run.tables["positions"]
+        rows = {r["position_id"]: r for r in got.rows["position_interest_rate_betas"]}
+        assert list(rows) == [int(i) for i in ir.index]
+        for position_id, r in ir.iterrows():
+            assert_same(rows[int(position_id)]["ir_beta"], float(r["ir_beta"]), name)
+        scen = run.tables["scenarios"]
+        stored = {r["scenario"]: r for r in got.rows["market_risk_scenarios"]}
+        for key, r in scen.iterrows():
+            assert_same(stored[key]["pnl_usd"], float(r["pnl_usd"]), f"{name} {key}")

@@ -65,6 +65,7 @@ bench: dev
 	$(BIN)/python tests/benchmarks/bench_reports.py
 	$(BIN)/python tests/benchmarks/bench_batch.py
 	$(BIN)/python tests/benchmarks/bench_import.py
+	$(BIN)/python tests/benchmarks/bench_portfolio_risk.py
 
 lint: dev
 	$(BIN)/ruff check sigmasight_lib tests scripts

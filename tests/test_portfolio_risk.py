@@ -109,3 +109,26 @@ def test_market_risk_many_equals_run_market_risk(risk_db):
         stored = {r["scenario"]: r for r in got.rows["market_risk_scenarios"]}
         for key, r in scen.iterrows():
             assert_same(stored[key]["pnl_usd"], float(r["pnl_usd"]), f"{name} {key}")
+
+
+def test_stress_many_equals_run_stress(risk_db):
+    from sigmasight_lib.config import REPO_DIR
+    from sigmasight_lib.params import load_stress_scenarios
+    from sigmasight_lib.runs import run_stress
+    from sigmasight_lib.runs.portfolio_risk import stress_many
+
+    union, params, _ = _union(risk_db)
+    scenarios = load_stress_scenarios(REPO_DIR / "params" / "stress_scenarios.yaml")
+    many = stress_many(union, params, scenarios)
+    for pid, name in union.portfolios.items():
+        run = run_stress(risk_db, name, AS_OF, save=False)
+        got = many[pid]
+        assert_same(got.summary, run.summary, name)
+        assert got.notes == run.notes, name
+        table = run.tables["scenarios"]
+        for row in got.rows["stress_results"]:
+            key = row["scenario_key"]
+            assert_same(row["direct_pnl_usd"], float(table.at[key, "direct_pnl_usd"]), key)
+            assert_same(row["correlated_pnl_usd"], float(table.at[key, "correlated_pnl_usd"]), key)
+            assert row["partial"] == bool(table.at[key, "partial"])
+            assert "; ".join(row["details"]["notes"]).startswith(table.at[key, "notes"])

@@ -338,9 +338,9 @@ def fit_stress_model(
     fx = fit_factor_model(inputs, sorted(set(underlyings)), day, eq_proxies, eq_na, params)
     mac = factor_returns_from(inputs, mac_proxies, day, params)
     base_na = {**fx.na_reasons, **mac_na, **mac.na_reasons}
-    asset_returns = (
-        inputs.returns.reindex(columns=sorted(set(underlyings))).loc[lambda f: f.index <= ts]
-    )
+    asset_returns = inputs.returns.reindex(columns=sorted(set(underlyings))).loc[
+        lambda f: f.index <= ts
+    ]
     mbetas, mac_fail = fit_macro_betas(
         asset_returns, fx.factor_returns.get(MARKET_FACTOR), mac, params
     )

@@ -30,7 +30,7 @@ so it changes nothing unless the cache has large gaps.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -40,6 +40,7 @@ from scipy import sparse
 from sqlalchemy.orm import Session
 
 from sigmasight_lib.db import store
+from sigmasight_lib.db.models import LIBRARY_SCENARIO_SET
 from sigmasight_lib.engines.correlations import (
     CorrelationMetrics,
     metrics_from_pairwise,
@@ -59,6 +60,7 @@ from sigmasight_lib.engines.market_risk import (
     pnl_backtests,
     scenario_pnl,
 )
+from sigmasight_lib.engines.stress import Scenario, ScenarioResult, scenario_summary
 from sigmasight_lib.jsonable import jsonable
 from sigmasight_lib.marketdata import MarketDataProvider
 from sigmasight_lib.marketdata.calendar import sessions_window
@@ -74,6 +76,7 @@ from sigmasight_lib.runs.inputs import (
     resolve_portfolio,
     with_expiry_closes,
 )
+from sigmasight_lib.runs.portfolio import StressInputs, fit_stress_model
 from sigmasight_lib.runs.result import records
 from sigmasight_lib.runs.securities import compute_position_analytics, fit_factor_model
 
@@ -528,3 +531,91 @@ def market_risk_many(union: UnionInputs, params: EngineParams) -> dict[int, Port
             tuple(notes),
         )
     return results
+
+
+# --------------------------------------------------------------------------- stress
+
+
+def stress_result(
+    results: Sequence[ScenarioResult],
+    si: StressInputs,
+    params: EngineParams,
+    position_notes: Sequence[str],
+    scenario_set: str,
+    scenario_ids: Mapping[str, int] | None = None,
+) -> PortfolioRisk:
+    """Rows, summary and notes of ``run_stress`` from a portfolio's scenario results.
+
+    ``scenario_ids`` maps scenario key -> ``stress_scenarios`` id; without it the
+    rows carry ``scenario_key`` instead of ``scenario_id``.
+    """
+    sp = params.stress
+    na = si.na_reasons
+    cov_start, cov_end, cov_days = si.covariance_window
+    rows = [
+        {**({"scenario_id": scenario_ids[r.key]} if scenario_ids is not None else {"scenario_key": r.key}),
+         "direct_pnl_usd": r.direct_pnl_usd, "correlated_pnl_usd": r.correlated_pnl_usd, "partial": r.partial,
+         "details": {"unmapped": list(r.unmapped),
+                     "notes": [*r.notes, *(f"{f}: {na[f]}" for f in r.unmapped if f in na)],
+                     "by_factor": records(r.by_factor)}}
+        for r in results
+    ]  # fmt: skip
+    table = scenario_summary(results)
+    worst = (
+        table["correlated_pnl_usd"].idxmin() if table["correlated_pnl_usd"].notna().any() else None
+    )
+    notes = [*position_notes, *(f"{n}: no exposure ({r})" for n, r in na.items())]
+    if cov_days < sp.lookback:
+        notes.append(
+            f"factor covariance from {cov_days} complete days ({cov_start and cov_start.date()} .. "
+            f"{cov_end and cov_end.date()}), fewer than the {sp.lookback}-session lookback"
+        )
+    summary = {
+        "scenario_set": scenario_set,
+        "scenarios": len(results),
+        "partial": int(table["partial"].sum()),
+        "worst_scenario": worst,
+        "worst_correlated_pnl_usd": table.at[worst, "correlated_pnl_usd"] if worst else None,
+        "factors_with_data": list(si.covariance.columns),
+        "unmapped_factors": sorted({u for r in results for u in r.unmapped}),
+        "decay": sp.decay,
+        "lookback_sessions": sp.lookback,
+        "covariance_window_start": cov_start,
+        "covariance_window_end": cov_end,
+        "covariance_observations": cov_days,
+        "proxies_used": si.proxies_used,
+        "shock_convention": "proxy moves (returns; yield changes), propagated in log-return space",
+    }
+    return PortfolioRisk({"stress_results": rows}, summary, tuple(notes), {"table": table})
+
+
+def stress_many(
+    union: UnionInputs,
+    params: EngineParams,
+    scenarios: Sequence[Scenario],
+    scenario_set: str = LIBRARY_SCENARIO_SET,
+    scenario_ids: Mapping[str, int] | None = None,
+) -> dict[int, PortfolioRisk]:
+    """``run_stress`` of every portfolio of ``union``.
+
+    The security level (:func:`~sigmasight_lib.runs.portfolio.fit_stress_model`:
+    factor and macro betas of every underlying, EWMA covariance per set of macro
+    factors) is fitted once; each portfolio's scenarios are then evaluated on its
+    exposures (:meth:`~sigmasight_lib.runs.portfolio.StressInputs.run`).
+    """
+    day, joined = union.as_of, union.joined
+    inputs = since(union.inputs, history_start(params, "stress", day))
+    model = fit_stress_model(
+        inputs, sorted(set(joined["underlying"])), day, union.equity, union.macro, params
+    )
+    plain = joined.drop(columns="portfolio_id")
+    groups = joined.groupby("portfolio_id", sort=False).indices
+    out: dict[int, PortfolioRisk] = {}
+    for pid in union.portfolios:
+        frame = plain.iloc[groups[pid]] if pid in groups else plain.iloc[:0]
+        si = model.inputs_for(frame, params.greeks.dividend_yield)
+        out[pid] = stress_result(
+            si.run(scenarios), si, params, union.position_notes.get(pid, ()),
+            scenario_set, scenario_ids,
+        )  # fmt: skip
+    return out

@@ -55,7 +55,7 @@ from sigmasight_lib.engines.market_risk import (
 )
 from sigmasight_lib.engines.risk_metrics import factor_risk, performance_stats
 from sigmasight_lib.engines.snapshot import SNAPSHOT_COLUMNS, cumulative_pnl, snapshot_row
-from sigmasight_lib.engines.stress import covariance_to_correlation, scenario_summary
+from sigmasight_lib.engines.stress import covariance_to_correlation
 from sigmasight_lib.engines.valuation import value_totals
 from sigmasight_lib.exceptions import ConfigError
 from sigmasight_lib.jsonable import jsonable
@@ -83,8 +83,8 @@ from sigmasight_lib.runs.portfolio import (
     load_position_analytics,
     load_with_history,
 )
-from sigmasight_lib.runs.portfolio_risk import correlation_result
-from sigmasight_lib.runs.result import EngineRun, records
+from sigmasight_lib.runs.portfolio_risk import correlation_result, stress_result
+from sigmasight_lib.runs.result import EngineRun
 from sigmasight_lib.runs.securities import compute_position_analytics
 
 
@@ -652,7 +652,7 @@ def run_stress(
         si = compute_stress_inputs(
             joined, inputs, day, (eq_proxies, eq_na, eq_ids), (mac_proxies, mac_na, mac_ids), params
         )
-        covariance, na = si.covariance, si.na_reasons
+        covariance = si.covariance
         cov_start, cov_end, cov_days = si.covariance_window
         correlation = covariance_to_correlation(covariance)
         results = si.run(scenarios)
@@ -671,14 +671,8 @@ def run_stress(
                 StressScenarioModel.scenario_set == scenario_set,
                 StressScenarioModel.key.in_([sc.key for sc in scenarios]))
         ).all())  # fmt: skip
-        rows = [
-            {"scenario_id": scenario_ids[r.key], "direct_pnl_usd": r.direct_pnl_usd,
-             "correlated_pnl_usd": r.correlated_pnl_usd, "partial": r.partial,
-             "details": {"unmapped": list(r.unmapped),
-                         "notes": [*r.notes, *(f"{f}: {na[f]}" for f in r.unmapped if f in na)],
-                         "by_factor": records(r.by_factor)}}
-            for r in results
-        ]  # fmt: skip
+        result = stress_result(results, si, params, pa.notes, scenario_set, scenario_ids)
+        rows = result.rows["stress_results"]
         saved = store.replace_results(session, StressResult, portfolio_id=pa.portfolio_id, as_of=day,
                                       rows=rows, batch_run_id=batch_run_id,
                                       scope=StressResult.scenario_id.in_(in_set))  # fmt: skip
@@ -696,36 +690,7 @@ def run_stress(
             corr_rows,
             key=("as_of", "factor_1_id", "factor_2_id", "provider"),
         )
-    summary_table = scenario_summary(results)
-    worst = (
-        summary_table["correlated_pnl_usd"].idxmin()
-        if summary_table["correlated_pnl_usd"].notna().any()
-        else None
-    )
-    notes = [*pa.notes, *(f"{n}: no exposure ({r})" for n, r in na.items())]
-    if cov_days < sp.lookback:
-        notes.append(
-            f"factor covariance from {cov_days} complete days ({cov_start and cov_start.date()} .. "
-            f"{cov_end and cov_end.date()}), fewer than the {sp.lookback}-session lookback"
-        )
-    summary = {
-        "scenario_set": scenario_set,
-        "scenarios": len(results),
-        "partial": int(summary_table["partial"].sum()),
-        "worst_scenario": worst,
-        "worst_correlated_pnl_usd": summary_table.at[worst, "correlated_pnl_usd"]
-        if worst
-        else None,
-        "factors_with_data": list(covariance.columns),
-        "unmapped_factors": sorted({u for r in results for u in r.unmapped}),
-        "decay": sp.decay,
-        "lookback_sessions": sp.lookback,
-        "covariance_window_start": cov_start,
-        "covariance_window_end": cov_end,
-        "covariance_observations": cov_days,
-        "proxies_used": si.proxies_used,
-        "shock_convention": "proxy moves (returns; yield changes), propagated in log-return space",
-    }
+    summary_table, summary, notes = result.extra["table"], result.summary, list(result.notes)
     by_position = pd.concat(
         {r.key: r.by_position for r in results}, names=["scenario", "position_id"]
     ) if results else pd.DataFrame()  # fmt: skip

@@ -15,7 +15,7 @@ from sigmasight_lib.config import load_settings
 from sigmasight_lib.db.models import Portfolio
 from sigmasight_lib.db.session import session_scope
 from sigmasight_lib.marketdata import get_provider
-from sigmasight_lib.params import load_engine_params, load_stress_scenarios, STRESS_SCENARIOS_FILE
+from sigmasight_lib.params import STRESS_SCENARIOS_FILE, load_engine_params, load_stress_scenarios
 from sigmasight_lib.runs import run_correlations, run_market_risk, run_stress
 from sigmasight_lib.runs.portfolio_risk import (
     build_union_inputs,
@@ -33,13 +33,19 @@ def main() -> int:
     settings = load_settings()
     params = load_engine_params(settings.params_dir)
     provider = get_provider(settings)
-    scenarios = load_stress_scenarios(settings.params_dir / STRESS_SCENARIOS_FILE, params_dir=settings.params_dir)
+    scenarios = load_stress_scenarios(
+        settings.params_dir / STRESS_SCENARIOS_FILE, params_dir=settings.params_dir
+    )
     with session_scope(settings) as session:
         names = [p.name for p in session.query(Portfolio).order_by(Portfolio.id)]
-        build = measure(lambda: build_union_inputs(session, provider, params, names), repeats=1, warmup=0)
+        build = measure(
+            lambda: build_union_inputs(session, provider, params, names), repeats=1, warmup=0
+        )
     union = build.result
     n = len(union.portfolios)
-    print(f"{n} portfolios, {len(union.joined)} positions; union inputs built in {build.median:.1f} s")
+    print(
+        f"{n} portfolios, {len(union.joined)} positions; union inputs built in {build.median:.1f} s"
+    )
     fns = {
         "stress": (lambda: stress_many(union, params, scenarios), run_stress),
         "correlations": (lambda: correlations_many(union, params), run_correlations),
@@ -48,10 +54,18 @@ def main() -> int:
     rows, total = [], 0.0
     for engine, (many, runner) in fns.items():
         fast = measure(many, repeats=1, warmup=0)
-        slow = measure(lambda r=runner: [r(settings, name, save=False) for name in names[:SAMPLE]], repeats=1, warmup=0)
+        slow = measure(
+            lambda r=runner: [r(settings, name, save=False) for name in names[:SAMPLE]],
+            repeats=1,
+            warmup=0,
+        )
         total += fast.median
-        print(f"{engine}: all {n} in {fast.median:.2f} s; runner {slow.median / SAMPLE * 1000:.0f} ms/portfolio")
-        rows.append(speedup_row(f"{engine} (portfolios/s)", n / fast.median, SAMPLE / slow.median, 10))
+        print(
+            f"{engine}: all {n} in {fast.median:.2f} s; runner {slow.median / SAMPLE * 1000:.0f} ms/portfolio"
+        )
+        rows.append(
+            speedup_row(f"{engine} (portfolios/s)", n / fast.median, SAMPLE / slow.median, 10)
+        )
     print(f"three engines, all portfolios: {total:.2f} s (goal {GOAL:.0f} s)")
     return 0 if report(rows, title="portfolio risk") and total <= GOAL else 1
 

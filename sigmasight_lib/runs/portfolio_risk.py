@@ -78,7 +78,11 @@ from sigmasight_lib.runs.inputs import (
 )
 from sigmasight_lib.runs.portfolio import StressInputs, fit_stress_model
 from sigmasight_lib.runs.result import records
-from sigmasight_lib.runs.securities import compute_position_analytics, fit_factor_model
+from sigmasight_lib.runs.securities import (
+    compute_position_analytics,
+    fit_factor_model,
+    position_notes,
+)
 
 ProxySet = tuple[FactorProxies, dict[str, str], dict[str, int]]
 """:func:`~sigmasight_lib.runs.inputs.factor_proxies` result: proxies, N/A reasons, ids."""
@@ -185,7 +189,8 @@ def build_union_inputs(
 
     A simple stand-in for the security layer: positions are loaded per portfolio,
     market data and position analytics once for the union; each portfolio's
-    analytics notes come from its own positions.
+    analytics notes are formatted from its subset of the union's facts
+    (:func:`~sigmasight_lib.runs.securities.position_notes`).
     """
     resolved = [resolve_portfolio(session, p, as_of) for p in portfolios]
     day = resolved[0][1]
@@ -208,10 +213,7 @@ def build_union_inputs(
     plain = positions.drop(columns="portfolio_id")
     valuation, greeks, _ = compute_position_analytics(plain, inputs, day, params)
     joined = positions.join(valuation).join(greeks.drop(columns=["underlying_price", "reason"]))
-    notes = {
-        int(pid): compute_position_analytics(frame.drop(columns="portfolio_id"), inputs, day, params)[2]
-        for pid, frame in positions.groupby("portfolio_id", sort=False)
-    }  # fmt: skip
+    notes = position_notes(plain, inputs, day, params, by=positions["portfolio_id"])
     return UnionInputs(
         as_of=day,
         joined=joined,

@@ -44,38 +44,17 @@ def compute_position_analytics(
     from its underlying's close on the settlement session, which ``inputs.levels``
     must hold (see :func:`~sigmasight_lib.runs.inputs.with_expiry_closes`).
     """
-    notes: list[str] = []
     prev_day = previous_session(day)
     spot, spot_prev = inputs.row(inputs.levels, day), inputs.row(inputs.levels, prev_day)
-    underlyings = sorted(set(positions["underlying"]))
-    missing = [u for u in underlyings if pd.isna(spot.get(u))]
-    if missing:
-        notes.append(f"no price on {day} for: {', '.join(missing)}")
     vol_sessions = params.greeks.realized_vol_sessions
     rvol = pd.Series(dtype=float)
     if not inputs.returns.empty:
         history = inputs.returns.loc[inputs.returns.index <= pd.Timestamp(day)]
         rvol = realized_volatility(history, vol_sessions)
     curve = inputs.curve_on(day, params.data.max_staleness_sessions)
-    if curve.empty:
-        notes.append(
-            f"no treasury curve within {params.data.max_staleness_sessions} sessions of {day}: "
-            f"rate {params.greeks.risk_free_rate} from params"
-        )
-
     is_option = positions["option_type"].isin(["C", "P"])
-    implied, quote_price = None, pd.Series(dtype=float)
-    quoted_day = inputs.levels.index.max() if not inputs.levels.empty else None
-    if inputs.quotes is not None and quoted_day == pd.Timestamp(day):
-        q = inputs.quotes.set_index("contract_symbol")
-        implied = q["implied_vol"]
-        mid = (q["bid"] + q["ask"]) / 2
-        quote_price = mid.where((q["bid"] > 0) & (q["ask"] > 0), q["last_price"])
-    if is_option.any() and implied is None:
-        notes.append(
-            f"no option quotes from {inputs.provider} for {day}: implied vol = {vol_sessions}-session "
-            "realized vol of the underlying; option prices are model (BSM) prices"
-        )
+    implied, quote_price = _option_quotes(inputs, day)
+    notes = position_notes(positions, inputs, day, params)
     greek_kwargs = dict(
         realized_vol=rvol,
         implied_vol=implied,
@@ -114,6 +93,77 @@ def compute_position_analytics(
         expiry_close=expiry_closes(positions, inputs.levels, day),
     )
     return valuation, greeks, tuple(notes)
+
+
+def _option_quotes(inputs: MarketInputs, day: dt.date) -> tuple[pd.Series | None, pd.Series]:
+    """Implied vol and market price per contract symbol on ``day`` (None, empty without quotes)."""
+    quoted_day = inputs.levels.index.max() if not inputs.levels.empty else None
+    if inputs.quotes is None or quoted_day != pd.Timestamp(day):
+        return None, pd.Series(dtype=float)
+    q = inputs.quotes.set_index("contract_symbol")
+    mid = (q["bid"] + q["ask"]) / 2
+    return q["implied_vol"], mid.where((q["bid"] > 0) & (q["ask"] > 0), q["last_price"])
+
+
+def position_notes(
+    positions: pd.DataFrame,
+    inputs: MarketInputs,
+    day: dt.date,
+    params: EngineParams,
+    by: pd.Series | None = None,
+) -> tuple[str, ...] | dict[object, tuple[str, ...]]:
+    """The notes of :func:`compute_position_analytics`, without valuing anything.
+
+    Parameters
+    ----------
+    positions : DataFrame
+        With ``underlying`` and ``option_type``.
+    inputs, day, params
+        As for :func:`compute_position_analytics`.
+    by : Series aligned with ``positions``, optional
+        Group label per position (e.g. ``portfolio_id``). Given: a dict group ->
+        the notes each group's positions alone would get (groups in order of
+        first appearance); else the tuple for all of ``positions``.
+    """
+    spot = inputs.row(inputs.levels, day)
+    stale = params.data.max_staleness_sessions
+    curve_note = (
+        f"no treasury curve within {stale} sessions of {day}: "
+        f"rate {params.greeks.risk_free_rate} from params"
+        if inputs.curve_on(day, stale).empty
+        else None
+    )
+    quote_note = (
+        f"no option quotes from {inputs.provider} for {day}: implied vol = "
+        f"{params.greeks.realized_vol_sessions}-session realized vol of the underlying; "
+        "option prices are model (BSM) prices"
+        if _option_quotes(inputs, day)[0] is None
+        else None
+    )
+    labels = by if by is not None else pd.Series(0, index=positions.index)
+    frame = pd.DataFrame({
+        "group": labels.to_numpy(), "underlying": positions["underlying"].to_numpy(),
+        "option": positions["option_type"].isin(["C", "P"]).to_numpy(),
+    })  # fmt: skip
+    frame["missing"] = frame["underlying"].map(spot).isna().to_numpy()
+    missing = (
+        frame.loc[frame["missing"]].groupby("group", sort=False)["underlying"]
+        .agg(lambda u: sorted(set(u)))
+    )  # fmt: skip
+    has_option = frame.groupby("group", sort=False)["option"].any()
+    out: dict[object, tuple[str, ...]] = {}
+    for group, option in has_option.items():
+        notes = []
+        if group in missing.index:
+            notes.append(f"no price on {day} for: {', '.join(missing[group])}")
+        if curve_note:
+            notes.append(curve_note)
+        if option and quote_note:
+            notes.append(quote_note)
+        out[group] = tuple(notes)
+    if by is not None:
+        return out
+    return out.get(0, tuple(n for n in (curve_note,) if n))
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from sigmasight_lib.params import load_engine_params
 from sigmasight_lib.portfolios.synthetic import generate_synthetic_portfolios, snapshot_universe
 from sigmasight_lib.portfolios.synthetic_store import save_synthetic
 from sigmasight_lib.runs import run_correlations, run_market_risk
+from sigmasight_lib.runs.result import records
 from sigmasight_lib.runs.portfolio_risk import (
     build_union_inputs,
     correlations_many,
@@ -119,7 +120,9 @@ def test_stress_many_equals_run_stress(risk_db):
 
     union, params, _ = _union(risk_db)
     scenarios = load_stress_scenarios(REPO_DIR / "params" / "stress_scenarios.yaml")
-    many = stress_many(union, params, scenarios)
+    many, shared = stress_many(union, params, scenarios)
+    assert [r["key"] for r in shared["stress_scenarios"]] == [s.key for s in scenarios]
+    assert shared["factor_correlations"]
     for pid, name in union.portfolios.items():
         run = run_stress(risk_db, name, AS_OF, save=False)
         got = many[pid]
@@ -132,3 +135,5 @@ def test_stress_many_equals_run_stress(risk_db):
             assert_same(row["correlated_pnl_usd"], float(table.at[key, "correlated_pnl_usd"]), key)
             assert row["partial"] == bool(table.at[key, "partial"])
             assert "; ".join(row["details"]["notes"]).startswith(table.at[key, "notes"])
+            by_factor = records(run.tables["by_factor"].xs(key, level="scenario"))
+            assert_same(row["details"]["by_factor"], by_factor, f"{name} {key} by_factor")

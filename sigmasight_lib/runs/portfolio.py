@@ -17,11 +17,12 @@ from sigmasight_lib.engines.factors import MARKET_FACTOR, FactorBetas, portfolio
 from sigmasight_lib.engines.stress import (
     MoveModel,
     Scenario,
+    ScenarioBatch,
     ScenarioResult,
+    evaluate_scenarios,
     ewma_covariance,
     option_inputs,
     propagation_returns,
-    run_scenarios,
 )
 from sigmasight_lib.marketdata import MarketDataProvider
 from sigmasight_lib.marketdata.calendar import sessions_window
@@ -237,12 +238,30 @@ class StressInputs:
     proxies_used: dict[str, str]
     covariance_window: tuple[pd.Timestamp | None, pd.Timestamp | None, int]
 
-    def run(self, scenarios: Sequence[Scenario]) -> list[ScenarioResult]:
-        """:func:`engines.stress.run_scenarios` of ``scenarios`` on these inputs."""
-        return run_scenarios(
-            scenarios, self.exposures, self.covariance, self.options, self.underlying_betas,
+    def evaluate(self, scenarios: Sequence[Scenario]) -> ScenarioBatch:
+        """:func:`engines.stress.evaluate_scenarios` of ``scenarios`` on these inputs."""
+        return evaluate_scenarios(
+            scenarios, self.exposures, [self.covariance], self.options, self.underlying_betas,
             model=self.model, position_exposure_usd=self.position_exposure_usd,
         )  # fmt: skip
+
+    def run(self, scenarios: Sequence[Scenario]) -> list[ScenarioResult]:
+        """:func:`engines.stress.run_scenarios` of ``scenarios`` on these inputs."""
+        return self.evaluate(scenarios).results(0)
+
+
+@dataclass(frozen=True)
+class StressFactors:
+    """The factor side of the stress inputs, shared by the portfolios with the same
+    macro factors: those factors, the covariance, the factor moves, N/A reasons,
+    proxies and covariance window (as in :class:`StressInputs`)."""
+
+    macro: tuple[str, ...]
+    covariance: pd.DataFrame
+    factor_returns: pd.DataFrame
+    na_reasons: dict[str, str]
+    proxies_used: dict[str, str]
+    covariance_window: tuple[pd.Timestamp | None, pd.Timestamp | None, int]
 
 
 @dataclass(frozen=True)
@@ -288,19 +307,25 @@ class StressModel:
             )
         return self._covariances[macro]
 
-    def inputs_for(self, joined: pd.DataFrame, dividend_yield: float) -> StressInputs:
-        """:class:`StressInputs` of the positions ``joined`` (underlyings in this model)."""
-        held = sorted(set(joined["underlying"]))
-        mine = self.macro_betas.reindex(held)
+    def factors_for(self, present: frozenset[str]) -> StressFactors:
+        """The factor side of a portfolio whose underlyings have betas for the macro
+        factors ``present`` (cached per set)."""
         na = dict(self.base_na)
         for name in self.macro_columns:
             if name in self.macro_failed:
                 na[name] = self.macro_failed[name]
-            elif mine[name].isna().all():
+            elif name not in present:
                 na[name] = "no asset has enough common history with the factor"
         macro = tuple(c for c in self.macro_betas.columns if c not in na)
         factor_rets, covariance, window = self.covariance_for(macro)
-        underlying_betas = self.fx.fit.betas.join(self.macro_betas[list(macro)]).reindex(held)
+        return StressFactors(macro, covariance, factor_rets, na, self.proxies_used, window)
+
+    def inputs_for(self, joined: pd.DataFrame, dividend_yield: float) -> StressInputs:
+        """:class:`StressInputs` of the positions ``joined`` (underlyings in this model)."""
+        held = sorted(set(joined["underlying"]))
+        mine = self.macro_betas.reindex(held)
+        sf = self.factors_for(frozenset(c for c in mine.columns if mine[c].notna().any()))
+        underlying_betas = self.fx.fit.betas.join(self.macro_betas[list(sf.macro)]).reindex(held)
         dae = delta_adjusted_exposure(joined) if not joined.empty else pd.Series(dtype=float)
         position_betas = (
             joined["underlying"]
@@ -310,15 +335,15 @@ class StressModel:
         )
         return StressInputs(
             exposures=position_betas.mul(dae, axis=0),
-            covariance=covariance,
+            covariance=sf.covariance,
             options=option_inputs(joined, dividend_yield),
             underlying_betas=underlying_betas,
-            factor_returns=factor_rets,
-            na_reasons=na,
+            factor_returns=sf.factor_returns,
+            na_reasons=sf.na_reasons,
             model=self.model,
             position_exposure_usd=dae,
-            proxies_used=self.proxies_used,
-            covariance_window=window,
+            proxies_used=sf.proxies_used,
+            covariance_window=sf.covariance_window,
         )
 
 

@@ -60,7 +60,14 @@ from sigmasight_lib.engines.market_risk import (
     pnl_backtests,
     scenario_pnl,
 )
-from sigmasight_lib.engines.stress import Scenario, ScenarioResult, scenario_summary
+from sigmasight_lib.engines.stress import (
+    BY_FACTOR_COLUMNS,
+    Scenario,
+    ScenarioBatch,
+    covariance_to_correlation,
+    evaluate_scenarios,
+    option_inputs,
+)
 from sigmasight_lib.jsonable import jsonable
 from sigmasight_lib.marketdata import MarketDataProvider
 from sigmasight_lib.marketdata.calendar import sessions_window
@@ -76,7 +83,7 @@ from sigmasight_lib.runs.inputs import (
     resolve_portfolio,
     with_expiry_closes,
 )
-from sigmasight_lib.runs.portfolio import StressInputs, fit_stress_model
+from sigmasight_lib.runs.portfolio import StressFactors, StressInputs, fit_stress_model
 from sigmasight_lib.runs.result import records
 from sigmasight_lib.runs.securities import (
     compute_position_analytics,
@@ -538,34 +545,85 @@ def market_risk_many(union: UnionInputs, params: EngineParams) -> dict[int, Port
 # --------------------------------------------------------------------------- stress
 
 
+def scenario_rows(
+    scenarios: Sequence[Scenario], scenario_set: str, source: str
+) -> list[dict[str, Any]]:
+    """``stress_scenarios`` rows of ``scenarios`` (key ``scenario_set``, ``key``)."""
+    return [
+        {"scenario_set": scenario_set, "key": sc.key, "name": sc.name, "category": sc.category,
+         "description": sc.description, "shocks": dict(sc.shocks), "source": source[-200:],
+         "active": True}
+        for sc in scenarios
+    ]  # fmt: skip
+
+
+def factor_correlation_rows(
+    covariance: pd.DataFrame,
+    factor_ids: Mapping[str, int],
+    as_of: dt.date,
+    lookback_days: int,
+    decay: float,
+    provider: str,
+    batch_run_id: int | None = None,
+) -> list[dict[str, Any]]:
+    """``factor_correlations`` rows of a stress covariance (factors with an id, non-NaN)."""
+    correlation = covariance_to_correlation(covariance)
+    return [
+        {"as_of": as_of, "factor_1_id": factor_ids[a], "factor_2_id": factor_ids[b],
+         "correlation": float(correlation.at[a, b]), "lookback_days": lookback_days,
+         "decay": decay, "provider": provider, "batch_run_id": batch_run_id}
+        for a in correlation.index for b in correlation.columns
+        if a in factor_ids and b in factor_ids and pd.notna(correlation.at[a, b])
+    ]  # fmt: skip
+
+
+def _by_factor_records(batch: ScenarioBatch, portfolio: int, scenario: int) -> list[dict]:
+    """``records(by_factor)`` of one portfolio's scenario, from the batch's arrays."""
+    labels, values = batch.by_factor(portfolio, scenario)
+    return [
+        jsonable({"factor": f, **{c: None if np.isnan(v) else float(v)
+                                  for c, v in zip(BY_FACTOR_COLUMNS, row, strict=True)}})
+        for f, row in zip(labels, values.tolist(), strict=True)
+    ]  # fmt: skip
+
+
 def stress_result(
-    results: Sequence[ScenarioResult],
-    si: StressInputs,
+    batch: ScenarioBatch,
+    portfolio: int,
+    sf: StressFactors | StressInputs,
     params: EngineParams,
     position_notes: Sequence[str],
     scenario_set: str,
     scenario_ids: Mapping[str, int] | None = None,
 ) -> PortfolioRisk:
-    """Rows, summary and notes of ``run_stress`` from a portfolio's scenario results.
+    """Rows, summary and notes of ``run_stress`` for portfolio number ``portfolio`` of ``batch``.
 
-    ``scenario_ids`` maps scenario key -> ``stress_scenarios`` id; without it the
-    rows carry ``scenario_key`` instead of ``scenario_id``.
+    ``sf`` is the portfolio's factor side (N/A reasons, covariance, window,
+    proxies). ``scenario_ids`` maps scenario key -> ``stress_scenarios`` id;
+    without it the rows carry ``scenario_key`` instead of ``scenario_id``.
     """
     sp = params.stress
-    na = si.na_reasons
-    cov_start, cov_end, cov_days = si.covariance_window
-    rows = [
-        {**({"scenario_id": scenario_ids[r.key]} if scenario_ids is not None else {"scenario_key": r.key}),
-         "direct_pnl_usd": r.direct_pnl_usd, "correlated_pnl_usd": r.correlated_pnl_usd, "partial": r.partial,
-         "details": {"unmapped": list(r.unmapped),
-                     "notes": [*r.notes, *(f"{f}: {na[f]}" for f in r.unmapped if f in na)],
-                     "by_factor": records(r.by_factor)}}
-        for r in results
-    ]  # fmt: skip
-    table = scenario_summary(results)
-    worst = (
-        table["correlated_pnl_usd"].idxmin() if table["correlated_pnl_usd"].notna().any() else None
-    )
+    na = sf.na_reasons
+    cov_start, cov_end, cov_days = sf.covariance_window
+    moves = batch.moves[portfolio]
+    direct = batch.direct_pnl_usd[portfolio].tolist()
+    correlated = batch.correlated_pnl_usd[portfolio].tolist()
+    rows = []
+    for s, sc in enumerate(batch.scenarios):
+        m = moves[s]
+        key = (
+            {"scenario_id": scenario_ids[sc.key]}
+            if scenario_ids is not None
+            else {"scenario_key": sc.key}
+        )
+        rows.append({
+            **key, "direct_pnl_usd": direct[s], "correlated_pnl_usd": correlated[s], "partial": bool(m.unmapped),
+            "details": {"unmapped": list(m.unmapped),
+                        "notes": [*batch.notes[portfolio][s], *(f"{f}: {na[f]}" for f in m.unmapped if f in na)],
+                        "by_factor": _by_factor_records(batch, portfolio, s)},
+        })  # fmt: skip
+    finite = [s for s, v in enumerate(correlated) if not np.isnan(v)]
+    worst = min(finite, key=lambda s: correlated[s]) if finite else None
     notes = [*position_notes, *(f"{n}: no exposure ({r})" for n, r in na.items())]
     if cov_days < sp.lookback:
         notes.append(
@@ -574,21 +632,21 @@ def stress_result(
         )
     summary = {
         "scenario_set": scenario_set,
-        "scenarios": len(results),
-        "partial": int(table["partial"].sum()),
-        "worst_scenario": worst,
-        "worst_correlated_pnl_usd": table.at[worst, "correlated_pnl_usd"] if worst else None,
-        "factors_with_data": list(si.covariance.columns),
-        "unmapped_factors": sorted({u for r in results for u in r.unmapped}),
+        "scenarios": len(batch.scenarios),
+        "partial": sum(bool(m.unmapped) for m in moves),
+        "worst_scenario": batch.scenarios[worst].key if worst is not None else None,
+        "worst_correlated_pnl_usd": correlated[worst] if worst is not None else None,
+        "factors_with_data": list(sf.covariance.columns),
+        "unmapped_factors": sorted({u for m in moves for u in m.unmapped}),
         "decay": sp.decay,
         "lookback_sessions": sp.lookback,
         "covariance_window_start": cov_start,
         "covariance_window_end": cov_end,
         "covariance_observations": cov_days,
-        "proxies_used": si.proxies_used,
+        "proxies_used": sf.proxies_used,
         "shock_convention": "proxy moves (returns; yield changes), propagated in log-return space",
     }
-    return PortfolioRisk({"stress_results": rows}, summary, tuple(notes), {"table": table})
+    return PortfolioRisk({"stress_results": rows}, summary, tuple(notes))
 
 
 def stress_many(
@@ -597,27 +655,81 @@ def stress_many(
     scenarios: Sequence[Scenario],
     scenario_set: str = LIBRARY_SCENARIO_SET,
     scenario_ids: Mapping[str, int] | None = None,
-) -> dict[int, PortfolioRisk]:
-    """``run_stress`` of every portfolio of ``union``.
+    source: str = "",
+) -> tuple[dict[int, PortfolioRisk], dict[str, list[dict[str, Any]]]]:
+    """``run_stress`` of every portfolio of ``union``, evaluated as one array batch.
 
     The security level (:func:`~sigmasight_lib.runs.portfolio.fit_stress_model`:
     factor and macro betas of every underlying, EWMA covariance per set of macro
-    factors) is fitted once; each portfolio's scenarios are then evaluated on its
-    exposures (:meth:`~sigmasight_lib.runs.portfolio.StressInputs.run`).
+    factors) is fitted once; every position of every portfolio then goes through
+    one :func:`~sigmasight_lib.engines.stress.evaluate_scenarios` call (moves once
+    per set of factors with data and covariance, options priced once per contract
+    and move).
+
+    Returns
+    -------
+    results : dict of int to PortfolioRisk
+        Per portfolio id, the rows, summary and notes of ``run_stress``.
+    shared : dict of str to list of dict
+        Rows written once per as-of, not per portfolio: ``stress_scenarios``
+        (:func:`scenario_rows`, with ``source``) and ``factor_correlations`` (one
+        set per distinct covariance, later sets over earlier ones on the same
+        key, as consecutive per-portfolio runs would leave them).
     """
     day, joined = union.as_of, union.joined
     inputs = since(union.inputs, history_start(params, "stress", day))
-    model = fit_stress_model(
-        inputs, sorted(set(joined["underlying"])), day, union.equity, union.macro, params
+    underlyings = sorted(set(joined["underlying"]))
+    model = fit_stress_model(inputs, underlyings, day, union.equity, union.macro, params)
+    order = list(union.portfolios)
+    group = pd.Index(order).get_indexer(joined["portfolio_id"].to_numpy())
+    macro_betas = model.macro_betas.reindex(underlyings)
+    held = _holdings(joined["portfolio_id"].to_numpy(), joined["underlying"], order, underlyings)
+    present = (held @ sparse.csr_matrix(macro_betas.notna().to_numpy(dtype=float))).toarray() > 0
+    factor_sides: dict[frozenset[str], StressFactors] = {}
+    sides = []
+    for k in range(len(order)):
+        names = frozenset(macro_betas.columns[present[k]])
+        if names not in factor_sides:
+            factor_sides[names] = model.factors_for(names)
+        sides.append(factor_sides[names])
+    usable = sorted(
+        {c for sf in factor_sides.values() for c in sf.macro}, key=list(macro_betas.columns).index
     )
-    plain = joined.drop(columns="portfolio_id")
-    groups = joined.groupby("portfolio_id", sort=False).indices
-    out: dict[int, PortfolioRisk] = {}
-    for pid in union.portfolios:
-        frame = plain.iloc[groups[pid]] if pid in groups else plain.iloc[:0]
-        si = model.inputs_for(frame, params.greeks.dividend_yield)
-        out[pid] = stress_result(
-            si.run(scenarios), si, params, union.position_notes.get(pid, ()),
-            scenario_set, scenario_ids,
-        )  # fmt: skip
-    return out
+    underlying_betas = model.fx.fit.betas.join(model.macro_betas[usable])
+    dae = delta_adjusted_exposure(joined) if not joined.empty else pd.Series(dtype=float)
+    position_betas = (
+        joined["underlying"].to_frame().join(underlying_betas, on="underlying").drop(columns="underlying")
+    )  # fmt: skip
+    equity_columns = list(model.fx.fit.betas.columns)
+    batch = evaluate_scenarios(
+        scenarios, position_betas.mul(dae, axis=0), [sf.covariance for sf in sides],
+        option_inputs(joined, params.greeks.dividend_yield), underlying_betas,
+        model=model.model, position_exposure_usd=dae,
+        portfolio=pd.Series(group, index=joined.index),
+        columns=[[*equity_columns, *sf.macro] for sf in sides],
+    )  # fmt: skip
+    out = {
+        pid: stress_result(
+            batch,
+            k,
+            sides[k],
+            params,
+            union.position_notes.get(pid, ()),
+            scenario_set,
+            scenario_ids,
+        )
+        for k, pid in enumerate(order)
+    }
+    ids = {**union.equity[2], **union.macro[2]}
+    correlations: dict[tuple, dict[str, Any]] = {}
+    last = {id(sf): sf for sf in sides}  # in order of each set's last portfolio
+    for sf in sorted(last.values(), key=lambda sf: max(k for k, x in enumerate(sides) if x is sf)):
+        for row in factor_correlation_rows(
+            sf.covariance, ids, day, sf.covariance_window[2], params.stress.decay, inputs.provider
+        ):
+            correlations[(row["factor_1_id"], row["factor_2_id"])] = row
+    shared = {
+        "stress_scenarios": scenario_rows(scenarios, scenario_set, source),
+        "factor_correlations": list(correlations.values()),
+    }
+    return out, shared

@@ -55,7 +55,7 @@ from sigmasight_lib.engines.market_risk import (
 )
 from sigmasight_lib.engines.risk_metrics import factor_risk, performance_stats
 from sigmasight_lib.engines.snapshot import SNAPSHOT_COLUMNS, cumulative_pnl, snapshot_row
-from sigmasight_lib.engines.stress import covariance_to_correlation
+from sigmasight_lib.engines.stress import covariance_to_correlation, scenario_summary
 from sigmasight_lib.engines.valuation import value_totals
 from sigmasight_lib.exceptions import ConfigError
 from sigmasight_lib.jsonable import jsonable
@@ -83,7 +83,12 @@ from sigmasight_lib.runs.portfolio import (
     load_position_analytics,
     load_with_history,
 )
-from sigmasight_lib.runs.portfolio_risk import correlation_result, stress_result
+from sigmasight_lib.runs.portfolio_risk import (
+    correlation_result,
+    factor_correlation_rows,
+    scenario_rows,
+    stress_result,
+)
 from sigmasight_lib.runs.result import EngineRun
 from sigmasight_lib.runs.securities import compute_position_analytics
 
@@ -653,16 +658,15 @@ def run_stress(
             joined, inputs, day, (eq_proxies, eq_na, eq_ids), (mac_proxies, mac_na, mac_ids), params
         )
         covariance = si.covariance
-        cov_start, cov_end, cov_days = si.covariance_window
+        cov_days = si.covariance_window[2]
         correlation = covariance_to_correlation(covariance)
-        results = si.run(scenarios)
+        batch = si.evaluate(scenarios)
+        results = batch.results(0)
 
-        store.upsert(session, StressScenarioModel, [
-            {"scenario_set": scenario_set, "key": sc.key, "name": sc.name, "category": sc.category,
-             "description": sc.description, "shocks": dict(sc.shocks), "source": str(path)[-200:],
-             "active": True}
-            for sc in scenarios
-        ], key=("scenario_set", "key"))  # fmt: skip
+        store.upsert(
+            session, StressScenarioModel, scenario_rows(scenarios, scenario_set, str(path)),
+            key=("scenario_set", "key"),
+        )  # fmt: skip
         in_set = select(StressScenarioModel.id).where(
             StressScenarioModel.scenario_set == scenario_set
         )
@@ -671,26 +675,21 @@ def run_stress(
                 StressScenarioModel.scenario_set == scenario_set,
                 StressScenarioModel.key.in_([sc.key for sc in scenarios]))
         ).all())  # fmt: skip
-        result = stress_result(results, si, params, pa.notes, scenario_set, scenario_ids)
+        result = stress_result(batch, 0, si, params, pa.notes, scenario_set, scenario_ids)
         rows = result.rows["stress_results"]
         saved = store.replace_results(session, StressResult, portfolio_id=pa.portfolio_id, as_of=day,
                                       rows=rows, batch_run_id=batch_run_id,
                                       scope=StressResult.scenario_id.in_(in_set))  # fmt: skip
-        all_ids = {**eq_ids, **mac_ids}
-        corr_rows = [
-            {"as_of": day, "factor_1_id": all_ids[a], "factor_2_id": all_ids[b],
-             "correlation": float(correlation.at[a, b]), "lookback_days": cov_days,
-             "decay": sp.decay, "provider": provider.name, "batch_run_id": batch_run_id}
-            for a in correlation.index for b in correlation.columns
-            if a in all_ids and b in all_ids and pd.notna(correlation.at[a, b])
-        ]  # fmt: skip
+        corr_rows = factor_correlation_rows(
+            covariance, {**eq_ids, **mac_ids}, day, cov_days, sp.decay, provider.name, batch_run_id
+        )
         store.upsert(
             session,
             FactorCorrelation,
             corr_rows,
             key=("as_of", "factor_1_id", "factor_2_id", "provider"),
         )
-    summary_table, summary, notes = result.extra["table"], result.summary, list(result.notes)
+    summary_table, summary, notes = scenario_summary(results), result.summary, list(result.notes)
     by_position = pd.concat(
         {r.key: r.by_position for r in results}, names=["scenario", "position_id"]
     ) if results else pd.DataFrame()  # fmt: skip

@@ -47,7 +47,7 @@ def main() -> int:
         f"{n} portfolios, {len(union.joined)} positions; union inputs built in {build.median:.1f} s"
     )
     fns = {
-        "stress": (lambda: stress_many(union, params, scenarios), run_stress),
+        "stress": (lambda: stress_many(union, params, scenarios)[0], run_stress),
         "correlations": (lambda: correlations_many(union, params), run_correlations),
         "market_risk": (lambda: market_risk_many(union, params), run_market_risk),
     }

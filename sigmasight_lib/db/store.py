@@ -181,19 +181,28 @@ def load_portfolios(session: Session) -> list[Portfolio]:
 # --------------------------------------------------------------------------- engine inputs
 
 
-def load_positions(session: Session, portfolio_id: int, as_of: dt.date) -> pd.DataFrame:
+def load_positions(
+    session: Session, portfolio_id: int | Sequence[int], as_of: dt.date
+) -> pd.DataFrame:
     """Positions held at ``as_of``, indexed by position id, with sector and asset type.
 
     Held = entered on or before ``as_of`` (or no entry date) and not exited by
     then. Columns: symbol, underlying, position_type, quantity, multiplier,
     option_type, strike, expiry, entry_price, entry_date, strategy, tags (list),
-    sector, asset_type.
+    sector, asset_type. With a sequence of portfolio ids: every listed
+    portfolio's positions in one query, plus a ``portfolio_id`` column, ordered
+    by portfolio (in the order given), then position id.
     """
     from sqlalchemy.orm import selectinload
 
+    many = None if isinstance(portfolio_id, int | np.integer) else list(portfolio_id)
     stmt = (
         select(Position)
-        .where(Position.portfolio_id == portfolio_id)
+        .where(
+            Position.portfolio_id == portfolio_id
+            if many is None
+            else Position.portfolio_id.in_(list(many))
+        )
         .where(Position.entry_date.is_(None) | (Position.entry_date <= as_of))
         .where(Position.exit_date.is_(None) | (Position.exit_date > as_of))
         .options(selectinload(Position.tags), selectinload(Position.strategy))
@@ -214,6 +223,7 @@ def load_positions(session: Session, portfolio_id: int, as_of: dt.date) -> pd.Da
             "entry_date": p.entry_date,
             "strategy": p.strategy.name if p.strategy else None,
             "tags": [t.name for t in p.tags],
+            "portfolio_id": p.portfolio_id,
         }
         for p in session.scalars(stmt)
     ]
@@ -221,7 +231,12 @@ def load_positions(session: Session, portfolio_id: int, as_of: dt.date) -> pd.Da
         "id", "symbol", "underlying", "position_type", "quantity", "multiplier", "option_type",
         "strike", "expiry", "entry_price", "entry_date", "strategy", "tags",
     ]  # fmt: skip
-    frame = pd.DataFrame(rows, columns=columns).set_index("id")
+    frame = pd.DataFrame(rows, columns=[*columns, "portfolio_id"]).set_index("id")
+    if many is None:
+        frame = frame.drop(columns="portfolio_id")
+    else:
+        rank = frame["portfolio_id"].map({pid: k for k, pid in enumerate(many)})
+        frame = frame.iloc[np.argsort(rank.to_numpy(), kind="stable")]
     _replay_history(session, frame, as_of)
     meta = {
         m.symbol: m
@@ -241,20 +256,29 @@ def load_positions(session: Session, portfolio_id: int, as_of: dt.date) -> pd.Da
 REPLAYED_FIELDS = {"quantity": float, "entry_price": float, "position_type": str}
 
 
+IN_CHUNK = 5000
+"""Most ids bound in one ``IN`` clause (SQLite limits a statement's parameters)."""
+
+
 def _replay_history(session: Session, frame: pd.DataFrame, as_of: dt.date) -> None:
     """Put back the values positions had at ``as_of``: for each field changed after
     ``as_of``, the old value of its first such change (in place)."""
     if frame.empty:
         return
-    changes = session.execute(
-        select(PositionHistory.position_id, PositionHistory.field, PositionHistory.old_value)
-        .where(
-            PositionHistory.position_id.in_([int(i) for i in frame.index]),
-            PositionHistory.effective_date > as_of,
-            PositionHistory.field.in_(list(REPLAYED_FIELDS)),
-        )
-        .order_by(PositionHistory.effective_date, PositionHistory.id)
-    ).all()
+    ids = [int(i) for i in frame.index]
+    changes = [
+        change
+        for start in range(0, len(ids), IN_CHUNK)  # positions are independent: chunk the ids
+        for change in session.execute(
+            select(PositionHistory.position_id, PositionHistory.field, PositionHistory.old_value)
+            .where(
+                PositionHistory.position_id.in_(ids[start : start + IN_CHUNK]),
+                PositionHistory.effective_date > as_of,
+                PositionHistory.field.in_(list(REPLAYED_FIELDS)),
+            )
+            .order_by(PositionHistory.effective_date, PositionHistory.id)
+        ).all()
+    ]
     seen: set[tuple[int, str]] = set()
     for pid, field, old in changes:
         if (pid, field) in seen:

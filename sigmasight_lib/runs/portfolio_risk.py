@@ -72,6 +72,7 @@ from sigmasight_lib.jsonable import jsonable
 from sigmasight_lib.marketdata import MarketDataProvider
 from sigmasight_lib.marketdata.calendar import sessions_window
 from sigmasight_lib.params import EngineParams
+from sigmasight_lib.portfolios.service import find_portfolio
 from sigmasight_lib.runs.inputs import (
     HISTORY_MARGIN_SESSIONS,
     FactorProxies,
@@ -199,13 +200,9 @@ def build_union_inputs(
     analytics notes are formatted from its subset of the union's facts
     (:func:`~sigmasight_lib.runs.securities.position_notes`).
     """
-    resolved = [resolve_portfolio(session, p, as_of) for p in portfolios]
-    day = resolved[0][1]
-    frames = []
-    for p, _ in resolved:
-        positions = store.load_positions(session, p.id, day)
-        frames.append(positions.assign(portfolio_id=p.id))
-    positions = pd.concat(frames) if frames else pd.DataFrame()
+    first, day = resolve_portfolio(session, portfolios[0], as_of)
+    resolved = [first, *(find_portfolio(session, p) for p in portfolios[1:])]
+    positions = store.load_positions(session, [p.id for p in resolved], day)
     equity = factor_proxies(session, provider.name, params.factors.factor_types)
     macro = factor_proxies(session, provider.name, ("macro", "rates"))
     rates = factor_proxies(session, provider.name, ("rates",))
@@ -225,8 +222,8 @@ def build_union_inputs(
         as_of=day,
         joined=joined,
         inputs=inputs,
-        portfolios={p.id: p.name for p, _ in resolved},
-        position_notes={p.id: notes.get(p.id, ()) for p, _ in resolved},
+        portfolios={p.id: p.name for p in resolved},
+        position_notes={p.id: notes.get(p.id, ()) for p in resolved},
         equity=equity,
         macro=macro,
         rates=rates,

@@ -18,12 +18,12 @@ from sigmasight_lib.params import load_engine_params
 from sigmasight_lib.portfolios.synthetic import generate_synthetic_portfolios, snapshot_universe
 from sigmasight_lib.portfolios.synthetic_store import save_synthetic
 from sigmasight_lib.runs import run_correlations, run_market_risk
-from sigmasight_lib.runs.result import records
 from sigmasight_lib.runs.portfolio_risk import (
     build_union_inputs,
     correlations_many,
     market_risk_many,
 )
+from sigmasight_lib.runs.result import records
 from tests.conftest import seed_demo_database
 
 AS_OF = dt.date(2017, 3, 29)

@@ -591,13 +591,15 @@ def _revalue(a: Mapping[str, np.ndarray], move: np.ndarray) -> np.ndarray:
         np.repeat(np.column_stack([kind, *(a[c] for c in ("strike", "years", "rate", "vol", "dividend"))]), k, axis=0),
         new_spot.reshape(-1),
     ])  # fmt: skip
-    unique, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    frame = pd.DataFrame(keys)  # hash the rows (NaN a value like any other)
+    inverse = frame.groupby(list(frame.columns), sort=False, dropna=False).ngroup().to_numpy()
+    first = np.unique(inverse, return_index=True)[1]
     row = first // k
     priced = bsm_greeks(
-        a["kind"][row], unique[:, 6], a["strike"][row], a["years"][row], a["rate"][row],
+        a["kind"][row], keys[first, 6], a["strike"][row], a["years"][row], a["rate"][row],
         a["vol"][row], a["dividend"][row],
     )["price"].to_numpy()  # fmt: skip
-    return priced[inverse.reshape(-1)].reshape(n, k)
+    return priced[inverse].reshape(n, k)
 
 
 def _base_prices(

@@ -30,6 +30,7 @@ so it changes nothing unless the cache has large gaps.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -575,11 +576,12 @@ def factor_correlation_rows(
 
 
 def _by_factor_records(batch: ScenarioBatch, portfolio: int, scenario: int) -> list[dict]:
-    """``records(by_factor)`` of one portfolio's scenario, from the batch's arrays."""
+    """``records(by_factor)`` of one portfolio's scenario, from the batch's arrays
+    (already JSON-ready: non-finite values None, as :func:`jsonable` gives)."""
     labels, values = batch.by_factor(portfolio, scenario)
     return [
-        jsonable({"factor": f, **{c: None if np.isnan(v) else float(v)
-                                  for c, v in zip(BY_FACTOR_COLUMNS, row, strict=True)}})
+        {"factor": str(f), **{c: v if math.isfinite(v) else None
+                              for c, v in zip(BY_FACTOR_COLUMNS, row, strict=True)}}
         for f, row in zip(labels, values.tolist(), strict=True)
     ]  # fmt: skip
 

@@ -147,6 +147,16 @@ def correlation_result(
     )
 
 
+def correlation_tables(m: CorrelationMetrics) -> dict[str, pd.DataFrame]:
+    """The tables of ``run_correlations``' :class:`~sigmasight_lib.runs.result.EngineRun`."""
+    return {
+        "most_correlated": m.most_correlated,
+        "least_correlated": m.least_correlated,
+        "clusters": m.clusters.to_frame(),
+        "correlation": m.correlation,
+    }
+
+
 def correlations_many(layer: SecurityLayer) -> dict[int, PortfolioRisk]:
     """``run_correlations`` of every portfolio of ``layer``, from one pairwise pass.
 

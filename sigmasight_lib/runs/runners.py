@@ -83,6 +83,7 @@ from sigmasight_lib.runs.portfolio import (
 )
 from sigmasight_lib.runs.portfolio_risk import (
     correlation_result,
+    correlation_tables,
     factor_correlation_rows,
     scenario_rows,
     stress_result,
@@ -735,12 +736,7 @@ def run_correlations(
                                        as_of=pa.as_of, batch_run_id=batch_run_id,
                                        rows=result.rows["portfolio_correlation_metrics"])  # fmt: skip
     summary, notes = result.summary, list(result.notes)
-    tables = {
-        "most_correlated": m.most_correlated,
-        "least_correlated": m.least_correlated,
-        "clusters": m.clusters.to_frame(),
-        "correlation": m.correlation,
-    }
+    tables = correlation_tables(m)
     return EngineRun(
         "correlations",
         pa.portfolio_id,

@@ -201,7 +201,8 @@ def load_positions(session: Session, portfolio_id: int, as_of: dt.date) -> pd.Da
     Held = entered on or before ``as_of`` (or no entry date) and not exited by
     then. Columns: symbol, underlying, position_type, quantity, multiplier,
     option_type, strike, expiry, entry_price, entry_date, strategy, tags (list),
-    sector, asset_type.
+    sector, asset_type. Several portfolios in one query:
+    :func:`load_positions_many`.
     """
     return load_positions_many(session, [portfolio_id], as_of).drop(columns="portfolio_id")
 

@@ -154,6 +154,18 @@ def _pairwise(x: np.ndarray, min_overlap: int) -> tuple[np.ndarray, np.ndarray, 
     return n.round().astype(int), corr, volatility
 
 
+def pairwise_statistics(
+    returns: np.ndarray, min_overlap: int = DEFAULT_MIN_OVERLAP
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Overlap counts (int), correlations and volatilities of the columns of ``returns``.
+
+    ``returns`` is an ndarray of shape (n_rows, k) of daily simple returns
+    (decimal, NaN where missing); pairwise deletion as in :func:`correlation_matrix`.
+    Returns arrays of shape (k, k), (k, k) and (k,); see :func:`metrics_from_pairwise`.
+    """
+    return _pairwise(np.asarray(returns, dtype=float), min_overlap)
+
+
 def correlation_matrix(
     returns: pd.DataFrame,
     *,
@@ -445,20 +457,78 @@ def portfolio_correlation_metrics(
     _check_unique(exposure_usd.index, "exposure_usd index")
 
     frame = _last_rows(returns, window)
-    rows = len(frame)
     exposure = exposure_usd.astype(float)
-    index_name = exposure_usd.index.name
+    reasons = unusable_exposures(exposure, frame.columns)
+    candidates = [a for a in exposure.index if a not in reasons]
+    counts, corr, volatility = _pairwise(frame[candidates].to_numpy(dtype=float), min_overlap)
+    return metrics_from_pairwise(
+        exposure, reasons, candidates, counts, corr, volatility,
+        rows=len(frame),
+        window_start=frame.index[0] if len(frame) else None,
+        window_end=frame.index[-1] if len(frame) else None,
+        min_overlap=min_overlap, top_n=top_n, cluster_threshold=cluster_threshold,
+    )  # fmt: skip
+
+
+def unusable_exposures(exposure: pd.Series, columns: pd.Index) -> dict[object, str]:
+    """Asset -> why it is left out before any return is looked at (no column, no exposure)."""
     reasons: dict[object, str] = {}
     for asset, value in exposure.items():
-        if asset not in frame.columns:
+        if asset not in columns:
             reasons[asset] = "no returns column for this asset"
         elif not np.isfinite(value):
             reasons[asset] = "exposure is missing"
         elif value == 0.0:
             reasons[asset] = "zero exposure"
+    return reasons
 
-    candidates = [a for a in exposure.index if a not in reasons]
-    counts, corr, volatility = _pairwise(frame[candidates].to_numpy(dtype=float), min_overlap)
+
+def metrics_from_pairwise(
+    exposure_usd: pd.Series,
+    reasons: dict[object, str],
+    candidates: list,
+    counts: np.ndarray,
+    corr: np.ndarray,
+    volatility: np.ndarray,
+    *,
+    rows: int,
+    window_start: pd.Timestamp | None,
+    window_end: pd.Timestamp | None,
+    min_overlap: int = DEFAULT_MIN_OVERLAP,
+    top_n: int = DEFAULT_TOP_N,
+    cluster_threshold: float = DEFAULT_CLUSTER_THRESHOLD,
+) -> CorrelationMetrics:
+    """:func:`portfolio_correlation_metrics` from precomputed pairwise statistics.
+
+    The pairwise statistics of a set of columns are those of any superset restricted
+    to them (pairwise deletion), so a universe's statistics, computed once over the
+    same window rows, serve every portfolio holding a subset of it.
+
+    Parameters
+    ----------
+    exposure_usd : Series
+        Signed USD exposure per asset (as in :func:`portfolio_correlation_metrics`).
+    reasons : dict
+        Asset -> reason for the assets already left out (no column, missing or
+        zero exposure); completed here. Not modified.
+    candidates : list
+        The other assets of ``exposure_usd``, in its order.
+    counts, corr, volatility : ndarray of shape (n, n), (n, n), (n,)
+        :func:`_pairwise` of the candidates' returns over the window rows.
+    rows : int
+        Rows in the window.
+    window_start, window_end : Timestamp or None
+        First and last row of the window.
+    min_overlap, top_n, cluster_threshold
+        As in :func:`portfolio_correlation_metrics`.
+
+    Returns
+    -------
+    CorrelationMetrics
+    """
+    exposure = exposure_usd.astype(float)
+    index_name = exposure_usd.index.name
+    reasons = dict(reasons)
     own = np.diag(counts)
     usable = []
     for k, asset in enumerate(candidates):
@@ -547,6 +617,6 @@ def portfolio_correlation_metrics(
         correlation=pd.DataFrame(corr, index=assets, columns=assets),
         overlap=pd.DataFrame(counts, index=assets, columns=assets),
         notes=tuple(notes),
-        window_start=frame.index[0] if rows else None,
-        window_end=frame.index[-1] if rows else None,
+        window_start=window_start,
+        window_end=window_end,
     )

@@ -121,18 +121,51 @@ def pnl_backtest(predicted: pd.Series, actual: pd.Series) -> dict[str, float]:
         ``correlation`` (Pearson), ``hit_rate`` (share of days where the signs
         agree, among days where neither is zero). NaN when fewer than 2 days.
     """
-    both = pd.concat([predicted.rename("p"), actual.rename("a")], axis=1).dropna()
-    n = len(both)
-    if n < 2:
-        return {"days": n, "rmse_usd": np.nan, "mean_abs_error_usd": np.nan,
-                "correlation": np.nan, "hit_rate": np.nan}  # fmt: skip
-    err = both["p"] - both["a"]
-    signed = both[(both["p"] != 0) & (both["a"] != 0)]
-    hit = float((np.sign(signed["p"]) == np.sign(signed["a"])).mean()) if len(signed) else np.nan
-    return {
-        "days": n,
-        "rmse_usd": float(np.sqrt((err**2).mean())),
-        "mean_abs_error_usd": float(err.abs().mean()),
-        "correlation": float(both["p"].corr(both["a"])),
-        "hit_rate": hit,
-    }
+    both = pd.concat([predicted.rename("p"), actual.rename("a")], axis=1)
+    p, a = both["p"].to_numpy(dtype=float), both["a"].to_numpy(dtype=float)
+    return pnl_backtests(p[None, :], a[None, :])[0]
+
+
+def pnl_backtests(predicted: np.ndarray, actual: np.ndarray) -> list[dict[str, float]]:
+    """:func:`pnl_backtest` of many series at once, aligned on the same dates.
+
+    Parameters
+    ----------
+    predicted, actual : ndarray of shape (n_series, n_days)
+        Daily P&L (USD), NaN where missing; each row is one backtest over the
+        columns where both are finite.
+
+    Returns
+    -------
+    list of dict
+        One :func:`pnl_backtest` dict per row.
+    """
+    predicted = np.asarray(predicted, dtype=float)
+    actual = np.asarray(actual, dtype=float)
+    both = np.isfinite(predicted) & np.isfinite(actual)
+    n = both.sum(axis=1)
+    p, a = np.where(both, predicted, 0.0), np.where(both, actual, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = p - a
+        rmse = np.sqrt((err**2).sum(axis=1) / n)
+        mae = np.abs(err).sum(axis=1) / n
+        pc = np.where(both, p - p.sum(axis=1, keepdims=True) / n[:, None], 0.0)
+        ac = np.where(both, a - a.sum(axis=1, keepdims=True) / n[:, None], 0.0)
+        corr = (pc * ac).sum(axis=1) / np.sqrt((pc * pc).sum(axis=1) * (ac * ac).sum(axis=1))
+        signed = both & (p != 0) & (a != 0)
+        agree = (signed & (np.sign(p) == np.sign(a))).sum(axis=1)
+        hit = np.where(signed.any(axis=1), agree / signed.sum(axis=1), np.nan)
+    out = []
+    for k in range(len(n)):
+        if n[k] < 2:
+            out.append({"days": int(n[k]), "rmse_usd": np.nan, "mean_abs_error_usd": np.nan,
+                        "correlation": np.nan, "hit_rate": np.nan})  # fmt: skip
+        else:
+            out.append({
+                "days": int(n[k]),
+                "rmse_usd": float(rmse[k]),
+                "mean_abs_error_usd": float(mae[k]),
+                "correlation": float(np.clip(corr[k], -1.0, 1.0)) if np.isfinite(corr[k]) else np.nan,
+                "hit_rate": float(hit[k]),
+            })  # fmt: skip
+    return out

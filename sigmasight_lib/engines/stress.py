@@ -504,119 +504,501 @@ def _option_betas(
     exposures: pd.DataFrame,
     factors: list[str],
     underlying_betas: pd.DataFrame | None,
-    notes: list[str],
-) -> np.ndarray:
+) -> tuple[np.ndarray, list[str | None]]:
     """Beta of each option's underlying to each factor, shape (n_options, n_factors).
 
     From ``underlying_betas`` (NaN beta = 0); for an underlying missing there (or
     with no beta at all), derived from the option's exposure row divided by its
     delta-adjusted exposure (delta × spot), which is how the exposure rows are
-    built. NaN row when neither is available.
+    built. NaN row when neither is available. Returns the betas and, per
+    option, the note saying which fallback was taken (None when none was).
     """
     n = len(options)
+    notes: list[str | None] = [None] * n
     if not factors:
-        return np.zeros((n, 0))
+        return np.zeros((n, 0)), notes
     betas = np.full((n, len(factors)), np.nan)
+    underlyings = options["underlying"]
     if underlying_betas is not None:
         table = underlying_betas.reindex(columns=factors).astype(float)
-        known = table.notna().any(axis=1)
-        for row, underlying in enumerate(options["underlying"]):
-            if underlying in table.index and bool(known.get(underlying, False)):
-                betas[row] = table.loc[underlying].fillna(0.0).to_numpy(dtype=float)
+        table = table.loc[table.notna().any(axis=1)]
+        found = underlyings.isin(table.index).to_numpy()
+        if found.any():
+            betas[found] = table.reindex(underlyings[found]).fillna(0.0).to_numpy(dtype=float)
     dollar_delta = (
         options["delta"].astype(float).to_numpy() * options["spot"].astype(float).to_numpy()
     )
-    for row, pid in enumerate(options.index):
-        if np.isfinite(betas[row]).all():
-            continue
-        underlying = options["underlying"].iloc[row]
+    for row in np.flatnonzero(~np.isfinite(betas).all(axis=1)):
+        pid, underlying = options.index[row], underlyings.iloc[row]
         if pid in exposures.index and np.isfinite(dollar_delta[row]) and dollar_delta[row] != 0.0:
             exposure_row = exposures.loc[pid, factors].astype(float).fillna(0.0).to_numpy()
             betas[row] = exposure_row / dollar_delta[row]
-            notes.append(
+            notes[row] = (
                 f"option {pid}: no betas for underlying {underlying}; "
                 "derived from its exposure row / (delta × spot)"
             )
         else:
-            notes.append(
+            notes[row] = (
                 f"option {pid}: no betas for underlying {underlying} and no usable exposure row; "
                 "not revalued, left out of the totals"
             )
-    return betas
+    return betas, notes
 
 
 def _floored_linear_pnl(pnl: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Linear P&L bounded by a −100 % move of the position: ``value × max(pnl / value, −1)``.
 
-    ``value`` is the signed position value (USD): a long (value > 0) loses at
-    most its value, a short (value < 0) gains at most its absolute value. NaN
-    or zero values are left unfloored. Returns ``(pnl, floored mask)``.
+    ``value`` is the signed position value (USD), broadcast against ``pnl``: a
+    long (value > 0) loses at most its value, a short (value < 0) gains at most
+    its absolute value. NaN or zero values are left unfloored. Returns
+    ``(pnl, floored mask)``.
     """
+    value = np.broadcast_to(value, pnl.shape)
     floored = np.isfinite(value) & (value != 0.0) & np.isfinite(pnl)
     floored[floored] = pnl[floored] / value[floored] < -1.0
     return np.where(floored, -value, pnl), floored
 
 
-def _revalue(
-    options: pd.DataFrame, move: np.ndarray, base_price: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stressed BSM price, revaluation P&L and delta-only P&L (USD) per option for ``move``."""
-    spot = options["spot"].astype(float).to_numpy()
+def _option_arrays(options: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The BSM inputs of ``options`` as float arrays (``kind`` as str)."""
+    dividend = (
+        options["dividend_yield"].astype(float).fillna(0.0).to_numpy()
+        if "dividend_yield" in options.columns
+        else np.zeros(len(options))
+    )
+    arrays = {
+        c: options[c].astype(float).to_numpy() for c in ("spot", "strike", "years", "rate", "vol")
+    }
+    return {"kind": options["option_type"].to_numpy(dtype=str), **arrays, "dividend": dividend}
+
+
+def _bsm_price(a: Mapping[str, np.ndarray], spot: np.ndarray) -> pd.DataFrame:
+    """:func:`bsm_greeks` of the contracts ``a`` at ``spot``."""
+    return bsm_greeks(a["kind"], spot, a["strike"], a["years"], a["rate"], a["vol"], a["dividend"])
+
+
+def _revalue(a: Mapping[str, np.ndarray], move: np.ndarray) -> np.ndarray:
+    """Stressed BSM price per share, shape (n_options, n_moves), for the underlying ``move``.
+
+    One pricing call for every distinct (contract, move): an option held in many
+    portfolios is priced once per move.
+    """
+    n, k = move.shape
+    spot = a["spot"][:, None]
     new_spot = np.maximum(spot * (1.0 + move), spot * SPOT_FLOOR_FRACTION)
-    dividend = (
-        options["dividend_yield"].astype(float).fillna(0.0).to_numpy()
-        if "dividend_yield" in options.columns
-        else 0.0
-    )
-    stressed = bsm_greeks(
-        options["option_type"].to_numpy(dtype=str),
-        new_spot,
-        options["strike"].astype(float).to_numpy(),
-        options["years"].astype(float).to_numpy(),
-        options["rate"].astype(float).to_numpy(),
-        options["vol"].astype(float).to_numpy(),
-        dividend,
-    )["price"].to_numpy()
-    scale = (
-        options["quantity"].astype(float).to_numpy()
-        * options["multiplier"].astype(float).to_numpy()
-    )
-    revaluation = (stressed - base_price) * scale
-    delta_only = options["delta"].astype(float).to_numpy() * spot * np.maximum(move, -1.0)
-    return stressed, revaluation, delta_only
+    kind = np.unique(a["kind"], return_inverse=True)[1].reshape(-1)
+    keys = np.column_stack([
+        np.repeat(np.column_stack([kind, *(a[c] for c in ("strike", "years", "rate", "vol", "dividend"))]), k, axis=0),
+        new_spot.reshape(-1),
+    ])  # fmt: skip
+    frame = pd.DataFrame(keys)  # hash the rows (NaN a value like any other)
+    inverse = frame.groupby(list(frame.columns), sort=False, dropna=False).ngroup().to_numpy()
+    first = np.unique(inverse, return_index=True)[1]
+    row = first // k
+    priced = bsm_greeks(
+        a["kind"][row], keys[first, 6], a["strike"][row], a["years"][row], a["rate"][row],
+        a["vol"][row], a["dividend"][row],
+    )["price"].to_numpy()  # fmt: skip
+    return priced[inverse].reshape(n, k)
 
 
-def _base_prices(options: pd.DataFrame, notes: list[str]) -> np.ndarray:
-    """BSM price per share at the current inputs; notes rows that cannot be priced."""
-    dividend = (
-        options["dividend_yield"].astype(float).fillna(0.0).to_numpy()
-        if "dividend_yield" in options.columns
-        else 0.0
-    )
-    greeks = bsm_greeks(
-        options["option_type"].to_numpy(dtype=str),
-        options["spot"].astype(float).to_numpy(),
-        options["strike"].astype(float).to_numpy(),
-        options["years"].astype(float).to_numpy(),
-        options["rate"].astype(float).to_numpy(),
-        options["vol"].astype(float).to_numpy(),
-        dividend,
-    )
+def _base_prices(
+    options: pd.DataFrame, a: Mapping[str, np.ndarray]
+) -> tuple[np.ndarray, list[str | None], list[str | None]]:
+    """BSM price per share at the current inputs and, per option, the note that it
+    cannot be priced and the note that its given price is far from the model's."""
+    greeks = _bsm_price(a, a["spot"])
     price = greeks["price"].to_numpy()
-    for row, pid in enumerate(options.index):
-        reason = greeks["reason"].iloc[row]
-        if pd.notna(reason):
-            notes.append(f"option {pid}: cannot be priced ({reason}); left out of the totals")
+    cannot: list[str | None] = [None] * len(options)
+    mismatch: list[str | None] = [None] * len(options)
+    for row in np.flatnonzero(greeks["reason"].notna().to_numpy()):
+        cannot[row] = (
+            f"option {options.index[row]}: cannot be priced ({greeks['reason'].iloc[row]}); "
+            "left out of the totals"
+        )
     if "price" in options.columns:
         given = options["price"].astype(float).to_numpy()
         gap = np.abs(given - price)
         far = np.isfinite(gap) & (gap > np.maximum(0.01, PRICE_MISMATCH_TOLERANCE * np.abs(price)))
         for row in np.flatnonzero(far):
-            notes.append(
+            mismatch[row] = (
                 f"option {options.index[row]}: given price {given[row]:.4f} differs from the BSM "
                 f"price {price[row]:.4f} at the current inputs; P&L is measured from the BSM price"
             )
-    return price
+    return price, cannot, mismatch
+
+
+@dataclass(frozen=True)
+class ScenarioMoves:
+    """One scenario's factor moves over one list of factors with data (shared by
+    every portfolio with those factors and that covariance).
+
+    Attributes
+    ----------
+    mapped : dict of str to float
+        Shocked factors with data -> shock.
+    unmapped : tuple of str
+        Shocked factors without data, in scenario order.
+    proxy_full : ndarray of shape (n_factors,)
+        Shocks plus propagated moves (proxy units).
+    direct, full : ndarray of shape (n_factors,)
+        Design moves of the direct and correlated P&L (:func:`design_moves`).
+    notes : tuple of str
+        Notes on the shocks (no shocks, unmapped, not in the covariance).
+    no_cov : tuple of int
+        Indices of unshocked factors absent from the covariance (no propagated move).
+    """
+
+    mapped: dict[str, float]
+    unmapped: tuple[str, ...]
+    proxy_full: np.ndarray
+    direct: np.ndarray
+    full: np.ndarray
+    notes: tuple[str, ...]
+    no_cov: tuple[int, ...]
+
+    @property
+    def no_data(self) -> bool:
+        """True when no shocked factor has data (both P&L figures NaN)."""
+        return not self.mapped
+
+
+def scenario_moves(
+    scenario: Scenario, factors: Sequence[str], covariance: pd.DataFrame, model: MoveModel
+) -> ScenarioMoves:
+    """The :class:`ScenarioMoves` of ``scenario`` over ``factors`` (see :func:`run_scenario`)."""
+    notes: list[str] = []
+    shocks = dict(scenario.shocks)
+    factors = list(factors)
+    mapped = {f: s for f, s in shocks.items() if f in factors}
+    unmapped = tuple(f for f in shocks if f not in mapped)
+    if not shocks:
+        notes.append("scenario has no shocks")
+    elif not mapped:
+        notes.append(f"{NO_DATA_NOTE} (unmapped: {', '.join(unmapped)})")
+    elif unmapped:
+        notes.append(f"unmapped (no exposure data, shock not applied): {', '.join(unmapped)}")
+    propagated = propagate_shocks(mapped, covariance, model)
+    proxy_direct = pd.Series([mapped.get(f, 0.0) for f in factors], index=factors, dtype=float)
+    proxy_full = pd.Series(
+        [mapped[f] if f in mapped else float(propagated.get(f, 0.0)) for f in factors],
+        index=factors,
+        dtype=float,
+    )
+    missing_cov = [f for f in mapped if f not in covariance.index]
+    if missing_cov and mapped:
+        notes.append(
+            "shocked factors not in the covariance (no propagation from them): "
+            + ", ".join(missing_cov)
+        )
+    return ScenarioMoves(
+        mapped=mapped,
+        unmapped=unmapped,
+        proxy_full=proxy_full.to_numpy(),
+        direct=design_moves(proxy_direct, model, shocked=frozenset(mapped)).to_numpy(),
+        full=design_moves(proxy_full, model).to_numpy(),
+        notes=tuple(notes),
+        no_cov=tuple(
+            i for i, f in enumerate(factors) if f not in mapped and f not in covariance.index
+        ),
+    )
+
+
+def _group_sums(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Σ over the rows of each group ``0..n_groups-1`` of ``values`` (NaN skipped), shape
+    (n_groups, *values.shape[1:]); rows are added in order, so one group alone gives
+    the same figures as many groups together."""
+    out = np.zeros((n_groups, *values.shape[1:]))
+    if len(values) == 0:
+        return out
+    order = np.argsort(group, kind="stable")
+    counts = np.bincount(group, minlength=n_groups)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    clean = np.where(np.isnan(values), 0.0, values)[order]
+    nonempty = counts > 0
+    out[nonempty] = np.add.reduceat(clean, starts[nonempty], axis=0)
+    return out
+
+
+@dataclass(frozen=True)
+class ScenarioBatch:
+    """Scenarios evaluated for the positions of one or many portfolios at once.
+
+    Attributes
+    ----------
+    scenarios : tuple of Scenario
+    factors : list of list of str
+        Per portfolio, the factors with data, in exposure-column order.
+    moves : list of list of ScenarioMoves
+        Per portfolio, per scenario (objects shared between portfolios).
+    exposure_usd : list of ndarray
+        Per portfolio, Σ of the non-option dollar exposures per factor.
+    direct_pnl_usd, correlated_pnl_usd : ndarray of shape (n_portfolios, n_scenarios)
+        Totals (NaN where no shocked factor has data).
+    notes : list of list of tuple of str
+        Per portfolio, per scenario.
+    position_ids : Index
+        Every position (exposure rows, then options without one).
+    portfolio : ndarray of int, shape (n_positions,)
+        Portfolio number of each position.
+    by_position : dict of str to ndarray of shape (n_positions, n_scenarios)
+        :data:`BY_POSITION_COLUMNS`; the loss-floor columns are booleans valid
+        where ``linear`` is True.
+    linear : ndarray of bool, shape (n_positions,)
+        Positions in the linear sum (not options).
+    """
+
+    scenarios: tuple[Scenario, ...]
+    factors: list[list[str]]
+    moves: list[list[ScenarioMoves]]
+    exposure_usd: list[np.ndarray]
+    direct_pnl_usd: np.ndarray
+    correlated_pnl_usd: np.ndarray
+    notes: list[list[tuple[str, ...]]]
+    position_ids: pd.Index
+    portfolio: np.ndarray
+    by_position: dict[str, np.ndarray]
+    linear: np.ndarray
+
+    def by_factor(self, portfolio: int, scenario: int) -> tuple[list[str], np.ndarray]:
+        """Factor labels (with data, then unmapped) and the :data:`BY_FACTOR_COLUMNS`
+        values, shape (n_labels, 7), of one portfolio's scenario."""
+        m = self.moves[portfolio][scenario]
+        factors, exposure = self.factors[portfolio], self.exposure_usd[portfolio]
+        shocks = self.scenarios[scenario].shocks
+        values = np.full((len(factors) + len(m.unmapped), len(BY_FACTOR_COLUMNS)), np.nan)
+        k = len(factors)
+        values[:k, 0] = [m.mapped.get(f, np.nan) for f in factors]
+        if not m.no_data:
+            values[:k, 1], values[:k, 2], values[:k, 3] = m.proxy_full, m.direct, m.full
+            values[:k, 5], values[:k, 6] = exposure * m.direct, exposure * m.full
+        values[:k, 4] = exposure
+        values[k:, 0] = [shocks[f] for f in m.unmapped]
+        return [*factors, *m.unmapped], values
+
+    def results(self, portfolio: int = 0) -> list[ScenarioResult]:
+        """One portfolio's :class:`ScenarioResult` per scenario, in order."""
+        rows = np.flatnonzero(self.portfolio == portfolio)
+        ids = self.position_ids[rows]
+        linear = self.linear[rows]
+        out = []
+        for s, scenario in enumerate(self.scenarios):
+            labels, values = self.by_factor(portfolio, s)
+            by_factor = pd.DataFrame(
+                values, index=pd.Index(labels, name="factor"), columns=list(BY_FACTOR_COLUMNS)
+            )
+            by_position = pd.DataFrame(
+                {c: self.by_position[c][rows, s] for c in BY_POSITION_COLUMNS}, index=ids
+            )
+            for c in ("loss_floor_direct", "loss_floor_correlated"):
+                flags = pd.Series(self.by_position[c][rows, s], dtype=object)
+                by_position[c] = flags.where(linear & (not self.moves[portfolio][s].no_data)).values
+            m = self.moves[portfolio][s]
+            out.append(ScenarioResult(
+                key=scenario.key, name=scenario.name, category=scenario.category,
+                direct_pnl_usd=float(self.direct_pnl_usd[portfolio, s]),
+                correlated_pnl_usd=float(self.correlated_pnl_usd[portfolio, s]),
+                partial=bool(m.unmapped), unmapped=m.unmapped, by_factor=by_factor,
+                by_position=by_position, notes=self.notes[portfolio][s],
+            ))  # fmt: skip
+        return out
+
+
+FLOOR_NOTES: dict[str, str] = {
+    "l": "implied move ≤ -100 %, P&L floored at the position's value for",
+    "o": "underlying move ≤ -100 %, stressed spot floored for options",
+}
+"""Floor kind (``l`` linear P&L, ``o`` option spot) -> the note's text before the ids."""
+
+
+def evaluate_scenarios(
+    scenarios: Sequence[Scenario],
+    exposures: pd.DataFrame,
+    covariances: Sequence[pd.DataFrame],
+    options: pd.DataFrame | None = None,
+    underlying_betas: pd.DataFrame | None = None,
+    *,
+    model: MoveModel | None = None,
+    position_exposure_usd: pd.Series | None = None,
+    portfolio: pd.Series | None = None,
+    columns: Sequence[Sequence[str]] | None = None,
+) -> ScenarioBatch:
+    """Every scenario for the positions of one or many portfolios, as array operations.
+
+    Parameters
+    ----------
+    scenarios, exposures, options, underlying_betas, model, position_exposure_usd
+        As for :func:`run_scenario`, with the rows of every portfolio.
+    covariances : sequence of DataFrame, one per portfolio
+        Each portfolio's factor covariance (the same object for portfolios that
+        share it: the moves are computed once per distinct covariance and list
+        of factors with data).
+    portfolio : Series of int indexed by position id, optional
+        Portfolio number ``0..len(covariances)-1`` of every position (exposure
+        rows and options). Default: every position in portfolio 0.
+    columns : sequence of sequences of str, optional
+        Per portfolio, the exposure columns it uses (default: all). A column
+        counts as data for a portfolio when any of its rows has a value there.
+
+    Returns
+    -------
+    ScenarioBatch
+        Figures per portfolio equal to :func:`run_scenario` on that portfolio's rows.
+    """
+    _check_inputs(exposures, options)
+    model = model or MoveModel()
+    n_groups, n_s = len(covariances), len(scenarios)
+    option_ids = options.index if options is not None else pd.Index([])
+    position_ids = exposures.index.append(option_ids.difference(exposures.index, sort=False))
+    group = (
+        np.zeros(len(position_ids), dtype=int)
+        if portfolio is None
+        else portfolio.reindex(position_ids).to_numpy(dtype=int)
+    )
+    n_exp = len(exposures)
+    ex_group = group[:n_exp]
+    is_linear = np.zeros(len(position_ids), dtype=bool)
+    is_linear[:n_exp] = ~exposures.index.isin(option_ids)
+    x_all = exposures.to_numpy(dtype=float) if n_exp else np.zeros((0, exposures.shape[1]))
+    col_of = {c: i for i, c in enumerate(exposures.columns)}
+    has_data = _group_sums(np.isfinite(x_all).astype(float), ex_group, n_groups) > 0
+    lin_x = np.where(np.isfinite(x_all), x_all, 0.0)
+    lin_x[~is_linear[:n_exp]] = 0.0
+    nonzero = _group_sums((lin_x != 0).astype(float), ex_group, n_groups) > 0
+    exposure_all = _group_sums(lin_x, ex_group, n_groups)
+    rows_in = np.bincount(ex_group, minlength=n_groups)
+
+    factors: list[list[str]] = []
+    keys: dict[tuple, list[int]] = {}
+    for g in range(n_groups):
+        cols = list(columns[g]) if columns is not None else list(exposures.columns)
+        data = cols if rows_in[g] == 0 else [c for c in cols if has_data[g, col_of[c]]]
+        factors.append(data)
+        keys.setdefault((id(covariances[g]), tuple(data)), []).append(g)
+
+    value = (
+        position_exposure_usd.reindex(position_ids).astype(float).to_numpy()
+        if position_exposure_usd is not None
+        else np.full(len(position_ids), np.nan)
+    )
+    by_position = {c: np.full((len(position_ids), n_s), np.nan) for c in BY_POSITION_COLUMNS}
+    by_position["loss_floor_direct"] = np.zeros((len(position_ids), n_s), dtype=bool)
+    by_position["loss_floor_correlated"] = np.zeros((len(position_ids), n_s), dtype=bool)
+    moves: list[list[ScenarioMoves]] = [[] for _ in range(n_groups)]
+    option_notes: list[str | None] = [None] * len(option_ids)
+    if len(option_ids):
+        a = _option_arrays(options)
+        base, cannot, mismatch = _base_prices(options, a)
+        opt_rows = position_ids.get_indexer(option_ids)
+        opt_group = group[opt_rows]
+        scale = (
+            options["quantity"].astype(float).to_numpy()
+            * options["multiplier"].astype(float).to_numpy()
+        )
+        delta_usd = options["delta"].astype(float).to_numpy() * a["spot"]
+    for (_, data), groups in keys.items():
+        cov = covariances[groups[0]]
+        ms = [scenario_moves(s, data, cov, model) for s in scenarios]
+        for g in groups:
+            moves[g] = ms
+        cols = [col_of[c] for c in data]
+        direct = np.column_stack([m.direct for m in ms]) if n_s else np.zeros((len(data), 0))
+        full = np.column_stack([m.full for m in ms]) if n_s else np.zeros((len(data), 0))
+        in_key = np.isin(group, groups)
+        rows = np.flatnonzero(in_key[:n_exp] & is_linear[:n_exp])
+        for label, move in (("direct", direct), ("correlated", full)):
+            pnl = np.zeros((len(rows), n_s))
+            for j, c in enumerate(cols):  # Σ_f x[:, f] × move[f], in factor order
+                pnl += lin_x[rows, c][:, None] * move[j][None, :]
+            pnl, floored = _floored_linear_pnl(pnl, value[rows][:, None])
+            by_position[f"{label}_pnl_usd"][rows] = pnl
+            by_position[f"loss_floor_{label}"][rows] = floored
+        if not len(option_ids):
+            continue
+        o = np.flatnonzero(np.isin(opt_group, groups))
+        if not len(o):
+            continue
+        betas, notes_o = _option_betas(options.iloc[o], exposures, data, underlying_betas)
+        for i, note in zip(o, notes_o, strict=True):
+            option_notes[i] = note
+        sub = {c: v[o] for c, v in a.items()}
+        for label, move in (("direct", direct), ("correlated", full)):
+            um = betas @ move if len(data) else np.zeros((len(o), n_s))
+            stressed = _revalue(sub, um)
+            revaluation = (stressed - base[o][:, None]) * scale[o][:, None]
+            r = opt_rows[o]
+            by_position[f"underlying_move_{label}"][r] = um
+            by_position[f"revaluation_pnl_{label}"][r] = revaluation
+            by_position[f"delta_only_pnl_{label}"][r] = delta_usd[o][:, None] * np.maximum(um, -1.0)
+            by_position[f"{label}_pnl_usd"][r] = revaluation
+
+    no_data = np.array([[m.no_data for m in moves[g]] for g in range(n_groups)], dtype=bool)
+    no_data = no_data.reshape(n_groups, n_s)
+    for c in BY_POSITION_COLUMNS:
+        if c.startswith("loss_floor"):
+            by_position[c] &= ~no_data[group]
+        else:
+            by_position[c][no_data[group]] = np.nan
+    totals = {}
+    for label in ("direct", "correlated"):
+        t = _group_sums(by_position[f"{label}_pnl_usd"], group, n_groups)
+        totals[label] = np.where(no_data, np.nan, t)
+
+    # notes, in run_scenario's order
+    per_group_option: dict[int, list[int]] = {}
+    if len(option_ids):
+        for i, g in enumerate(opt_group):
+            per_group_option.setdefault(int(g), []).append(i)
+    floor_ids: dict[tuple[str, int, int], list] = {}
+    for label in ("direct", "correlated"):
+        for r, s in zip(
+            *np.nonzero(by_position[f"loss_floor_{label}"] & is_linear[:, None]), strict=True
+        ):
+            floor_ids.setdefault((f"l{label}", int(group[r]), int(s)), []).append(position_ids[r])
+        if len(option_ids):
+            spot_floor = (
+                1.0 + by_position[f"underlying_move_{label}"][opt_rows] <= SPOT_FLOOR_FRACTION
+            )
+            for i, s in zip(*np.nonzero(spot_floor), strict=True):
+                floor_ids.setdefault((f"o{label}", int(opt_group[i]), int(s)), []).append(
+                    option_ids[i]
+                )
+    notes: list[list[tuple[str, ...]]] = []
+    for g in range(n_groups):
+        mine = per_group_option.get(g, [])
+        fixed = [cannot[i] for i in mine if cannot[i]] + [mismatch[i] for i in mine if mismatch[i]]
+        fixed += [option_notes[i] for i in mine if option_notes[i]]
+        row = []
+        for s, m in enumerate(moves[g]):
+            out = list(m.notes)
+            no_cov = [factors[g][i] for i in m.no_cov if nonzero[g, col_of[factors[g][i]]]]
+            if no_cov and not m.no_data:
+                out.append(
+                    "factors with exposure but no covariance (no propagated move): "
+                    + ", ".join(no_cov)
+                )
+            for kind, floored in FLOOR_NOTES.items():
+                if kind == "o":
+                    out += fixed
+                for label in ("direct", "correlated"):
+                    ids = floor_ids.get((f"{kind}{label}", g, s))
+                    if ids and not m.no_data:
+                        out.append(f"{label}: {floored} " + ", ".join(map(str, ids)))
+            row.append(tuple(out))
+        notes.append(row)
+    return ScenarioBatch(
+        scenarios=tuple(scenarios),
+        factors=factors,
+        moves=moves,
+        exposure_usd=[exposure_all[g, [col_of[c] for c in factors[g]]] for g in range(n_groups)],
+        direct_pnl_usd=totals["direct"],
+        correlated_pnl_usd=totals["correlated"],
+        notes=notes,
+        position_ids=position_ids,
+        portfolio=group,
+        by_position=by_position,
+        linear=is_linear,
+    )
 
 
 def run_scenario(
@@ -683,127 +1065,10 @@ def run_scenario(
     * An option that cannot be revalued (no betas, unpriceable inputs) has NaN
       P&L, is left out of the totals, and a note says so.
     """
-    _check_inputs(exposures, options)
-    notes: list[str] = []
-    shocks = dict(scenario.shocks)
-    factors = _data_factors(exposures)
-    mapped = {f: s for f, s in shocks.items() if f in factors}
-    unmapped = tuple(f for f in shocks if f not in mapped)
-    partial = bool(unmapped)
-    no_data = not mapped
-    if not shocks:
-        notes.append("scenario has no shocks")
-    elif no_data:
-        notes.append(f"{NO_DATA_NOTE} (unmapped: {', '.join(unmapped)})")
-    elif unmapped:
-        notes.append(f"unmapped (no exposure data, shock not applied): {', '.join(unmapped)}")
-
-    option_ids = options.index if options is not None else pd.Index([])
-    position_ids = exposures.index.append(option_ids.difference(exposures.index, sort=False))
-    linear_ids = exposures.index[~exposures.index.isin(option_ids)]
-
-    # factor move vectors over the mapped factors (columns with data): proxy moves,
-    # then the exposures' design (spreads over the market for style factors)
-    model = model or MoveModel()
-    propagated = propagate_shocks(mapped, covariance, model)
-    proxy_direct = pd.Series([mapped.get(f, 0.0) for f in factors], index=factors, dtype=float)
-    proxy_full = pd.Series(
-        [mapped[f] if f in mapped else float(propagated.get(f, 0.0)) for f in factors],
-        index=factors,
-        dtype=float,
-    )
-    direct_move = design_moves(proxy_direct, model, shocked=frozenset(mapped)).to_numpy()
-    full_move = design_moves(proxy_full, model).to_numpy()
-    missing_cov = [f for f in mapped if f not in covariance.index]
-    if missing_cov and not no_data:
-        notes.append(
-            "shocked factors not in the covariance (no propagation from them): "
-            + ", ".join(missing_cov)
-        )
-    linear = exposures.loc[linear_ids, factors].astype(float).fillna(0.0)
-    no_cov = [
-        f
-        for f in factors
-        if f not in mapped and f not in covariance.index and linear[f].ne(0).any()
-    ]
-    if no_cov and not no_data:
-        notes.append(
-            "factors with exposure but no covariance (no propagated move): " + ", ".join(no_cov)
-        )
-
-    x = linear.to_numpy(dtype=float)
-    by_position = pd.DataFrame(np.nan, index=position_ids, columns=list(BY_POSITION_COLUMNS))
-    by_position = by_position.astype({"loss_floor_direct": object, "loss_floor_correlated": object})
-    value = (
-        position_exposure_usd.reindex(linear_ids).astype(float).to_numpy()
-        if position_exposure_usd is not None
-        else np.full(len(linear_ids), np.nan)
-    )
-    for label, move_vector in (("direct", direct_move), ("correlated", full_move)):
-        pnl, floored = _floored_linear_pnl(x @ move_vector, value)
-        by_position.loc[linear_ids, f"{label}_pnl_usd"] = pnl
-        by_position.loc[linear_ids, f"loss_floor_{label}"] = pd.Series(floored, dtype=object).values
-        if floored.any() and not no_data:
-            notes.append(
-                f"{label}: implied move ≤ -100 %, P&L floored at the position's value for "
-                + ", ".join(map(str, linear_ids[floored]))
-            )
-
-    if options is not None and len(options):
-        base = _base_prices(options, notes)
-        betas = _option_betas(options, exposures, factors, underlying_betas, notes)
-        for label, move_vector in (("direct", direct_move), ("correlated", full_move)):
-            move = betas @ move_vector
-            _, revaluation, delta_only = _revalue(options, move, base)
-            by_position.loc[options.index, f"underlying_move_{label}"] = move
-            by_position.loc[options.index, f"revaluation_pnl_{label}"] = revaluation
-            by_position.loc[options.index, f"delta_only_pnl_{label}"] = delta_only
-            by_position.loc[options.index, f"{label}_pnl_usd"] = revaluation
-            floored = options.index[1.0 + move <= SPOT_FLOOR_FRACTION]
-            if len(floored) and not no_data:
-                notes.append(
-                    f"{label}: underlying move ≤ -100 %, stressed spot floored for options "
-                    + ", ".join(map(str, floored))
-                )
-
-    exposure_usd = linear.sum(axis=0)
-    by_factor = pd.DataFrame(
-        index=pd.Index([*factors, *unmapped], name="factor"),
-        columns=list(BY_FACTOR_COLUMNS),
-        dtype=float,
-    )
-    by_factor.loc[factors, "shock"] = [mapped.get(f, np.nan) for f in factors]
-    by_factor.loc[factors, "propagated_shock"] = proxy_full.to_numpy()
-    by_factor.loc[factors, "design_move_direct"] = direct_move
-    by_factor.loc[factors, "design_move_correlated"] = full_move
-    by_factor.loc[factors, "exposure_usd"] = exposure_usd.to_numpy(dtype=float)
-    by_factor.loc[factors, "direct_pnl_usd"] = exposure_usd.to_numpy(dtype=float) * direct_move
-    by_factor.loc[factors, "correlated_pnl_usd"] = exposure_usd.to_numpy(dtype=float) * full_move
-    if unmapped:
-        by_factor.loc[list(unmapped), "shock"] = [shocks[f] for f in unmapped]
-
-    if no_data:
-        by_position[:] = np.nan
-        by_factor[
-            ["propagated_shock", "design_move_direct", "design_move_correlated",
-             "direct_pnl_usd", "correlated_pnl_usd"]
-        ] = np.nan  # fmt: skip
-        direct_total = correlated_total = float("nan")
-    else:
-        direct_total = float(np.nansum(by_position["direct_pnl_usd"].to_numpy(dtype=float)))
-        correlated_total = float(np.nansum(by_position["correlated_pnl_usd"].to_numpy(dtype=float)))
-    return ScenarioResult(
-        key=scenario.key,
-        name=scenario.name,
-        category=scenario.category,
-        direct_pnl_usd=direct_total,
-        correlated_pnl_usd=correlated_total,
-        partial=partial,
-        unmapped=unmapped,
-        by_factor=by_factor,
-        by_position=by_position,
-        notes=tuple(notes),
-    )
+    return run_scenarios(
+        [scenario], exposures, covariance, options, underlying_betas,
+        model=model, position_exposure_usd=position_exposure_usd,
+    )[0]  # fmt: skip
 
 
 def option_inputs(positions: pd.DataFrame, dividend_yield: float = 0.0) -> pd.DataFrame | None:
@@ -849,19 +1114,16 @@ def run_scenarios(
     model: MoveModel | None = None,
     position_exposure_usd: pd.Series | None = None,
 ) -> list[ScenarioResult]:
-    """:func:`run_scenario` for each scenario, in order (see it for the arguments)."""
-    return [
-        run_scenario(
-            s,
-            exposures,
-            covariance,
-            options=options,
-            underlying_betas=underlying_betas,
-            model=model,
-            position_exposure_usd=position_exposure_usd,
-        )  # fmt: skip
-        for s in scenarios
-    ]
+    """:func:`run_scenario` for each scenario, in order (see it for the arguments).
+
+    One portfolio through :func:`evaluate_scenarios`, the core the all-portfolio
+    evaluation uses too.
+    """
+    batch = evaluate_scenarios(
+        scenarios, exposures, [covariance], options, underlying_betas,
+        model=model, position_exposure_usd=position_exposure_usd,
+    )  # fmt: skip
+    return batch.results(0)
 
 
 def scenario_summary(results: Sequence[ScenarioResult]) -> pd.DataFrame:

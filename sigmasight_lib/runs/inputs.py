@@ -176,9 +176,11 @@ FactorProxies = dict[str, tuple[str, ...]]
 """Factor name -> its proxy symbols for the active provider, in order of preference."""
 
 
-def factor_proxies(
-    session: Session, provider_name: str, factor_types: Sequence[str]
-) -> tuple[FactorProxies, dict[str, str], dict[str, int]]:
+ProxySet = tuple[FactorProxies, dict[str, str], dict[str, int]]
+""":func:`factor_proxies`' ``(proxies, na_reasons, factor_ids)``."""
+
+
+def factor_proxies(session: Session, provider_name: str, factor_types: Sequence[str]) -> ProxySet:
     """``(proxies, na_reasons, factor_ids)`` of the configured factors of ``factor_types``.
 
     ``proxies`` maps each factor to its candidate proxies in order of

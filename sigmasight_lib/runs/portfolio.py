@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 from sqlalchemy.orm import Session
@@ -17,11 +17,12 @@ from sigmasight_lib.engines.factors import MARKET_FACTOR, FactorBetas, portfolio
 from sigmasight_lib.engines.stress import (
     MoveModel,
     Scenario,
+    ScenarioBatch,
     ScenarioResult,
+    evaluate_scenarios,
     ewma_covariance,
     option_inputs,
     propagation_returns,
-    run_scenarios,
 )
 from sigmasight_lib.marketdata import MarketDataProvider
 from sigmasight_lib.marketdata.calendar import sessions_window
@@ -29,6 +30,7 @@ from sigmasight_lib.params import EngineParams
 from sigmasight_lib.runs.inputs import (
     FactorProxies,
     MarketInputs,
+    ProxySet,
     factor_proxies,
     factor_returns_from,
     load_market_inputs,
@@ -37,6 +39,7 @@ from sigmasight_lib.runs.inputs import (
     with_expiry_closes,
 )
 from sigmasight_lib.runs.securities import (
+    FactorModel,
     compute_position_analytics,
     fit_factor_model,
     fit_macro_betas,
@@ -236,20 +239,169 @@ class StressInputs:
     proxies_used: dict[str, str]
     covariance_window: tuple[pd.Timestamp | None, pd.Timestamp | None, int]
 
-    def run(self, scenarios: Sequence[Scenario]) -> list[ScenarioResult]:
-        """:func:`engines.stress.run_scenarios` of ``scenarios`` on these inputs."""
-        return run_scenarios(
-            scenarios, self.exposures, self.covariance, self.options, self.underlying_betas,
+    def evaluate(self, scenarios: Sequence[Scenario]) -> ScenarioBatch:
+        """:func:`engines.stress.evaluate_scenarios` of ``scenarios`` on these inputs."""
+        return evaluate_scenarios(
+            scenarios, self.exposures, [self.covariance], self.options, self.underlying_betas,
             model=self.model, position_exposure_usd=self.position_exposure_usd,
         )  # fmt: skip
+
+    def run(self, scenarios: Sequence[Scenario]) -> list[ScenarioResult]:
+        """:func:`engines.stress.run_scenarios` of ``scenarios`` on these inputs."""
+        return self.evaluate(scenarios).results(0)
+
+
+@dataclass(frozen=True)
+class StressFactors:
+    """The factor side of the stress inputs, shared by the portfolios with the same
+    macro factors: those factors, the covariance, the factor moves, N/A reasons,
+    proxies and covariance window (as in :class:`StressInputs`)."""
+
+    macro: tuple[str, ...]
+    covariance: pd.DataFrame
+    factor_returns: pd.DataFrame
+    na_reasons: dict[str, str]
+    proxies_used: dict[str, str]
+    covariance_window: tuple[pd.Timestamp | None, pd.Timestamp | None, int]
+
+
+@dataclass(frozen=True)
+class StressModel:
+    """The security level of the stress engine for a set of underlyings on one day.
+
+    Factor betas (market / style from the factor model, macro / rate jointly with
+    the market) of every underlying, the factors' daily moves over the stress
+    lookback and their EWMA covariance. :meth:`inputs_for` turns it into one
+    portfolio's :class:`StressInputs`; the covariance depends on the portfolio
+    only through which macro factors any of its underlyings has a beta for, and is
+    computed once per such set.
+    """
+
+    fx: FactorModel
+    macro_betas: pd.DataFrame
+    macro_failed: dict[str, str]
+    base_na: dict[str, str]
+    macro_columns: tuple[str, ...]
+    equity_factors: tuple[str, ...]
+    equity_returns: pd.DataFrame
+    macro_returns: pd.DataFrame
+    model: MoveModel
+    proxies_used: dict[str, str]
+    decay: float
+    _covariances: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def covariance_for(self, macro: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame, tuple]:
+        """``(factor moves, covariance, covariance window)`` with the macro factors ``macro``."""
+        if macro not in self._covariances:
+            factor_rets = pd.concat(
+                [self.equity_returns, self.macro_returns[list(macro)]], axis=1, sort=True
+            )
+            complete = factor_rets.dropna(how="any").index
+            self._covariances[macro] = (
+                factor_rets,
+                ewma_covariance(propagation_returns(factor_rets, self.model), decay=self.decay),
+                (
+                    complete[0] if len(complete) else None,
+                    complete[-1] if len(complete) else None,
+                    len(complete),
+                ),
+            )
+        return self._covariances[macro]
+
+    def factors_for(self, present: frozenset[str]) -> StressFactors:
+        """The factor side of a portfolio whose underlyings have betas for the macro
+        factors ``present`` (cached per set)."""
+        na = dict(self.base_na)
+        for name in self.macro_columns:
+            if name in self.macro_failed:
+                na[name] = self.macro_failed[name]
+            elif name not in present:
+                na[name] = "no asset has enough common history with the factor"
+        macro = tuple(c for c in self.macro_betas.columns if c not in na)
+        factor_rets, covariance, window = self.covariance_for(macro)
+        return StressFactors(macro, covariance, factor_rets, na, self.proxies_used, window)
+
+    def inputs_for(self, joined: pd.DataFrame, dividend_yield: float) -> StressInputs:
+        """:class:`StressInputs` of the positions ``joined`` (underlyings in this model)."""
+        held = sorted(set(joined["underlying"]))
+        mine = self.macro_betas.reindex(held)
+        sf = self.factors_for(frozenset(c for c in mine.columns if mine[c].notna().any()))
+        underlying_betas = self.fx.fit.betas.join(self.macro_betas[list(sf.macro)]).reindex(held)
+        dae = delta_adjusted_exposure(joined) if not joined.empty else pd.Series(dtype=float)
+        position_betas = (
+            joined["underlying"]
+            .to_frame()
+            .join(underlying_betas, on="underlying")
+            .drop(columns="underlying")
+        )
+        return StressInputs(
+            exposures=position_betas.mul(dae, axis=0),
+            covariance=sf.covariance,
+            options=option_inputs(joined, dividend_yield),
+            underlying_betas=underlying_betas,
+            factor_returns=sf.factor_returns,
+            na_reasons=sf.na_reasons,
+            model=self.model,
+            position_exposure_usd=dae,
+            proxies_used=sf.proxies_used,
+            covariance_window=sf.covariance_window,
+        )
+
+
+def fit_stress_model(
+    inputs: MarketInputs,
+    underlyings: Sequence[str],
+    day: dt.date,
+    equity: ProxySet,
+    macro: ProxySet,
+    params: EngineParams,
+) -> StressModel:
+    """The :class:`StressModel` of ``underlyings`` on ``day`` (see :func:`compute_stress_inputs`)."""
+    fp, sp = params.factors, params.stress
+    ts = pd.Timestamp(day)
+    eq_proxies, eq_na, _ = equity
+    mac_proxies, mac_na, _ = macro
+    fx = fit_factor_model(inputs, sorted(set(underlyings)), day, eq_proxies, eq_na, params)
+    mac = factor_returns_from(inputs, mac_proxies, day, params)
+    base_na = {**fx.na_reasons, **mac_na, **mac.na_reasons}
+    asset_returns = inputs.returns.reindex(columns=sorted(set(underlyings))).loc[
+        lambda f: f.index <= ts
+    ]
+    mbetas, mac_fail = fit_macro_betas(
+        asset_returns, fx.factor_returns.get(MARKET_FACTOR), mac, params
+    )
+    equity_factors = [f for f in fx.fit.factors if f in fx.factor_returns]
+    start = pd.Timestamp(sessions_window(day, sp.lookback)[0])
+
+    def lookback(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.loc[(frame.index >= start) & (frame.index <= ts)]
+
+    return StressModel(
+        fx=fx,
+        macro_betas=mbetas,
+        macro_failed=mac_fail,
+        base_na=base_na,
+        macro_columns=tuple(mac.returns.columns),
+        equity_factors=tuple(equity_factors),
+        equity_returns=fx.factor_returns[equity_factors],
+        macro_returns=mac.returns,
+        model=MoveModel(
+            additive=mac.additive,
+            spread_factors=frozenset(f for f in equity_factors if f != MARKET_FACTOR)
+            if fp.mode == "spread"
+            else frozenset(),
+        ),
+        proxies_used={**fx.proxies_used, **mac.proxies_used},
+        decay=sp.decay,
+    )
 
 
 def compute_stress_inputs(
     joined: pd.DataFrame,
     inputs: MarketInputs,
     day: dt.date,
-    equity: tuple[FactorProxies, dict[str, str], dict[str, int]],
-    macro: tuple[FactorProxies, dict[str, str], dict[str, int]],
+    equity: ProxySet,
+    macro: ProxySet,
     params: EngineParams,
 ) -> StressInputs:
     """Exposures, factor covariance and option inputs of ``joined`` on ``day``.
@@ -258,54 +410,8 @@ def compute_stress_inputs(
     results for the market / style and the macro / rate factors. Stale or short
     proxies are N/A (:func:`~sigmasight_lib.runs.inputs.factor_returns_from`); the
     covariance uses the days of the last ``stress.lookback`` sessions on which every
-    usable factor has a move.
+    usable factor has a move. :func:`fit_stress_model` of the positions'
+    underlyings, then :meth:`StressModel.inputs_for` the positions.
     """
-    fp, sp = params.factors, params.stress
-    ts = pd.Timestamp(day)
-    eq_proxies, eq_na, eq_ids = equity
-    mac_proxies, mac_na, _ = macro
-    fx = compute_factor_exposures(joined, inputs, day, eq_proxies, eq_na, eq_ids, params)
-    mac = factor_returns_from(inputs, mac_proxies, day, params)
-    na = {**fx.na_reasons, **mac_na, **mac.na_reasons}
-    underlyings = sorted(set(joined["underlying"]))
-    asset_returns = inputs.returns.reindex(columns=underlyings).loc[lambda f: f.index <= ts]
-    mbetas, mac_fail = fit_macro_betas(
-        asset_returns, fx.factor_returns.get(MARKET_FACTOR), mac, params
-    )
-    na.update(mac_fail)
-    underlying_betas = fx.fit.betas.join(mbetas)
-    position_betas = (
-        joined["underlying"]
-        .to_frame()
-        .join(underlying_betas, on="underlying")
-        .drop(columns="underlying")
-    )
-    equity_factors = [f for f in fx.fit.factors if f in fx.factor_returns]
-    factor_rets = pd.concat(
-        [fx.factor_returns[equity_factors], mac.returns[list(mbetas.columns)]], axis=1, sort=True
-    )
-    start = pd.Timestamp(sessions_window(day, sp.lookback)[0])
-    factor_rets = factor_rets.loc[(factor_rets.index >= start) & (factor_rets.index <= ts)]
-    model = MoveModel(
-        additive=mac.additive,
-        spread_factors=frozenset(f for f in equity_factors if f != MARKET_FACTOR)
-        if fp.mode == "spread"
-        else frozenset(),
-    )
-    complete = factor_rets.dropna(how="any").index
-    return StressInputs(
-        exposures=position_betas.mul(fx.dae, axis=0),
-        covariance=ewma_covariance(propagation_returns(factor_rets, model), decay=sp.decay),
-        options=option_inputs(joined, params.greeks.dividend_yield),
-        underlying_betas=underlying_betas,
-        factor_returns=factor_rets,
-        na_reasons=na,
-        model=model,
-        position_exposure_usd=fx.dae,
-        proxies_used={**fx.proxies_used, **mac.proxies_used},
-        covariance_window=(
-            complete[0] if len(complete) else None,
-            complete[-1] if len(complete) else None,
-            len(complete),
-        ),
-    )
+    model = fit_stress_model(inputs, list(joined["underlying"]), day, equity, macro, params)
+    return model.inputs_for(joined, params.greeks.dividend_yield)

@@ -8,7 +8,8 @@ Each ``layer_<engine>(layer)`` aggregates all portfolios of a
 its :class:`~sigmasight_lib.runs.result.EngineRun`, equal to what
 ``run_<engine>(..., save=False)`` returns for it (to rounding, ≤ 1e-9 relative).
 
-Engines here: valuation, greeks, exposures, factors (:data:`LAYER_ENGINES`). The
+Engines here: valuation, greeks, exposures, factors, risk_metrics, snapshot and
+correlations (:data:`LAYER_ENGINES`). The
 others run per portfolio (``run_<engine>``) until they have a layered version.
 """
 
@@ -28,8 +29,10 @@ from sigmasight_lib.db import store
 from sigmasight_lib.db.models import (
     Base,
     ExposureResult,
+    PortfolioCorrelationMetrics,
     PortfolioFactorExposure,
     PortfolioSnapshot,
+    PositionCorrelation,
     PositionFactorExposure,
     PositionGreeks,
     PositionRiskContribution,
@@ -56,6 +59,11 @@ from sigmasight_lib.engines.risk_metrics import (
 from sigmasight_lib.engines.snapshot import SNAPSHOT_COLUMNS, SNAPSHOT_FIELDS
 from sigmasight_lib.jsonable import jsonable
 from sigmasight_lib.runs.inputs import proxy_tickers
+from sigmasight_lib.runs.portfolio_risk import (
+    PortfolioRisk,
+    correlation_tables,
+    correlations_many,
+)
 from sigmasight_lib.runs.result import EngineRun
 from sigmasight_lib.runs.security_layer import SecurityLayer, history_sessions, portfolio_index
 
@@ -788,6 +796,55 @@ def layer_snapshot(layer: SecurityLayer, session: Session) -> LayerRun:
     )  # fmt: skip
 
 
+def _risk_run(
+    engine: str,
+    layer: SecurityLayer,
+    results: dict[int, PortfolioRisk],
+    models: dict[str, type[Base]],
+    tables: Callable[[int], dict[str, pd.DataFrame]],
+) -> LayerRun:
+    """A :class:`LayerRun` of per-portfolio :class:`PortfolioRisk` results: ``models`` maps
+    each table name of ``PortfolioRisk.rows`` to the model its rows are saved in."""
+    records = {
+        name: [{**r, "portfolio_id": pid} for pid, res in results.items() for r in res.rows[name]]
+        for name in models
+    }
+
+    def save(session: Session, batch_run_id: int | None, ids: list[int]) -> int:
+        keep = set(ids)
+        return sum(
+            store.replace_results_many(
+                session,
+                model,
+                layer.as_of,
+                ids,
+                [r for r in records[name] if r["portfolio_id"] in keep],
+                batch_run_id,
+            )  # fmt: skip
+            for name, model in models.items()
+        )
+
+    return LayerRun(
+        engine, layer.as_of, layer.portfolio_names,
+        tuple((model, pd.DataFrame(records[name])) for name, model in models.items()),
+        {pid: r.summary for pid, r in results.items()},
+        {pid: r.notes for pid, r in results.items()}, tables, save,
+    )  # fmt: skip
+
+
+def layer_correlations(layer: SecurityLayer) -> LayerRun:
+    """``run_correlations`` of every portfolio (:func:`correlations_many`)."""
+    results = correlations_many(layer)
+    models = {
+        "position_correlations": PositionCorrelation,
+        "portfolio_correlation_metrics": PortfolioCorrelationMetrics,
+    }
+    return _risk_run(
+        "correlations", layer, results, models,
+        lambda pid: correlation_tables(results[pid].extra["metrics"]),
+    )  # fmt: skip
+
+
 LayerEngine = Callable[[SecurityLayer, Session], LayerRun]
 """A layered engine: (security layer, session for what it reads stored) -> :class:`LayerRun`."""
 
@@ -809,5 +866,6 @@ LAYER_ENGINES: dict[str, LayerEngine] = {
     "factors": _reads_nothing(layer_factors),
     "risk_metrics": _reads_nothing(layer_risk_metrics),
     "snapshot": layer_snapshot,
+    "correlations": _reads_nothing(layer_correlations),
 }
 """Engines computed for every portfolio at once; the others run per portfolio."""

@@ -49,7 +49,6 @@ from sigmasight_lib.engines.exposures import delta_adjusted_exposure, portfolio_
 from sigmasight_lib.engines.factors import MARKET_FACTOR, design_returns, market_betas
 from sigmasight_lib.engines.market_risk import (
     RATE_FACTOR,
-    interest_rate_betas,
     pnl_backtest,
     scenario_pnl,
 )
@@ -70,7 +69,6 @@ from sigmasight_lib.params import (
 from sigmasight_lib.runs.inputs import (
     HISTORY_MARGIN_SESSIONS,
     factor_proxies,
-    factor_returns_from,
     load_market_inputs,
     proxy_tickers,
     resolve_portfolio,
@@ -83,8 +81,19 @@ from sigmasight_lib.runs.portfolio import (
     load_position_analytics,
     load_with_history,
 )
-from sigmasight_lib.runs.result import EngineRun, records
-from sigmasight_lib.runs.securities import compute_position_analytics
+from sigmasight_lib.runs.portfolio_risk import (
+    correlation_result,
+    correlation_tables,
+    factor_correlation_rows,
+    scenario_rows,
+    stress_result,
+)
+from sigmasight_lib.runs.result import EngineRun
+from sigmasight_lib.runs.securities import (
+    compute_position_analytics,
+    fit_rate_betas,
+    rate_beta_summary,
+)
 
 
 def _context(
@@ -367,32 +376,14 @@ def run_market_risk(
                 "market scenarios and the backtest are N/A"
             )
         rate_proxies, rate_na, _ = factor_proxies(session, provider.name, ("rates",))
-        rates = factor_returns_from(
-            inputs, rate_proxies, day, params, window=mp.rate_window, min_obs=mp.rate_min_obs
-        )
-        rate_na = {**rate_na, **rates.na_reasons}
         underlyings = sorted(set(joined["underlying"]))
         returns = inputs.returns.reindex(columns=underlyings)
         market_returns = fx.factor_returns.get(MARKET_FACTOR)
-        rate_reason = None
-        if RATE_FACTOR not in rates.returns:
-            rate_reason = rate_na.get(RATE_FACTOR, f"no {RATE_FACTOR} factor configured")
-        elif market_returns is None:
-            rate_reason = f"estimated jointly with {MARKET_FACTOR}, which is N/A"
-        if rate_reason is None:
-            dy = rates.returns[RATE_FACTOR]
-            ir = interest_rate_betas(
-                returns, dy, market_returns, window=mp.rate_window, min_obs=mp.rate_min_obs
-            )
-        else:
-            dy = pd.Series(dtype=float)
+        rates, dy, ir, rate_reason = fit_rate_betas(
+            inputs, rate_proxies, rate_na, day, underlyings, market_returns, params
+        )
+        if rate_reason is not None:
             notes.append(f"{RATE_FACTOR}: N/A ({rate_reason}): interest-rate betas are N/A")
-            ir = pd.DataFrame(
-                {"ir_beta": np.nan, "t_stat": np.nan, "market_beta": np.nan, "r_squared": np.nan,
-                 "observations": 0, "window_start": None, "window_end": None,
-                 "reason": f"{RATE_FACTOR} N/A ({rate_reason})"},
-                index=pd.Index(underlyings),
-            )  # fmt: skip
         position_ir = joined["underlying"].map(ir["ir_beta"])
         rate_exposure = (
             float(np.nansum((fx.dae * position_ir).to_numpy(dtype=float)))
@@ -447,7 +438,6 @@ def run_market_risk(
     if rate_reason is None:
         excluded = ir["reason"].dropna()
         notes += [f"{u}: interest-rate beta N/A ({r})" for u, r in excluded.items()]
-    estimated = ir.loc[ir["observations"] > 0]
     positions_table = joined[["symbol", "underlying", "position_type"]].assign(
         delta_adjusted_exposure_usd=fx.dae,
         ir_beta=position_ir,
@@ -459,9 +449,7 @@ def run_market_risk(
         "market_proxy": fx.proxies_used.get(MARKET_FACTOR),
         "rate_proxy": rates.proxies_used.get(RATE_FACTOR),
         "rate_reason": rate_reason,
-        "rate_window_start": estimated["window_start"].min() if len(estimated) else None,
-        "rate_window_end": estimated["window_end"].max() if len(estimated) else None,
-        "rate_observations_max": int(estimated["observations"].max()) if len(estimated) else 0,
+        **rate_beta_summary(ir),
         **{name: r["pnl_usd"] for name, r in scenarios.iterrows()},
         **{f"backtest_{k}": v for k, v in backtest.items()},
     }
@@ -651,17 +639,16 @@ def run_stress(
         si = compute_stress_inputs(
             joined, inputs, day, (eq_proxies, eq_na, eq_ids), (mac_proxies, mac_na, mac_ids), params
         )
-        covariance, na = si.covariance, si.na_reasons
-        cov_start, cov_end, cov_days = si.covariance_window
+        covariance = si.covariance
+        cov_days = si.covariance_window[2]
         correlation = covariance_to_correlation(covariance)
-        results = si.run(scenarios)
+        batch = si.evaluate(scenarios)
+        results = batch.results(0)
 
-        store.upsert(session, StressScenarioModel, [
-            {"scenario_set": scenario_set, "key": sc.key, "name": sc.name, "category": sc.category,
-             "description": sc.description, "shocks": dict(sc.shocks), "source": str(path)[-200:],
-             "active": True}
-            for sc in scenarios
-        ], key=("scenario_set", "key"))  # fmt: skip
+        store.upsert(
+            session, StressScenarioModel, scenario_rows(scenarios, scenario_set, str(path)),
+            key=("scenario_set", "key"),
+        )  # fmt: skip
         in_set = select(StressScenarioModel.id).where(
             StressScenarioModel.scenario_set == scenario_set
         )
@@ -670,61 +657,21 @@ def run_stress(
                 StressScenarioModel.scenario_set == scenario_set,
                 StressScenarioModel.key.in_([sc.key for sc in scenarios]))
         ).all())  # fmt: skip
-        rows = [
-            {"scenario_id": scenario_ids[r.key], "direct_pnl_usd": r.direct_pnl_usd,
-             "correlated_pnl_usd": r.correlated_pnl_usd, "partial": r.partial,
-             "details": {"unmapped": list(r.unmapped),
-                         "notes": [*r.notes, *(f"{f}: {na[f]}" for f in r.unmapped if f in na)],
-                         "by_factor": records(r.by_factor)}}
-            for r in results
-        ]  # fmt: skip
+        result = stress_result(batch, 0, si, params, pa.notes, scenario_set, scenario_ids)
+        rows = result.rows["stress_results"]
         saved = store.replace_results(session, StressResult, portfolio_id=pa.portfolio_id, as_of=day,
                                       rows=rows, batch_run_id=batch_run_id,
                                       scope=StressResult.scenario_id.in_(in_set))  # fmt: skip
-        all_ids = {**eq_ids, **mac_ids}
-        corr_rows = [
-            {"as_of": day, "factor_1_id": all_ids[a], "factor_2_id": all_ids[b],
-             "correlation": float(correlation.at[a, b]), "lookback_days": cov_days,
-             "decay": sp.decay, "provider": provider.name, "batch_run_id": batch_run_id}
-            for a in correlation.index for b in correlation.columns
-            if a in all_ids and b in all_ids and pd.notna(correlation.at[a, b])
-        ]  # fmt: skip
+        corr_rows = factor_correlation_rows(
+            covariance, {**eq_ids, **mac_ids}, day, cov_days, sp.decay, provider.name, batch_run_id
+        )
         store.upsert(
             session,
             FactorCorrelation,
             corr_rows,
             key=("as_of", "factor_1_id", "factor_2_id", "provider"),
         )
-    summary_table = scenario_summary(results)
-    worst = (
-        summary_table["correlated_pnl_usd"].idxmin()
-        if summary_table["correlated_pnl_usd"].notna().any()
-        else None
-    )
-    notes = [*pa.notes, *(f"{n}: no exposure ({r})" for n, r in na.items())]
-    if cov_days < sp.lookback:
-        notes.append(
-            f"factor covariance from {cov_days} complete days ({cov_start and cov_start.date()} .. "
-            f"{cov_end and cov_end.date()}), fewer than the {sp.lookback}-session lookback"
-        )
-    summary = {
-        "scenario_set": scenario_set,
-        "scenarios": len(results),
-        "partial": int(summary_table["partial"].sum()),
-        "worst_scenario": worst,
-        "worst_correlated_pnl_usd": summary_table.at[worst, "correlated_pnl_usd"]
-        if worst
-        else None,
-        "factors_with_data": list(covariance.columns),
-        "unmapped_factors": sorted({u for r in results for u in r.unmapped}),
-        "decay": sp.decay,
-        "lookback_sessions": sp.lookback,
-        "covariance_window_start": cov_start,
-        "covariance_window_end": cov_end,
-        "covariance_observations": cov_days,
-        "proxies_used": si.proxies_used,
-        "shock_convention": "proxy moves (returns; yield changes), propagated in log-return space",
-    }
+    summary_table, summary, notes = scenario_summary(results), result.summary, list(result.notes)
     by_position = pd.concat(
         {r.key: r.by_position for r in results}, names=["scenario", "position_id"]
     ) if results else pd.DataFrame()  # fmt: skip
@@ -782,46 +729,14 @@ def run_correlations(
             returns, exposure, window=cp.window, min_overlap=cp.min_overlap,
             top_n=cp.top_n, cluster_threshold=cp.cluster_threshold,
         )  # fmt: skip
-        assets = list(m.correlation.index)
-        pair_rows = [
-            {"symbol_1": a, "symbol_2": b, "correlation": m.correlation.at[a, b],
-             "overlap_days": int(m.overlap.at[a, b])}
-            for i, a in enumerate(assets) for b in assets[i + 1 :]
-        ]  # fmt: skip
-        details = {
-            "clusters": {str(k): int(v) for k, v in m.clusters.items()},
-            "most_correlated": records(m.most_correlated),
-            "least_correlated": records(m.least_correlated),
-            "excluded": {str(k): v for k, v in m.excluded.items()},
-            "notes": list(m.notes),
-            "window_start": jsonable(m.window_start),
-            "window_end": jsonable(m.window_end),
-        }
+        result = correlation_result(m, params, pa.notes)
         saved = store.replace_results(session, PositionCorrelation, portfolio_id=pa.portfolio_id, as_of=pa.as_of,
-                                      rows=pair_rows, batch_run_id=batch_run_id)  # fmt: skip
+                                      rows=result.rows["position_correlations"], batch_run_id=batch_run_id)  # fmt: skip
         saved += store.replace_results(session, PortfolioCorrelationMetrics, portfolio_id=pa.portfolio_id,
-                                       as_of=pa.as_of, batch_run_id=batch_run_id, rows=[{
-                                           "average_correlation": m.average_correlation,
-                                           "diversification_ratio": m.diversification_ratio,
-                                           "effective_bets": m.effective_bets, "window_days": cp.window,
-                                           "min_overlap": cp.min_overlap, "details": details}])  # fmt: skip
-    summary = {
-        "average_correlation": m.average_correlation,
-        "diversification_ratio": m.diversification_ratio,
-        "effective_bets": m.effective_bets,
-        "window_start": m.window_start,
-        "window_end": m.window_end,
-        "assets": len(assets),
-        "clusters": int(m.clusters.max()) if len(m.clusters) else 0,
-        "excluded": {str(k): v for k, v in m.excluded.items()},
-    }
-    tables = {
-        "most_correlated": m.most_correlated,
-        "least_correlated": m.least_correlated,
-        "clusters": m.clusters.to_frame(),
-        "correlation": m.correlation,
-    }
-    notes = [*pa.notes, *m.notes, *(f"{a}: excluded ({r})" for a, r in m.excluded.items())]
+                                       as_of=pa.as_of, batch_run_id=batch_run_id,
+                                       rows=result.rows["portfolio_correlation_metrics"])  # fmt: skip
+    summary, notes = result.summary, list(result.notes)
+    tables = correlation_tables(m)
     return EngineRun(
         "correlations",
         pa.portfolio_id,

@@ -18,6 +18,7 @@ import pandas as pd
 
 from sigmasight_lib.engines.factors import MARKET_FACTOR, FactorBetas, factor_betas, macro_betas
 from sigmasight_lib.engines.greeks import position_greeks, realized_volatility
+from sigmasight_lib.engines.market_risk import RATE_FACTOR, interest_rate_betas
 from sigmasight_lib.engines.valuation import value_positions
 from sigmasight_lib.exceptions import MarketDataError
 from sigmasight_lib.marketdata.calendar import previous_session
@@ -46,31 +47,15 @@ def compute_position_analytics(
     """
     prev_day = previous_session(day)
     spot, spot_prev = inputs.row(inputs.levels, day), inputs.row(inputs.levels, prev_day)
-    underlyings = sorted(set(positions["underlying"]))
-    missing = [u for u in underlyings if pd.isna(spot.get(u))]
     vol_sessions = params.greeks.realized_vol_sessions
     rvol = pd.Series(dtype=float)
     if not inputs.returns.empty:
         history = inputs.returns.loc[inputs.returns.index <= pd.Timestamp(day)]
         rvol = realized_volatility(history, vol_sessions)
     curve = inputs.curve_on(day, params.data.max_staleness_sessions)
-
     is_option = positions["option_type"].isin(["C", "P"])
-    implied, quote_price = None, pd.Series(dtype=float)
-    quoted_day = inputs.levels.index.max() if not inputs.levels.empty else None
-    if inputs.quotes is not None and quoted_day == pd.Timestamp(day):
-        q = inputs.quotes.set_index("contract_symbol")
-        implied = q["implied_vol"]
-        mid = (q["bid"] + q["ask"]) / 2
-        quote_price = mid.where((q["bid"] > 0) & (q["ask"] > 0), q["last_price"])
-    notes = analytics_notes(
-        day,
-        missing,
-        curve.empty,
-        bool(is_option.any() and implied is None),
-        inputs.provider,
-        params,
-    )
+    implied, quote_price = _option_quotes(inputs, day)
+    notes = position_notes(positions, inputs, day, params)
     greek_kwargs = dict(
         realized_vol=rvol,
         implied_vol=implied,
@@ -111,40 +96,83 @@ def compute_position_analytics(
     return valuation, greeks, notes
 
 
-def analytics_notes(
+def _option_quotes(inputs: MarketInputs, day: dt.date) -> tuple[pd.Series | None, pd.Series]:
+    """Implied vol and market price per contract symbol on ``day`` (None, empty without quotes)."""
+    quoted_day = inputs.levels.index.max() if not inputs.levels.empty else None
+    if inputs.quotes is None or quoted_day != pd.Timestamp(day):
+        return None, pd.Series(dtype=float)
+    q = inputs.quotes.set_index("contract_symbol")
+    mid = (q["bid"] + q["ask"]) / 2
+    return q["implied_vol"], mid.where((q["bid"] > 0) & (q["ask"] > 0), q["last_price"])
+
+
+def position_notes(
+    positions: pd.DataFrame,
+    inputs: MarketInputs,
     day: dt.date,
-    missing: Sequence[str],
-    no_curve: bool,
-    unquoted_options: bool,
-    provider: str,
     params: EngineParams,
-) -> tuple[str, ...]:
-    """The notes of :func:`compute_position_analytics` for one set of positions.
+    by: pd.Series | None = None,
+) -> tuple[str, ...] | dict[object, tuple[str, ...]]:
+    """The notes of :func:`compute_position_analytics`, without valuing anything.
 
     Parameters
     ----------
-    missing : sequence of str
-        Underlyings (sorted) without a price on ``day``.
-    no_curve : bool
-        No treasury curve within ``data.max_staleness_sessions`` of ``day``.
-    unquoted_options : bool
-        The positions hold options and the provider has no quotes for them on ``day``.
+    positions : DataFrame
+        With ``symbol``, ``underlying`` and ``option_type``.
+    inputs, day, params
+        As for :func:`compute_position_analytics`.
+    by : Series aligned with ``positions``, optional
+        Group label per position (e.g. ``portfolio_id``). Given: a dict group ->
+        the notes each group's positions alone would get (groups in order of
+        first appearance; a group without positions is absent); else the tuple
+        for all of ``positions``.
+
+    Notes
+    -----
+    A group holding options gets the "no option quotes" note when none of its
+    contracts has a quote on ``day``: what a load of its positions alone gives
+    (quotes are fetched for the held contracts only).
     """
-    notes: list[str] = []
-    if missing:
-        notes.append(f"no price on {day} for: {', '.join(missing)}")
-    if no_curve:
-        notes.append(
-            f"no treasury curve within {params.data.max_staleness_sessions} sessions of {day}: "
-            f"rate {params.greeks.risk_free_rate} from params"
-        )
-    if unquoted_options:
-        notes.append(
-            f"no option quotes from {provider} for {day}: implied vol = "
-            f"{params.greeks.realized_vol_sessions}-session realized vol of the underlying; "
-            "option prices are model (BSM) prices"
-        )
-    return tuple(notes)
+    spot = inputs.row(inputs.levels, day)
+    stale = params.data.max_staleness_sessions
+    curve_note = (
+        f"no treasury curve within {stale} sessions of {day}: "
+        f"rate {params.greeks.risk_free_rate} from params"
+        if inputs.curve_on(day, stale).empty
+        else None
+    )
+    quote_note = (
+        f"no option quotes from {inputs.provider} for {day}: implied vol = "
+        f"{params.greeks.realized_vol_sessions}-session realized vol of the underlying; "
+        "option prices are model (BSM) prices"
+    )
+    implied, _ = _option_quotes(inputs, day)
+    quoted = pd.Index([] if implied is None else implied.index)
+    labels = by if by is not None else pd.Series(0, index=positions.index)
+    option = positions["option_type"].isin(["C", "P"]).to_numpy()
+    frame = pd.DataFrame({
+        "group": labels.to_numpy(), "underlying": positions["underlying"].to_numpy(),
+        "option": option, "quoted": option & positions["symbol"].isin(quoted).to_numpy(),
+    })  # fmt: skip
+    frame["missing"] = frame["underlying"].map(spot).isna().to_numpy()
+    missing = (
+        frame.loc[frame["missing"]].groupby("group", sort=False)["underlying"]
+        .agg(lambda u: sorted(set(u)))
+    )  # fmt: skip
+    grouped = frame.groupby("group", sort=False)[["option", "quoted"]].any()
+    out: dict[object, tuple[str, ...]] = {}
+    for group, has_option, has_quote in grouped.itertuples():
+        notes = []
+        if group in missing.index:
+            notes.append(f"no price on {day} for: {', '.join(missing[group])}")
+        if curve_note:
+            notes.append(curve_note)
+        if has_option and not has_quote:
+            notes.append(quote_note)
+        out[group] = tuple(notes)
+    if by is not None:
+        return out
+    return out.get(0, tuple(n for n in (curve_note,) if n))
 
 
 @dataclass(frozen=True)
@@ -259,3 +287,66 @@ def fit_macro_betas(
         window=fp.window, min_obs=fp.min_obs,
         rate_window=mp.rate_window, rate_min_obs=mp.rate_min_obs,
     )  # fmt: skip
+
+
+def fit_rate_betas(
+    inputs: MarketInputs,
+    rate_proxies: FactorProxies,
+    rate_na: dict[str, str],
+    day: dt.date,
+    underlyings: Sequence[str],
+    market_returns: pd.Series | None,
+    params: EngineParams,
+) -> tuple[FactorSeries, pd.Series, pd.DataFrame, str | None]:
+    """Interest-rate betas of ``underlyings`` (joint with the market) on ``day``.
+
+    Returns
+    -------
+    rates : FactorSeries
+        The rate factor series (``market_risk.rate_window`` / ``rate_min_obs``).
+    dy : Series
+        Daily yield change of ``RATE_FACTOR`` (empty when N/A).
+    ir : DataFrame indexed by underlying
+        :func:`~sigmasight_lib.engines.market_risk.interest_rate_betas`' columns;
+        NaN with 0 observations and the reason when the rate factor is N/A.
+    rate_reason : str or None
+        Why the rate betas are N/A (no rate factor, or no market factor).
+    """
+    mp = params.market_risk
+    rates = factor_returns_from(
+        inputs, rate_proxies, day, params, window=mp.rate_window, min_obs=mp.rate_min_obs
+    )
+    rate_na = {**rate_na, **rates.na_reasons}
+    returns = inputs.returns.reindex(columns=list(underlyings))
+    rate_reason = None
+    if RATE_FACTOR not in rates.returns:
+        rate_reason = rate_na.get(RATE_FACTOR, f"no {RATE_FACTOR} factor configured")
+    elif market_returns is None:
+        rate_reason = f"estimated jointly with {MARKET_FACTOR}, which is N/A"
+    if rate_reason is None:
+        dy = rates.returns[RATE_FACTOR]
+        ir = interest_rate_betas(
+            returns, dy, market_returns, window=mp.rate_window, min_obs=mp.rate_min_obs
+        )
+        return rates, dy, ir, None
+    ir = pd.DataFrame(
+        {"ir_beta": np.nan, "t_stat": np.nan, "market_beta": np.nan, "r_squared": np.nan,
+         "observations": 0, "window_start": None, "window_end": None,
+         "reason": f"{RATE_FACTOR} N/A ({rate_reason})"},
+        index=pd.Index(underlyings),
+    )  # fmt: skip
+    return rates, pd.Series(dtype=float), ir, rate_reason
+
+
+def rate_beta_summary(ir: pd.DataFrame) -> dict[str, object]:
+    """Window and observations of the estimated rows of ``ir`` (:func:`fit_rate_betas`):
+    ``rate_window_start`` / ``rate_window_end`` (None without an estimate) and
+    ``rate_observations_max`` (0)."""
+    estimated = ir.loc[ir["observations"] > 0]
+    if not len(estimated):
+        return {"rate_window_start": None, "rate_window_end": None, "rate_observations_max": 0}
+    return {
+        "rate_window_start": estimated["window_start"].min(),
+        "rate_window_end": estimated["window_end"].max(),
+        "rate_observations_max": int(estimated["observations"].max()),
+    }

@@ -49,25 +49,22 @@ from sigmasight_lib.marketdata.calendar import previous_session, sessions_window
 from sigmasight_lib.params import EngineParams
 from sigmasight_lib.runs.inputs import (
     HISTORY_MARGIN_SESSIONS,
-    FactorProxies,
     MarketInputs,
+    ProxySet,
     factor_proxies,
     proxy_tickers,
     with_expiry_closes,
 )
 from sigmasight_lib.runs.securities import (
     FactorModel,
-    analytics_notes,
     compute_position_analytics,
     fit_factor_model,
+    position_notes,
     usable_factor_returns,
 )
 
 CURVE_MARGIN_DAYS = 10
 """Calendar days of treasury curve loaded before a window (as :func:`load_market_inputs`)."""
-
-ProxySet = tuple[FactorProxies, dict[str, str], dict[str, int]]
-""":func:`~sigmasight_lib.runs.inputs.factor_proxies`' ``(proxies, na_reasons, factor_ids)``."""
 
 
 def history_sessions(params: EngineParams) -> dict[str, int]:
@@ -438,33 +435,13 @@ class SecurityLayer:
         return valuation, greeks
 
     def _analytics_notes(self) -> dict[int, tuple[str, ...]]:
-        """Each portfolio's :func:`analytics_notes`, as if its positions were analysed alone."""
+        """Each portfolio's :func:`position_notes`, as if its positions were analysed alone."""
         inputs, day, params = self.inputs_for(0), self.as_of, self.params
-        spot = inputs.row(inputs.levels, day)
-        no_curve = inputs.curve_on(day, params.data.max_staleness_sessions).empty
-        positions = self.positions
-        unpriced = positions["underlying"].map(spot).isna()
-        missing = (
-            positions.loc[unpriced]
-            .groupby("portfolio_id")["underlying"]
-            .agg(lambda u: sorted(set(u)))
-            .to_dict()
+        notes = position_notes(
+            self.positions, inputs, day, params, by=self.positions["portfolio_id"]
         )
-        is_option = positions["option_type"].isin(["C", "P"])
-        quoted_day = inputs.levels.index.max() if not inputs.levels.empty else None
-        quoted: set[str] = set()
-        if inputs.quotes is not None and quoted_day == pd.Timestamp(day):
-            quoted = set(inputs.quotes["contract_symbol"])
-        has_quote = positions["symbol"].isin(quoted) & is_option
-        options = positions.loc[is_option].groupby("portfolio_id").size()
-        with_quotes = positions.loc[has_quote].groupby("portfolio_id").size()
-        return {
-            pid: analytics_notes(
-                day, missing.get(pid, []), no_curve,
-                bool(options.get(pid, 0) and not with_quotes.get(pid, 0)), inputs.provider, params,
-            )
-            for pid in self.portfolio_names
-        }  # fmt: skip
+        empty = position_notes(self.positions.iloc[:0], inputs, day, params)
+        return {pid: notes.get(pid, empty) for pid in self.portfolio_names}
 
 
 def portfolio_index(layer: SecurityLayer) -> tuple[np.ndarray, pd.Index]:

@@ -474,3 +474,47 @@ def test_linear_position_loses_at_most_its_value_and_a_short_gains_at_most_its_v
     assert bool(result.by_position.loc["AMD", "loss_floor_direct"])
     assert not bool(result.by_position.loc["other", "loss_floor_direct"])
     assert any("floored" in n and "AMD" in n for n in result.notes)
+
+
+# --------------------------------------------------------------------------- many portfolios
+
+
+def test_evaluate_scenarios_many_portfolios_equal_each_alone():
+    """Two portfolios with different factors with data, covariances and options in one
+    batch give exactly each portfolio's own run_scenarios (figures, flags, notes)."""
+    from sigmasight_lib.engines.stress import evaluate_scenarios
+
+    options, exposures, betas, _, _ = option_inputs()
+    options.loc["AAPL_C150", "price"] = 1.0  # far from BSM: a note
+    second = pd.DataFrame(
+        {"Market": [-4_000.0, 900.0], "Value": [np.nan, np.nan], "Rates": [50.0, -8e9]},
+        index=["TLT", "IEF"],
+    )
+    union = pd.concat([exposures.assign(Rates=np.nan), second])
+    cov_a = two_factor_cov(0.01, 0.02, 0.5)
+    cov_b = two_factor_cov(0.01, 0.002, -0.3, names=("Market", "Rates"))
+    value = pd.Series({"AAPL": 10_000.0, "AAPL_C150": 5e4, "TLT": -4_000.0, "IEF": 900.0})
+    scenarios = [
+        scenario({"Market": -0.3}, "a"), scenario({"Rates": 2.0, "Value": -0.1}, "b"),
+        scenario({"Credit": 0.1}, "c"), scenario({}, "d"),
+    ]  # fmt: skip
+    batch = evaluate_scenarios(
+        scenarios, union, [cov_a, cov_b], options, betas, position_exposure_usd=value,
+        portfolio=pd.Series([0, 0, 1, 1], index=union.index),
+        columns=[["Market", "Value"], ["Market", "Value", "Rates"]],
+    )  # fmt: skip
+    alone = [
+        run_scenarios(scenarios, exposures, cov_a, options, betas, position_exposure_usd=value),
+        run_scenarios(scenarios, second, cov_b, position_exposure_usd=value),
+    ]
+    for g, expected in enumerate(alone):
+        for got, want in zip(batch.results(g), expected, strict=True):
+            assert got.notes == want.notes
+            assert got.unmapped == want.unmapped and got.partial == want.partial
+            np.testing.assert_equal(
+                [got.direct_pnl_usd, got.correlated_pnl_usd],
+                [want.direct_pnl_usd, want.correlated_pnl_usd],
+            )
+            pd.testing.assert_frame_equal(got.by_factor, want.by_factor)
+            pd.testing.assert_frame_equal(got.by_position, want.by_position)
+    assert any("floored" in n for r in batch.results(1) for n in r.notes)

@@ -840,19 +840,29 @@ def plot_rolling_sharpe(
     matplotlib Axes
     """
     _require(history, ["rolling_sharpe"], "plot_rolling_sharpe")
+    return _rolling_line(
+        history, "rolling_sharpe", ax, title=f"Rolling {window}-day Sharpe ratio",
+        label="rolling Sharpe", ylabel="Sharpe ratio (annualized)", **kwargs,
+    )  # fmt: skip
+
+
+def _rolling_line(
+    history: pd.DataFrame, column: str, ax: Axes | None, *, title: str, label: str,
+    ylabel: str, **kwargs: Any,
+) -> Axes:  # fmt: skip
+    """A rolling statistic over time with its mean (dashed) and zero; "no data" when
+    ``column`` has no finite value."""
     ax = _axes(ax, (7.0, 3.0))
-    values = _series_or_na(history, "rolling_sharpe")
-    title = f"Rolling {window}-day Sharpe ratio"
+    values = _series_or_na(history, column)
     if history.empty or not np.isfinite(values).any():
         return _no_data(ax, title)
     dates = _dates(history, "date")
-    ax.plot(dates, values, **{"color": NET_COLOR, "linewidth": 1.3, "label": "rolling Sharpe",
-                              **kwargs})  # fmt: skip
+    ax.plot(dates, values, **{"color": NET_COLOR, "linewidth": 1.3, "label": label, **kwargs})
     ax.axhline(float(np.nanmean(values)), color=BENCHMARK_COLOR, linestyle="--", linewidth=0.9,
                label=f"mean {np.nanmean(values):.2f}")  # fmt: skip
     ax.axhline(0.0, color="black", linewidth=0.6)
     ax.margins(y=0.15)
-    ax.set_ylabel("Sharpe ratio (annualized)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     _legend_above(ax)
     _date_axis(ax)
@@ -886,23 +896,11 @@ def plot_rolling_beta(
         "no data" when the benchmark is N/A.
     """
     _require(history, ["rolling_beta"], "plot_rolling_beta")
-    ax = _axes(ax, (7.0, 3.0))
-    values = _series_or_na(history, "rolling_beta")
-    title = f"Rolling {window}-day beta to {benchmark or 'the benchmark'}"
-    if history.empty or not np.isfinite(values).any():
-        return _no_data(ax, title)
-    dates = _dates(history, "date")
-    ax.plot(dates, values, **{"color": NET_COLOR, "linewidth": 1.3, "label": "rolling beta",
-                              **kwargs})  # fmt: skip
-    ax.axhline(float(np.nanmean(values)), color=BENCHMARK_COLOR, linestyle="--", linewidth=0.9,
-               label=f"mean {np.nanmean(values):.2f}")  # fmt: skip
-    ax.axhline(0.0, color="black", linewidth=0.6)
-    ax.margins(y=0.15)
-    ax.set_ylabel("beta")
-    ax.set_title(title)
-    _legend_above(ax)
-    _date_axis(ax)
-    return ax
+    return _rolling_line(
+        history, "rolling_beta", ax,
+        title=f"Rolling {window}-day beta to {benchmark or 'the benchmark'}",
+        label="rolling beta", ylabel="beta", **kwargs,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- positions

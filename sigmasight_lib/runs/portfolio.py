@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 from sqlalchemy.orm import Session
@@ -24,6 +25,7 @@ from sigmasight_lib.engines.stress import (
     option_inputs,
     propagation_returns,
 )
+from sigmasight_lib.jsonable import jsonable
 from sigmasight_lib.marketdata import MarketDataProvider
 from sigmasight_lib.marketdata.calendar import sessions_window
 from sigmasight_lib.params import EngineParams
@@ -182,6 +184,31 @@ def compute_factor_exposures(
         fit, position_betas, dae, portfolio, na, factor_ids, model.factor_returns,
         model.proxies_used,
     )  # fmt: skip
+
+
+def portfolio_factor_row(
+    factor_id: int, rollup: pd.Series, mode: str, reason: str | None
+) -> dict[str, Any]:
+    """The ``portfolio_factor_exposures`` row of one factor from its roll-up
+    (:func:`~sigmasight_lib.engines.factors.portfolio_factor_exposures` columns)."""
+    positions = rollup["positions"]
+    return {
+        "factor_id": factor_id,
+        "dollar_beta_usd": rollup["dollar_beta_usd"],
+        "beta_to_gross": rollup["beta_to_gross"],
+        "beta_to_net": rollup["beta_to_net"],
+        "details": jsonable(
+            {
+                "mode": mode,
+                "exposure": "delta-adjusted",
+                "positions": 0 if pd.isna(positions) else int(positions),
+                "gross_exposure_usd": rollup["gross_exposure_usd"],
+                "net_exposure_usd": rollup["net_exposure_usd"],
+                "beta_to_net_reason": rollup["beta_to_net_reason"],
+                "reason": reason,
+            }
+        ),
+    }
 
 
 def equity_factor_exposures(

@@ -57,8 +57,8 @@ from sigmasight_lib.engines.risk_metrics import (
     performance_stats_many,
 )
 from sigmasight_lib.engines.snapshot import SNAPSHOT_COLUMNS, SNAPSHOT_FIELDS
-from sigmasight_lib.jsonable import jsonable
 from sigmasight_lib.runs.inputs import proxy_tickers
+from sigmasight_lib.runs.portfolio import portfolio_factor_row
 from sigmasight_lib.runs.portfolio_risk import (
     PortfolioRisk,
     correlation_tables,
@@ -418,24 +418,7 @@ def layer_factors(layer: SecurityLayer) -> LayerRun:
               for (a, f), r in capped.iterrows()),
         )  # fmt: skip
         rows_port += [
-            {
-                "portfolio_id": p,
-                "factor_id": factor_ids[name],
-                "dollar_beta_usd": r["dollar_beta_usd"],
-                "beta_to_gross": r["beta_to_gross"],
-                "beta_to_net": r["beta_to_net"],
-                "details": jsonable(
-                    {
-                        "mode": fit.mode,
-                        "exposure": "delta-adjusted",
-                        "positions": 0 if pd.isna(r["positions"]) else int(r["positions"]),
-                        "gross_exposure_usd": r["gross_exposure_usd"],
-                        "net_exposure_usd": r["net_exposure_usd"],
-                        "beta_to_net_reason": r["beta_to_net_reason"],
-                        "reason": na.get(name),
-                    }
-                ),
-            }  # fmt: skip
+            {"portfolio_id": p, **portfolio_factor_row(factor_ids[name], r, fit.mode, na.get(name))}
             for name, r in frame.iterrows()
         ]
 

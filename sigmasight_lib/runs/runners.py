@@ -80,6 +80,7 @@ from sigmasight_lib.runs.portfolio import (
     equity_factor_exposures,
     load_position_analytics,
     load_with_history,
+    portfolio_factor_row,
 )
 from sigmasight_lib.runs.portfolio_risk import (
     correlation_result,
@@ -262,23 +263,7 @@ def run_factors(
                     "capped": bool(fit.capped.at[u, name]), "reason": fit.reasons[u],
                 })  # fmt: skip
         portfolio_rows = [
-            {
-                "factor_id": fx.factor_ids[name],
-                "dollar_beta_usd": r["dollar_beta_usd"],
-                "beta_to_gross": r["beta_to_gross"],
-                "beta_to_net": r["beta_to_net"],
-                "details": jsonable(
-                    {
-                        "mode": fit.mode,
-                        "exposure": "delta-adjusted",
-                        "positions": 0 if pd.isna(r["positions"]) else int(r["positions"]),
-                        "gross_exposure_usd": r["gross_exposure_usd"],
-                        "net_exposure_usd": r["net_exposure_usd"],
-                        "beta_to_net_reason": r["beta_to_net_reason"],
-                        "reason": fx.na_reasons.get(name),
-                    }
-                ),
-            }
+            portfolio_factor_row(fx.factor_ids[name], r, fit.mode, fx.na_reasons.get(name))
             for name, r in fx.portfolio.iterrows()
         ]
         saved = store.replace_results(session, PositionFactorExposure, portfolio_id=pa.portfolio_id, as_of=pa.as_of,

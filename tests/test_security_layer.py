@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from sigmasight_lib.db import store
-from sigmasight_lib.db.models import PortfolioSnapshot
+from sigmasight_lib.db.models import FactorCorrelation, PortfolioSnapshot, StressScenario
 from sigmasight_lib.db.session import session_scope
 from sigmasight_lib.marketdata.calendar import sessions_window
 from sigmasight_lib.marketdata.offline import OfflineSnapshotProvider
@@ -31,6 +31,7 @@ from sigmasight_lib.params import load_engine_params
 from sigmasight_lib.portfolios.synthetic import generate_synthetic_portfolios, snapshot_universe
 from sigmasight_lib.portfolios.synthetic_store import save_synthetic
 from sigmasight_lib.runs import ENGINE_RUNNERS
+from sigmasight_lib.runs.inputs import load_scenario_set
 from sigmasight_lib.runs.portfolio_layer import LAYER_ENGINES
 from sigmasight_lib.runs.security_layer import SecurityLayer
 
@@ -42,6 +43,20 @@ rounding noise around zero (the style betas of a factor ETF fitted on itself com
 ~1e-16, and their USD exposures ~1e-12, with different noise when the least-squares
 solve holds a different set of assets)."""
 SKIPPED_COLUMNS = {"id", "computed_at", "batch_run_id"}
+SHARED_MODELS = {"stress": (StressScenario, FactorCorrelation)}
+"""Tables an engine writes once per as-of (or for good), not per portfolio: before the
+layered save they are emptied (factor correlations of the as-of) or overwritten with
+junk (scenarios, whose ids the results reference), so the comparison sees what the
+layered save writes."""
+
+
+def clobber_shared(settings) -> None:  # noqa: ANN001
+    """Empty / overwrite the :data:`SHARED_MODELS` rows the per-portfolio runs wrote."""
+    with session_scope(settings) as session:
+        session.execute(delete(FactorCorrelation).where(FactorCorrelation.as_of == AS_OF))
+        session.execute(
+            update(StressScenario).values(name="junk", description="junk", shocks={}, source="")
+        )
 
 
 def same(got: Any, want: Any, where: str = "", atol: float = ATOL) -> None:
@@ -91,7 +106,10 @@ def stored(settings, models) -> dict[str, pd.DataFrame]:  # noqa: ANN001
     out = {}
     with session_scope(settings) as session:
         for model in models:
-            rows = session.scalars(select(model).where(model.as_of == AS_OF)).all()
+            query = select(model)
+            if "as_of" in model.__table__.columns:
+                query = query.where(model.as_of == AS_OF)
+            rows = session.scalars(query).all()
             columns = [c.name for c in model.__table__.columns if c.name not in SKIPPED_COLUMNS]
             frame = pd.DataFrame(
                 [{c: getattr(r, c) for c in columns} for r in rows], columns=columns
@@ -115,16 +133,21 @@ def test_layered_engines_equal_the_per_portfolio_runs(layered_db) -> None:  # no
     params = load_engine_params(settings.params_dir)
     with session_scope(settings) as session:
         ids = [p.id for p in store.load_portfolios(session)]
-        layer = SecurityLayer.build(session, provider, params, AS_OF, ids)
+        layer = SecurityLayer.build(
+            session, provider, params, AS_OF, ids,
+            scenario_set=load_scenario_set(settings.params_dir),
+        )  # fmt: skip
     assert len(ids) == 8
+    assert {"stress", "market_risk"} <= set(LAYER_ENGINES)
     for engine, layered in LAYER_ENGINES.items():
         with session_scope(settings) as session:
             result = layered(layer, session)
-        models = [model for model, _ in result.rows]
+        models = [model for model, _ in result.rows] + list(SHARED_MODELS.get(engine, ()))
         expected = {
             pid: ENGINE_RUNNERS[engine](settings, pid, AS_OF, provider=provider) for pid in ids
         }
         want_rows = stored(settings, models)
+        assert all(len(frame) for frame in want_rows.values()), engine
         for pid in ids:
             got, want = result.run(pid), expected[pid]
             where = f"{engine}[{want.portfolio}]"
@@ -134,6 +157,7 @@ def test_layered_engines_equal_the_per_portfolio_runs(layered_db) -> None:  # no
             assert set(got.tables) == set(want.tables), where
             for name, table in want.tables.items():
                 same(got.tables[name], table, f"{where}.tables.{name}")
+        clobber_shared(settings)
         with session_scope(settings) as session:
             saved = result.save(session)
         assert saved == sum(r.rows_saved for r in expected.values()), engine

@@ -33,8 +33,9 @@ from sigmasight_lib.db.models import BatchJob, Portfolio
 from sigmasight_lib.db.session import session_scope
 from sigmasight_lib.logs import Progress
 from sigmasight_lib.marketdata import MarketDataProvider
-from sigmasight_lib.params import STRESS_SCENARIOS_FILE, load_engine_params
+from sigmasight_lib.params import load_engine_params
 from sigmasight_lib.runs import ENGINE_RUNNERS
+from sigmasight_lib.runs.inputs import load_scenario_set
 from sigmasight_lib.runs.portfolio_layer import LAYER_ENGINES
 from sigmasight_lib.runs.result import EngineRun
 from sigmasight_lib.runs.security_layer import SecurityLayer
@@ -84,8 +85,7 @@ def run_layered(
         (portfolio id, job) -> :data:`Outcome`.
     """
     params = load_engine_params(settings.params_dir)
-    scenarios_file = settings.params_dir / STRESS_SCENARIOS_FILE
-    scenarios = scenarios_file.read_text(encoding="utf-8") if scenarios_file.exists() else ""
+    scenario_set = load_scenario_set(settings.params_dir)
     outcomes: dict[tuple[int, str], Outcome] = {}
     skipped: dict[tuple[int, str], str] = {}
     progress = Progress(f"batch {as_of} (no notebooks)", unit="engine")
@@ -108,7 +108,7 @@ def run_layered(
         try:
             with session_scope(settings) as session:
                 layer = SecurityLayer.build_or_load(
-                    session, provider, params, as_of, ids, scenarios=scenarios
+                    session, provider, params, as_of, ids, scenario_set=scenario_set
                 )
         except Exception as exc:  # every layered job fails with the reason; the others go on
             log.error("security layer for %s failed: %s: %s", as_of, type(exc).__name__, exc)

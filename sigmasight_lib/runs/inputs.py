@@ -9,9 +9,12 @@ that one load can serve every portfolio holding the symbols.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,12 +22,14 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from sigmasight_lib.db import store
-from sigmasight_lib.exceptions import MarketDataError
+from sigmasight_lib.db.models import LIBRARY_SCENARIO_SET
+from sigmasight_lib.engines.stress import Scenario
+from sigmasight_lib.exceptions import ConfigError, MarketDataError
 from sigmasight_lib.marketdata import MarketDataProvider
 from sigmasight_lib.marketdata.base import RATE_PROXY_PREFIX
 from sigmasight_lib.marketdata.cache import check_as_of, default_as_of
 from sigmasight_lib.marketdata.calendar import session_on_or_before, sessions_after, sessions_window
-from sigmasight_lib.params import EngineParams
+from sigmasight_lib.params import STRESS_SCENARIOS_FILE, EngineParams, load_stress_scenarios
 from sigmasight_lib.portfolios.service import find_portfolio
 
 log = logging.getLogger(__name__)
@@ -32,6 +37,65 @@ log = logging.getLogger(__name__)
 
 HISTORY_MARGIN_SESSIONS = 20
 """Extra sessions of history loaded so that series with gaps still fill their window."""
+
+
+def scenario_set_name(path: Path) -> str:
+    """The scenario set a custom scenario file is stored as: its file stem, lower case,
+    runs of characters outside ``[a-z0-9_-]`` as ``_`` (``My Scenarios.yaml`` →
+    ``my_scenarios``), at most 80 characters.
+
+    Raises
+    ------
+    ConfigError
+        When the name would be ``library`` (the set of ``params/stress_scenarios.yaml``)
+        or empty.
+    """
+    name = re.sub(r"[^a-z0-9_-]+", "_", Path(path).stem.lower()).strip("_")[:80]
+    if not name or name == LIBRARY_SCENARIO_SET:
+        raise ConfigError(
+            f"{path}: a custom scenario file cannot be stored as scenario set {name!r}; "
+            f"rename the file (its stem names the set, {LIBRARY_SCENARIO_SET!r} is the library's)"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class ScenarioSet:
+    """A stress scenario file and the set its scenarios are stored as.
+
+    Attributes
+    ----------
+    name : str
+        ``library`` for ``params/stress_scenarios.yaml``, else :func:`scenario_set_name`.
+    path : Path
+        The scenario file (stored as each scenario's ``source``).
+    params_dir : Path
+        Where ``factors.yaml`` is read for the factor-name check.
+    text : str
+        The file's text ('' when it does not exist): what a security layer's key holds.
+    """
+
+    name: str
+    path: Path
+    params_dir: Path
+    text: str
+
+    @functools.cached_property
+    def scenarios(self) -> list[Scenario]:
+        """The parsed scenarios (:func:`~sigmasight_lib.params.load_stress_scenarios`),
+        parsed once; a missing or invalid file raises ``ConfigError`` here, when used."""
+        return load_stress_scenarios(self.path, params_dir=self.params_dir)
+
+
+def load_scenario_set(params_dir: Path, scenarios_file: Path | None = None) -> ScenarioSet:
+    """The library scenario set (``params_dir / stress_scenarios.yaml``) or, with
+    ``scenarios_file``, the custom set of that file (:func:`scenario_set_name`)."""
+    path = (
+        Path(scenarios_file) if scenarios_file is not None else params_dir / STRESS_SCENARIOS_FILE
+    )
+    name = LIBRARY_SCENARIO_SET if scenarios_file is None else scenario_set_name(path)
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    return ScenarioSet(name, path, params_dir, text)
 
 
 def resolve_portfolio(

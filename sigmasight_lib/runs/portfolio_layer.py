@@ -8,9 +8,8 @@ Each ``layer_<engine>(layer)`` aggregates all portfolios of a
 its :class:`~sigmasight_lib.runs.result.EngineRun`, equal to what
 ``run_<engine>(..., save=False)`` returns for it (to rounding, ≤ 1e-9 relative).
 
-Engines here: valuation, greeks, exposures, factors, risk_metrics, snapshot and
-correlations (:data:`LAYER_ENGINES`). The
-others run per portfolio (``run_<engine>``) until they have a layered version.
+Engines here: all nine — valuation, greeks, exposures, factors, risk_metrics,
+snapshot, correlations, stress and market_risk (:data:`LAYER_ENGINES`).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -29,15 +28,18 @@ from sigmasight_lib.db import store
 from sigmasight_lib.db.models import (
     Base,
     ExposureResult,
+    MarketRiskScenarioResult,
     PortfolioCorrelationMetrics,
     PortfolioFactorExposure,
     PortfolioSnapshot,
     PositionCorrelation,
     PositionFactorExposure,
     PositionGreeks,
+    PositionInterestRateBeta,
     PositionRiskContribution,
     PositionValuation,
     RiskMetric,
+    StressResult,
 )
 from sigmasight_lib.engines.exposures import (
     METRIC_COLUMNS,
@@ -57,12 +59,18 @@ from sigmasight_lib.engines.risk_metrics import (
     performance_stats_many,
 )
 from sigmasight_lib.engines.snapshot import SNAPSHOT_COLUMNS, SNAPSHOT_FIELDS
+from sigmasight_lib.exceptions import ConfigError
 from sigmasight_lib.runs.inputs import proxy_tickers
 from sigmasight_lib.runs.portfolio import portfolio_factor_row
 from sigmasight_lib.runs.portfolio_risk import (
     PortfolioRisk,
     correlation_tables,
     correlations_many,
+    market_risk_many,
+    market_risk_tables,
+    save_stress,
+    stress_many,
+    stress_tables,
 )
 from sigmasight_lib.runs.result import EngineRun
 from sigmasight_lib.runs.security_layer import SecurityLayer, history_sessions, portfolio_index
@@ -828,6 +836,68 @@ def layer_correlations(layer: SecurityLayer) -> LayerRun:
     )  # fmt: skip
 
 
+def layer_market_risk(layer: SecurityLayer) -> LayerRun:
+    """``run_market_risk`` of every portfolio (:func:`market_risk_many`)."""
+    results = market_risk_many(layer)
+    joined = layer.joined()
+    dae = delta_adjusted_exposure(joined) if not joined.empty else pd.Series(dtype=float)
+    models = {
+        "market_risk_scenarios": MarketRiskScenarioResult,
+        "position_interest_rate_betas": PositionInterestRateBeta,
+    }
+
+    def tables(pid: int) -> dict[str, pd.DataFrame]:
+        x = results[pid].extra
+        mine = joined["portfolio_id"] == pid
+        return market_risk_tables(
+            layer.params, joined.loc[mine], dae.loc[mine], x["ir"], x["market_exposure"],
+            x["rate_exposure"], x["predicted"], x["actual"],
+        )  # fmt: skip
+
+    return _risk_run("market_risk", layer, results, models, tables)
+
+
+def layer_stress(layer: SecurityLayer) -> LayerRun:
+    """``run_stress`` of every portfolio (:func:`stress_many`) on the layer's scenario set.
+
+    Saved as ``run_stress`` saves (:func:`save_stress`): the set's ``stress_scenarios``
+    and the ``factor_correlations`` once, every portfolio's ``stress_results`` replaced
+    within the set.
+
+    Raises
+    ------
+    ConfigError
+        The layer has no scenario set, or its file is missing or invalid.
+    """
+    scenario_set = layer.scenario_set
+    if scenario_set is None:
+        raise ConfigError(
+            "the security layer has no stress scenario set: build it with "
+            "scenario_set=load_scenario_set(params_dir)"
+        )
+    results, shared = stress_many(
+        layer, scenario_set.scenarios, scenario_set.name, source=str(scenario_set.path)
+    )
+    run = _risk_run(
+        "stress", layer, results, {"stress_results": StressResult},
+        lambda pid: stress_tables(*(results[pid].extra[k] for k in ("batch", "portfolio", "covariance"))),
+    )  # fmt: skip
+    rows = run.rows[0][1]
+
+    def save(session: Session, batch_run_id: int | None, ids: list[int]) -> int:
+        mine = (
+            rows
+            if len(ids) == len(layer.portfolio_names)
+            else rows.loc[rows["portfolio_id"].isin(ids)]
+        )
+        return save_stress(
+            session, scenario_set, layer.as_of, ids, mine.to_dict("records") if len(mine) else [],
+            shared["factor_correlations"], batch_run_id,
+        )  # fmt: skip
+
+    return replace(run, saver=save)
+
+
 LayerEngine = Callable[[SecurityLayer, Session], LayerRun]
 """A layered engine: (security layer, session for what it reads stored) -> :class:`LayerRun`."""
 
@@ -850,5 +920,7 @@ LAYER_ENGINES: dict[str, LayerEngine] = {
     "risk_metrics": _reads_nothing(layer_risk_metrics),
     "snapshot": layer_snapshot,
     "correlations": _reads_nothing(layer_correlations),
+    "stress": _reads_nothing(layer_stress),
+    "market_risk": _reads_nothing(layer_market_risk),
 }
 """Engines computed for every portfolio at once; the others run per portfolio."""

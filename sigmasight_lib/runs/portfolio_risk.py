@@ -21,8 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from sigmasight_lib.db.models import LIBRARY_SCENARIO_SET
+from sigmasight_lib.db import store
+from sigmasight_lib.db.models import LIBRARY_SCENARIO_SET, FactorCorrelation, StressResult
+from sigmasight_lib.db.models import StressScenario as StressScenarioModel
 from sigmasight_lib.engines.correlations import (
     CorrelationMetrics,
     metrics_from_pairwise,
@@ -48,9 +52,11 @@ from sigmasight_lib.engines.stress import (
     covariance_to_correlation,
     evaluate_scenarios,
     option_inputs,
+    scenario_summary,
 )
 from sigmasight_lib.jsonable import jsonable
 from sigmasight_lib.params import EngineParams
+from sigmasight_lib.runs.inputs import ScenarioSet
 from sigmasight_lib.runs.portfolio import StressFactors, StressInputs, fit_stress_model
 from sigmasight_lib.runs.result import records
 from sigmasight_lib.runs.securities import (
@@ -376,8 +382,60 @@ def market_risk_many(layer: SecurityLayer) -> dict[int, PortfolioRisk]:
             {"market_risk_scenarios": rows, "position_interest_rate_betas": ir_position_rows},
             summary,
             tuple(notes),
-        )
+            {"market_exposure": exposure["market"], "rate_exposure": exposure["rates"],
+             "predicted": pd.Series(predicted[k], index=last),
+             "actual": pd.Series(actual[k], index=last), "ir": ir},
+        )  # fmt: skip
     return results
+
+
+def scenario_table(
+    params: EngineParams, market_exposure: float, rate_exposure: float
+) -> pd.DataFrame:
+    """``run_market_risk``'s ``scenarios`` table: the P&L of each market and rate move
+    (:func:`~sigmasight_lib.engines.market_risk.scenario_pnl`), column ``scenario_type``."""
+    mp = params.market_risk
+    return pd.concat([
+        scenario_pnl(market_exposure, mp.market_moves, "market").assign(scenario_type="market"),
+        scenario_pnl(rate_exposure, mp.rate_moves, "rates").assign(scenario_type="rates"),
+    ])  # fmt: skip
+
+
+def market_risk_tables(
+    params: EngineParams,
+    positions: pd.DataFrame,
+    dae: pd.Series,
+    ir: pd.DataFrame,
+    market_exposure: float,
+    rate_exposure: float,
+    predicted: pd.Series,
+    actual: pd.Series,
+) -> dict[str, pd.DataFrame]:
+    """The tables of ``run_market_risk``'s :class:`~sigmasight_lib.runs.result.EngineRun`.
+
+    Parameters
+    ----------
+    positions : DataFrame
+        The portfolio's positions (index = position id; ``symbol``, ``underlying``,
+        ``position_type``).
+    dae : Series
+        Delta-adjusted exposure (USD) per position id.
+    ir : DataFrame
+        Interest-rate betas per underlying (``ir_beta``, ``r_squared``).
+    market_exposure, rate_exposure : float
+        USD P&L per unit market / yield move (NaN when N/A).
+    predicted, actual : Series
+        The backtest's daily P&L (USD), indexed by date.
+    """
+    return {
+        "scenarios": scenario_table(params, market_exposure, rate_exposure),
+        "positions": positions[["symbol", "underlying", "position_type"]].assign(
+            delta_adjusted_exposure_usd=dae,
+            ir_beta=positions["underlying"].map(ir["ir_beta"]),
+            r_squared=positions["underlying"].map(ir["r_squared"]),
+        ),
+        "backtest": pd.DataFrame({"predicted_pnl_usd": predicted, "actual_pnl_usd": actual}),
+    }
 
 
 # --------------------------------------------------------------------------- stress
@@ -488,6 +546,84 @@ def stress_result(
     return PortfolioRisk({"stress_results": rows}, summary, tuple(notes))
 
 
+def stress_tables(
+    batch: ScenarioBatch, portfolio: int, covariance: pd.DataFrame
+) -> dict[str, pd.DataFrame]:
+    """The tables of ``run_stress``'s :class:`~sigmasight_lib.runs.result.EngineRun` for
+    portfolio number ``portfolio`` of ``batch`` (``covariance``: its factor covariance)."""
+    results = batch.results(portfolio)
+    by_position = pd.concat(
+        {r.key: r.by_position for r in results}, names=["scenario", "position_id"]
+    ) if results else pd.DataFrame()  # fmt: skip
+    by_factor = pd.concat(
+        {r.key: r.by_factor for r in results}, names=["scenario", "factor"]
+    ) if results else pd.DataFrame()  # fmt: skip
+    return {
+        "scenarios": scenario_summary(results),
+        "factor_correlation": covariance_to_correlation(covariance),
+        "by_factor": by_factor,
+        "by_position": by_position,
+    }
+
+
+def save_stress(
+    session: Session,
+    scenario_set: ScenarioSet,
+    as_of: dt.date,
+    portfolio_ids: Sequence[int],
+    rows: Sequence[Mapping[str, Any]],
+    correlation_rows: Sequence[Mapping[str, Any]],
+    batch_run_id: int | None = None,
+) -> int:
+    """Save stress results as ``run_stress`` does, in the caller's transaction.
+
+    Upserts the set's ``stress_scenarios`` (key ``scenario_set``, ``key``), maps each
+    row's ``scenario_key`` to its ``scenario_id``, replaces the ``stress_results`` of
+    ``portfolio_ids`` at ``as_of`` within the set only (other sets' results are kept),
+    and upserts ``factor_correlations`` (with ``batch_run_id``).
+
+    Parameters
+    ----------
+    rows : sequence of mappings
+        :func:`stress_result` rows with ``scenario_key``, each with its ``portfolio_id``.
+    correlation_rows : sequence of mappings
+        :func:`factor_correlation_rows`.
+
+    Returns
+    -------
+    int
+        ``stress_results`` rows inserted.
+    """
+    scenarios = scenario_set.scenarios
+    store.upsert(
+        session, StressScenarioModel,
+        scenario_rows(scenarios, scenario_set.name, str(scenario_set.path)),
+        key=("scenario_set", "key"),
+    )  # fmt: skip
+    in_set = select(StressScenarioModel.id).where(
+        StressScenarioModel.scenario_set == scenario_set.name
+    )
+    ids = dict(session.execute(
+        select(StressScenarioModel.key, StressScenarioModel.id).where(
+            StressScenarioModel.scenario_set == scenario_set.name,
+            StressScenarioModel.key.in_([sc.key for sc in scenarios]))
+    ).all())  # fmt: skip
+    records = [
+        {**{k: v for k, v in r.items() if k != "scenario_key"}, "scenario_id": ids[r["scenario_key"]]}
+        for r in rows
+    ]  # fmt: skip
+    saved = store.replace_results_many(
+        session, StressResult, as_of, portfolio_ids, records, batch_run_id,
+        scope=StressResult.scenario_id.in_(in_set),
+    )  # fmt: skip
+    store.upsert(
+        session, FactorCorrelation,
+        [{**r, "batch_run_id": batch_run_id} for r in correlation_rows],
+        key=("as_of", "factor_1_id", "factor_2_id", "provider"),
+    )  # fmt: skip
+    return saved
+
+
 def stress_many(
     layer: SecurityLayer,
     scenarios: Sequence[Scenario],
@@ -547,18 +683,13 @@ def stress_many(
         portfolio=pd.Series(group, index=joined.index),
         columns=[[*equity_columns, *sf.macro] for sf in sides],
     )  # fmt: skip
-    out = {
-        pid: stress_result(
-            batch,
-            k,
-            sides[k],
-            params,
-            layer.notes.get(pid, ()),
-            scenario_set,
-            scenario_ids,
+    out = {}
+    for k, pid in enumerate(order):
+        r = stress_result(
+            batch, k, sides[k], params, layer.notes.get(pid, ()), scenario_set, scenario_ids
         )
-        for k, pid in enumerate(order)
-    }
+        extra = {"batch": batch, "portfolio": k, "covariance": sides[k].covariance}
+        out[pid] = PortfolioRisk(r.rows, r.summary, r.notes, extra)
     ids = {**layer.equity[2], **layer.macro[2]}
     correlations: dict[tuple, dict[str, Any]] = {}
     last = {id(sf): sf for sf in sides}  # in order of each set's last portfolio

@@ -56,6 +56,6 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         if frame.index.name or not isinstance(frame.index, pd.RangeIndex)
         else frame
     )
-    return [
-        jsonable(r) for r in flat.astype(object).where(flat.notna(), None).to_dict(orient="records")
-    ]
+    # jsonable turns NaN / NaT / NA into None (no frame-wide astype + where: that
+    # cost ~3 ms per small frame, most of correlations_many for 1,000 portfolios)
+    return [jsonable(r) for r in flat.to_dict(orient="records")]

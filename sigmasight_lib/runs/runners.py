@@ -26,9 +26,7 @@ from sqlalchemy.orm import Session
 from sigmasight_lib.config import Settings
 from sigmasight_lib.db import store
 from sigmasight_lib.db.models import (
-    LIBRARY_SCENARIO_SET,
     ExposureResult,
-    FactorCorrelation,
     MarketRiskScenarioResult,
     PortfolioCorrelationMetrics,
     PortfolioFactorExposure,
@@ -40,9 +38,7 @@ from sigmasight_lib.db.models import (
     PositionRiskContribution,
     PositionValuation,
     RiskMetric,
-    StressResult,
 )
-from sigmasight_lib.db.models import StressScenario as StressScenarioModel
 from sigmasight_lib.db.session import session_scope
 from sigmasight_lib.engines.correlations import portfolio_correlation_metrics
 from sigmasight_lib.engines.exposures import delta_adjusted_exposure, portfolio_exposures
@@ -50,26 +46,22 @@ from sigmasight_lib.engines.factors import MARKET_FACTOR, design_returns, market
 from sigmasight_lib.engines.market_risk import (
     RATE_FACTOR,
     pnl_backtest,
-    scenario_pnl,
 )
 from sigmasight_lib.engines.risk_metrics import factor_risk, performance_stats
 from sigmasight_lib.engines.snapshot import SNAPSHOT_COLUMNS, cumulative_pnl, snapshot_row
-from sigmasight_lib.engines.stress import covariance_to_correlation, scenario_summary
 from sigmasight_lib.engines.valuation import value_totals
-from sigmasight_lib.exceptions import ConfigError
 from sigmasight_lib.jsonable import jsonable
 from sigmasight_lib.marketdata import MarketDataProvider, get_provider
 from sigmasight_lib.marketdata.calendar import sessions_window
 from sigmasight_lib.params import (
-    STRESS_SCENARIOS_FILE,
     EngineParams,
     load_engine_params,
-    load_stress_scenarios,
 )
 from sigmasight_lib.runs.inputs import (
     HISTORY_MARGIN_SESSIONS,
     factor_proxies,
     load_market_inputs,
+    load_scenario_set,
     proxy_tickers,
     resolve_portfolio,
     with_expiry_closes,
@@ -86,8 +78,11 @@ from sigmasight_lib.runs.portfolio_risk import (
     correlation_result,
     correlation_tables,
     factor_correlation_rows,
-    scenario_rows,
+    market_risk_tables,
+    save_stress,
+    scenario_table,
     stress_result,
+    stress_tables,
 )
 from sigmasight_lib.runs.result import EngineRun
 from sigmasight_lib.runs.securities import (
@@ -375,10 +370,7 @@ def run_market_risk(
             if rate_reason is None
             else np.nan
         )
-        scenarios = pd.concat([
-            scenario_pnl(market_exposure, mp.market_moves, "market").assign(scenario_type="market"),
-            scenario_pnl(rate_exposure, mp.rate_moves, "rates").assign(scenario_type="rates"),
-        ])  # fmt: skip
+        scenarios = scenario_table(params, market_exposure, rate_exposure)
 
         if market_returns is not None:
             last = market_returns.dropna().index[-mp.backtest_days :]
@@ -423,11 +415,6 @@ def run_market_risk(
     if rate_reason is None:
         excluded = ir["reason"].dropna()
         notes += [f"{u}: interest-rate beta N/A ({r})" for u, r in excluded.items()]
-    positions_table = joined[["symbol", "underlying", "position_type"]].assign(
-        delta_adjusted_exposure_usd=fx.dae,
-        ir_beta=position_ir,
-        r_squared=joined["underlying"].map(ir["r_squared"]),
-    )
     summary = {
         **market,
         "rate_exposure_usd": rate_exposure,
@@ -438,11 +425,9 @@ def run_market_risk(
         **{name: r["pnl_usd"] for name, r in scenarios.iterrows()},
         **{f"backtest_{k}": v for k, v in backtest.items()},
     }
-    tables = {
-        "scenarios": scenarios,
-        "positions": positions_table,
-        "backtest": pd.DataFrame({"predicted_pnl_usd": predicted, "actual_pnl_usd": actual}),
-    }
+    tables = market_risk_tables(
+        params, joined, fx.dae, ir, market_exposure, rate_exposure, predicted, actual
+    )
     return EngineRun(
         "market_risk",
         pa.portfolio_id,
@@ -563,28 +548,6 @@ def run_snapshot(
                      len(rows) if save else 0)  # fmt: skip
 
 
-def scenario_set_name(path: Path) -> str:
-    """The scenario set a custom scenario file is stored as: its file stem, lower case,
-    runs of characters outside ``[a-z0-9_-]`` as ``_`` (``My Scenarios.yaml`` →
-    ``my_scenarios``), at most 80 characters.
-
-    Raises
-    ------
-    ConfigError
-        When the name would be ``library`` (the set of ``params/stress_scenarios.yaml``)
-        or empty.
-    """
-    import re
-
-    name = re.sub(r"[^a-z0-9_-]+", "_", Path(path).stem.lower()).strip("_")[:80]
-    if not name or name == LIBRARY_SCENARIO_SET:
-        raise ConfigError(
-            f"{path}: a custom scenario file cannot be stored as scenario set {name!r}; "
-            f"rename the file (its stem names the set, {LIBRARY_SCENARIO_SET!r} is the library's)"
-        )
-    return name
-
-
 def run_stress(
     settings: Settings,
     portfolio: str | int,
@@ -609,9 +572,8 @@ def run_stress(
     """
     provider, params = _context(settings, provider)
     fp, sp = params.factors, params.stress
-    path = scenarios_file or settings.params_dir / STRESS_SCENARIOS_FILE
-    scenario_set = LIBRARY_SCENARIO_SET if scenarios_file is None else scenario_set_name(path)
-    scenarios = load_stress_scenarios(path, params_dir=settings.params_dir)
+    scenario_set = load_scenario_set(settings.params_dir, scenarios_file)
+    scenarios = scenario_set.scenarios
     with _engine_session(settings, save) as session:
         eq_proxies, eq_na, eq_ids = factor_proxies(session, provider.name, fp.factor_types)
         mac_proxies, mac_na, mac_ids = factor_proxies(session, provider.name, ("macro", "rates"))
@@ -624,51 +586,18 @@ def run_stress(
         si = compute_stress_inputs(
             joined, inputs, day, (eq_proxies, eq_na, eq_ids), (mac_proxies, mac_na, mac_ids), params
         )
-        covariance = si.covariance
-        cov_days = si.covariance_window[2]
-        correlation = covariance_to_correlation(covariance)
         batch = si.evaluate(scenarios)
-        results = batch.results(0)
-
-        store.upsert(
-            session, StressScenarioModel, scenario_rows(scenarios, scenario_set, str(path)),
-            key=("scenario_set", "key"),
-        )  # fmt: skip
-        in_set = select(StressScenarioModel.id).where(
-            StressScenarioModel.scenario_set == scenario_set
-        )
-        scenario_ids = dict(session.execute(
-            select(StressScenarioModel.key, StressScenarioModel.id).where(
-                StressScenarioModel.scenario_set == scenario_set,
-                StressScenarioModel.key.in_([sc.key for sc in scenarios]))
-        ).all())  # fmt: skip
-        result = stress_result(batch, 0, si, params, pa.notes, scenario_set, scenario_ids)
-        rows = result.rows["stress_results"]
-        saved = store.replace_results(session, StressResult, portfolio_id=pa.portfolio_id, as_of=day,
-                                      rows=rows, batch_run_id=batch_run_id,
-                                      scope=StressResult.scenario_id.in_(in_set))  # fmt: skip
+        result = stress_result(batch, 0, si, params, pa.notes, scenario_set.name)
         corr_rows = factor_correlation_rows(
-            covariance, {**eq_ids, **mac_ids}, day, cov_days, sp.decay, provider.name, batch_run_id
+            si.covariance, {**eq_ids, **mac_ids}, day, si.covariance_window[2], sp.decay,
+            provider.name,
+        )  # fmt: skip
+        rows = [{**r, "portfolio_id": pa.portfolio_id} for r in result.rows["stress_results"]]
+        saved = save_stress(
+            session, scenario_set, day, [pa.portfolio_id], rows, corr_rows, batch_run_id
         )
-        store.upsert(
-            session,
-            FactorCorrelation,
-            corr_rows,
-            key=("as_of", "factor_1_id", "factor_2_id", "provider"),
-        )
-    summary_table, summary, notes = scenario_summary(results), result.summary, list(result.notes)
-    by_position = pd.concat(
-        {r.key: r.by_position for r in results}, names=["scenario", "position_id"]
-    ) if results else pd.DataFrame()  # fmt: skip
-    by_factor = pd.concat(
-        {r.key: r.by_factor for r in results}, names=["scenario", "factor"]
-    ) if results else pd.DataFrame()  # fmt: skip
-    tables = {
-        "scenarios": summary_table,
-        "factor_correlation": correlation,
-        "by_factor": by_factor,
-        "by_position": by_position,
-    }
+    summary, notes = result.summary, list(result.notes)
+    tables = stress_tables(batch, 0, si.covariance)
     return EngineRun(
         "stress",
         pa.portfolio_id,

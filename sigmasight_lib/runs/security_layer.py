@@ -51,6 +51,7 @@ from sigmasight_lib.runs.inputs import (
     HISTORY_MARGIN_SESSIONS,
     MarketInputs,
     ProxySet,
+    ScenarioSet,
     factor_proxies,
     proxy_tickers,
     with_expiry_closes,
@@ -133,6 +134,8 @@ class SecurityLayer:
         the macro / rate and the rate factors.
     notes : dict of int to tuple of str
         Each portfolio's position-analytics notes (what ``run_valuation`` reports).
+    scenario_set : ScenarioSet or None
+        The stress scenarios (their file text is part of :attr:`key`); None: no stress.
     """
 
     key: SecurityLayerKey
@@ -149,6 +152,7 @@ class SecurityLayer:
     notes: dict[int, tuple[str, ...]]
     _table: pd.DataFrame = field(repr=False)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
+    scenario_set: ScenarioSet | None = None
 
     @classmethod
     def build(
@@ -159,14 +163,15 @@ class SecurityLayer:
         as_of: dt.date,
         portfolio_ids: list[int],
         *,
-        scenarios: str = "",
+        scenario_set: ScenarioSet | None = None,
     ) -> SecurityLayer:
         """Load and compute the layer of ``portfolio_ids`` at ``as_of`` (a resolved session).
 
         Parameters
         ----------
-        scenarios : str, default=''
-            The stress scenario set's file text (enters the key only).
+        scenario_set : ScenarioSet, optional
+            The stress scenarios (:func:`~sigmasight_lib.runs.inputs.load_scenario_set`):
+            its file text enters the key; the layered stress engine reads its scenarios.
         """
         ids = sorted({int(i) for i in portfolio_ids})
         names = {
@@ -184,7 +189,11 @@ class SecurityLayer:
             {"name": f.name, "type": f.factor_type, "proxies": f.proxies, "order": f.display_order}
             for f in store.load_factor_definitions(session)
         ]
-        key = SecurityLayerKey(as_of, provider.name, params_hash(params, definitions, scenarios))
+        key = SecurityLayerKey(
+            as_of,
+            provider.name,
+            params_hash(params, definitions, scenario_set.text if scenario_set else ""),
+        )
         longest = max(
             max(history_sessions(params).values()), params.greeks.realized_vol_sessions + 1
         )
@@ -208,6 +217,7 @@ class SecurityLayer:
         layer = cls(
             key, as_of, params, {i: names[i] for i in ids if i in names}, positions,
             pd.DataFrame(), pd.DataFrame(), inputs, equity, macro, rates, {}, table,
+            scenario_set=scenario_set,
         )  # fmt: skip
         valuation, greeks = layer._position_analytics()
         object.__setattr__(layer, "valuation", valuation)
@@ -402,14 +412,16 @@ class SecurityLayer:
         as_of: dt.date,
         portfolio_ids: list[int],
         *,
-        scenarios: str = "",
+        scenario_set: ScenarioSet | None = None,
         save: bool = True,
     ) -> SecurityLayer:
         """:meth:`build`, reusing the factor fit of a stored layer with the same key that
         covers every underlying held (:attr:`reused` says so); otherwise the fit is
         computed and, with ``save``, the layer stored (replacing one of the same key),
         in the caller's transaction."""
-        layer = cls.build(session, provider, params, as_of, portfolio_ids, scenarios=scenarios)
+        layer = cls.build(
+            session, provider, params, as_of, portfolio_ids, scenario_set=scenario_set
+        )
         stored = cls.load(session, layer.key)
         if stored is not None and stored.covers(layer.underlyings):
             if stored.fit is not None:

@@ -42,6 +42,7 @@ from sigmasight_lib.portfolios.demo import seed_factor_definitions
 from sigmasight_lib.portfolios.synthetic import generate_synthetic_portfolios, snapshot_universe
 from sigmasight_lib.portfolios.synthetic_store import save_synthetic
 from sigmasight_lib.runs import ENGINE_RUNNERS
+from sigmasight_lib.runs.inputs import load_scenario_set
 from sigmasight_lib.runs.portfolio_layer import LAYER_ENGINES
 from sigmasight_lib.runs.security_layer import SecurityLayer
 
@@ -84,7 +85,10 @@ def layered(settings, ids: list[int]) -> dict[str, float]:  # noqa: ANN001
     seconds = {}
     start = time.perf_counter()
     with session_scope(settings) as session:
-        layer = SecurityLayer.build(session, provider, params, AS_OF, ids)
+        layer = SecurityLayer.build(
+            session, provider, params, AS_OF, ids,
+            scenario_set=load_scenario_set(settings.params_dir),
+        )  # fmt: skip
     seconds["security layer"] = time.perf_counter() - start
     for engine, fn in LAYER_ENGINES.items():
         start = time.perf_counter()

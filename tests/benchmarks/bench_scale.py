@@ -1,18 +1,17 @@
 """Benchmark: all nine engines for 1,000 synthetic portfolios × 50 positions, no notebooks.
 
-Run with ``python tests/benchmarks/bench_scale.py`` (``make bench``); ``--full``
-also runs the whole layered batch (``run_batch(render="none")``, all nine engines)
-end to end instead of estimating its per-portfolio part. On a temporary SQLite
-database with offline market data (as-of 2017-03-29):
+Run with ``python tests/benchmarks/bench_scale.py`` (``make bench``). On a temporary
+SQLite database with offline market data (as-of 2017-03-29):
 
 * **per-portfolio path**: the nine ``run_<engine>`` (``save=True``) for a sample of
   25 portfolios, one after the other — today's cost per portfolio;
 * **layered path**: :class:`~sigmasight_lib.runs.security_layer.SecurityLayer` of
   all 1,000 portfolios, then each engine of
   :data:`~sigmasight_lib.runs.portfolio_layer.LAYER_ENGINES` for all of them
-  (saved in bulk). The engines without a layered version yet run per portfolio in
-  the layered batch; without ``--full`` their time for 1,000 portfolios is
-  estimated from the sample (25 → 1,000, linear), and the report says so.
+  (saved in bulk), each timed (compute and save);
+* **layered batch**: ``sigmasight batch run --all --render none`` as a user runs it
+  (``run_batch(render="none")``: market data, the security layer, all nine engines,
+  job rows, the reports of the real portfolios), end to end.
 
 Goals: the layered path for 1,000 portfolios in at most 60 s, and at least 40× the
 per-portfolio throughput measured in the same run. Exit status 1 when a goal fails.
@@ -102,7 +101,6 @@ def layered(settings, ids: list[int]) -> dict[str, float]:  # noqa: ANN001
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--portfolios", type=int, default=PORTFOLIOS)
-    parser.add_argument("--full", action="store_true", help="run the whole layered batch")
     args = parser.parse_args(argv)
     n = args.portfolios
     print(environment())
@@ -118,20 +116,15 @@ def main(argv: list[str] | None = None) -> int:
         slow = per_portfolio(settings, sample)
         slow_total = sum(slow.values())
         fast = layered(settings, ids)
-        fallback = [e for e in ENGINE_ORDER if e not in LAYER_ENGINES]
-        if args.full:
-            from sigmasight_lib.batch.runner import run_batch
+        from sigmasight_lib.batch.runner import run_batch
 
-            start = time.perf_counter()
-            result = run_batch(settings, as_of=AS_OF, jobs=list(ENGINE_ORDER), render="none")
-            layered_total = time.perf_counter() - start
-            label = "layered batch, measured"
-            if result.failed:
-                print(f"{len(result.failed)} jobs failed", file=sys.stderr)
-        else:
-            estimated = sum(slow[e] for e in fallback) * len(ids) / len(sample)
-            layered_total = sum(fast.values()) + estimated
-            label = f"layered, per-portfolio part ({', '.join(fallback)}) estimated"
+        start = time.perf_counter()
+        result = run_batch(settings, as_of=AS_OF, jobs=list(ENGINE_ORDER), render="none")
+        layered_total = time.perf_counter() - start
+        label = "layered batch, measured"
+        if result.failed:
+            print(f"{len(result.failed)} jobs failed", file=sys.stderr)
+            return 1
     rows: list[Row] = [
         info_row(f"per-portfolio {engine} ({len(sample)} portfolios)", slow[engine], "s")
         for engine in ENGINE_ORDER

@@ -24,6 +24,7 @@ import functools
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -191,6 +192,28 @@ def error_box(engine: str, ename: str, evalue: str) -> str:
     )
 
 
+_EXPORTERS = threading.local()
+
+
+def _html_exporter() -> Any:
+    """This thread's ``HTMLExporter`` (outputs only, no prompts, no JS or MathJax URLs).
+
+    Built once per thread and reused, as nbconvert's own CLI does for many notebooks:
+    constructing it is cheap, but its Jinja templates are loaded and compiled on first
+    use (~0.1 s per notebook otherwise). One per thread because ``from_notebook_node``
+    re-registers filters on the exporter.
+    """
+    exporter = getattr(_EXPORTERS, "html", None)
+    if exporter is None:
+        from nbconvert import HTMLExporter
+
+        exporter = _EXPORTERS.html = HTMLExporter(
+            template_name="lab", exclude_input=True, exclude_input_prompt=True,
+            exclude_output_prompt=True, require_js_url="", mathjax_url="",
+        )  # fmt: skip
+    return exporter
+
+
 def render_html(
     executed: Path, html_path: Path, title: str | None = None, error: dict[str, Any] | None = None
 ) -> None:
@@ -205,7 +228,6 @@ def render_html(
     executed notebook keeps the full traceback.
     """
     import nbformat
-    from nbconvert import HTMLExporter
 
     nb = nbformat.read(executed, as_version=4)
     if error is not None:
@@ -222,12 +244,8 @@ def render_html(
                 ]  # fmt: skip
         box = error_box(engine, error.get("ename") or "Error", error.get("evalue") or "")
         nb.cells = [nbformat.v4.new_markdown_cell(box), *cells]
-    exporter = HTMLExporter(
-        template_name="lab", exclude_input=True, exclude_input_prompt=True,
-        exclude_output_prompt=True, require_js_url="", mathjax_url="",
-    )  # fmt: skip
     resources = {"metadata": {"name": title or executed.stem}}
-    body, _ = exporter.from_notebook_node(nb, resources=resources)
+    body, _ = _html_exporter().from_notebook_node(nb, resources=resources)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     html_path.write_text(_SCRIPT.sub("", body), encoding="utf-8")
 

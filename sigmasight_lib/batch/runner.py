@@ -448,6 +448,41 @@ def _collect(
         on_done(chain)
 
 
+def _warm_up_worker(environment: dict[str, str]) -> int:
+    """Start this process's warm kernel ahead of its first notebook; return the pid.
+
+    Submitted once per pool worker when the pool starts, so that the worker's
+    start-up (spawn, imports, kernel start and preload) overlaps the market-data
+    notebook and the layered engines in the parent. A failure is left to the first
+    notebook, which starts the kernel again and reports it as that job's error.
+    """
+    from sigmasight_lib.batch.warm_kernel import get_warm_kernel
+
+    with scoped_environ(environment):
+        kernel = get_warm_kernel(KERNEL_NAME)
+        with kernel.lock:
+            if not kernel.is_alive():
+                kernel.start()
+    return os.getpid()
+
+
+def _process_pool(workers: int, warm_environment: dict[str, str] | None = None) -> Any:
+    """A spawn-context ``ProcessPoolExecutor`` of ``workers`` processes.
+
+    With ``warm_environment`` (warm kernel mode) each worker starts its warm kernel
+    at once (:func:`_warm_up_worker`), before any notebook is submitted.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")  # no inherited DB connections or kernels
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    if warm_environment is not None:
+        for _ in range(workers):  # one per process: each submit spawns a worker while none is idle
+            pool.submit(_warm_up_worker, warm_environment)
+    return pool
+
+
 def _run_tasks(
     tasks: Sequence[PortfolioTask],
     executor: str,
@@ -455,8 +490,13 @@ def _run_tasks(
     scheduler_address: str | None,
     on_done: Callable[[list[JobOutcome]], None],
     on_crash: Callable[[PortfolioTask, BaseException], None],
+    pool: Any = None,
 ) -> None:
-    """Run every task; a task whose worker raises goes to ``on_crash``, the others on."""
+    """Run every task; a task whose worker raises goes to ``on_crash``, the others on.
+
+    ``pool``: for the ``processes`` executor, an already started
+    :func:`_process_pool` to use (its owner shuts it down); default, a new one.
+    """
     if executor == "inline":
         for task in tasks:
             try:
@@ -467,11 +507,9 @@ def _run_tasks(
                 on_done(chain)
         return
     if executor == "processes":
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import as_completed
 
-        context = multiprocessing.get_context("spawn")  # no inherited DB connections or kernels
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with contextlib.nullcontext(pool) if pool is not None else _process_pool(workers) as pool:
             submitted = {pool.submit(run_portfolio_chain, t): t for t in tasks}
             for future in as_completed(submitted):
                 _collect(future, submitted[future], on_done, on_crash)
@@ -606,10 +644,17 @@ def run_batch(
             _check_batch_as_of(session, provider, as_of)
         target_rows = [(p.id, p.name, p.slug) for p in targets]
 
-    with batch_lock(settings, as_of), scoped_environ(_environment(settings)):
+    with batch_lock(settings, as_of), scoped_environ(_environment(settings)), \
+            contextlib.ExitStack() as stack:  # fmt: skip
+        pool = None
+        if render == "html" and executor == "processes":
+            # started now: the workers start up (warm kernels too) while this process
+            # runs the market-data notebook and the layered engines
+            pool = stack.enter_context(_process_pool(
+                workers, _environment(settings) if kernel_mode == "warm" else None))  # fmt: skip
         return _locked_batch(settings, provider, as_of, target_rows, selected, executor, workers,
                              scheduler_address, kernel_mode, resume, previous, started,
-                             render)  # fmt: skip
+                             render, pool)  # fmt: skip
 
 
 def _check_batch_as_of(session, provider, as_of: dt.date) -> None:  # noqa: ANN001
@@ -642,7 +687,7 @@ def _check_batch_as_of(session, provider, as_of: dt.date) -> None:  # noqa: ANN0
 
 def _locked_batch(
     settings, provider, as_of, target_rows, selected, executor, workers,
-    scheduler_address, kernel_mode, resume, previous, started, render="html",
+    scheduler_address, kernel_mode, resume, previous, started, render="html", pool=None,
 ) -> BatchResult:  # fmt: skip
     from sigmasight_lib.batch.index import write_index
 
@@ -784,7 +829,7 @@ def _locked_batch(
         global _job_started
         _job_started = on_start if executor == "inline" else None
         try:
-            _run_tasks(tasks, executor, workers, scheduler_address, on_done, on_crash)
+            _run_tasks(tasks, executor, workers, scheduler_address, on_done, on_crash, pool)
         finally:
             _job_started = None
 

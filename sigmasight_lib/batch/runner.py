@@ -24,6 +24,7 @@ import functools
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -191,6 +192,28 @@ def error_box(engine: str, ename: str, evalue: str) -> str:
     )
 
 
+_EXPORTERS = threading.local()
+
+
+def _html_exporter() -> Any:
+    """This thread's ``HTMLExporter`` (outputs only, no prompts, no JS or MathJax URLs).
+
+    Built once per thread and reused, as nbconvert's own CLI does for many notebooks:
+    constructing it is cheap, but its Jinja templates are loaded and compiled on first
+    use (~0.1 s per notebook otherwise). One per thread because ``from_notebook_node``
+    re-registers filters on the exporter.
+    """
+    exporter = getattr(_EXPORTERS, "html", None)
+    if exporter is None:
+        from nbconvert import HTMLExporter
+
+        exporter = _EXPORTERS.html = HTMLExporter(
+            template_name="lab", exclude_input=True, exclude_input_prompt=True,
+            exclude_output_prompt=True, require_js_url="", mathjax_url="",
+        )  # fmt: skip
+    return exporter
+
+
 def render_html(
     executed: Path, html_path: Path, title: str | None = None, error: dict[str, Any] | None = None
 ) -> None:
@@ -205,7 +228,6 @@ def render_html(
     executed notebook keeps the full traceback.
     """
     import nbformat
-    from nbconvert import HTMLExporter
 
     nb = nbformat.read(executed, as_version=4)
     if error is not None:
@@ -222,12 +244,8 @@ def render_html(
                 ]  # fmt: skip
         box = error_box(engine, error.get("ename") or "Error", error.get("evalue") or "")
         nb.cells = [nbformat.v4.new_markdown_cell(box), *cells]
-    exporter = HTMLExporter(
-        template_name="lab", exclude_input=True, exclude_input_prompt=True,
-        exclude_output_prompt=True, require_js_url="", mathjax_url="",
-    )  # fmt: skip
     resources = {"metadata": {"name": title or executed.stem}}
-    body, _ = exporter.from_notebook_node(nb, resources=resources)
+    body, _ = _html_exporter().from_notebook_node(nb, resources=resources)
     html_path.parent.mkdir(parents=True, exist_ok=True)
     html_path.write_text(_SCRIPT.sub("", body), encoding="utf-8")
 
@@ -430,6 +448,41 @@ def _collect(
         on_done(chain)
 
 
+def _warm_up_worker(environment: dict[str, str]) -> int:
+    """Start this process's warm kernel ahead of its first notebook; return the pid.
+
+    Submitted once per pool worker when the pool starts, so that the worker's
+    start-up (spawn, imports, kernel start and preload) overlaps the market-data
+    notebook and the layered engines in the parent. A failure is left to the first
+    notebook, which starts the kernel again and reports it as that job's error.
+    """
+    from sigmasight_lib.batch.warm_kernel import get_warm_kernel
+
+    with scoped_environ(environment):
+        kernel = get_warm_kernel(KERNEL_NAME)
+        with kernel.lock:
+            if not kernel.is_alive():
+                kernel.start()
+    return os.getpid()
+
+
+def _process_pool(workers: int, warm_environment: dict[str, str] | None = None) -> Any:
+    """A spawn-context ``ProcessPoolExecutor`` of ``workers`` processes.
+
+    With ``warm_environment`` (warm kernel mode) each worker starts its warm kernel
+    at once (:func:`_warm_up_worker`), before any notebook is submitted.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")  # no inherited DB connections or kernels
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    if warm_environment is not None:
+        for _ in range(workers):  # one per process: each submit spawns a worker while none is idle
+            pool.submit(_warm_up_worker, warm_environment)
+    return pool
+
+
 def _run_tasks(
     tasks: Sequence[PortfolioTask],
     executor: str,
@@ -437,8 +490,13 @@ def _run_tasks(
     scheduler_address: str | None,
     on_done: Callable[[list[JobOutcome]], None],
     on_crash: Callable[[PortfolioTask, BaseException], None],
+    pool: Any = None,
 ) -> None:
-    """Run every task; a task whose worker raises goes to ``on_crash``, the others on."""
+    """Run every task; a task whose worker raises goes to ``on_crash``, the others on.
+
+    ``pool``: for the ``processes`` executor, an already started
+    :func:`_process_pool` to use (its owner shuts it down); default, a new one.
+    """
     if executor == "inline":
         for task in tasks:
             try:
@@ -449,11 +507,9 @@ def _run_tasks(
                 on_done(chain)
         return
     if executor == "processes":
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import as_completed
 
-        context = multiprocessing.get_context("spawn")  # no inherited DB connections or kernels
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with contextlib.nullcontext(pool) if pool is not None else _process_pool(workers) as pool:
             submitted = {pool.submit(run_portfolio_chain, t): t for t in tasks}
             for future in as_completed(submitted):
                 _collect(future, submitted[future], on_done, on_crash)
@@ -588,10 +644,17 @@ def run_batch(
             _check_batch_as_of(session, provider, as_of)
         target_rows = [(p.id, p.name, p.slug) for p in targets]
 
-    with batch_lock(settings, as_of), scoped_environ(_environment(settings)):
+    with batch_lock(settings, as_of), scoped_environ(_environment(settings)), \
+            contextlib.ExitStack() as stack:  # fmt: skip
+        pool = None
+        if render == "html" and executor == "processes":
+            # started now: the workers start up (warm kernels too) while this process
+            # runs the market-data notebook and the layered engines
+            pool = stack.enter_context(_process_pool(
+                workers, _environment(settings) if kernel_mode == "warm" else None))  # fmt: skip
         return _locked_batch(settings, provider, as_of, target_rows, selected, executor, workers,
                              scheduler_address, kernel_mode, resume, previous, started,
-                             render)  # fmt: skip
+                             render, pool)  # fmt: skip
 
 
 def _check_batch_as_of(session, provider, as_of: dt.date) -> None:  # noqa: ANN001
@@ -624,7 +687,7 @@ def _check_batch_as_of(session, provider, as_of: dt.date) -> None:  # noqa: ANN0
 
 def _locked_batch(
     settings, provider, as_of, target_rows, selected, executor, workers,
-    scheduler_address, kernel_mode, resume, previous, started, render="html",
+    scheduler_address, kernel_mode, resume, previous, started, render="html", pool=None,
 ) -> BatchResult:  # fmt: skip
     from sigmasight_lib.batch.index import write_index
 
@@ -766,7 +829,7 @@ def _locked_batch(
         global _job_started
         _job_started = on_start if executor == "inline" else None
         try:
-            _run_tasks(tasks, executor, workers, scheduler_address, on_done, on_crash)
+            _run_tasks(tasks, executor, workers, scheduler_address, on_done, on_crash, pool)
         finally:
             _job_started = None
 

@@ -270,6 +270,27 @@ def test_failing_cell_raises_with_location_and_writes_output(tmp_path: Path) -> 
     assert result == {"pid": failed_pid, "leak": False}
 
 
+def test_output_notebook_written_at_start_and_end_not_per_cell(tmp_path: Path, monkeypatch) -> None:
+    import papermill.engines
+
+    writes: list[int] = []
+    real_write = papermill.engines.write_ipynb
+
+    def counting_write(nb, path):  # noqa: ANN001, ANN202
+        writes.append(sum(len(c.get("outputs", [])) for c in nb.cells))
+        return real_write(nb, path)
+
+    monkeypatch.setattr(papermill.engines, "write_ipynb", counting_write)
+    nb = make_notebook(tmp_path / "cells.ipynb", "print(1)", "print(2)", "print(3)", "print(4)")
+    out_path = tmp_path / "cells_out.ipynb"
+    run(nb, out_path)
+    # the engine's start and end (papermill's own final write is in papermill.execute)
+    assert writes == [0, 4]
+    written = nbformat.read(out_path, as_version=4)
+    assert [c.outputs[0].text for c in written.cells] == ["1\n", "2\n", "3\n", "4\n"]
+    assert {c.metadata.papermill["status"] for c in written.cells} == {"completed"}
+
+
 def test_execution_timeout_then_next_notebook_gets_a_new_kernel(tmp_path: Path) -> None:
     kernel = get_warm_kernel(KERNEL)
     nb = make_notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(60)")

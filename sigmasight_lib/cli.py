@@ -738,8 +738,9 @@ def batch() -> None:
     type=click.Choice(["html", "none"]),
     default="html",
     show_default=True,
-    help="html: execute the engine notebooks; none: every engine for every portfolio "
-    "in-process through the security and portfolio layers (no notebooks).",
+    help="Both compute every engine for every portfolio at once through the security "
+    "and portfolio layers; html then executes the engine notebooks, which render the "
+    "stored results (HTML pages), none writes no notebooks (reports for real portfolios).",
 )
 @json_option
 @click.pass_context
@@ -757,7 +758,7 @@ def batch_run(
     render: str,
     as_json: bool,
 ) -> None:
-    """Run the engine notebooks for portfolios at one as-of date.
+    """Run every engine for portfolios at one as-of date, and their notebooks (--render html).
 
     Exit status 1 when any job failed (the others still ran).
     """

@@ -308,14 +308,18 @@ def coverage(
     backfill: bool = True,
     settings: Settings | None = None,
 ) -> CoverageRun:
-    """Check market data coverage (252 / 150 / 60 rule) and record the report.
+    """Check market data coverage (252 / 150 / 60 rule) and record the report, or
+    show the report batch run ``run_id`` recorded.
 
     Parameters
     ----------
     as_of : str, datetime.date or None, default=None
         ISO date; None → the latest date on which every needed series exists.
     run_id : int or None, default=None
-        Batch run id recorded with the report.
+        Batch run id. The batch checks coverage before any notebook runs and records
+        the report with its run id; the market-data notebook then shows that report
+        (no second check). Without a report of that run, the check runs here and
+        records the report with ``run_id``.
     backfill : bool, default=True
         Fetch missing history of short symbols first (as ``sigmasight
         market-data coverage`` does).
@@ -329,7 +333,7 @@ def coverage(
     """
     from sigmasight_lib.db.session import session_scope
     from sigmasight_lib.marketdata import get_provider
-    from sigmasight_lib.marketdata.cache import check_coverage, default_as_of
+    from sigmasight_lib.marketdata.cache import check_coverage, default_as_of, stored_coverage
 
     settings = settings or load_settings()
     day, batch_run_id = parse_as_of(as_of), parse_run_id(run_id)
@@ -341,7 +345,11 @@ def coverage(
                 "no as-of date: the cache has no date with every needed series; "
                 "run `sigmasight market-data sync` or pass as_of"
             )
-        report = check_coverage(
+        report = (
+            stored_coverage(session, day, provider.name, batch_run_id)
+            if batch_run_id is not None
+            else None
+        ) or check_coverage(
             session, provider, as_of=day, backfill=backfill, batch_run_id=batch_run_id
         )
     summary = {

@@ -1,15 +1,18 @@
 """The batch: market data once per as-of, then per portfolio the engine notebooks.
 
 ``run_batch`` is the one entry point (CLI ``sigmasight batch run``, the
-schedule, tests). Per as-of it takes the run lock, syncs market data and
-checks coverage (the ``market_data`` notebook), computes every engine for every
-portfolio in this process through the security and portfolio layers and stores
-each run (:mod:`sigmasight_lib.batch.layered`, :mod:`sigmasight_lib.runs.stored`),
-then runs each portfolio's notebooks in dependency order through papermill — they
-render the stored runs instead of recomputing — inline, in a process pool
-or on a dask cluster — writing executed notebooks and code-free HTML under
-``outputs/<as_of>/<portfolio-slug>/``, one tracked job row per (portfolio,
-engine), and finally ``outputs/index.html``.
+schedule, tests). Per as-of it takes the run lock, syncs market data and checks
+coverage (recording the report), computes every engine for every portfolio in this
+process through the security and portfolio layers and stores each run
+(:mod:`sigmasight_lib.batch.layered`, :mod:`sigmasight_lib.runs.stored`), then runs
+the notebooks through papermill — the market-data notebook shows the recorded
+coverage report, the engine notebooks render the stored runs instead of
+recomputing — inline, in a process pool or on a dask cluster, one notebook per
+task, each as soon as the jobs it depends on have succeeded (:class:`JobGraph`), so
+that portfolios and the independent engines of one portfolio run in parallel. It
+writes executed notebooks and code-free HTML under
+``outputs/<as_of>/<portfolio-slug>/``, one tracked job row per (portfolio, engine),
+and finally ``outputs/index.html``.
 
 Notebooks receive only ``portfolio``, ``as_of`` and ``run_id``; the database
 URL and any API key reach the kernel through the environment, never through
@@ -23,11 +26,13 @@ import datetime as dt
 import functools
 import logging
 import os
+import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, field, replace
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -40,7 +45,6 @@ from sigmasight_lib.batch.plan import (
     NOTEBOOK_PARAMETERS,
     NOTEBOOKS,
     REPORT_JOB,
-    dependents,
     select_jobs,
 )
 from sigmasight_lib.batch.tracking import (
@@ -65,6 +69,7 @@ from sigmasight_lib.logs import Progress
 from sigmasight_lib.marketdata import get_provider
 from sigmasight_lib.marketdata.cache import (
     DEFAULT_HISTORY_SESSIONS,
+    check_coverage,
     default_as_of,
     latest_cached_date,
     needed_symbols,
@@ -341,19 +346,22 @@ def execute_job(
     )  # fmt: skip
 
 
-# --------------------------------------------------------------------------- one portfolio
+# --------------------------------------------------------------------------- one notebook job
 
 
 @dataclass(frozen=True)
-class PortfolioTask:
-    """Everything a worker needs to run one portfolio's chain (picklable, no secrets)."""
+class NotebookTask:
+    """Everything a worker needs to run one notebook of a batch (picklable).
+
+    ``portfolio_id`` is None for the market-data notebook (it covers every portfolio).
+    """
 
     run_id: int
-    portfolio_id: int
+    portfolio_id: int | None
     portfolio_name: str
     slug: str
     as_of: dt.date
-    jobs: tuple[str, ...]
+    job: str
     kernel_mode: str
     outputs_dir: str
     environment: dict[str, str]
@@ -380,72 +388,121 @@ def scoped_environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
-def run_portfolio_chain(task: PortfolioTask) -> list[JobOutcome]:
-    """Run ``task.jobs`` in order for one portfolio; a failure skips its dependents.
+def run_notebook_task(task: NotebookTask) -> JobOutcome:
+    """Run one notebook of a batch and record its job row (running, then its outcome).
 
-    Records every job's status, start, duration and structured error. Runs
-    in the calling process (inline), a pool worker or a dask worker.
+    Runs in the calling process (inline), a pool worker or a dask worker.
     """
     with scoped_environ(task.environment):
-        return _run_chain(task, load_settings({**os.environ, **task.environment}))
+        settings = load_settings({**os.environ, **task.environment})
+        if _job_started is not None:
+            _job_started(task.portfolio_name, task.job)
+        record(settings, lambda s: upsert_job(
+            s, task.run_id, task.portfolio_id, task.job, status="running",
+            started_at=dt.datetime.now(dt.UTC), error=None), "job start")  # fmt: skip
+        params = {
+            "portfolio": task.portfolio_id,  # the id: names are not unique across owners
+            "as_of": task.as_of.isoformat(),
+            "run_id": task.run_id,
+        }
+        result = execute_job(
+            task.job, params, Path(task.outputs_dir) / task.as_of.isoformat() / task.slug,
+            settings.notebooks_dir, task.kernel_mode,
+            title=page_title(task.job, task.portfolio_name, task.as_of),
+        )  # fmt: skip
+        outcome = replace(result, portfolio_id=task.portfolio_id)
+        record(settings, lambda s: upsert_job(
+            s, task.run_id, task.portfolio_id, task.job, status=outcome.status,
+            duration_seconds=outcome.duration_seconds, error=outcome.error,
+            artifact_path=outcome.html or outcome.notebook), "job status")  # fmt: skip
+        return outcome
 
 
 _job_started: Callable[[str, str], None] | None = None
 """Called with (portfolio name, job) as each job starts, in this process: the inline
-executor's progress bar names portfolio and engine (workers report per portfolio)."""
+executor's progress bar names portfolio and engine (workers report when a job ends)."""
 
 
-def _run_chain(task: PortfolioTask, settings: Settings) -> list[JobOutcome]:
-    out_dir = Path(task.outputs_dir) / task.as_of.isoformat() / task.slug
-    params = {
-        "portfolio": task.portfolio_id,  # the id: names are not unique across owners
-        "as_of": task.as_of.isoformat(),
-        "run_id": task.run_id,
-    }
-    skipped: dict[str, str] = {}
-    outcomes: list[JobOutcome] = []
-    for job in task.jobs:
-        if _job_started is not None:
-            _job_started(task.portfolio_name, job)
-        if job in skipped:
-            outcome = JobOutcome(task.portfolio_id, job, "skipped",
-                                 error={"reason": skipped[job]})  # fmt: skip
-        else:
-            record(settings, lambda s, job=job: upsert_job(
-                s, task.run_id, task.portfolio_id, job, status="running",
-                started_at=dt.datetime.now(dt.UTC), error=None), "job start")  # fmt: skip
-            result = execute_job(job, params, out_dir, settings.notebooks_dir, task.kernel_mode,
-                                 title=page_title(job, task.portfolio_name, task.as_of))  # fmt: skip
-            outcome = JobOutcome(task.portfolio_id, job, result.status, result.duration_seconds,
-                                 result.notebook, result.html, result.error)  # fmt: skip
-            if result.status == "failed":
-                for dep in dependents(job, task.jobs):
-                    skipped.setdefault(
-                        dep, f"skipped: {job} failed ({(result.error or {}).get('ename')})"
-                    )
-        record(settings, lambda s, job=job, o=outcome: upsert_job(
-            s, task.run_id, task.portfolio_id, job, status=o.status,
-            duration_seconds=o.duration_seconds, error=o.error,
-            artifact_path=o.html or o.notebook), "job status")  # fmt: skip
-        outcomes.append(outcome)
-    return outcomes
+# --------------------------------------------------------------------------- scheduling
 
 
-# --------------------------------------------------------------------------- executors
+class JobGraph:
+    """Which notebooks of a batch may start, and which are skipped.
 
+    A portfolio's job starts once every job it depends on (:data:`DEPENDS_ON`, among
+    that portfolio's jobs in this run) has succeeded, and is skipped — with the reason
+    of the first failure it depends on, directly or not — once one of them failed or
+    was skipped. The report, which reads the stored results and shows a missing engine
+    as N/A, starts once every other job of its portfolio that may still write results
+    has ended, whatever their status: all of them, except the ``saved`` ones. The
+    market-data notebook (portfolio None) depends on nothing. So portfolios, and the
+    independent jobs of one portfolio, run in parallel on a pool, in task order on one
+    worker.
 
-def _collect(
-    future: Any,
-    task: PortfolioTask,
-    on_done: Callable[[list[JobOutcome]], None],
-    on_crash: Callable[[PortfolioTask, BaseException], None],
-) -> None:
-    try:
-        chain = future.result()
-    except Exception as exc:  # the worker raised or its process died
-        on_crash(task, exc)
-    else:
-        on_done(chain)
+    Parameters
+    ----------
+    tasks : sequence of NotebookTask
+        One per notebook, in the order they are preferred (portfolio, then job order).
+    saved : collection of (portfolio id, job), optional
+        Jobs whose results the layers computed and saved before any notebook (their
+        notebooks render the stored run and write no results).
+    """
+
+    def __init__(
+        self, tasks: Sequence[NotebookTask], saved: Collection[tuple[int, str]] = ()
+    ) -> None:
+        self._waiting: list[NotebookTask] = list(tasks)
+        self._jobs: dict[int | None, set[str]] = {}
+        for t in tasks:
+            self._jobs.setdefault(t.portfolio_id, set()).add(t.job)
+        self._saved = set(saved)
+        self._ended: dict[tuple[int | None, str], JobOutcome] = {}
+
+    def _needs(self, task: NotebookTask) -> list[str]:
+        pid, mine = task.portfolio_id, self._jobs[task.portfolio_id]
+        if task.job == REPORT_JOB:
+            return sorted(j for j in mine - {REPORT_JOB} if (pid, j) not in self._saved)
+        return [d for d in DEPENDS_ON.get(task.job, ()) if d in mine]
+
+    def _blocked_by(self, task: NotebookTask) -> str | None:
+        """Why ``task`` is skipped (a failed or skipped dependency), else None."""
+        if task.job == REPORT_JOB:
+            return None
+        for dep in self._needs(task):
+            ended = self._ended.get((task.portfolio_id, dep))
+            if ended is None or ended.status == "succeeded":
+                continue
+            if ended.status == "skipped":
+                return (ended.error or {}).get("reason")
+            return f"skipped: {dep} failed ({(ended.error or {}).get('ename')})"
+        return None
+
+    def end(self, outcome: JobOutcome) -> None:
+        """Record that ``outcome``'s job ended."""
+        self._ended[outcome.portfolio_id, outcome.job] = outcome
+
+    def take_skipped(self) -> list[tuple[NotebookTask, str]]:
+        """Remove and return the waiting tasks that can no longer run, with the reason."""
+        out = []
+        for task in list(self._waiting):
+            reason = self._blocked_by(task)
+            if reason is not None:
+                self._waiting.remove(task)
+                out.append((task, reason))
+        return out
+
+    def take_ready(self) -> NotebookTask | None:
+        """Remove and return the first waiting task whose dependencies all succeeded
+        (ended, for the report), or None."""
+        for task in self._waiting:
+            if all((task.portfolio_id, d) in self._ended for d in self._needs(task)):
+                self._waiting.remove(task)
+                return task
+        return None
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
 
 
 def _warm_up_worker(environment: dict[str, str]) -> int:
@@ -484,63 +541,116 @@ def _process_pool(workers: int, warm_environment: dict[str, str] | None = None) 
 
 
 def _run_tasks(
-    tasks: Sequence[PortfolioTask],
+    tasks: Sequence[NotebookTask],
     executor: str,
     workers: int,
     scheduler_address: str | None,
-    on_done: Callable[[list[JobOutcome]], None],
-    on_crash: Callable[[PortfolioTask, BaseException], None],
+    on_done: Callable[[JobOutcome], None],
+    settle: Callable[[NotebookTask, str, dict[str, Any]], JobOutcome],
     pool: Any = None,
+    saved: Collection[tuple[int, str]] = (),
 ) -> None:
-    """Run every task; a task whose worker raises goes to ``on_crash``, the others on.
+    """Run every task on ``executor`` as :class:`JobGraph` (``saved``) releases it.
 
-    ``pool``: for the ``processes`` executor, an already started
-    :func:`_process_pool` to use (its owner shuts it down); default, a new one.
+    ``on_done`` gets each job's outcome as it ends. ``settle(task, status, error)``
+    records, in this process, the outcome of a task no worker ran: ``skipped`` (with the
+    reason) or ``failed`` when its worker raised or died (the other tasks go on).
+    ``pool``: for the ``processes`` executor, an already started :func:`_process_pool`
+    to use (its owner shuts it down); default, a new one.
     """
-    if executor == "inline":
-        for task in tasks:
-            try:
-                chain = run_portfolio_chain(task)
-            except Exception as exc:
-                on_crash(task, exc)
-            else:
-                on_done(chain)
-        return
-    if executor == "processes":
-        from concurrent.futures import as_completed
-
-        with contextlib.nullcontext(pool) if pool is not None else _process_pool(workers) as pool:
-            submitted = {pool.submit(run_portfolio_chain, t): t for t in tasks}
-            for future in as_completed(submitted):
-                _collect(future, submitted[future], on_done, on_crash)
-        return
-    if executor == "dask":
-        try:
-            from distributed import Client, LocalCluster, as_completed
-        except ImportError as exc:  # pragma: no cover - optional dependency
-            raise ConfigError(
-                "the dask executor needs dask.distributed: pip install 'dask[distributed]'"
-            ) from exc
-        cluster = None
-        if scheduler_address:
-            client = Client(scheduler_address)
+    if executor not in EXECUTORS:
+        raise ConfigError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+    with contextlib.ExitStack() as stack:
+        if executor == "inline":
+            submit, limit = _inline_submit, 1  # one at a time, in task order: depth first
+        elif executor == "processes":
+            if pool is None:
+                pool = stack.enter_context(_process_pool(workers))
+            submit, limit = functools.partial(pool.submit, run_notebook_task), None
         else:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)  # fmt: skip
-            client = Client(cluster)
+            client = stack.enter_context(_dask_client(workers, scheduler_address))
+            submit, limit = functools.partial(_dask_submit, client), None
+        _drive(JobGraph(tasks, saved), submit, limit, on_done, settle)
+
+
+def _drive(
+    graph: JobGraph,
+    submit: Callable[[NotebookTask], Any],
+    limit: int | None,
+    on_done: Callable[[JobOutcome], None],
+    settle: Callable[[NotebookTask, str, dict[str, Any]], JobOutcome],
+) -> None:
+    """Submit what ``graph`` releases (at most ``limit`` running), until every task ended."""
+    finished: queue.SimpleQueue = queue.SimpleQueue()
+    running = 0
+    while True:
+        while skipped := graph.take_skipped():
+            for task, reason in skipped:
+                outcome = settle(task, "skipped", {"reason": reason})
+                graph.end(outcome)
+                on_done(outcome)
+        while limit is None or running < limit:
+            task = graph.take_ready()
+            if task is None:
+                break
+            try:
+                future = submit(task)
+            except Exception as exc:  # a broken pool refuses new work: this job fails
+                future = Future()
+                future.set_exception(exc)
+            running += 1
+            future.add_done_callback(lambda f, t=task: finished.put((t, f)))
+        if not running:
+            if graph.waiting:  # cannot happen: every dependency is a task of the graph
+                raise RuntimeError(f"{graph.waiting} batch jobs can never start")
+            return
+        task, future = finished.get()
+        running -= 1
         try:
-            futures = {
-                client.submit(run_portfolio_chain, t, pure=False, key=f"{t.slug}-{t.run_id}"): t
-                for t in tasks
-            }
-            for future in as_completed(list(futures)):
-                _collect(future, futures[future], on_done, on_crash)
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
-        return
-    raise ConfigError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+            outcome = future.result()
+        except Exception as exc:  # the worker raised or its process died
+            log.error("batch run %d: worker for %s of portfolio %s failed: %s: %s",
+                      task.run_id, task.job, task.portfolio_id, type(exc).__name__, exc)  # fmt: skip
+            outcome = settle(task, "failed", {"cell_index": None, "ename": type(exc).__name__,
+                                              "evalue": str(exc), "notebook": None})  # fmt: skip
+        graph.end(outcome)
+        on_done(outcome)
+
+
+def _inline_submit(task: NotebookTask) -> Future:
+    """Run ``task`` here and now; its (already done) future."""
+    future: Future = Future()
+    try:
+        future.set_result(run_notebook_task(task))
+    except Exception as exc:
+        future.set_exception(exc)
+    return future
+
+
+@contextlib.contextmanager
+def _dask_client(workers: int, scheduler_address: str | None) -> Iterator[Any]:
+    """A ``distributed.Client`` of ``scheduler_address``, or of a new ``LocalCluster``
+    of ``workers`` single-threaded worker processes (closed after)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover - optional dependency
+        raise ConfigError(
+            "the dask executor needs dask.distributed: pip install 'dask[distributed]'"
+        ) from exc
+    with contextlib.ExitStack() as stack:
+        if scheduler_address:
+            client = stack.enter_context(Client(scheduler_address))
+        else:
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True,
+                dashboard_address=None))  # fmt: skip
+            client = stack.enter_context(Client(cluster))
+        yield client
+
+
+def _dask_submit(client: Any, task: NotebookTask) -> Any:
+    return client.submit(run_notebook_task, task, pure=False,
+                         key=f"{task.slug}-{task.job}-{task.run_id}")  # fmt: skip
 
 
 # --------------------------------------------------------------------------- the batch
@@ -712,38 +822,38 @@ def _locked_batch(
     log.info("batch run %d for %s: %d portfolios x %d jobs (%s, %s kernels)",
              run_id, as_of, len(target_rows), len(selected), executor, kernel_mode)  # fmt: skip
 
-    # market data: sync and coverage once per as-of, in the market-data notebook's process
+    # market data: sync and the coverage check once per as-of, here, before any engine
     outcomes: list[JobOutcome] = []
+    tasks: list[NotebookTask] = []
+    environment = _environment(settings)
     market_ok = previous.get((None, MARKET_DATA_JOB)) == "succeeded"
     if not market_ok:
         record(settings, lambda s: upsert_job(s, run_id, None, MARKET_DATA_JOB, status="running",
                                               started_at=dt.datetime.now(dt.UTC)), "job start")  # fmt: skip
+        t0 = time.perf_counter()
         try:
             with session_scope(settings) as session:
                 sync_market_data(
                     session, provider, as_of=as_of, history_sessions=DEFAULT_HISTORY_SESSIONS
                 )
-            if render == "none":  # the coverage check the notebook runs, without the notebook
-                from sigmasight_lib.notebook import coverage
-
-                t0 = time.perf_counter()
-                coverage(as_of, run_id, settings=settings)
-                md = JobOutcome(None, MARKET_DATA_JOB, "succeeded", time.perf_counter() - t0)
-            else:
-                md = execute_job(
-                    MARKET_DATA_JOB, {"portfolio": None, "as_of": as_of.isoformat(), "run_id": run_id},
-                    settings.outputs_dir / as_of.isoformat() / "market-data", settings.notebooks_dir,
-                    kernel_mode, title=page_title(MARKET_DATA_JOB, "all portfolios", as_of),
-                )  # fmt: skip
-        except Exception as exc:  # sync or notebook crash: this job fails, the run goes on
-            md = JobOutcome(None, MARKET_DATA_JOB, "failed",
+                check_coverage(session, provider, as_of=as_of, batch_run_id=run_id)
+            md = JobOutcome(None, MARKET_DATA_JOB, "succeeded", time.perf_counter() - t0)
+        except Exception as exc:  # sync or check failed: this job fails, the engines are skipped
+            md = JobOutcome(None, MARKET_DATA_JOB, "failed", time.perf_counter() - t0,
                             error={"cell_index": None, "ename": type(exc).__name__, "evalue": str(exc)})  # fmt: skip
         market_ok = md.status == "succeeded"
-        outcomes.append(md)
+        if market_ok and render == "html":
+            # the notebook shows the report just recorded; its outcome is the job's
+            tasks.append(NotebookTask(run_id, None, "all portfolios", "market-data", as_of,
+                                      MARKET_DATA_JOB, kernel_mode, str(settings.outputs_dir),
+                                      environment))  # fmt: skip
+        else:
+            outcomes.append(md)
 
         def market_data_done(session) -> None:  # noqa: ANN001
-            upsert_job(session, run_id, None, MARKET_DATA_JOB, status=md.status, duration_seconds=md.duration_seconds,
-                       error=md.error, artifact_path=md.html or md.notebook)  # fmt: skip
+            if not tasks:
+                upsert_job(session, run_id, None, MARKET_DATA_JOB, status=md.status,
+                           duration_seconds=md.duration_seconds, error=md.error)  # fmt: skip
             if market_ok:
                 window = sessions_window(as_of, DEFAULT_HISTORY_SESSIONS)
                 session.get(BatchRun, run_id).market_data_hash = market_data_hash(
@@ -752,84 +862,80 @@ def _locked_batch(
 
         record(settings, market_data_done, "job status")
 
-    tasks = []
+    todo: dict[int, tuple[str, ...]] = {}
     for pid, name, slug in target_rows:
-        todo = tuple(j for j in selected if previous.get((pid, j)) != "succeeded")
-        if not todo:
+        jobs = tuple(j for j in selected if previous.get((pid, j)) != "succeeded")
+        if not jobs:
             continue
         if not market_ok:
-            record(settings, lambda s, pid=pid, todo=todo: [
+            record(settings, lambda s, pid=pid, jobs=jobs: [
                 upsert_job(s, run_id, pid, job, status="skipped",
-                           error={"reason": "skipped: market_data failed"}) for job in todo
+                           error={"reason": "skipped: market_data failed"}) for job in jobs
             ], "job status")  # fmt: skip
             outcomes += [
                 JobOutcome(pid, j, "skipped", error={"reason": "skipped: market_data failed"})
-                for j in todo
+                for j in jobs
             ]
             continue
-        tasks.append(PortfolioTask(run_id, pid, name, slug, as_of, todo, kernel_mode,
-                                   str(settings.outputs_dir), _environment(settings)))  # fmt: skip
-    total = sum(len(t.jobs) for t in tasks)
-    progress = Progress(f"batch {as_of}", unit="job")
-    names = {t.portfolio_id: t.portfolio_name for t in tasks}
-    done = started = 0
+        todo[pid] = jobs
+        tasks += [NotebookTask(run_id, pid, name, slug, as_of, job, kernel_mode,
+                               str(settings.outputs_dir), environment) for job in jobs]  # fmt: skip
 
-    def on_start(portfolio: str, job: str) -> None:
-        nonlocal started
-        progress(started, max(total, 1), f"{portfolio} · {job}")
-        started += 1
-
-    def on_done(chain: list[JobOutcome]) -> None:
-        nonlocal done, started
-        outcomes.extend(chain)
-        done += len(chain)
-        started = max(started, done)
-        who = names.get(chain[0].portfolio_id, "") if chain else ""
-        progress(done, max(total, 1), f"{who} done" if done < total else
-                 f"{len(tasks)} portfolios x {len(selected)} engines")  # fmt: skip
-
-    def on_crash(task: PortfolioTask, exc: BaseException) -> None:
-        """A worker that raised (or died) fails its portfolio's unfinished jobs, not the run."""
-        error = {"cell_index": None, "ename": type(exc).__name__, "evalue": str(exc),
-                 "notebook": None}  # fmt: skip
-        log.error("batch run %d: worker for portfolio %d failed: %s: %s",
-                  run_id, task.portfolio_id, type(exc).__name__, exc)  # fmt: skip
-
-        def mark(session) -> list[JobOutcome]:  # noqa: ANN001
-            crashed = []
-            for job in task.jobs:
-                row = upsert_job(session, run_id, task.portfolio_id, job)
-                if row.status in ("pending", "running"):
-                    row.status, row.error = "failed", error
-                crashed.append(JobOutcome(task.portfolio_id, job, row.status, error=row.error))
-            return crashed
-
-        on_done(record(settings, mark, "job status"))
+    from sigmasight_lib.batch.layered import run_layered
 
     if render == "none":
-        from sigmasight_lib.batch.layered import run_layered
-
-        done_jobs = run_layered(settings, provider, as_of, run_id,
-                                {t.portfolio_id: t.jobs for t in tasks}, selected)  # fmt: skip
+        done_jobs = run_layered(settings, provider, as_of, run_id, todo, selected)
         outcomes += [
             JobOutcome(pid, job, status, seconds, error=error)
             for (pid, job), (status, seconds, error) in done_jobs.items()
         ]
     else:
-        from sigmasight_lib.batch.layered import run_layered
         from sigmasight_lib.notebook import SNAPSHOT_BACKFILL_SESSIONS
 
         # every engine through the layers first, stored; the notebooks render what is stored
         engines = [j for j in selected if j != REPORT_JOB]
-        if engines and tasks:
-            run_layered(settings, provider, as_of, run_id,
-                        {t.portfolio_id: tuple(j for j in t.jobs if j != REPORT_JOB) for t in tasks},
-                        engines, record_jobs=False, store_runs=[t.portfolio_id for t in tasks],
+        layered: dict = {}
+        if engines and todo:
+            layered = run_layered(settings, provider, as_of, run_id,
+                        {p: tuple(j for j in jobs if j != REPORT_JOB) for p, jobs in todo.items()},
+                        engines, record_jobs=False, store_runs=list(todo),
                         snapshot_backfill=SNAPSHOT_BACKFILL_SESSIONS)  # fmt: skip
+        progress = Progress(f"batch {as_of}", unit="notebook")
+        total, names = len(tasks), {t.portfolio_id: t.portfolio_name for t in tasks}
+        head = "market data + " if any(t.portfolio_id is None for t in tasks) else ""
+        done = started = 0
+
+        def on_start(portfolio: str, job: str) -> None:
+            nonlocal started
+            progress(started, max(total, 1), f"{portfolio} · {job}")
+            started += 1
+
+        def on_done(outcome: JobOutcome) -> None:
+            nonlocal done, started
+            outcomes.append(outcome)
+            done += 1
+            started = max(started, done)
+            progress(done, max(total, 1),
+                     f"{names.get(outcome.portfolio_id, '')} · {outcome.job} {outcome.status}"
+                     if done < total else f"{head}{len(todo)} portfolios x {len(selected)} jobs")  # fmt: skip
+
+        def settle(task: NotebookTask, status: str, error: dict[str, Any]) -> JobOutcome:
+            """Record a job no worker ran to its end: skipped, or failed when its worker
+            raised or died (unless the worker recorded its end before)."""
+
+            def mark(session) -> JobOutcome:  # noqa: ANN001
+                row = upsert_job(session, run_id, task.portfolio_id, task.job)
+                if status == "skipped" or row.status in ("pending", "running"):
+                    row.status, row.error = status, error
+                return JobOutcome(task.portfolio_id, task.job, row.status, error=row.error)
+
+            return record(settings, mark, "job status")
+
         global _job_started
         _job_started = on_start if executor == "inline" else None
         try:
-            _run_tasks(tasks, executor, workers, scheduler_address, on_done, on_crash, pool)
+            _run_tasks(tasks, executor, workers, scheduler_address, on_done, settle, pool,
+                       saved=[key for key, (status, _, _) in layered.items() if status == "succeeded"])  # fmt: skip
         finally:
             _job_started = None
 

@@ -184,10 +184,12 @@ def current_revision(settings: Settings) -> str | None:
         raise database_error(exc, settings) from None
 
 
-def _known_revisions() -> set[str]:
+@cache
+def _known_revisions() -> frozenset[str]:
+    """Every migration revision shipped with the package (read once per process)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return {s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions()}
+    return frozenset(s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions())
 
 
 def _refuse_newer(settings: Settings, current: str | None) -> None:

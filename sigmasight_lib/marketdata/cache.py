@@ -430,3 +430,31 @@ def check_coverage(
         key=("as_of", "symbol"),
     )
     return CoverageReport(as_of=as_of, provider=provider.name, symbols=tuple(rows))
+
+
+def stored_coverage(
+    session: Session, as_of: dt.date, provider: str, batch_run_id: int
+) -> CoverageReport | None:
+    """The coverage report :func:`check_coverage` recorded for ``as_of`` in batch run
+    ``batch_run_id`` (what the batch's market-data notebook renders), or None when that
+    run recorded none (or a later check of the same as-of replaced it)."""
+    rows = session.scalars(
+        select(MarketDataCoverage)
+        .where(
+            MarketDataCoverage.as_of == as_of,
+            MarketDataCoverage.provider == provider,
+            MarketDataCoverage.batch_run_id == batch_run_id,
+        )
+        .order_by(MarketDataCoverage.symbol)
+    ).all()
+    if not rows:
+        return None
+    symbols = tuple(
+        SymbolCoverage(
+            symbol=r.symbol, observations=r.observations, window_sessions=r.window_sessions,
+            first_date=r.first_date, last_date=r.last_date, status=CoverageStatus(r.status),
+            message=r.message or "",
+        )
+        for r in rows
+    )  # fmt: skip
+    return CoverageReport(as_of=as_of, provider=provider, symbols=symbols)

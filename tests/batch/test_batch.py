@@ -212,7 +212,11 @@ def test_cli_batch_off_a_terminal_prints_no_progress_bar_and_no_warnings(sqlite_
     run = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     assert "\r" not in run.stderr and "%|" not in run.stderr and "job/s" not in run.stderr
-    assert "sigmasight_lib.progress: batch 2017-03-29: 2/2" in run.stderr  # the log line instead
+    # the log line instead: the market-data notebook and the two engine notebooks
+    assert (
+        "sigmasight_lib.progress: batch 2017-03-29: 3/3 market data + 1 portfolios x 2 jobs"
+        in run.stderr
+    )
     lines = run.stderr.splitlines()
     assert lines and all(" INFO " in line for line in lines), run.stderr
     assert not re.search(r"warning|IPKernelApp|XDG_RUNTIME_DIR|frozen modules", run.stderr, re.I)

@@ -212,14 +212,14 @@ def test_missing_notebook_fails_its_job_not_the_run(sqlite_demo_db, notebooks_co
 def test_worker_crash_fails_its_portfolio_jobs_not_the_run(sqlite_demo_db, monkeypatch):
     from sigmasight_lib.batch import runner
 
-    real = runner.run_portfolio_chain
+    real = runner.run_notebook_task
 
     def crash_for_hnw(task):  # noqa: ANN001, ANN202
         if task.portfolio_id == 2:
             raise MemoryError("worker out of memory")
         return real(task)
 
-    monkeypatch.setattr(runner, "run_portfolio_chain", crash_for_hnw)
+    monkeypatch.setattr(runner, "run_notebook_task", crash_for_hnw)
     result = run_batch(sqlite_demo_db, portfolios=[BALANCED, "Sophisticated High Net Worth"],
                        jobs=["valuation"], kernel_mode="fresh")  # fmt: skip
     assert result.status == "partial"

@@ -32,7 +32,8 @@ except ImportError:  # run as a script
     from _harness import environment, info_row, report, speedup_row
 
 from sigmasight_lib.batch.runner import (
-    PortfolioTask,
+    JobOutcome,
+    NotebookTask,
     _environment,
     _run_tasks,
     run_batch,
@@ -87,15 +88,16 @@ def dask_render(n_portfolios: int) -> dict[int, tuple[int, float]]:
         env = _environment(settings)
         for workers in (1, 2):
             tasks = [
-                PortfolioTask(stored.run_id, pid, name, f"{slug}-w{workers}", AS_OF,
-                              ("valuation",), "warm", str(settings.outputs_dir), env)
+                NotebookTask(stored.run_id, pid, name, f"{slug}-w{workers}", AS_OF,
+                             "valuation", "warm", str(settings.outputs_dir), env)
                 for pid, name, slug in rows
             ]  # fmt: skip
             done: list = []
             start = time.perf_counter()
             with scoped_environ(env):
-                _run_tasks(tasks, "dask", workers, None, done.extend,
-                           lambda task, exc, out=done: out.append(exc))  # fmt: skip
+                _run_tasks(tasks, "dask", workers, None, done.append,
+                           lambda task, status, error: JobOutcome(
+                               task.portfolio_id, task.job, status, error=error))  # fmt: skip
             seconds = time.perf_counter() - start
             ok = sum(1 for o in done if getattr(o, "status", None) == "succeeded")
             if ok != len(tasks):

@@ -184,3 +184,31 @@ def test_coverage_names_unknown_symbols(db_settings):
         )
     assert report.symbols[0].status is CoverageStatus.INSUFFICIENT
     assert "does not know NOPE" in report.symbols[0].message
+
+
+def test_stored_coverage_is_the_report_of_that_batch_run(db_settings):
+    """The batch checks coverage once and its market-data notebook shows that report:
+    ``stored_coverage`` returns exactly what the run recorded, nothing for another run,
+    and nothing once a later check of the same as-of replaced the rows."""
+    from sigmasight_lib.batch.tracking import start_run
+    from sigmasight_lib.marketdata.cache import stored_coverage
+
+    provider, as_of = OfflineSnapshotProvider(), dt.date(2017, 3, 29)
+    with session_scope(db_settings) as session:
+        first, second = (start_run(session, as_of, provider.name, {}).id for _ in range(2))
+        check_coverage(session, provider, as_of=as_of, symbols=["KO", "NOPE"], batch_run_id=first)
+    with session_scope(db_settings) as session:
+        shown = stored_coverage(session, as_of, provider.name, first)
+        assert stored_coverage(session, as_of, provider.name, second) is None
+        assert stored_coverage(session, as_of, "yfinance", first) is None
+    by_symbol = {s.symbol: s for s in shown.symbols}
+    assert set(by_symbol) == {"KO", "NOPE"} and shown.as_of == as_of
+    assert by_symbol["KO"].observations == 252 and by_symbol["KO"].status is CoverageStatus.OK
+    assert by_symbol["KO"].last_date == as_of
+    assert by_symbol["NOPE"].status is CoverageStatus.INSUFFICIENT
+    assert by_symbol["NOPE"].message == "offline does not know NOPE"
+    assert not shown.ok
+    with session_scope(db_settings) as session:
+        check_coverage(session, provider, as_of=as_of, symbols=["KO", "NOPE"], batch_run_id=second)
+        assert stored_coverage(session, as_of, provider.name, first) is None
+        assert stored_coverage(session, as_of, provider.name, second) == shown

@@ -145,7 +145,7 @@ def test_failing_notebook_is_isolated_and_resume_reruns_only_what_failed(
 ):
     settings = replace(sqlite_demo_db, notebooks_dir=notebooks_copy)
     break_notebook(notebooks_copy, "exposures")
-    first = run_batch(settings, portfolios=[BALANCED, HNW], jobs=FAST_JOBS, kernel_mode="fresh")
+    first = run_batch(settings, portfolios=[BALANCED, HNW], jobs=FAST_JOBS)
     assert first.status == "partial"
     index = first.index_html.read_text(encoding="utf-8")  # failures with their error text
     assert "<li>exposures: RuntimeError: forced failure for the test</li>" in index
@@ -170,7 +170,7 @@ def test_failing_notebook_is_isolated_and_resume_reruns_only_what_failed(
     shutil.copy(
         REPO_DIR / "notebooks" / NOTEBOOKS["exposures"], notebooks_copy / NOTEBOOKS["exposures"]
     )
-    resumed = run_batch(settings, resume=first.run_id, kernel_mode="fresh")
+    resumed = run_batch(settings, resume=first.run_id)
     assert resumed.run_id == first.run_id and resumed.status == "succeeded"
     assert {(o.portfolio_id, o.job) for o in resumed.outcomes} == {
         (p, j) for p in (1, 2) for j in ("exposures", "factors")

@@ -49,8 +49,7 @@ def test_same_named_portfolios_of_two_owners_batch_and_resume(sqlite_demo_db, no
     ann, bob = _two_cores(sqlite_demo_db)
     settings = replace(sqlite_demo_db, notebooks_dir=notebooks_copy)
     break_notebook(notebooks_copy, "greeks")
-    first = run_batch(settings, portfolios=[ann, bob], jobs=["valuation", "greeks"],
-                      kernel_mode="fresh")  # fmt: skip
+    first = run_batch(settings, portfolios=[ann, bob], jobs=["valuation", "greeks"])
     jobs = jobs_of(settings, first.run_id)
     assert jobs[(ann, "valuation")].status == "succeeded"  # today: ambiguous name "Core"
     assert jobs[(bob, "valuation")].status == "succeeded"
@@ -63,7 +62,7 @@ def test_same_named_portfolios_of_two_owners_batch_and_resume(sqlite_demo_db, no
     assert valued == {ann, bob}
 
     shutil.copy(REPO_DIR / "notebooks" / NOTEBOOKS["greeks"], notebooks_copy / NOTEBOOKS["greeks"])
-    resumed = run_batch(settings, resume=first.run_id, kernel_mode="fresh")  # today: blocked
+    resumed = run_batch(settings, resume=first.run_id)  # today: blocked
     assert resumed.status == "succeeded"
     assert {(o.portfolio_id, o.job) for o in resumed.outcomes} == {(ann, "greeks"), (bob, "greeks")}
 
@@ -107,9 +106,7 @@ def test_transient_lock_in_job_tracking_is_retried(sqlite_demo_db, monkeypatch, 
         return real(session, *args, **kwargs)
 
     monkeypatch.setattr(runner, "upsert_job", flaky)
-    result = run_batch(
-        sqlite_demo_db, portfolios=[BALANCED], jobs=["valuation"], kernel_mode="fresh"
-    )
+    result = run_batch(sqlite_demo_db, portfolios=[BALANCED], jobs=["valuation"])
     assert result.status == "succeeded"  # today: OperationalError crashes the run
     assert len(failures) == 3
     assert "database locked, try 2 of 6" in caplog.text
@@ -195,7 +192,6 @@ def test_missing_notebook_fails_its_job_not_the_run(sqlite_demo_db, notebooks_co
         settings,
         portfolios=[BALANCED],
         jobs=["valuation", "greeks", "correlations"],
-        kernel_mode="fresh",
     )  # fmt: skip   today: FileNotFoundError ends the run
     assert result.status == "partial"
     jobs = jobs_of(settings, result.run_id)
@@ -221,7 +217,7 @@ def test_worker_crash_fails_its_portfolio_jobs_not_the_run(sqlite_demo_db, monke
 
     monkeypatch.setattr(runner, "run_notebook_task", crash_for_hnw)
     result = run_batch(sqlite_demo_db, portfolios=[BALANCED, "Sophisticated High Net Worth"],
-                       jobs=["valuation"], kernel_mode="fresh")  # fmt: skip
+                       jobs=["valuation"])  # fmt: skip
     assert result.status == "partial"
     jobs = jobs_of(sqlite_demo_db, result.run_id)
     assert jobs[(1, "valuation")].status == "succeeded"

@@ -101,6 +101,30 @@ def load_with_history(
     ``history_sessions`` sessions for the positions' underlyings and ``extra_symbols``."""
     p, day = resolve_portfolio(session, portfolio, as_of)
     positions = store.load_positions(session, p.id, day)
+    inputs, valuation, greeks, notes = analyze_positions(
+        session, provider, params, positions, day,
+        extra_symbols=extra_symbols, history_sessions=history_sessions,
+    )  # fmt: skip
+    return PositionAnalytics(p.id, p.name, day, positions, valuation, greeks, notes), inputs
+
+
+def analyze_positions(
+    session: Session,
+    provider: MarketDataProvider,
+    params: EngineParams,
+    positions: pd.DataFrame,
+    day: dt.date,
+    *,
+    extra_symbols: Sequence[str] = (),
+    history_sessions: int = 0,
+) -> tuple[MarketInputs, pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
+    """Load the market inputs of ``positions`` (stored or in memory, e.g. a what-if's
+    pro-forma book) and value them on ``day``: ``(inputs, valuation, greeks, notes)``.
+
+    The inputs reach back ``history_sessions`` sessions (at least the realized-vol
+    window) for the positions' underlyings and ``extra_symbols``, with the held
+    contracts' quotes and the closes their expiries settle on.
+    """
     window = sessions_window(day, max(history_sessions, params.greeks.realized_vol_sessions + 1))
     is_option = positions["option_type"].isin(["C", "P"])
     inputs = load_market_inputs(
@@ -109,7 +133,7 @@ def load_with_history(
     )  # fmt: skip
     inputs = with_expiry_closes(session, provider, inputs, positions, day)
     valuation, greeks, notes = compute_position_analytics(positions, inputs, day, params)
-    return PositionAnalytics(p.id, p.name, day, positions, valuation, greeks, notes), inputs
+    return inputs, valuation, greeks, notes
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,6 @@ from sigmasight_lib.engines.risk_metrics import performance_stats
 from sigmasight_lib.exceptions import ImportValidationError, MarketDataError
 from sigmasight_lib.marketdata import MarketDataProvider, get_provider
 from sigmasight_lib.marketdata.cache import check_as_of, default_as_of
-from sigmasight_lib.marketdata.calendar import sessions_window
 from sigmasight_lib.params import (
     STRESS_SCENARIOS_FILE,
     EngineParams,
@@ -63,12 +62,13 @@ from sigmasight_lib.runs.inputs import (
     HISTORY_MARGIN_SESSIONS,
     MarketInputs,
     factor_proxies,
-    load_market_inputs,
     proxy_tickers,
-    with_expiry_closes,
 )
-from sigmasight_lib.runs.portfolio import compute_factor_exposures, compute_stress_inputs
-from sigmasight_lib.runs.securities import compute_position_analytics
+from sigmasight_lib.runs.portfolio import (
+    analyze_positions,
+    compute_factor_exposures,
+    compute_stress_inputs,
+)
 from sigmasight_lib.whatif import sessions as ws
 
 EXPOSURE_METRICS = (
@@ -207,15 +207,12 @@ def _analytics(
     extra_symbols: Sequence[str] = (),
     history_sessions: int = 0,
 ) -> tuple[pd.DataFrame, MarketInputs, tuple[str, ...]]:
-    """As :func:`~sigmasight_lib.runs.portfolio.load_with_history` but on an in-memory positions frame: (joined, inputs, notes)."""
-    window = sessions_window(day, max(history_sessions, params.greeks.realized_vol_sessions + 1))
-    is_option = positions["option_type"].isin(["C", "P"])
-    inputs = load_market_inputs(
-        session, provider, sorted({*positions["underlying"], *extra_symbols}), window[0], day,
-        option_symbols=positions.loc[is_option, "symbol"].tolist(),
+    """:func:`~sigmasight_lib.runs.portfolio.analyze_positions` of an in-memory positions
+    frame, joined: ``(joined, inputs, notes)``."""
+    inputs, valuation, greeks, notes = analyze_positions(
+        session, provider, params, positions, day,
+        extra_symbols=extra_symbols, history_sessions=history_sessions,
     )  # fmt: skip
-    inputs = with_expiry_closes(session, provider, inputs, positions, day)
-    valuation, greeks, notes = compute_position_analytics(positions, inputs, day, params)
     joined = positions.join(valuation).join(greeks.drop(columns=["underlying_price", "reason"]))
     return joined, inputs, notes
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from sigmasight_lib.db import store
 from sigmasight_lib.db.models import LIBRARY_SCENARIO_SET
 from sigmasight_lib.engines.stress import Scenario
+from sigmasight_lib.engines.valuation import as_of_dates
 from sigmasight_lib.exceptions import ConfigError, MarketDataError
 from sigmasight_lib.marketdata import MarketDataProvider
 from sigmasight_lib.marketdata.base import RATE_PROXY_PREFIX
@@ -174,28 +175,29 @@ def load_market_inputs(
     )
 
 
-def _settlement_sessions(positions: pd.DataFrame, day: dt.date) -> pd.Series:
-    """The last NYSE session on or before the expiry of each option expired at ``day``."""
+def _settlement_sessions(positions: pd.DataFrame, day: dt.date | pd.Series) -> pd.Series:
+    """The last NYSE session on or before the expiry of each option expired at ``day`` (one
+    date, or each row's own: a Series aligned with ``positions``)."""
     gone = positions["option_type"].isin(["C", "P"]) & (
-        pd.to_datetime(positions["expiry"]) < pd.Timestamp(day)
+        pd.to_datetime(positions["expiry"]) < as_of_dates(day, positions.index)
     )
-    return positions.loc[gone, "expiry"].map(session_on_or_before)
+    expiries = positions.loc[gone, "expiry"]
+    return expiries.map({e: session_on_or_before(e) for e in set(expiries)})
 
 
-def expiry_closes(positions: pd.DataFrame, levels: pd.DataFrame, day: dt.date) -> pd.Series:
+def expiry_closes(
+    positions: pd.DataFrame, levels: pd.DataFrame, day: dt.date | pd.Series
+) -> pd.Series:
     """The underlying's close on the settlement session of each option expired at ``day``
-    (indexed by position id; NaN when ``levels`` lacks it)."""
+    (one date, or each row's own: a Series aligned with ``positions``), indexed like
+    ``positions``' expired options; NaN when ``levels`` lacks it."""
     sessions = _settlement_sessions(positions, day)
-    return pd.Series(
-        [
-            levels.at[pd.Timestamp(d), u]
-            if pd.Timestamp(d) in levels.index and u in levels.columns
-            else np.nan
-            for u, d in zip(positions.loc[sessions.index, "underlying"], sessions, strict=True)
-        ],
-        index=sessions.index,
-        dtype=float,
-    )
+    dates = levels.index.get_indexer(pd.to_datetime(pd.Series(sessions.to_numpy(), dtype=object)))
+    symbols = levels.columns.get_indexer(positions.loc[sessions.index, "underlying"])
+    found = (dates >= 0) & (symbols >= 0)
+    closes = np.full(len(sessions), np.nan)
+    closes[found] = levels.to_numpy(dtype=float)[dates[found], symbols[found]]
+    return pd.Series(closes, index=sessions.index, dtype=float)
 
 
 def with_expiry_closes(

@@ -1,0 +1,156 @@
+"""Daily snapshots of a set of portfolios over a window of sessions, computed at once.
+
+The core ``run_snapshot`` (one portfolio and its backfill window) and the layered
+snapshot (every portfolio of a security layer) share: which (portfolio, day)
+snapshots a run writes (:func:`plan_snapshot_days`) and their figures
+(:func:`snapshot_figures`).
+
+A snapshot day of a portfolio values the positions it held that day; every (day,
+position) row of every portfolio is valued in one pass
+(:func:`~sigmasight_lib.runs.securities.position_analytics_on_days`). Its market
+betas come from one factor fit per day of the underlyings any of the portfolios
+held that day: an underlying's betas depend only on its own returns and the
+factors' up to that day, so the fit of the union gives each portfolio the betas
+of a fit of its own underlyings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Sequence
+
+import numpy as np
+import pandas as pd
+
+from sigmasight_lib.engines.exposures import delta_adjusted_exposure
+from sigmasight_lib.engines.factors import (
+    MARKET_BETA_KEYS,
+    MARKET_FACTOR,
+    PORTFOLIO_BETA_COLUMNS,
+    grouped_factor_exposures,
+)
+from sigmasight_lib.engines.snapshot import snapshot_rows
+from sigmasight_lib.params import EngineParams
+from sigmasight_lib.runs.inputs import MarketInputs, ProxySet
+from sigmasight_lib.runs.securities import fit_factor_model, position_analytics_on_days
+
+
+def unpriced_note(day: dt.date) -> str:
+    """The note of a snapshot day the cache has no prices for."""
+    return f"{day}: no prices in the cache, no snapshot"
+
+
+def plan_snapshot_days(
+    portfolio_ids: Sequence[int],
+    days: Sequence[dt.date],
+    stored: Collection[tuple[int, dt.date]],
+    priced: Collection[dt.date],
+) -> tuple[pd.MultiIndex, dict[int, tuple[str, ...]]]:
+    """The snapshots a run over ``days`` (ascending, the as-of last) writes, and why not others.
+
+    A backfill fills the days without a stored snapshot; the as-of day is always
+    recomputed; a day without prices in the cache gets no snapshot, but a note.
+
+    Parameters
+    ----------
+    portfolio_ids : sequence of int
+    days : sequence of date
+        The backfill window, ascending; its last day is the as-of.
+    stored : collection of (portfolio id, date)
+        Snapshots stored already.
+    priced : collection of date
+        The days the cache has prices for.
+
+    Returns
+    -------
+    pairs : MultiIndex of (portfolio_id, as_of)
+        The snapshots to compute, by portfolio, then day.
+    notes : dict of int to tuple of str
+        Per portfolio, :func:`unpriced_note` of each day it would write without prices.
+    """
+    as_of, stored, priced = days[-1], set(stored), set(priced)
+    pairs: list[tuple[int, dt.date]] = []
+    notes: dict[int, tuple[str, ...]] = {}
+    for pid in portfolio_ids:
+        wanted = [d for d in days if d == as_of or (pid, d) not in stored]
+        pairs += [(pid, d) for d in wanted if d in priced]
+        notes[pid] = tuple(unpriced_note(d) for d in wanted if d not in priced)
+    return pd.MultiIndex.from_tuples(pairs, names=["portfolio_id", "as_of"]), notes
+
+
+def snapshot_figures(
+    held: pd.DataFrame,
+    pairs: pd.MultiIndex,
+    inputs: MarketInputs,
+    equity: ProxySet,
+    params: EngineParams,
+) -> pd.DataFrame:
+    """The snapshot of each (portfolio, day) of ``pairs``.
+
+    Parameters
+    ----------
+    held : DataFrame
+        :func:`~sigmasight_lib.db.store.load_positions_on_days` of the portfolios over
+        the days of ``pairs`` (rows of other pairs are ignored).
+    pairs : MultiIndex of (portfolio_id, as_of)
+        The snapshots to compute; the cache has prices on each day.
+    inputs : MarketInputs
+        Prices of every underlying held and factor proxy, from ``factors.window + 1``
+        sessions before the first day to the last (and the settlement closes of the
+        options expired by then).
+    equity : ProxySet
+        The market and style factors (:func:`~sigmasight_lib.runs.inputs.factor_proxies`).
+    params : EngineParams
+
+    Returns
+    -------
+    DataFrame indexed by ``pairs``, columns :data:`~sigmasight_lib.engines.snapshot.SNAPSHOT_FIELDS`
+        USD figures; a portfolio holding nothing on a day has zeros and NaN betas.
+
+    Raises
+    ------
+    MarketDataError
+        When no factor has a usable proxy on a day some portfolio holds positions.
+    """
+    rows = held.rename_axis("position_id").reset_index()
+    group_of = pairs.get_indexer(pd.MultiIndex.from_arrays([rows["portfolio_id"], rows["as_of"]]))
+    rows = rows.loc[group_of >= 0].reset_index(drop=True)
+    group_of = group_of[group_of >= 0]
+    days = pd.Series(pd.to_datetime(rows["as_of"].to_numpy()), index=rows.index)
+    valuation, greeks = position_analytics_on_days(rows, days, inputs, params)
+    joined = rows.join(valuation).join(greeks.drop(columns=["underlying_price", "reason"]))
+    betas = market_betas_on_days(joined["underlying"], days, inputs, equity, params)
+    rollup = grouped_factor_exposures(
+        betas.to_frame(MARKET_FACTOR), delta_adjusted_exposure(joined), group_of, len(pairs)
+    ).xs(MARKET_FACTOR, level="factor")  # a group without positions: NaN
+    market = rollup[list(PORTFOLIO_BETA_COLUMNS)].set_axis(list(MARKET_BETA_KEYS), axis=1)
+    figures = snapshot_rows(joined, group_of, len(pairs), market)
+    return figures.set_axis(pairs)
+
+
+def market_betas_on_days(
+    underlying: pd.Series,
+    days: pd.Series,
+    inputs: MarketInputs,
+    equity: ProxySet,
+    params: EngineParams,
+) -> pd.Series:
+    """Each row's market beta (capped; NaN when the market is N/A or not estimable): its
+    underlying's :data:`~sigmasight_lib.engines.factors.MARKET_FACTOR` beta of the factor
+    fit on its day, one fit per day of every underlying held that day.
+
+    Raises
+    ------
+    MarketDataError
+        When no factor has a usable proxy on one of ``days``.
+    """
+    proxies, na, _ = equity
+    beta = np.full(len(underlying), np.nan)
+    for day, rows in underlying.groupby(days.to_numpy(), sort=True).groups.items():
+        mine = underlying.loc[rows]
+        fit = fit_factor_model(
+            inputs, sorted(set(mine)), pd.Timestamp(day).date(), proxies, na, params
+        ).fit
+        if MARKET_FACTOR in fit.betas.columns:
+            beta[underlying.index.get_indexer(rows)] = fit.betas[MARKET_FACTOR].reindex(mine)
+    return pd.Series(beta, index=underlying.index)

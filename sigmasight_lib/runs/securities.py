@@ -28,7 +28,9 @@ from sigmasight_lib.runs.inputs import (
     FactorSeries,
     MarketInputs,
     expiry_closes,
+    factor_choices,
     factor_returns_from,
+    factor_series,
 )
 
 
@@ -302,21 +304,49 @@ def usable_factor_returns(
     MarketDataError
         When no factor has a usable proxy at ``day``.
     """
-    fp = params.factors
-    chosen = factor_returns_from(inputs, proxies, day, params)
-    factor_rets = chosen.returns
-    na = {**na_reasons, **chosen.na_reasons}
-    if fp.mode == "spread" and MARKET_FACTOR not in factor_rets and not factor_rets.empty:
+    [(used, na)] = factor_choices(inputs, proxies, [day], params)
+    used, na = usable_factors(used, {**na_reasons, **na}, day, params)
+    return factor_series(inputs, used, na, day).returns, used, na
+
+
+def usable_factors(
+    used: dict[str, str], na: dict[str, str], day: dt.date, params: EngineParams
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The factors :func:`fit_factor_model` regresses on at ``day`` among those with a usable
+    proxy: all of them, but none in ``spread`` mode without a usable Market (the style
+    factors are spreads over it).
+
+    Parameters
+    ----------
+    used : dict
+        Factor -> its usable proxy (:func:`~sigmasight_lib.runs.inputs.factor_choices`).
+    na : dict
+        Factor -> why it is N/A.
+    day : date
+    params : EngineParams
+
+    Returns
+    -------
+    (used, na)
+        The factors regressed on, and every N/A factor's reason.
+
+    Raises
+    ------
+    MarketDataError
+        When no factor is left.
+    """
+    na = dict(na)
+    if params.factors.mode == "spread" and MARKET_FACTOR not in used and used:
         why = na.get(MARKET_FACTOR, "not configured")
-        for name in factor_rets.columns:
+        for name in used:
             na[name] = f"spread over {MARKET_FACTOR} needs {MARKET_FACTOR}, which is N/A ({why})"
-        factor_rets = factor_rets.iloc[:, :0]
-    if factor_rets.empty:
+        used = {}
+    if not used:
         raise MarketDataError(
             f"no factor has usable proxy data at {day}: "
             + "; ".join(f"{n}: {r}" for n, r in na.items())
         )
-    return factor_rets, chosen.proxies_used, na
+    return dict(used), na
 
 
 def fit_macro_betas(

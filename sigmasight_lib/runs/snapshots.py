@@ -27,12 +27,13 @@ from sigmasight_lib.engines.factors import (
     MARKET_BETA_KEYS,
     MARKET_FACTOR,
     PORTFOLIO_BETA_COLUMNS,
+    factor_betas_on_days,
     grouped_factor_exposures,
 )
 from sigmasight_lib.engines.snapshot import snapshot_rows
 from sigmasight_lib.params import EngineParams
-from sigmasight_lib.runs.inputs import MarketInputs, ProxySet
-from sigmasight_lib.runs.securities import fit_factor_model, position_analytics_on_days
+from sigmasight_lib.runs.inputs import MarketInputs, ProxySet, factor_choices, factor_series
+from sigmasight_lib.runs.securities import position_analytics_on_days, usable_factors
 
 
 def unpriced_note(day: dt.date) -> str:
@@ -135,22 +136,51 @@ def market_betas_on_days(
     equity: ProxySet,
     params: EngineParams,
 ) -> pd.Series:
-    """Each row's market beta (capped; NaN when the market is N/A or not estimable): its
-    underlying's :data:`~sigmasight_lib.engines.factors.MARKET_FACTOR` beta of the factor
-    fit on its day, one fit per day of every underlying held that day.
+    """Each row's market beta: its underlying's capped
+    :data:`~sigmasight_lib.engines.factors.MARKET_FACTOR` beta of the factor fit of its day
+    (:func:`~sigmasight_lib.runs.securities.fit_factor_model`; NaN when the market is N/A
+    or the beta not estimable).
+
+    The days whose factors have the same proxies are fitted in one pass
+    (:func:`~sigmasight_lib.engines.factors.factor_betas_on_days`) on every underlying
+    held on any of them.
+
+    Parameters
+    ----------
+    underlying : Series
+        Each row's underlying.
+    days : Series of Timestamps aligned with ``underlying``
+        Each row's day.
+    inputs, equity, params
+        As for :func:`snapshot_figures`.
 
     Raises
     ------
     MarketDataError
         When no factor has a usable proxy on one of ``days``.
     """
-    proxies, na, _ = equity
+    proxies, na_reasons, _ = equity
+    fp = params.factors
+    sessions = pd.DatetimeIndex(days.unique()).sort_values()
+    day_of = sessions.get_indexer(days)
+    dates = [d.date() for d in sessions]
+    by_factors: dict[tuple[tuple[str, str], ...], list[int]] = {}
+    for i, (used, na) in enumerate(factor_choices(inputs, proxies, dates, params)):
+        used, _ = usable_factors(used, {**na_reasons, **na}, dates[i], params)
+        by_factors.setdefault(tuple(used.items()), []).append(i)
     beta = np.full(len(underlying), np.nan)
-    for day, rows in underlying.groupby(days.to_numpy(), sort=True).groups.items():
-        mine = underlying.loc[rows]
-        fit = fit_factor_model(
-            inputs, sorted(set(mine)), pd.Timestamp(day).date(), proxies, na, params
-        ).fit
-        if MARKET_FACTOR in fit.betas.columns:
-            beta[underlying.index.get_indexer(rows)] = fit.betas[MARKET_FACTOR].reindex(mine)
+    for used, group in by_factors.items():
+        last = dates[group[-1]]
+        factor_returns = factor_series(inputs, dict(used), {}, last).returns
+        rows = np.flatnonzero(np.isin(day_of, group))
+        assets = pd.Index(sorted(set(underlying.iloc[rows])))
+        returns = inputs.returns.loc[inputs.returns.index <= pd.Timestamp(last)]
+        factors, betas = factor_betas_on_days(
+            returns.reindex(columns=assets), factor_returns, sessions[group], mode=fp.mode,
+            window=fp.window, min_obs=fp.min_obs, cap=fp.cap,
+        )  # fmt: skip
+        if MARKET_FACTOR in factors:
+            market = betas[:, :, factors.index(MARKET_FACTOR)]
+            position = pd.Index(group).get_indexer(day_of[rows])
+            beta[rows] = market[position, assets.get_indexer(underlying.iloc[rows])]
     return pd.Series(beta, index=underlying.index)

@@ -38,7 +38,7 @@ from sigmasight_lib.params import load_engine_params
 from sigmasight_lib.portfolios.synthetic import generate_synthetic_portfolios, snapshot_universe
 from sigmasight_lib.portfolios.synthetic_store import save_synthetic
 from sigmasight_lib.runs import ENGINE_RUNNERS
-from sigmasight_lib.runs.inputs import load_scenario_set
+from sigmasight_lib.runs.inputs import factor_choices, load_scenario_set
 from sigmasight_lib.runs.portfolio_layer import LAYER_ENGINES
 from sigmasight_lib.runs.security_layer import SecurityLayer
 
@@ -256,13 +256,15 @@ HEDGE_FUND = "Long/Short Hedge Fund Style"
 def reshape_backfill_window(settings, days: list[dt.date]) -> dict[str, dt.date]:  # noqa: ANN001
     """Make the backfill window ``days`` eventful: Balanced Individual Investor buys a call
     that expires in the window, sells its XOM on ``days[12]`` and resizes its KO (a quantity
-    change effective ``days[20]``, replayed before it); the hedge fund sells a put it wrote
-    before its expiry; the cache loses every price of ``days[17]``.
+    change effective ``days[20]``, replayed before it); the hedge fund sells a call it wrote
+    before its expiry; the cache loses every price of ``days[17]``, and SPY's from
+    ``days[23]`` on (the Market factor's first proxy, stale from ``days[28]``: the last three
+    days' fits use the second, ^GSPC).
 
     Returns
     -------
     dict
-        What happens when: ``expiry``, ``sold``, ``resized``, ``unpriced``.
+        What happens when: ``expiry``, ``sold``, ``resized``, ``unpriced``, ``spy_stale``.
     """
     expiry = dt.date(2017, 3, 17)
     assert days[3] < expiry < days[-1]
@@ -296,13 +298,18 @@ def reshape_backfill_window(settings, days: list[dt.date]) -> dict[str, dt.date]
         ko.quantity = 900.0
         position(HEDGE_FUND, "AMD170421C00015000").exit_date = days[15]
         session.execute(delete(MarketPrice).where(MarketPrice.date == days[17]))
-    return {"expiry": expiry, "sold": days[12], "resized": days[20], "unpriced": days[17]}
+        session.execute(
+            delete(MarketPrice).where(MarketPrice.symbol == "SPY", MarketPrice.date >= days[23])
+        )
+    return {"expiry": expiry, "sold": days[12], "resized": days[20], "unpriced": days[17],
+            "spy_stale": days[28]}  # fmt: skip
 
 
 def test_layered_snapshot_backfill_equals_run_snapshot(layered_db, tmp_path) -> None:  # noqa: ANN001
     """A backfill of :data:`BACKFILL` sessions over an eventful window
     (:func:`reshape_backfill_window`: positions bought, sold and resized in it, an option
-    expiring in it, a session without prices), with days stored already (some older than
+    expiring in it, a session without prices, the market proxy changing), with days stored
+    already (some older than
     the 30-day retention, deleted) and older snapshots beyond the retention: the layered
     snapshot equals ``run_snapshot(..., backfill=BACKFILL)`` of every portfolio — summary
     (``written_days``, ``history_days``), notes, ``snapshot`` and ``history`` tables — and
@@ -335,6 +342,10 @@ def test_layered_snapshot_backfill_equals_run_snapshot(layered_db, tmp_path) -> 
         layer = SecurityLayer.build(
             session, provider, params, AS_OF, ids, snapshot_backfill=BACKFILL
         )
+    inputs = layer.inputs_for(params.factors.window + 1 + BACKFILL)
+    market = [used["Market"] for used, _ in factor_choices(inputs, layer.equity[0], days, params)]
+    stale = days.index(events["spy_stale"])
+    assert set(market[:stale]) == {"SPY"} and set(market[stale:]) == {"^GSPC"}
     with session_scope(settings) as session:
         result = LAYER_ENGINES["snapshot"](layer, session, backfill=BACKFILL)
         saved = result.save(session)

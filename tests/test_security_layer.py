@@ -37,7 +37,7 @@ from sigmasight_lib.marketdata.offline import OfflineSnapshotProvider
 from sigmasight_lib.params import load_engine_params
 from sigmasight_lib.portfolios.synthetic import generate_synthetic_portfolios, snapshot_universe
 from sigmasight_lib.portfolios.synthetic_store import save_synthetic
-from sigmasight_lib.runs import ENGINE_RUNNERS
+from sigmasight_lib.runs import ENGINE_RUNNERS, snapshots
 from sigmasight_lib.runs.inputs import factor_choices, load_scenario_set
 from sigmasight_lib.runs.portfolio_layer import LAYER_ENGINES
 from sigmasight_lib.runs.security_layer import SecurityLayer
@@ -305,13 +305,14 @@ def reshape_backfill_window(settings, days: list[dt.date]) -> dict[str, dt.date]
             "spy_stale": days[28]}  # fmt: skip
 
 
-def test_layered_snapshot_backfill_equals_run_snapshot(layered_db, tmp_path) -> None:  # noqa: ANN001
+def test_layered_snapshot_backfill_equals_run_snapshot(layered_db, tmp_path, monkeypatch) -> None:  # noqa: ANN001
     """A backfill of :data:`BACKFILL` sessions over an eventful window
     (:func:`reshape_backfill_window`: positions bought, sold and resized in it, an option
     expiring in it, a session without prices, the market proxy changing), with days stored
     already (some older than
     the 30-day retention, deleted) and older snapshots beyond the retention: the layered
-    snapshot equals ``run_snapshot(..., backfill=BACKFILL)`` of every portfolio — summary
+    snapshot (in passes of a few days: :data:`~sigmasight_lib.runs.snapshots.ROWS_PER_PASS`
+    lowered) equals ``run_snapshot(..., backfill=BACKFILL)`` of every portfolio — summary
     (``written_days``, ``history_days``), notes, ``snapshot`` and ``history`` tables — and
     stores the same rows."""
     settings, provider = short_retention(layered_db, tmp_path, 30), OfflineSnapshotProvider()
@@ -346,6 +347,7 @@ def test_layered_snapshot_backfill_equals_run_snapshot(layered_db, tmp_path) -> 
     market = [used["Market"] for used, _ in factor_choices(inputs, layer.equity[0], days, params)]
     stale = days.index(events["spy_stale"])
     assert set(market[:stale]) == {"SPY"} and set(market[stale:]) == {"^GSPC"}
+    monkeypatch.setattr(snapshots, "ROWS_PER_PASS", 500)
     with session_scope(settings) as session:
         result = LAYER_ENGINES["snapshot"](layer, session, backfill=BACKFILL)
         saved = result.save(session)

@@ -310,7 +310,7 @@ def _replay_history(session: Session, frame: pd.DataFrame, since: dt.date) -> No
     ``since``, the earliest ``as_of``, are read)."""
     if frame.empty:
         return
-    ids = sorted({int(i) for i in frame.index})
+    ids = sorted(frame.index.unique().tolist())
     changes = pd.DataFrame(
         [
             tuple(change)
@@ -336,9 +336,10 @@ def _replay_history(session: Session, frame: pd.DataFrame, since: dt.date) -> No
     # field (inclusive; none: any earlier day) to its own effective date (exclusive)
     changes["effective"] = pd.to_datetime(changes["effective"])
     changes["after"] = changes.groupby(["position_id", "field"])["effective"].shift()
+    changed = np.flatnonzero(frame.index.isin(changes["position_id"]))
     rows = pd.DataFrame(
-        {"row": np.arange(len(frame)), "position_id": frame.index.to_numpy(dtype=np.int64),
-         "day": pd.to_datetime(pd.Series(frame["as_of"].to_numpy(), dtype=object)).to_numpy()}
+        {"row": changed, "position_id": frame.index.to_numpy(dtype=np.int64)[changed],
+         "day": pd.to_datetime(pd.Series(frame["as_of"].to_numpy()[changed], dtype=object))}
     )  # fmt: skip
     hits = rows.merge(changes, on="position_id")
     first = (hits["day"] < hits["effective"]) & (

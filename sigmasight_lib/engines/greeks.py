@@ -459,8 +459,10 @@ def position_greeks(
     qty = positions["quantity"].to_numpy(dtype=float)
     spot = underlying_price.to_numpy(dtype=float)
     is_option = positions["option_type"].isin(["C", "P"]).to_numpy()
-    numeric = {c: np.full(n, np.nan) for c in POSITION_GREEK_COLUMNS}
     text = {c: np.full(n, np.nan, dtype=object) for c in ("vol_source", "reason")}
+    names = [c for c in POSITION_GREEK_COLUMNS if c not in text]
+    block = np.full((len(names), n), np.nan)  # one row per numeric column (pandas' layout)
+    numeric = dict(zip(names, block, strict=True))
     stock = ~is_option
     for col in _GREEKS:
         numeric[col][stock] = 0.0
@@ -524,10 +526,10 @@ def position_greeks(
                 f"expired on {pd.Timestamp(e).date()}: settled, out of the book (Greeks 0)"
                 for e in expiry[expired]
             ]
-    return pd.DataFrame(
-        {c: text[c] if c in text else numeric[c] for c in POSITION_GREEK_COLUMNS},
-        index=positions.index,
-    )
+    out = pd.DataFrame(block.T, index=positions.index, columns=names, copy=False)
+    for c, values in text.items():
+        out[c] = pd.Series(values, index=positions.index, dtype=object)
+    return out[list(POSITION_GREEK_COLUMNS)]
 
 
 _GREEKS = ("delta", "gamma", "theta", "vega", "rho")

@@ -474,7 +474,7 @@ def run_snapshot(
         days = sessions_window(day, backfill + 1)
         held = store.load_positions_on_days(session, [p.id], days)
         equity = factor_proxies(session, provider.name, params.factors.factor_types)
-        symbols = sorted({*held["underlying"], *proxy_tickers(equity[0])})
+        symbols = sorted({*held["underlying"].unique(), *proxy_tickers(equity[0])})
         history_start = sessions_window(days[0], params.factors.window + 1)[0]
         last = held.loc[held["as_of"] == day].drop(columns="as_of")
         inputs = load_market_inputs(

@@ -140,7 +140,8 @@ def _at(
     """``frame`` (dates × symbols) at each row's (``dates[date_of]``, symbol), aligned with
     ``symbols``; NaN where the frame lacks the date or the symbol."""
     rows = frame.index.get_indexer(dates)[date_of]
-    columns = frame.columns.get_indexer(symbols)
+    codes, uniques = pd.factorize(symbols)
+    columns = np.append(frame.columns.get_indexer(uniques), -1)[codes]  # code -1: missing
     found = (rows >= 0) & (columns >= 0)
     values = np.full(len(symbols), np.nan)
     values[found] = frame.to_numpy(dtype=float)[rows[found], columns[found]]

@@ -223,7 +223,7 @@ class SecurityLayer:
             params.greeks.realized_vol_sessions + 1,
         )
         start = sessions_window(as_of, longest)[0]
-        symbols = sorted({*held["underlying"], *proxy_tickers(equity[0], macro[0])})
+        symbols = sorted({*held["underlying"].unique(), *proxy_tickers(equity[0], macro[0])})
         is_option = positions["option_type"].isin(["C", "P"])
         option_symbols = sorted(set(positions.loc[is_option, "symbol"]))
         table = store.load_price_table(session, symbols, start, as_of)

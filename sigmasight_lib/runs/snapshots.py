@@ -35,6 +35,10 @@ from sigmasight_lib.params import EngineParams
 from sigmasight_lib.runs.inputs import MarketInputs, ProxySet, factor_choices, factor_series
 from sigmasight_lib.runs.securities import position_analytics_on_days, usable_factors
 
+ROWS_PER_PASS = 500_000
+"""(day, position) rows valued at once: a long backfill of many portfolios goes in passes
+of whole days of about this many rows, which bounds its memory."""
+
 
 def unpriced_note(day: dt.date) -> str:
     """The note of a snapshot day the cache has no prices for."""
@@ -107,12 +111,50 @@ def snapshot_figures(
     -------
     DataFrame indexed by ``pairs``, columns :data:`~sigmasight_lib.engines.snapshot.SNAPSHOT_FIELDS`
         USD figures; a portfolio holding nothing on a day has zeros and NaN betas.
+        The days go in passes of about :data:`ROWS_PER_PASS` (day, position) rows.
 
     Raises
     ------
     MarketDataError
         When no factor has a usable proxy on a day some portfolio holds positions.
     """
+    days = pd.Index(sorted(set(pairs.get_level_values("as_of"))))
+    day_of = days.get_indexer(held["as_of"])  # -1: a day without a snapshot to compute
+    parts = [
+        _figures(
+            held.loc[(day_of >= start) & (day_of < end)],
+            pairs[pairs.get_level_values("as_of").isin(days[start:end])],
+            inputs,
+            equity,
+            params,
+        )  # fmt: skip
+        for start, end in _passes(
+            np.bincount(day_of[day_of >= 0], minlength=len(days)), ROWS_PER_PASS
+        )
+    ]
+    return pd.concat(parts).reindex(pairs)
+
+
+def _passes(rows_per_day: np.ndarray, rows: int) -> list[tuple[int, int]]:
+    """Consecutive ranges ``[start, end)`` of days of about ``rows`` rows each (a day is
+    never split; at least one range)."""
+    passes, start, total = [], 0, 0
+    for day, count in enumerate(rows_per_day):
+        if total and total + count > rows:
+            passes.append((start, day))
+            start, total = day, 0
+        total += count
+    return [*passes, (start, len(rows_per_day))]
+
+
+def _figures(
+    held: pd.DataFrame,
+    pairs: pd.MultiIndex,
+    inputs: MarketInputs,
+    equity: ProxySet,
+    params: EngineParams,
+) -> pd.DataFrame:
+    """:func:`snapshot_figures` in one pass."""
     rows = held.rename_axis("position_id").reset_index()
     group_of = pairs.get_indexer(pd.MultiIndex.from_arrays([rows["portfolio_id"], rows["as_of"]]))
     rows = rows.loc[group_of >= 0].reset_index(drop=True)
@@ -168,19 +210,20 @@ def market_betas_on_days(
     for i, (used, na) in enumerate(factor_choices(inputs, proxies, dates, params)):
         used, _ = usable_factors(used, {**na_reasons, **na}, dates[i], params)
         by_factors.setdefault(tuple(used.items()), []).append(i)
+    symbol_of, symbols = pd.factorize(underlying)
     beta = np.full(len(underlying), np.nan)
     for used, group in by_factors.items():
         last = dates[group[-1]]
         factor_returns = factor_series(inputs, dict(used), {}, last).returns
         rows = np.flatnonzero(np.isin(day_of, group))
-        assets = pd.Index(sorted(set(underlying.iloc[rows])))
+        held = np.unique(symbol_of[rows])  # the group's underlyings, as codes of `symbols`
         returns = inputs.returns.loc[inputs.returns.index <= pd.Timestamp(last)]
         factors, betas = factor_betas_on_days(
-            returns.reindex(columns=assets), factor_returns, sessions[group], mode=fp.mode,
-            window=fp.window, min_obs=fp.min_obs, cap=fp.cap,
+            returns.reindex(columns=symbols[held]), factor_returns, sessions[group],
+            mode=fp.mode, window=fp.window, min_obs=fp.min_obs, cap=fp.cap,
         )  # fmt: skip
         if MARKET_FACTOR in factors:
             market = betas[:, :, factors.index(MARKET_FACTOR)]
             position = pd.Index(group).get_indexer(day_of[rows])
-            beta[rows] = market[position, assets.get_indexer(underlying.iloc[rows])]
+            beta[rows] = market[position, np.searchsorted(held, symbol_of[rows])]
     return pd.Series(beta, index=underlying.index)

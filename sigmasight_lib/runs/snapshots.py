@@ -118,19 +118,32 @@ def snapshot_figures(
     MarketDataError
         When no factor has a usable proxy on a day some portfolio holds positions.
     """
+
+    def in_one_pass(held: pd.DataFrame, pairs: pd.MultiIndex) -> pd.DataFrame:
+        rows = held.rename_axis("position_id").reset_index()
+        keys = pd.MultiIndex.from_arrays([rows["portfolio_id"], rows["as_of"]])
+        group_of = pairs.get_indexer(keys)
+        rows = rows.loc[group_of >= 0].reset_index(drop=True)
+        group_of = group_of[group_of >= 0]
+        days = pd.Series(pd.to_datetime(rows["as_of"].to_numpy()), index=rows.index)
+        valuation, greeks = position_analytics_on_days(rows, days, inputs, params)
+        joined = rows.join(valuation).join(greeks.drop(columns=["underlying_price", "reason"]))
+        betas = market_betas_on_days(joined["underlying"], days, inputs, equity, params)
+        rollup = grouped_factor_exposures(
+            betas.to_frame(MARKET_FACTOR), delta_adjusted_exposure(joined), group_of, len(pairs)
+        ).xs(MARKET_FACTOR, level="factor")  # a group without positions: NaN
+        market = rollup[list(PORTFOLIO_BETA_COLUMNS)].set_axis(list(MARKET_BETA_KEYS), axis=1)
+        return snapshot_rows(joined, group_of, len(pairs), market).set_axis(pairs)
+
     days = pd.Index(sorted(set(pairs.get_level_values("as_of"))))
     day_of = days.get_indexer(held["as_of"])  # -1: a day without a snapshot to compute
+    rows_per_day = np.bincount(day_of[day_of >= 0], minlength=len(days))
     parts = [
-        _figures(
+        in_one_pass(
             held.loc[(day_of >= start) & (day_of < end)],
             pairs[pairs.get_level_values("as_of").isin(days[start:end])],
-            inputs,
-            equity,
-            params,
-        )  # fmt: skip
-        for start, end in _passes(
-            np.bincount(day_of[day_of >= 0], minlength=len(days)), ROWS_PER_PASS
         )
+        for start, end in _passes(rows_per_day, ROWS_PER_PASS)
     ]
     return pd.concat(parts).reindex(pairs)
 
@@ -145,30 +158,6 @@ def _passes(rows_per_day: np.ndarray, rows: int) -> list[tuple[int, int]]:
             start, total = day, 0
         total += count
     return [*passes, (start, len(rows_per_day))]
-
-
-def _figures(
-    held: pd.DataFrame,
-    pairs: pd.MultiIndex,
-    inputs: MarketInputs,
-    equity: ProxySet,
-    params: EngineParams,
-) -> pd.DataFrame:
-    """:func:`snapshot_figures` in one pass."""
-    rows = held.rename_axis("position_id").reset_index()
-    group_of = pairs.get_indexer(pd.MultiIndex.from_arrays([rows["portfolio_id"], rows["as_of"]]))
-    rows = rows.loc[group_of >= 0].reset_index(drop=True)
-    group_of = group_of[group_of >= 0]
-    days = pd.Series(pd.to_datetime(rows["as_of"].to_numpy()), index=rows.index)
-    valuation, greeks = position_analytics_on_days(rows, days, inputs, params)
-    joined = rows.join(valuation).join(greeks.drop(columns=["underlying_price", "reason"]))
-    betas = market_betas_on_days(joined["underlying"], days, inputs, equity, params)
-    rollup = grouped_factor_exposures(
-        betas.to_frame(MARKET_FACTOR), delta_adjusted_exposure(joined), group_of, len(pairs)
-    ).xs(MARKET_FACTOR, level="factor")  # a group without positions: NaN
-    market = rollup[list(PORTFOLIO_BETA_COLUMNS)].set_axis(list(MARKET_BETA_KEYS), axis=1)
-    figures = snapshot_rows(joined, group_of, len(pairs), market)
-    return figures.set_axis(pairs)
 
 
 def market_betas_on_days(

@@ -84,7 +84,7 @@ def position_analytics_on_days(
     spot_prev = _at(inputs.levels, previous, day_of, underlying)
     is_option = positions["option_type"].isin(["C", "P"])
     rvol = pd.Series(np.nan, index=positions.index)
-    held = sorted(set(underlying[is_option]))
+    held = sorted(underlying[is_option].unique())
     if held and not inputs.returns.empty:
         returns = inputs.returns.reindex(columns=held)
         vol = realized_volatility_on(returns, sessions, params.greeks.realized_vol_sessions)

@@ -64,6 +64,7 @@ bench: dev
 	$(BIN)/python tests/benchmarks/bench_notebooks.py
 	$(BIN)/python tests/benchmarks/bench_reports.py
 	$(BIN)/python tests/benchmarks/bench_batch.py
+	$(BIN)/python tests/benchmarks/bench_snapshot.py
 	$(BIN)/python tests/benchmarks/bench_render.py
 	$(BIN)/python tests/benchmarks/bench_import.py
 	$(BIN)/python tests/benchmarks/bench_store.py

@@ -23,15 +23,22 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from sigmasight_lib.db import store
-from sigmasight_lib.db.models import FactorCorrelation, PortfolioSnapshot, StressScenario
+from sigmasight_lib.db.models import (
+    FactorCorrelation,
+    MarketPrice,
+    PortfolioSnapshot,
+    Position,
+    PositionHistory,
+    StressScenario,
+)
 from sigmasight_lib.db.session import session_scope
 from sigmasight_lib.marketdata.calendar import sessions_window
 from sigmasight_lib.marketdata.offline import OfflineSnapshotProvider
 from sigmasight_lib.params import load_engine_params
 from sigmasight_lib.portfolios.synthetic import generate_synthetic_portfolios, snapshot_universe
 from sigmasight_lib.portfolios.synthetic_store import save_synthetic
-from sigmasight_lib.runs import ENGINE_RUNNERS
-from sigmasight_lib.runs.inputs import load_scenario_set
+from sigmasight_lib.runs import ENGINE_RUNNERS, snapshots
+from sigmasight_lib.runs.inputs import factor_choices, load_scenario_set
 from sigmasight_lib.runs.portfolio_layer import LAYER_ENGINES
 from sigmasight_lib.runs.security_layer import SecurityLayer
 
@@ -178,22 +185,41 @@ def test_load_positions_many_equals_load_positions(layered_db) -> None:  # noqa:
             pd.testing.assert_frame_equal(plain(mine), plain(one))
 
 
+def short_retention(settings, tmp_path, days: int):  # noqa: ANN001, ANN201
+    """``settings`` with a copy of its parameters whose ``snapshot.retention_days`` is ``days``."""
+    params_dir = tmp_path / "params"
+    shutil.copytree(settings.params_dir, params_dir)
+    engines = params_dir / "engines.yaml"
+    engines.write_text(
+        engines.read_text(encoding="utf-8").replace(
+            "retention_days: 365", f"retention_days: {days}"
+        ),
+        encoding="utf-8",
+    )
+    assert load_engine_params(params_dir).snapshot.retention_days == days
+    return replace(settings, params_dir=params_dir)
+
+
+def stored_snapshots(settings, pid: int) -> list[PortfolioSnapshot]:  # noqa: ANN001
+    """Every stored snapshot of portfolio ``pid``, by date."""
+    with session_scope(settings) as session:
+        rows = session.scalars(
+            select(PortfolioSnapshot)
+            .where(PortfolioSnapshot.portfolio_id == pid)
+            .order_by(PortfolioSnapshot.as_of)
+        ).all()
+        session.expunge_all()
+    return list(rows)
+
+
 def test_layered_snapshot_with_stored_history_and_retention_equals_run_snapshot(
     layered_db, tmp_path
 ) -> None:  # noqa: ANN001
     """Earlier snapshots exist (a backfill at the previous sessions) and the retention
     window is short: the layered snapshot deletes, keeps and re-accumulates exactly as
     ``run_snapshot`` does, for every portfolio (summary, history table and stored rows)."""
-    params_dir = tmp_path / "params"
-    shutil.copytree(layered_db.params_dir, params_dir)
-    engines = params_dir / "engines.yaml"
-    engines.write_text(
-        engines.read_text(encoding="utf-8").replace("retention_days: 365", "retention_days: 4"),
-        encoding="utf-8",
-    )
-    settings, provider = replace(layered_db, params_dir=params_dir), OfflineSnapshotProvider()
-    params = load_engine_params(params_dir)
-    assert params.snapshot.retention_days == 4
+    settings, provider = short_retention(layered_db, tmp_path, 4), OfflineSnapshotProvider()
+    params = load_engine_params(settings.params_dir)
     with session_scope(settings) as session:
         ids = [p.id for p in store.load_portfolios(session)]
     earlier = sessions_window(AS_OF, 8)[0]  # 7 sessions before the as-of
@@ -214,13 +240,129 @@ def test_layered_snapshot_with_stored_history_and_retention_equals_run_snapshot(
         same(got.summary, want.summary, f"snapshot[{want.portfolio}].summary")
         assert got.notes == want.notes
         same(got.tables["history"], want.tables["history"], f"snapshot[{want.portfolio}].history")
+    for pid in ids:
+        rows = stored_snapshots(settings, pid)
+        history = expected[pid].tables["history"]
+        assert [r.as_of for r in rows] == list(history["as_of"])
+        same([r.cumulative_pnl_usd for r in rows], history["cumulative_pnl_usd"].tolist())
+
+
+BACKFILL = 30
+"""Sessions before the as-of the backfill test fills (2017-02-14 .. 2017-03-28)."""
+BALANCED = "Balanced Individual Investor"
+HEDGE_FUND = "Long/Short Hedge Fund Style"
+
+
+def reshape_backfill_window(settings, days: list[dt.date]) -> dict[str, dt.date]:  # noqa: ANN001
+    """Make the backfill window ``days`` eventful: Balanced Individual Investor buys a call
+    that expires in the window, sells its XOM on ``days[12]`` and resizes its KO (a quantity
+    change effective ``days[20]``, replayed before it); the hedge fund sells a call it wrote
+    before its expiry; the cache loses every price of ``days[17]``, and SPY's from
+    ``days[23]`` on (the Market factor's first proxy, stale from ``days[28]``: the last three
+    days' fits use the second, ^GSPC).
+
+    Returns
+    -------
+    dict
+        What happens when: ``expiry``, ``sold``, ``resized``, ``unpriced``, ``spy_stale``.
+    """
+    expiry = dt.date(2017, 3, 17)
+    assert days[3] < expiry < days[-1]
     with session_scope(settings) as session:
-        for pid in ids:
-            rows = session.scalars(
-                select(PortfolioSnapshot)
-                .where(PortfolioSnapshot.portfolio_id == pid)
-                .order_by(PortfolioSnapshot.as_of)
-            ).all()
-            history = expected[pid].tables["history"]
-            assert [r.as_of for r in rows] == list(history["as_of"])
-            same([r.cumulative_pnl_usd for r in rows], history["cumulative_pnl_usd"].tolist())
+        by_name = {p.name: p.id for p in store.load_portfolios(session)}
+        balanced = by_name[BALANCED]
+
+        def position(portfolio: str, symbol: str) -> Position:
+            return session.scalars(
+                select(Position).where(
+                    Position.portfolio_id == by_name[portfolio], Position.symbol == symbol
+                )
+            ).one()
+
+        session.add(
+            Position(
+                portfolio_id=balanced, symbol="MSFT170317C00064000", underlying="MSFT",
+                position_type="LC", quantity=10.0, entry_price=1.25, entry_date=days[3],
+                option_type="C", strike=64.0, expiry=expiry, multiplier=100,
+            )
+        )  # fmt: skip
+        xom = position(BALANCED, "XOM")
+        xom.exit_date, xom.exit_price = days[12], 80.0
+        ko = position(BALANCED, "KO")
+        session.add(
+            PositionHistory(
+                position_id=ko.id, effective_date=days[20], field="quantity",
+                old_value=str(ko.quantity), new_value="900",
+            )
+        )  # fmt: skip
+        ko.quantity = 900.0
+        position(HEDGE_FUND, "AMD170421C00015000").exit_date = days[15]
+        session.execute(delete(MarketPrice).where(MarketPrice.date == days[17]))
+        session.execute(
+            delete(MarketPrice).where(MarketPrice.symbol == "SPY", MarketPrice.date >= days[23])
+        )
+    return {"expiry": expiry, "sold": days[12], "resized": days[20], "unpriced": days[17],
+            "spy_stale": days[28]}  # fmt: skip
+
+
+def test_layered_snapshot_backfill_equals_run_snapshot(layered_db, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """A backfill of :data:`BACKFILL` sessions over an eventful window
+    (:func:`reshape_backfill_window`: positions bought, sold and resized in it, an option
+    expiring in it, a session without prices, the market proxy changing), with days stored
+    already (some older than
+    the 30-day retention, deleted) and older snapshots beyond the retention: the layered
+    snapshot (in passes of a few days: :data:`~sigmasight_lib.runs.snapshots.ROWS_PER_PASS`
+    lowered) equals ``run_snapshot(..., backfill=BACKFILL)`` of every portfolio — summary
+    (``written_days``, ``history_days``), notes, ``snapshot`` and ``history`` tables — and
+    stores the same rows."""
+    settings, provider = short_retention(layered_db, tmp_path, 30), OfflineSnapshotProvider()
+    params = load_engine_params(settings.params_dir)
+    days = sessions_window(AS_OF, BACKFILL + 1)
+    events = reshape_backfill_window(settings, days)
+    with session_scope(settings) as session:
+        ids = [p.id for p in store.load_portfolios(session)]
+    older = sessions_window(AS_OF, 70)[0]
+    for pid in ids:  # stored before: 3 sessions beyond the retention, 5 inside the window
+        ENGINE_RUNNERS["snapshot"](settings, pid, older, provider=provider, backfill=2)
+        ENGINE_RUNNERS["snapshot"](settings, pid, days[8], provider=provider, backfill=4)
+    expected = {
+        pid: ENGINE_RUNNERS["snapshot"](
+            settings, pid, AS_OF, provider=provider, save=False, backfill=BACKFILL
+        )
+        for pid in ids
+    }
+    # the scenario is what the docstring says
+    unpriced = f"{events['unpriced']}: no prices in the cache, no snapshot"
+    assert all(unpriced in e.notes for e in expected.values())
+    assert all(e.summary["written_days"] == BACKFILL + 1 - 5 - 1 for e in expected.values())
+    for e in expected.values():
+        history = list(e.tables["history"]["as_of"])
+        assert older not in history and days[4] not in history and days[8] in history
+        assert events["unpriced"] not in history and days[0] in history
+    with session_scope(settings) as session:
+        layer = SecurityLayer.build(
+            session, provider, params, AS_OF, ids, snapshot_backfill=BACKFILL
+        )
+    inputs = layer.inputs_for(params.factors.window + 1 + BACKFILL)
+    market = [used["Market"] for used, _ in factor_choices(inputs, layer.equity[0], days, params)]
+    stale = days.index(events["spy_stale"])
+    assert set(market[:stale]) == {"SPY"} and set(market[stale:]) == {"^GSPC"}
+    monkeypatch.setattr(snapshots, "ROWS_PER_PASS", 500)
+    with session_scope(settings) as session:
+        result = LAYER_ENGINES["snapshot"](layer, session, backfill=BACKFILL)
+        saved = result.save(session)
+    assert saved == sum(e.summary["written_days"] for e in expected.values())
+    for pid in ids:
+        got, want = result.run(pid), expected[pid]
+        where = f"snapshot[{want.portfolio}]"
+        same(got.summary, want.summary, f"{where}.summary")
+        assert got.notes == want.notes, where
+        assert set(got.tables) == set(want.tables), where
+        for name, table in want.tables.items():
+            same(got.tables[name], table, f"{where}.tables.{name}")
+        history = want.tables["history"]
+        rows = stored_snapshots(settings, pid)
+        got_rows = pd.DataFrame(
+            [{c: getattr(r, c) for c in history.columns} for r in rows], columns=history.columns
+        )
+        same(got_rows, history, f"{where}.stored")

@@ -77,7 +77,8 @@ def run_layered(
         Write the job rows (False when the notebooks that follow record them).
     snapshot_backfill : int, default=0
         Sessions the snapshot engine backfills (the notebook batch: 90, as its
-        notebooks do).
+        notebooks do), through the layers as every engine (the security layer loads
+        the positions and history of those sessions).
 
     Returns
     -------
@@ -105,11 +106,13 @@ def run_layered(
     stored = set(ids) - synthetic if store_runs is None else set(store_runs)
     if any(set(todo[p]) & set(LAYER_ENGINES) for p in ids):
         started = time.perf_counter()
+        backfill = snapshot_backfill if any("snapshot" in todo[p] for p in ids) else 0
         try:
             with session_scope(settings) as session:
                 layer = SecurityLayer.build_or_load(
-                    session, provider, params, as_of, ids, scenario_set=scenario_set
-                )
+                    session, provider, params, as_of, ids, scenario_set=scenario_set,
+                    snapshot_backfill=backfill,
+                )  # fmt: skip
         except Exception as exc:  # every layered job fails with the reason; the others go on
             log.error("security layer for %s failed: %s: %s", as_of, type(exc).__name__, exc)
             layer_error = _error(exc)
@@ -131,14 +134,14 @@ def run_layered(
         mine = [p for p in mine if (p, job) not in outcomes]
         if not mine:
             continue
-        if job in LAYER_ENGINES and not (job == "snapshot" and snapshot_backfill):
-            # (the layered snapshot writes the as-of day only; a backfill runs per portfolio)
+        if job in LAYER_ENGINES:
+            options = {"backfill": snapshot_backfill} if job == "snapshot" else {}
             started = time.perf_counter()
             try:
                 if layer is None:
                     raise RuntimeError(f"no security layer: {(layer_error or {}).get('evalue')}")
                 with session_scope(settings) as session:
-                    result = LAYER_ENGINES[job](layer, session)
+                    result = LAYER_ENGINES[job](layer, session, **options)
                 runs = [result.run(p, run_id) for p in mine if p in stored]
                 with session_scope(settings) as session:
                     result.save(session, run_id, portfolio_ids=mine)
@@ -153,7 +156,6 @@ def run_layered(
             for p in mine:
                 outcomes[p, job] = ("succeeded", seconds, None)
             continue
-        options = {"backfill": snapshot_backfill} if job == "snapshot" else {}
         runs = []
         for p in mine:
             started = time.perf_counter()
@@ -164,7 +166,7 @@ def run_layered(
                     write_reports(settings, p, as_of)
                 else:
                     run = ENGINE_RUNNERS[job](
-                        settings, p, as_of, batch_run_id=run_id, provider=provider, **options
+                        settings, p, as_of, batch_run_id=run_id, provider=provider
                     )
                     if p in stored:
                         runs.append(run)

@@ -218,17 +218,41 @@ def load_positions_many(
         :func:`load_positions`' columns plus ``portfolio_id``; the rows of one
         portfolio equal what :func:`load_positions` gives for it.
     """
+    return load_positions_on_days(session, portfolio_ids, [as_of]).drop(columns="as_of")
+
+
+def load_positions_on_days(
+    session: Session, portfolio_ids: Sequence[int], days: Sequence[dt.date]
+) -> pd.DataFrame:
+    """:func:`load_positions_many` of each of ``days``, in one query per table.
+
+    Parameters
+    ----------
+    portfolio_ids : sequence of int
+    days : sequence of date
+        At least one; repeats are ignored.
+
+    Returns
+    -------
+    DataFrame indexed by position id, one row per (day, position held that day),
+    sorted by day, then id
+        :func:`load_positions_many`' columns plus ``as_of`` (the day, a date): the
+        rows of one day equal :func:`load_positions_many` of that day (held that
+        day, fields replayed to it from ``position_history``).
+    """
     ids = sorted({int(i) for i in portfolio_ids})
+    wanted = sorted(set(days))
+    first, last = wanted[0], wanted[-1]
     held = (
         select(
             Position.id, Position.portfolio_id, Position.symbol, Position.underlying,
             Position.position_type, Position.quantity, Position.multiplier, Position.option_type,
             Position.strike, Position.expiry, Position.entry_price, Position.entry_date,
-            Strategy.name,
+            Strategy.name, Position.exit_date,
         )
         .outerjoin(Strategy, Strategy.id == Position.strategy_id)
-        .where(Position.entry_date.is_(None) | (Position.entry_date <= as_of))
-        .where(Position.exit_date.is_(None) | (Position.exit_date > as_of))
+        .where(Position.entry_date.is_(None) | (Position.entry_date <= last))
+        .where(Position.exit_date.is_(None) | (Position.exit_date > first))
         .order_by(Position.id)
     )  # fmt: skip
     rows: list[Any] = []
@@ -236,11 +260,11 @@ def load_positions_many(
         chunk = ids[start : start + IN_CHUNK]
         rows += session.execute(held.where(Position.portfolio_id.in_(chunk))).all()
     rows.sort(key=lambda r: r[0])
-    frame = pd.DataFrame(
-        [(r[0], r[2], r[3], r[4], float(r[5]), int(r[6]), *r[7:], [], r[1]) for r in rows],
+    base = pd.DataFrame(
+        [(r[0], r[2], r[3], r[4], float(r[5]), int(r[6]), *r[7:13], [], r[1]) for r in rows],
         columns=["id", *POSITION_COLUMNS, "portfolio_id"],
     ).set_index("id")
-    position_ids = [int(i) for i in frame.index]
+    position_ids = [int(i) for i in base.index]
     tags: dict[int, list[str]] = {}
     for start in range(0, len(position_ids), IN_CHUNK):
         chunk = position_ids[start : start + IN_CHUNK]
@@ -253,51 +277,78 @@ def load_positions_many(
         for pid, name in links:
             tags.setdefault(pid, []).append(name)
     if tags:
-        frame["tags"] = [tags.get(pid, []) for pid in position_ids]
-    _replay_history(session, frame, as_of)
+        base["tags"] = [tags.get(pid, []) for pid in position_ids]
     meta = {
         m.symbol: m
         for m in session.scalars(
             select(SecurityMetadata).where(
-                SecurityMetadata.symbol.in_(frame["underlying"].unique().tolist())
+                SecurityMetadata.symbol.in_(base["underlying"].unique().tolist())
             )
         )
     }
-    frame["sector"] = frame["underlying"].map(lambda s: meta[s].sector if s in meta else None)
-    frame["asset_type"] = frame["underlying"].map(
-        lambda s: meta[s].asset_type if s in meta else None
-    )
-    return frame[[*POSITION_COLUMNS, "sector", "asset_type", "portfolio_id"]]
+    base["sector"] = base["underlying"].map(lambda s: meta[s].sector if s in meta else None)
+    base["asset_type"] = base["underlying"].map(lambda s: meta[s].asset_type if s in meta else None)
+    base = base[[*POSITION_COLUMNS, "sector", "asset_type", "portfolio_id"]]
+    # the (day, position) pairs held: entered on or before the day, not exited by then
+    on = pd.to_datetime(pd.Series(wanted)).to_numpy()[:, None]
+    entry = pd.to_datetime(pd.Series([r[11] for r in rows], dtype=object)).to_numpy()
+    exit_ = pd.to_datetime(pd.Series([r[13] for r in rows], dtype=object)).to_numpy()
+    is_held = (np.isnat(entry) | (entry <= on)) & (np.isnat(exit_) | (exit_ > on))
+    day_of, row_of = np.nonzero(is_held)  # day-major, then position id
+    frame = base.iloc[row_of].copy()
+    frame["as_of"] = np.array(wanted, dtype=object)[day_of]
+    _replay_history(session, frame, first)
+    return frame
 
 
 REPLAYED_FIELDS = {"quantity": float, "entry_price": float, "position_type": str}
 
 
-def _replay_history(session: Session, frame: pd.DataFrame, as_of: dt.date) -> None:
-    """Put back the values positions had at ``as_of``: for each field changed after
-    ``as_of``, the old value of its first such change (in place)."""
+def _replay_history(session: Session, frame: pd.DataFrame, since: dt.date) -> None:
+    """Put back the values the positions had on their row's ``as_of`` (in place): for each
+    field changed after that day, the old value of its first such change (changes after
+    ``since``, the earliest ``as_of``, are read)."""
     if frame.empty:
         return
-    ids = [int(i) for i in frame.index]
-    changes = [
-        change
-        for start in range(0, len(ids), IN_CHUNK)
-        for change in session.execute(
-            select(PositionHistory.position_id, PositionHistory.field, PositionHistory.old_value)
-            .where(
-                PositionHistory.position_id.in_(ids[start : start + IN_CHUNK]),
-                PositionHistory.effective_date > as_of,
-                PositionHistory.field.in_(list(REPLAYED_FIELDS)),
-            )
-            .order_by(PositionHistory.effective_date, PositionHistory.id)
-        ).all()
-    ]
-    seen: set[tuple[int, str]] = set()
-    for pid, field, old in changes:
-        if (pid, field) in seen:
-            continue
-        seen.add((pid, field))
-        frame.at[pid, field] = None if old is None else REPLAYED_FIELDS[field](old)
+    ids = sorted(frame.index.unique().tolist())
+    changes = pd.DataFrame(
+        [
+            tuple(change)
+            for start in range(0, len(ids), IN_CHUNK)
+            for change in session.execute(
+                select(
+                    PositionHistory.position_id, PositionHistory.field,
+                    PositionHistory.effective_date, PositionHistory.old_value,
+                )
+                .where(
+                    PositionHistory.position_id.in_(ids[start : start + IN_CHUNK]),
+                    PositionHistory.effective_date > since,
+                    PositionHistory.field.in_(list(REPLAYED_FIELDS)),
+                )
+                .order_by(PositionHistory.effective_date, PositionHistory.id)
+            ).all()
+        ],
+        columns=["position_id", "field", "effective", "old"],
+    )  # fmt: skip
+    if changes.empty:
+        return
+    # a change is the first after day d for the days from the previous change of its
+    # field (inclusive; none: any earlier day) to its own effective date (exclusive)
+    changes["effective"] = pd.to_datetime(changes["effective"])
+    changes["after"] = changes.groupby(["position_id", "field"])["effective"].shift()
+    changed = np.flatnonzero(frame.index.isin(changes["position_id"]))
+    rows = pd.DataFrame(
+        {"row": changed, "position_id": frame.index.to_numpy(dtype=np.int64)[changed],
+         "day": pd.to_datetime(pd.Series(frame["as_of"].to_numpy()[changed], dtype=object))}
+    )  # fmt: skip
+    hits = rows.merge(changes, on="position_id")
+    first = (hits["day"] < hits["effective"]) & (
+        hits["after"].isna() | (hits["day"] >= hits["after"])
+    )
+    for field, part in hits.loc[first].groupby("field"):
+        cast = REPLAYED_FIELDS[str(field)]
+        values = [None if pd.isna(old) else cast(old) for old in part["old"]]
+        frame.iloc[part["row"].to_numpy(), frame.columns.get_loc(field)] = values
 
 
 def load_price_table(

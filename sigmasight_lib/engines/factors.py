@@ -223,69 +223,150 @@ def factor_betas(
     -------
     FactorBetas
         Empty frames when there are no assets; all-NaN with a reason per asset
-        when the factors have fewer than ``min_obs`` common days.
+        when the factors have fewer than ``min_obs`` common days. The fits on
+        several days' windows at once: :func:`factor_betas_on_days`.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if factor_returns.shape[1] == 0:
-        raise ValueError("factor_returns has no columns")
-    if mode == "spread" and MARKET_FACTOR not in factor_returns.columns:
-        raise ValueError(
-            f"spread mode needs a {MARKET_FACTOR!r} column (got {list(factor_returns.columns)}); "
-            "no other factor stands in for the market"
-        )
-    market = MARKET_FACTOR if MARKET_FACTOR in factor_returns.columns else factor_returns.columns[0]
-    factors = (market, *[c for c in factor_returns.columns if c != market])
-    factor_returns = factor_returns[list(factors)].dropna(how="any")
-    dates = factor_returns.index.intersection(asset_returns.index).sort_values()[-window:]
-    design = factor_returns.loc[dates]
-    if mode == "spread":
-        design = spread_design(design, market)
-    assets = asset_returns.columns
-    y_all = asset_returns.reindex(index=dates, columns=assets).to_numpy(dtype=float)
-    x_all = np.column_stack([np.ones(len(dates)), design.to_numpy(dtype=float)])
-
-    k = len(factors)
-    coef = np.full((k + 1, len(assets)), np.nan)
-    tst = np.full((k + 1, len(assets)), np.nan)
-    r2 = np.full(len(assets), np.nan)
-    nobs = np.zeros(len(assets), dtype=int)
-    cond = np.full(len(assets), np.nan)
-    resid_var = np.full(len(assets), np.nan)
-    reasons = np.full(len(assets), None, dtype=object)
-
-    usable = ~np.isnan(y_all)
-    counts = usable.sum(axis=0)
-    too_short = counts < max(min_obs, k + 2)
-    for j in np.flatnonzero(too_short):
-        reasons[j] = f"{counts[j]} usable days in the {len(dates)}-day window, fewer than {min_obs}"
-    # group the remaining assets by their pattern of usable days: one solve per group
-    for rows, cols in _groups_by_usable_days(usable, np.flatnonzero(~too_short)):
-        if rows.all() and cols.size == y_all.shape[1]:
-            b, t, rsq, c, s2 = _ols_batch(x_all, y_all)  # no copy in the common case
-        else:
-            b, t, rsq, c, s2 = _ols_batch(x_all[rows], y_all[np.ix_(rows, cols)])
-        coef[:, cols], tst[:, cols], r2[cols], cond[cols], resid_var[cols] = b, t, rsq, c, s2
-        nobs[cols] = int(rows.sum())
-
-    raw = coef[1:].T
+    design = _Design.of(asset_returns, factor_returns, mode)
+    end = len(design.dates)
+    start = max(end - window, 0)
+    fit = design.fit(start, end, min_obs)
+    assets, factors = design.assets, list(design.factors)
+    raw = fit.coef[1:].T
     capped = np.abs(raw) > cap
+    dates = design.dates[start:end]
     return FactorBetas(
-        betas=pd.DataFrame(np.clip(raw, -cap, cap), index=assets, columns=list(factors)),
-        betas_uncapped=pd.DataFrame(raw, index=assets, columns=list(factors)),
-        t_stats=pd.DataFrame(tst.T, index=assets, columns=["alpha", *factors]),
-        alpha=pd.Series(coef[0], index=assets, name="alpha"),
-        r_squared=pd.Series(r2, index=assets, name="r_squared"),
-        observations=pd.Series(nobs, index=assets, name="observations"),
-        capped=pd.DataFrame(capped, index=assets, columns=list(factors)),
-        condition_number=pd.Series(cond, index=assets, name="condition_number"),
-        residual_variance=pd.Series(resid_var, index=assets, name="residual_variance"),
-        reasons=pd.Series(reasons, index=assets, name="reason", dtype=object),
+        betas=pd.DataFrame(np.clip(raw, -cap, cap), index=assets, columns=factors),
+        betas_uncapped=pd.DataFrame(raw, index=assets, columns=factors),
+        t_stats=pd.DataFrame(fit.t_stats.T, index=assets, columns=["alpha", *factors]),
+        alpha=pd.Series(fit.coef[0], index=assets, name="alpha"),
+        r_squared=pd.Series(fit.r_squared, index=assets, name="r_squared"),
+        observations=pd.Series(fit.observations, index=assets, name="observations"),
+        capped=pd.DataFrame(capped, index=assets, columns=factors),
+        condition_number=pd.Series(fit.condition_number, index=assets, name="condition_number"),
+        residual_variance=pd.Series(fit.residual_variance, index=assets, name="residual_variance"),
+        reasons=pd.Series(fit.reasons, index=assets, name="reason", dtype=object),
         mode=mode,
-        factors=factors,
+        factors=design.factors,
         window_start=dates[0] if len(dates) else None,
         window_end=dates[-1] if len(dates) else None,
     )
+
+
+def factor_betas_on_days(
+    asset_returns: pd.DataFrame,
+    factor_returns: pd.DataFrame,
+    days: pd.DatetimeIndex,
+    *,
+    mode: str = "spread",
+    window: int = DEFAULT_WINDOW,
+    min_obs: int = DEFAULT_MIN_OBS,
+    cap: float = DEFAULT_CAP,
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """The betas of :func:`factor_betas` on the data up to each of ``days``, one pass.
+
+    Parameters
+    ----------
+    asset_returns, factor_returns : DataFrame
+        As for :func:`factor_betas`, over the history of every day.
+    days : DatetimeIndex
+        The fit of a day uses the rows dated on or before it, as
+        ``factor_betas`` of the inputs cut at the day would.
+    mode, window, min_obs, cap
+        As for :func:`factor_betas`.
+
+    Returns
+    -------
+    factors : tuple of str
+        The factors in column order (:attr:`FactorBetas.factors`).
+    betas : ndarray of shape (len(days), n_assets, n_factors)
+        Each day's :attr:`FactorBetas.betas` (capped; NaN where not estimable).
+    """
+    design = _Design.of(asset_returns, factor_returns, mode)
+    betas = np.full((len(days), len(design.assets), len(design.factors)), np.nan)
+    for i, end in enumerate(design.dates.searchsorted(days, side="right")):
+        betas[i] = np.clip(design.fit(max(end - window, 0), end, min_obs).coef[1:].T, -cap, cap)
+    return design.factors, betas
+
+
+@dataclass(frozen=True)
+class _WindowFit:
+    """The OLS of every asset over one window (arrays over assets; :class:`FactorBetas`)."""
+
+    coef: np.ndarray
+    """(1 + n_factors, n_assets): alpha first."""
+    t_stats: np.ndarray
+    r_squared: np.ndarray
+    observations: np.ndarray
+    condition_number: np.ndarray
+    residual_variance: np.ndarray
+    reasons: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Design:
+    """The regression inputs of :func:`factor_betas` over the whole history: the dates on
+    which every factor has a return (and that are in the assets' index), the design rows
+    on them (constant first) and the assets' returns."""
+
+    factors: tuple[str, ...]
+    assets: pd.Index
+    dates: pd.DatetimeIndex
+    x: np.ndarray
+    y: np.ndarray
+
+    @classmethod
+    def of(cls, asset_returns: pd.DataFrame, factor_returns: pd.DataFrame, mode: str) -> _Design:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if factor_returns.shape[1] == 0:
+            raise ValueError("factor_returns has no columns")
+        if mode == "spread" and MARKET_FACTOR not in factor_returns.columns:
+            raise ValueError(
+                f"spread mode needs a {MARKET_FACTOR!r} column (got {list(factor_returns.columns)}); "
+                "no other factor stands in for the market"
+            )
+        columns = factor_returns.columns
+        market = MARKET_FACTOR if MARKET_FACTOR in columns else columns[0]
+        factors = (market, *[c for c in columns if c != market])
+        complete = factor_returns[list(factors)].dropna(how="any")
+        dates = complete.index.intersection(asset_returns.index).sort_values()
+        design = complete.loc[dates]
+        if mode == "spread":
+            design = spread_design(design, market)
+        assets = asset_returns.columns
+        y = asset_returns.reindex(index=dates, columns=assets).to_numpy(dtype=float)
+        x = np.column_stack([np.ones(len(dates)), design.to_numpy(dtype=float)])
+        return cls(factors, assets, dates, x, y)
+
+    def fit(self, start: int, end: int, min_obs: int) -> _WindowFit:
+        """OLS of every asset on the rows ``[start, end)``; an asset with fewer than
+        ``min_obs`` usable days (or than the factors + 2) gets NaN and a reason."""
+        x_all, y_all = self.x[start:end], self.y[start:end]
+        k, n_assets = len(self.factors), self.y.shape[1]
+        coef = np.full((k + 1, n_assets), np.nan)
+        tst = np.full((k + 1, n_assets), np.nan)
+        r2 = np.full(n_assets, np.nan)
+        nobs = np.zeros(n_assets, dtype=int)
+        cond = np.full(n_assets, np.nan)
+        resid_var = np.full(n_assets, np.nan)
+        reasons = np.full(n_assets, None, dtype=object)
+
+        usable = ~np.isnan(y_all)
+        counts = usable.sum(axis=0)
+        too_short = counts < max(min_obs, k + 2)
+        for j in np.flatnonzero(too_short):
+            reasons[j] = (
+                f"{counts[j]} usable days in the {end - start}-day window, fewer than {min_obs}"
+            )
+        # group the remaining assets by their pattern of usable days: one solve per group
+        for rows, cols in _groups_by_usable_days(usable, np.flatnonzero(~too_short)):
+            if rows.all() and cols.size == n_assets:
+                b, t, rsq, c, s2 = _ols_batch(x_all, y_all)  # no copy in the common case
+            else:
+                b, t, rsq, c, s2 = _ols_batch(x_all[rows], y_all[np.ix_(rows, cols)])
+            coef[:, cols], tst[:, cols], r2[cols], cond[cols], resid_var[cols] = b, t, rsq, c, s2
+            nobs[cols] = int(rows.sum())
+        return _WindowFit(coef, tst, r2, nobs, cond, resid_var, reasons)
 
 
 def market_conditional_betas(

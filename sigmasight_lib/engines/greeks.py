@@ -26,11 +26,12 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike
 from scipy.special import ndtr
 
 from sigmasight_lib.curves import TENOR_YEARS
-from sigmasight_lib.engines.valuation import settlement_value
+from sigmasight_lib.engines.valuation import as_of_dates, settlement_value
 
 GREEK_COLUMNS: tuple[str, ...] = ("price", "delta", "gamma", "theta", "vega", "rho")
 """Columns of :func:`bsm_greeks` (besides ``reason``)."""
@@ -331,9 +332,47 @@ def realized_volatility(returns: pd.DataFrame, sessions: int) -> pd.Series:
     Standard deviation (ddof=1) of daily log returns × sqrt(252); NaN for a
     column with fewer than two returns in the window.
     """
-    window = returns.iloc[-sessions:]
-    logs = np.log1p(window)
-    return logs.std(ddof=1) * math.sqrt(TRADING_DAYS_PER_YEAR)
+    vol = _log_return_volatility(returns, np.array([len(returns)]), sessions)[0]
+    return pd.Series(vol, index=returns.columns)
+
+
+def realized_volatility_on(
+    returns: pd.DataFrame, days: pd.DatetimeIndex, sessions: int
+) -> pd.DataFrame:
+    """:func:`realized_volatility` at each of ``days``: over the last ``sessions`` rows of
+    ``returns`` dated on or before the day.
+
+    Parameters
+    ----------
+    returns : DataFrame of shape (n_dates, n_symbols)
+        Daily simple returns (decimal), indexed by ascending dates.
+    days : DatetimeIndex
+    sessions : int
+
+    Returns
+    -------
+    DataFrame of shape (len(days), n_symbols)
+        Annualized volatility (decimal), indexed by ``days``.
+    """
+    ends = returns.index.searchsorted(days, side="right")
+    vol = _log_return_volatility(returns, ends, sessions)
+    return pd.DataFrame(vol, index=days, columns=returns.columns)
+
+
+def _log_return_volatility(returns: pd.DataFrame, ends: np.ndarray, sessions: int) -> np.ndarray:
+    """Annualized standard deviation (ddof=1, NaN skipped) of the daily log returns in the
+    rows ``[end - sessions, end)`` of ``returns``, for each of ``ends``: shape
+    (len(ends), n_symbols), NaN for fewer than two returns."""
+    logs = np.log1p(returns.to_numpy(dtype=float))
+    padded = np.vstack([np.full((sessions, logs.shape[1]), np.nan), logs])
+    window = sliding_window_view(padded, sessions, axis=0)[ends]  # (ends, symbols, sessions)
+    known = ~np.isnan(window)
+    count = known.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(known, window, 0.0).sum(axis=-1) / count
+        squares = np.where(known, (window - mean[..., None]) ** 2, 0.0).sum(axis=-1)
+        std = np.sqrt(squares / (count - 1))
+    return np.where(count >= 2, std * math.sqrt(TRADING_DAYS_PER_YEAR), np.nan)
 
 
 def interpolate_rates(curve: pd.Series | None, years: np.ndarray, fallback: float) -> np.ndarray:
@@ -360,32 +399,41 @@ def interpolate_rates(curve: pd.Series | None, years: np.ndarray, fallback: floa
 def position_greeks(
     positions: pd.DataFrame,
     *,
-    as_of: pd.Timestamp | str,
+    as_of: pd.Timestamp | str | pd.Series,
     underlying_price: pd.Series,
     realized_vol: pd.Series,
     implied_vol: pd.Series | None = None,
-    curve: pd.Series | None = None,
+    curve: pd.Series | Sequence[pd.Series | None] | None = None,
+    curve_of: np.ndarray | None = None,
     fallback_rate: float = 0.02,
     dividend_yield: float = 0.0,
     backend: str = "numpy",
 ) -> pd.DataFrame:
     """Position Greeks: contract Greeks × quantity × multiplier; stocks delta = quantity.
 
+    Every market input is given per row, so that the rows may be positions on
+    different dates (a position held on several days is one row per day).
+
     Parameters
     ----------
-    positions : DataFrame indexed by position id
+    positions : DataFrame with a unique index
         Columns ``symbol``, ``underlying``, ``quantity``, ``option_type``
         ('C'/'P'/None), ``strike``, ``expiry`` (date or None), ``multiplier``.
-    as_of : date-like
-        Valuation date; time to expiry = calendar days / 365.
-    underlying_price : Series indexed by underlying ticker
-        Spot, currency per share.
-    realized_vol : Series indexed by underlying ticker
-        Annualized realized volatility (decimal): the fallback vol.
-    implied_vol : Series indexed by option symbol, optional
-        Provider implied vols (decimal); used first when present.
-    curve : Series indexed by tenor, optional
-        Treasury yields (decimal) for the rate at each option's maturity.
+    as_of : date-like, or Series of dates aligned with ``positions``
+        Valuation date of every row, or of each row; time to expiry = calendar
+        days / 365.
+    underlying_price : Series aligned with ``positions``
+        Spot of each row's underlying on its valuation date, currency per share.
+    realized_vol : Series aligned with ``positions``
+        Annualized realized volatility of each row's underlying (decimal): the
+        fallback vol.
+    implied_vol : Series aligned with ``positions``, optional
+        Provider implied vol of each row's contract (decimal); used first when present.
+    curve : Series indexed by tenor, or sequence of them, optional
+        Treasury yields (decimal) for the rate at each option's maturity: one
+        curve for every row, or with ``curve_of`` a list of curves.
+    curve_of : ndarray of int aligned with ``positions``, optional
+        Each row's curve in the sequence ``curve`` (None in it: ``fallback_rate``).
     fallback_rate : float, default=0.02
         Rate when the curve is missing.
     dividend_yield : float, default=0.0
@@ -393,7 +441,7 @@ def position_greeks(
 
     Returns
     -------
-    DataFrame indexed by position id, columns :data:`POSITION_GREEK_COLUMNS`
+    DataFrame indexed like ``positions``, columns :data:`POSITION_GREEK_COLUMNS`
         Position Greeks in mibian units scaled by quantity × multiplier:
         ``delta`` in shares of the underlying, ``gamma`` in shares per USD,
         ``theta`` USD per calendar day, ``vega`` USD per vol point, ``rho`` USD
@@ -406,68 +454,101 @@ def position_greeks(
         ``model_price`` NaN, reason ``expired on D: settled, out of the book``.
         Unusable inputs give NaN with a reason.
     """
-    as_of_ts = pd.Timestamp(as_of)
-    out = pd.DataFrame(index=positions.index, columns=list(POSITION_GREEK_COLUMNS), dtype=object)
-    qty = positions["quantity"].astype(float)
-    is_option = positions["option_type"].isin(["C", "P"])
+    n = len(positions)
+    when = as_of_dates(as_of, positions.index).to_numpy()
+    qty = positions["quantity"].to_numpy(dtype=float)
+    spot = underlying_price.to_numpy(dtype=float)
+    is_option = positions["option_type"].isin(["C", "P"]).to_numpy()
+    text = {c: np.full(n, np.nan, dtype=object) for c in ("vol_source", "reason")}
+    names = [c for c in POSITION_GREEK_COLUMNS if c not in text]
+    block = np.full((len(names), n), np.nan)  # one row per numeric column (pandas' layout)
+    numeric = dict(zip(names, block, strict=True))
+    stock = ~is_option
+    for col in _GREEKS:
+        numeric[col][stock] = 0.0
+    numeric["delta"][stock] = qty[stock]
+    numeric["underlying_price"][stock] = spot[stock]
 
-    stocks = positions.index[~is_option]
-    out.loc[stocks, ["delta", "gamma", "theta", "vega", "rho"]] = 0.0
-    out.loc[stocks, "delta"] = qty[stocks]
-    out.loc[stocks, "underlying_price"] = positions.loc[stocks, "underlying"].map(underlying_price)
-
-    opts = positions.loc[is_option]
-    if not opts.empty:
-        expiry = pd.to_datetime(opts["expiry"])
-        days = (expiry - as_of_ts).dt.days.to_numpy(dtype=float)
+    opt = np.flatnonzero(is_option)
+    if opt.size:
+        o = positions.iloc[opt]
+        expiry = pd.to_datetime(o["expiry"]).to_numpy()
+        days = (expiry - when[opt]) // np.timedelta64(1, "D")
+        days = np.where(np.isnat(expiry), np.nan, days.astype(float))
         years = days / DAYS_PER_YEAR
-        spot = opts["underlying"].map(underlying_price).to_numpy(dtype=float)
         iv = (
-            opts["symbol"].map(implied_vol).to_numpy(dtype=float)
+            implied_vol.to_numpy(dtype=float)[opt]
             if implied_vol is not None
-            else np.full(len(opts), np.nan)
+            else np.full(opt.size, np.nan)
         )
-        rv = opts["underlying"].map(realized_vol).to_numpy(dtype=float)
         use_iv = np.isfinite(iv) & (iv > 0)
-        vol = np.where(use_iv, iv, rv)
-        rate = interpolate_rates(curve, np.clip(years, 0.0, None), fallback_rate)
-        kind = np.where(opts["option_type"].to_numpy() == "C", "call", "put")
+        vol = np.where(use_iv, iv, realized_vol.to_numpy(dtype=float)[opt])
+        rate = _rates(curve, curve_of, opt, np.clip(years, 0.0, None), fallback_rate)
+        option_type = o["option_type"].to_numpy()
+        kind = np.where(option_type == "C", "call", "put")
+        strike = o["strike"].to_numpy(dtype=float)
         contract = greeks_backend(backend)(
-            kind, spot, opts["strike"].to_numpy(dtype=float), years, rate, vol, dividend_yield
+            kind, spot[opt], strike, years, rate, vol, dividend_yield
         )
-        scale = (qty[opts.index] * opts["multiplier"].astype(float)).to_numpy()
-        for col in ("delta", "gamma", "theta", "vega", "rho"):
-            out.loc[opts.index, col] = contract[col].to_numpy() * scale
-        out.loc[opts.index, "model_price"] = contract["price"].to_numpy()
-        out.loc[opts.index, "underlying_price"] = spot
-        out.loc[opts.index, "years_to_expiry"] = years
-        out.loc[opts.index, "implied_vol"] = vol
-        out.loc[opts.index, "vol_source"] = np.where(use_iv, "implied", "realized")
-        out.loc[opts.index, "risk_free_rate"] = rate
-        reasons = contract["reason"].astype(object).where(contract["reason"].notna(), None)
-        out.loc[opts.index, "reason"] = reasons.to_numpy()
-        expiring = opts.index[days == 0]
-        if len(expiring):
+        scale = qty[opt] * o["multiplier"].to_numpy(dtype=float)
+        for col in _GREEKS:
+            numeric[col][opt] = contract[col].to_numpy() * scale
+        numeric["model_price"][opt] = contract["price"].to_numpy()
+        numeric["underlying_price"][opt] = spot[opt]
+        numeric["years_to_expiry"][opt] = years
+        numeric["implied_vol"][opt] = vol
+        numeric["risk_free_rate"][opt] = rate
+        text["vol_source"][opt] = np.where(use_iv, "implied", "realized")
+        reasons = contract["reason"]
+        text["reason"][opt] = reasons.astype(object).where(reasons.notna(), None).to_numpy()
+        expiring = days == 0
+        if expiring.any():
             # the expiry close: worth intrinsic; delta is the exercise / assignment (±1 per
             # share in the money, 0 otherwise), the other Greeks have run off
-            e = opts.loc[expiring]
+            rows = opt[expiring]
             intrinsic = settlement_value(
-                e["option_type"], e["strike"], e["underlying"].map(underlying_price)
-            )
-            sign = np.where(e["option_type"] == "C", 1.0, -1.0) * (intrinsic > 0)
-            out.loc[expiring, ["gamma", "theta", "vega", "rho"]] = 0.0
-            out.loc[expiring, "delta"] = sign * (qty[expiring] * e["multiplier"].astype(float))
-            out.loc[expiring, "model_price"] = intrinsic
-            out.loc[expiring, "reason"] = [None if pd.notna(v) else r
-                                           for v, r in zip(intrinsic, out.loc[expiring, "reason"], strict=True)]  # fmt: skip
-        expired = opts.index[days < 0]
-        if len(expired):
-            out.loc[expired, ["delta", "gamma", "theta", "vega", "rho"]] = 0.0
-            out.loc[expired, "model_price"] = np.nan
-            out.loc[expired, "reason"] = [
+                pd.Series(option_type[expiring]), pd.Series(strike[expiring]),
+                pd.Series(spot[rows]),
+            ).to_numpy()  # fmt: skip
+            sign = np.where(option_type[expiring] == "C", 1.0, -1.0) * (intrinsic > 0)
+            for col in ("gamma", "theta", "vega", "rho"):
+                numeric[col][rows] = 0.0
+            numeric["delta"][rows] = sign * scale[expiring]
+            numeric["model_price"][rows] = intrinsic
+            text["reason"][rows] = np.where(np.isnan(intrinsic), text["reason"][rows], None)
+        expired = days < 0
+        if expired.any():
+            rows = opt[expired]
+            for col in _GREEKS:
+                numeric[col][rows] = 0.0
+            numeric["model_price"][rows] = np.nan
+            text["reason"][rows] = [
                 f"expired on {pd.Timestamp(e).date()}: settled, out of the book (Greeks 0)"
-                for e in opts.loc[expired, "expiry"]
+                for e in expiry[expired]
             ]
-    numeric = [c for c in POSITION_GREEK_COLUMNS if c not in ("vol_source", "reason")]
-    out[numeric] = out[numeric].astype(float)
-    return out
+    out = pd.DataFrame(block.T, index=positions.index, columns=names, copy=False)
+    for c, values in text.items():
+        out[c] = pd.Series(values, index=positions.index, dtype=object)
+    return out[list(POSITION_GREEK_COLUMNS)]
+
+
+_GREEKS = ("delta", "gamma", "theta", "vega", "rho")
+
+
+def _rates(
+    curve: pd.Series | Sequence[pd.Series | None] | None,
+    curve_of: np.ndarray | None,
+    rows: np.ndarray,
+    years: np.ndarray,
+    fallback: float,
+) -> np.ndarray:
+    """:func:`interpolate_rates` of ``years`` (the option rows ``rows``) on each row's curve
+    (see :func:`position_greeks`)."""
+    if curve_of is None:
+        return interpolate_rates(curve, years, fallback)  # type: ignore[arg-type]
+    which = np.asarray(curve_of)[rows]
+    rate = np.empty(len(rows))
+    for k in np.unique(which):
+        mine = which == k
+        rate[mine] = interpolate_rates(curve[k], years[mine], fallback)  # type: ignore[index]
+    return rate

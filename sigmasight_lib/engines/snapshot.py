@@ -10,12 +10,10 @@ beta (USD, primary), and the beta to gross and to net delta-adjusted exposure.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 import pandas as pd
 
-from sigmasight_lib.engines.exposures import exposure_metrics
+from sigmasight_lib.engines.exposures import grouped_exposure_metrics
 from sigmasight_lib.engines.factors import MARKET_BETA_KEYS
 
 SNAPSHOT_FIELDS: tuple[str, ...] = (
@@ -33,7 +31,7 @@ SNAPSHOT_FIELDS: tuple[str, ...] = (
     *MARKET_BETA_KEYS,
     "position_count",
 )
-"""Fields of :func:`snapshot_row` (USD; Greeks in position-Greek units)."""
+"""Fields of :func:`snapshot_rows` (USD; Greeks in position-Greek units)."""
 _AFTER_PNL = SNAPSHOT_FIELDS.index("daily_pnl_usd") + 1
 SNAPSHOT_COLUMNS: tuple[str, ...] = (
     *SNAPSHOT_FIELDS[:_AFTER_PNL],
@@ -43,27 +41,42 @@ SNAPSHOT_COLUMNS: tuple[str, ...] = (
 """Stored snapshot columns: :data:`SNAPSHOT_FIELDS` plus the running ``cumulative_pnl_usd``."""
 
 
-def snapshot_row(positions: pd.DataFrame, market: Mapping[str, float]) -> dict[str, float]:
-    """The snapshot of one day from positions joined with their valuation and Greeks.
+def snapshot_rows(
+    positions: pd.DataFrame, group_of: np.ndarray, n_groups: int, market: pd.DataFrame
+) -> pd.DataFrame:
+    """The snapshots of many groups of positions at once (a group: one portfolio on one day).
 
     Parameters
     ----------
-    positions : DataFrame
-        One row per position with the exposure engine's input columns and
-        ``daily_pnl_usd``.
-    market : mapping
-        The day's :data:`~sigmasight_lib.engines.factors.MARKET_BETA_KEYS`
-        (:func:`~sigmasight_lib.engines.factors.market_betas`); a missing key is NaN.
+    positions : DataFrame of shape (n_rows, ...)
+        One row per position (and day), joined with its valuation and Greeks: the
+        exposure engine's input columns, ``expired`` and ``daily_pnl_usd``.
+    group_of : ndarray of int of shape (n_rows,)
+        Each row's group, 0 .. ``n_groups`` − 1.
+    n_groups : int
+    market : DataFrame indexed by group (0 .. ``n_groups`` − 1)
+        Each group's :data:`~sigmasight_lib.engines.factors.MARKET_BETA_KEYS`
+        (:func:`~sigmasight_lib.engines.factors.market_betas`; NaN where unknown).
 
     Returns
     -------
-    dict with :data:`SNAPSHOT_FIELDS`; sums skip unpriced positions.
+    DataFrame indexed by group (0 .. ``n_groups`` − 1), columns :data:`SNAPSHOT_FIELDS`
+        Sums (USD; Greeks in position-Greek units) skip unpriced positions and leave
+        expired options out (:func:`~sigmasight_lib.engines.exposures.exposure_metrics`);
+        ``daily_pnl_usd`` sums every row (NaN skipped). A group without live positions
+        has zero sums and counts.
     """
-    metrics = exposure_metrics(positions)
-    row = {k: metrics[k] for k in SNAPSHOT_FIELDS if k in metrics}
-    row["daily_pnl_usd"] = float(np.nansum(positions["daily_pnl_usd"].to_numpy(dtype=float)))
-    row.update({k: float(market.get(k, np.nan)) for k in MARKET_BETA_KEYS})
-    return {k: row[k] for k in SNAPSHOT_FIELDS}
+    groups = pd.RangeIndex(n_groups)
+    totals = grouped_exposure_metrics(positions, [group_of])
+    totals.index = totals.index.astype(np.int64)
+    out = totals.reindex(groups, fill_value=0)[
+        [k for k in SNAPSHOT_FIELDS if k in totals.columns]
+    ].astype(float)
+    out["position_count"] = out["position_count"].astype(np.int64)
+    pnl = pd.Series(positions["daily_pnl_usd"].to_numpy(dtype=float)).groupby(group_of).sum()
+    out["daily_pnl_usd"] = pnl.reindex(groups, fill_value=0.0)
+    out[list(MARKET_BETA_KEYS)] = market.reindex(groups)[list(MARKET_BETA_KEYS)].astype(float)
+    return out[list(SNAPSHOT_FIELDS)]
 
 
 def cumulative_pnl(daily_pnl: pd.Series) -> pd.Series:

@@ -104,16 +104,29 @@ def _settlement_reasons(positions: pd.DataFrame, settlement: pd.Series, close: p
     return out
 
 
-def expired_options(positions: pd.DataFrame, as_of: pd.Timestamp | str | None) -> pd.Series:
+def as_of_dates(as_of: pd.Timestamp | str | pd.Series, index: pd.Index) -> pd.Series:
+    """``as_of`` as Timestamps aligned with ``index``: the one valuation date of every row,
+    or each row's own (``as_of`` a Series of dates aligned with ``index``)."""
+    if isinstance(as_of, pd.Series):
+        return pd.to_datetime(as_of)
+    return pd.Series(pd.Timestamp(as_of), index=index)
+
+
+def expired_options(
+    positions: pd.DataFrame, as_of: pd.Timestamp | str | pd.Series | None
+) -> pd.Series:
     """Boolean Series: options whose expiry is before ``as_of`` (settled, out of the book).
 
+    ``as_of`` is one date or each row's own (a Series aligned with ``positions``).
     False for stocks, for an option on its expiry date, when ``as_of`` is None
     or ``positions`` has no ``expiry`` column.
     """
     if as_of is None or "expiry" not in positions or "option_type" not in positions:
         return pd.Series(False, index=positions.index)
     expiry = pd.to_datetime(positions["expiry"])
-    return positions["option_type"].isin(OPTION_TYPES) & (expiry < pd.Timestamp(as_of))
+    return positions["option_type"].isin(OPTION_TYPES) & (
+        expiry < as_of_dates(as_of, positions.index)
+    )
 
 
 VALUE_TOTALS: tuple[str, ...] = (
@@ -160,7 +173,7 @@ def value_positions(
     previous_price: pd.Series,
     price_source: pd.Series,
     underlying_price: pd.Series,
-    as_of: pd.Timestamp | str | None = None,
+    as_of: pd.Timestamp | str | pd.Series | None = None,
     expiry_close: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Value each position at its as-of price; settle the options expired before ``as_of``.
@@ -178,10 +191,11 @@ def value_positions(
         there is no price.
     underlying_price : Series indexed by position id
         Spot of the underlying (the price itself for stocks).
-    as_of : date-like, optional
-        A position entered on the as-of date takes its daily P&L from its
-        entry price, not the previous close; an option whose expiry is before
-        ``as_of`` is settled (see the module docstring).
+    as_of : date-like, or Series of dates aligned with ``positions``, optional
+        The valuation date of every row, or of each row (positions valued on
+        different days). A position entered on the as-of date takes its daily
+        P&L from its entry price, not the previous close; an option whose
+        expiry is before ``as_of`` is settled (see the module docstring).
     expiry_close : Series indexed by position id, optional
         The underlying's close on the last session on or before each option's
         expiry, currency per share; used for the options expired at ``as_of``
@@ -200,7 +214,9 @@ def value_positions(
     prev = previous_price.reindex(positions.index).astype(float)
     entry = positions["entry_price"].astype(float)
     if as_of is not None:
-        entered_today = pd.to_datetime(positions["entry_date"]) == pd.Timestamp(as_of)
+        entered_today = pd.to_datetime(positions["entry_date"]) == as_of_dates(
+            as_of, positions.index
+        )
         prev = prev.where(~entered_today, entry)
     out = pd.DataFrame(index=positions.index)
     out["price"] = px

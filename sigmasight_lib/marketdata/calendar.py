@@ -11,6 +11,7 @@ import warnings
 from functools import cache
 
 import exchange_calendars as xcals
+import numpy as np
 import pandas as pd
 
 from sigmasight_lib.exceptions import AsOfDateError
@@ -86,9 +87,22 @@ def sessions_window(as_of: dt.date, sessions: int) -> list[dt.date]:
 def sessions_after(last: dt.date, as_of: dt.date) -> int:
     """How many NYSE sessions lie after ``last`` up to and including ``as_of`` (0 when
     ``last`` is on or after ``as_of``): the staleness of a series last observed on ``last``."""
-    if last >= as_of:
-        return 0
-    return len(trading_sessions(last + dt.timedelta(days=1), as_of))
+    return int(sessions_after_each(pd.DatetimeIndex([last]), pd.DatetimeIndex([as_of]))[0])
+
+
+def sessions_after_each(last: pd.DatetimeIndex, as_of: pd.DatetimeIndex) -> np.ndarray:
+    """:func:`sessions_after` of each pair ``(last[i], as_of[i])`` (int array)."""
+    sessions = _xnys().sessions
+    behind = sessions.searchsorted(as_of, side="right") - sessions.searchsorted(last, side="right")
+    return np.maximum(behind, 0)
+
+
+def window_starts(days: pd.DatetimeIndex, sessions: int) -> pd.DatetimeIndex:
+    """The first session of :func:`sessions_window` ``(day, sessions)`` of each of ``days``
+    (dates within the calendar)."""
+    calendar = _xnys().sessions
+    last = calendar.searchsorted(days, side="right") - 1
+    return calendar[np.maximum(last - sessions + 1, 0)]
 
 
 def require_session(day: dt.date, what: str = "as-of date") -> dt.date:

@@ -24,11 +24,17 @@ from sqlalchemy.orm import Session
 from sigmasight_lib.db import store
 from sigmasight_lib.db.models import LIBRARY_SCENARIO_SET
 from sigmasight_lib.engines.stress import Scenario
+from sigmasight_lib.engines.valuation import as_of_dates
 from sigmasight_lib.exceptions import ConfigError, MarketDataError
 from sigmasight_lib.marketdata import MarketDataProvider
 from sigmasight_lib.marketdata.base import RATE_PROXY_PREFIX
 from sigmasight_lib.marketdata.cache import check_as_of, default_as_of
-from sigmasight_lib.marketdata.calendar import session_on_or_before, sessions_after, sessions_window
+from sigmasight_lib.marketdata.calendar import (
+    session_on_or_before,
+    sessions_after,
+    sessions_after_each,
+    window_starts,
+)
 from sigmasight_lib.params import STRESS_SCENARIOS_FILE, EngineParams, load_stress_scenarios
 from sigmasight_lib.portfolios.service import find_portfolio
 
@@ -174,28 +180,29 @@ def load_market_inputs(
     )
 
 
-def _settlement_sessions(positions: pd.DataFrame, day: dt.date) -> pd.Series:
-    """The last NYSE session on or before the expiry of each option expired at ``day``."""
+def _settlement_sessions(positions: pd.DataFrame, day: dt.date | pd.Series) -> pd.Series:
+    """The last NYSE session on or before the expiry of each option expired at ``day`` (one
+    date, or each row's own: a Series aligned with ``positions``)."""
     gone = positions["option_type"].isin(["C", "P"]) & (
-        pd.to_datetime(positions["expiry"]) < pd.Timestamp(day)
+        pd.to_datetime(positions["expiry"]) < as_of_dates(day, positions.index)
     )
-    return positions.loc[gone, "expiry"].map(session_on_or_before)
+    expiries = positions.loc[gone, "expiry"]
+    return expiries.map({e: session_on_or_before(e) for e in set(expiries)})
 
 
-def expiry_closes(positions: pd.DataFrame, levels: pd.DataFrame, day: dt.date) -> pd.Series:
+def expiry_closes(
+    positions: pd.DataFrame, levels: pd.DataFrame, day: dt.date | pd.Series
+) -> pd.Series:
     """The underlying's close on the settlement session of each option expired at ``day``
-    (indexed by position id; NaN when ``levels`` lacks it)."""
+    (one date, or each row's own: a Series aligned with ``positions``), indexed like
+    ``positions``' expired options; NaN when ``levels`` lacks it."""
     sessions = _settlement_sessions(positions, day)
-    return pd.Series(
-        [
-            levels.at[pd.Timestamp(d), u]
-            if pd.Timestamp(d) in levels.index and u in levels.columns
-            else np.nan
-            for u, d in zip(positions.loc[sessions.index, "underlying"], sessions, strict=True)
-        ],
-        index=sessions.index,
-        dtype=float,
-    )
+    dates = levels.index.get_indexer(pd.to_datetime(pd.Series(sessions.to_numpy(), dtype=object)))
+    symbols = levels.columns.get_indexer(positions.loc[sessions.index, "underlying"])
+    found = (dates >= 0) & (symbols >= 0)
+    closes = np.full(len(sessions), np.nan)
+    closes[found] = levels.to_numpy(dtype=float)[dates[found], symbols[found]]
+    return pd.Series(closes, index=sessions.index, dtype=float)
 
 
 def with_expiry_closes(
@@ -313,24 +320,97 @@ def _proxy_series(inputs: MarketInputs, proxy: str) -> pd.Series:
     return pd.Series(dtype=float, index=pd.DatetimeIndex([]))
 
 
-def series_staleness(
-    series: pd.Series, day: dt.date, max_staleness: int, last_observed: dt.date | None = None
-) -> str | None:
-    """Why ``series`` (dated index) is not current at ``day``, or None when it is.
+def _proxy_checks(
+    inputs: MarketInputs,
+    proxy: str,
+    days: Sequence[dt.date],
+    window: int,
+    min_obs: int,
+    max_staleness: int,
+) -> list[str | None]:
+    """Why ``proxy`` is not usable on each of ``days`` (see :func:`factor_returns_from`), or
+    None where it is: its last observation on or before the day (else the last one the cache
+    knows, ``inputs.last_observed``) more than ``max_staleness`` NYSE sessions before the
+    day ("last observation D, N sessions before as-of"), or fewer than ``min_obs``
+    observations in the ``window`` sessions ending on the day."""
+    series = _proxy_series(inputs, proxy)
+    observed = series.index[series.notna().to_numpy()].sort_values()
+    on = pd.DatetimeIndex(pd.to_datetime(list(days)))
+    upto = observed.searchsorted(on, side="right")
+    counts = upto - observed.searchsorted(window_starts(on, window), side="left")
+    known = inputs.last_observed.get(proxy)
+    fallback = pd.Timestamp(known) if known is not None else pd.NaT
+    last = pd.DatetimeIndex([observed[u - 1] if u else fallback for u in upto])
+    behind = sessions_after_each(last.fillna(on.min()), on)
+    reasons: list[str | None] = []
+    for day, seen, late, count in zip(days, last, behind, counts, strict=True):
+        if pd.isna(seen):
+            reasons.append(f"no observation on or before {day}")
+        elif late > max_staleness:
+            reasons.append(f"last observation {seen.date()}, {late} sessions before as-of")
+        elif count < min_obs:
+            reasons.append(
+                f"{count} observations in the {window}-session window ending {day}, "
+                f"fewer than {min_obs}"
+            )
+        else:
+            reasons.append(None)
+    return reasons
 
-    A series is stale when its last observation on or before ``day`` is more than
-    ``max_staleness`` NYSE sessions before ``day``; the reason reads
-    "last observation D, N sessions before as-of". ``last_observed`` is the last
-    observation known outside ``series`` (the cache), used when ``series`` has none.
+
+def factor_choices(
+    inputs: MarketInputs,
+    proxies: FactorProxies,
+    days: Sequence[dt.date],
+    params: EngineParams,
+    *,
+    window: int | None = None,
+    min_obs: int | None = None,
+) -> list[tuple[dict[str, str], dict[str, str]]]:
+    """The proxy :func:`factor_returns_from` picks for each factor on each of ``days``.
+
+    Returns
+    -------
+    list of (proxies_used, na_reasons), one per day
+        Factor -> the first usable proxy; factor -> why none is usable (each
+        candidate's reason). ``window`` and ``min_obs`` as in :func:`factor_returns_from`.
     """
-    observed = series.loc[series.index <= pd.Timestamp(day)].dropna()
-    if observed.empty and last_observed is None:
-        return f"no observation on or before {day}"
-    last = observed.index[-1].date() if not observed.empty else last_observed
-    behind = sessions_after(last, day)
-    if behind > max_staleness:
-        return f"last observation {last}, {behind} sessions before as-of"
-    return None
+    window = window or params.factors.window
+    min_obs = params.factors.min_obs if min_obs is None else min_obs
+    candidates = sorted({p for names in proxies.values() for p in names})
+    checks = {
+        p: _proxy_checks(inputs, p, days, window, min_obs, params.data.max_staleness_sessions)
+        for p in candidates
+    }
+    choices = []
+    for i in range(len(days)):
+        used: dict[str, str] = {}
+        na: dict[str, str] = {}
+        for name, names in proxies.items():
+            reasons = []
+            for proxy in names:
+                why = checks[proxy][i]
+                if why is None:
+                    used[name] = proxy
+                    break
+                reasons.append(f"proxy {proxy}: {why}")
+            if name not in used:
+                na[name] = "; ".join(reasons)
+        choices.append((used, na))
+    return choices
+
+
+def factor_series(
+    inputs: MarketInputs, used: dict[str, str], na: dict[str, str], day: dt.date
+) -> FactorSeries:
+    """The :class:`FactorSeries` of the proxies ``used`` (factor -> proxy) up to ``day``."""
+    ts = pd.Timestamp(day)
+    series = {name: _proxy_series(inputs, proxy) for name, proxy in used.items()}
+    additive = {name for name, proxy in used.items() if proxy.startswith(RATE_PROXY_PREFIX)}
+    return FactorSeries(
+        pd.DataFrame({name: s.loc[s.index <= ts] for name, s in series.items()}),
+        dict(used), dict(na), frozenset(additive),
+    )  # fmt: skip
 
 
 def factor_returns_from(
@@ -350,36 +430,8 @@ def factor_returns_from(
     (defaults: ``factors.window`` and ``factors.min_obs``). Rate proxies
     (``UST:10y``) give daily yield changes. A factor none of whose proxies is
     usable is N/A with each candidate's reason; one factor's series never stands
-    in for another's. Returns only data on or before ``day``.
+    in for another's. Returns only data on or before ``day``. Several days at
+    once: :func:`factor_choices`.
     """
-    window = window or params.factors.window
-    min_obs = params.factors.min_obs if min_obs is None else min_obs
-    max_staleness = params.data.max_staleness_sessions
-    ts = pd.Timestamp(day)
-    start = pd.Timestamp(sessions_window(day, window)[0])
-    series: dict[str, pd.Series] = {}
-    used: dict[str, str] = {}
-    na: dict[str, str] = {}
-    additive: set[str] = set()
-    for name, candidates in proxies.items():
-        reasons = []
-        for proxy in candidates:
-            s = _proxy_series(inputs, proxy)
-            s = s.loc[s.index <= ts]
-            stale = series_staleness(s, day, max_staleness, inputs.last_observed.get(proxy))
-            observations = int(s.loc[s.index >= start].notna().sum())
-            if stale:
-                reasons.append(f"proxy {proxy}: {stale}")
-            elif observations < min_obs:
-                reasons.append(
-                    f"proxy {proxy}: {observations} observations in the {window}-session "
-                    f"window ending {day}, fewer than {min_obs}"
-                )
-            else:
-                series[name], used[name] = s, proxy
-                if proxy.startswith(RATE_PROXY_PREFIX):
-                    additive.add(name)
-                break
-        if name not in used:
-            na[name] = "; ".join(reasons)
-    return FactorSeries(pd.DataFrame(series), used, na, frozenset(additive))
+    [(used, na)] = factor_choices(inputs, proxies, [day], params, window=window, min_obs=min_obs)
+    return factor_series(inputs, used, na, day)

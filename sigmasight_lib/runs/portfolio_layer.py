@@ -47,8 +47,6 @@ from sigmasight_lib.engines.exposures import (
     grouped_exposure_metrics,
 )
 from sigmasight_lib.engines.factors import (
-    MARKET_BETA_KEYS,
-    MARKET_FACTOR,
     design_returns,
     grouped_factor_exposures,
     market_betas,
@@ -58,8 +56,9 @@ from sigmasight_lib.engines.risk_metrics import (
     grouped_factor_risk,
     performance_stats_many,
 )
-from sigmasight_lib.engines.snapshot import SNAPSHOT_COLUMNS, SNAPSHOT_FIELDS
+from sigmasight_lib.engines.snapshot import SNAPSHOT_COLUMNS
 from sigmasight_lib.exceptions import ConfigError
+from sigmasight_lib.marketdata.calendar import sessions_window
 from sigmasight_lib.runs.inputs import proxy_tickers
 from sigmasight_lib.runs.portfolio import portfolio_factor_row
 from sigmasight_lib.runs.portfolio_risk import (
@@ -74,6 +73,7 @@ from sigmasight_lib.runs.portfolio_risk import (
 )
 from sigmasight_lib.runs.result import EngineRun
 from sigmasight_lib.runs.security_layer import SecurityLayer, history_sessions, portfolio_index
+from sigmasight_lib.runs.snapshots import plan_snapshot_days, snapshot_figures
 
 GREEK_NAMES = ("delta", "gamma", "theta", "vega", "rho")
 GREEK_ROW_COLUMNS = (
@@ -652,65 +652,59 @@ def _stored_snapshots(session: Session, portfolio_ids: Sequence[int]) -> pd.Data
     return pd.DataFrame(rows, columns=columns)
 
 
-def layer_snapshot(layer: SecurityLayer, session: Session) -> LayerRun:
-    """``run_snapshot`` (no backfill) of every portfolio: the as-of row of
-    ``portfolio_snapshots``, the retention rule and the cumulative P&L, in bulk.
+def layer_snapshot(layer: SecurityLayer, session: Session, *, backfill: int = 0) -> LayerRun:
+    """``run_snapshot(..., backfill=backfill)`` of every portfolio: the snapshots of the as-of
+    and of the ``backfill`` sessions before it that have none stored, the retention rule
+    and the cumulative P&L, in bulk.
 
+    Which snapshots are written and their figures come from the core ``run_snapshot``
+    uses (:func:`~sigmasight_lib.runs.snapshots.plan_snapshot_days`,
+    :func:`~sigmasight_lib.runs.snapshots.snapshot_figures`), for all portfolios at once.
     The stored snapshots of all portfolios are read in one query (``session``); the
-    history each portfolio will have after the save — earlier rows, the as-of row
-    replaced, rows older than ``snapshot.retention_days`` before the latest date
-    dropped, cumulative P&L recomputed — is computed here. :meth:`LayerRun.save`
-    upserts the as-of rows, deletes the dropped rows and updates the cumulative
-    P&L that changed, one bulk statement each.
+    history each portfolio will have after the save — earlier rows, the written rows
+    added (the as-of row replaced), rows older than ``snapshot.retention_days`` before
+    the latest date dropped unless written now, cumulative P&L recomputed — is computed
+    here. :meth:`LayerRun.save` upserts the written rows, deletes the dropped rows and
+    updates the cumulative P&L that changed, one bulk statement each.
+
+    Parameters
+    ----------
+    layer : SecurityLayer
+        Built with a ``snapshot_backfill`` of at least ``backfill``.
+    session : Session
+    backfill : int, default=0
+        NYSE sessions before the as-of to fill where no snapshot is stored.
 
     Raises
     ------
+    ValueError
+        When the layer was built for a shorter backfill.
     MarketDataError
-        When no factor has a usable proxy at the as-of date (and a portfolio holds
-        positions).
+        When no factor has a usable proxy on a day some portfolio holds positions.
     """
+    if backfill > layer.snapshot_backfill:
+        raise ValueError(
+            f"a snapshot backfill of {backfill} sessions needs a security layer built with "
+            f"snapshot_backfill >= {backfill} (this one: {layer.snapshot_backfill})"
+        )
     day, retention = layer.as_of, layer.params.snapshot.retention_days
-    _, portfolios = portfolio_index(layer)
-    inputs = layer.engine_inputs("snapshot")
-    priced = pd.Timestamp(day) in inputs.levels.index
-    new: dict[int, dict] = {}
-    if priced:
-        joined = layer.joined()
-        codes = portfolio_index(layer)[0]
-        pid = joined["portfolio_id"]
-        totals = grouped_exposure_metrics(joined, [pid])
-        pnl = joined["daily_pnl_usd"].astype(float).groupby(pid).sum()
-        market_rows = pd.DataFrame()
-        if not joined.empty:
-            fit = layer.factor_model("snapshot").fit
-            if MARKET_FACTOR in layer.equity[2] and MARKET_FACTOR in fit.betas.columns:
-                dae = delta_adjusted_exposure(joined)
-                position_betas = fit.betas.reindex(joined["underlying"]).set_axis(joined.index)
-                rollup = grouped_factor_exposures(position_betas, dae, codes, len(portfolios))
-                market_rows = rollup.xs(MARKET_FACTOR, level="factor")
-        held = set(pid)
-        for g, p in enumerate(portfolios):
-            p = int(p)
-            row = (
-                {k: totals.at[p, k] for k in SNAPSHOT_FIELDS if k in totals.columns}
-                if p in totals.index
-                else {k: 0 if k.endswith("_count") else 0.0 for k in SNAPSHOT_FIELDS}
-            )
-            row = {k: int(v) if k.endswith("_count") else float(v) for k, v in row.items()}
-            row["daily_pnl_usd"] = float(pnl.get(p, 0.0))
-            market = market_betas(market_rows, market=g) if p in held else {}
-            row.update({k: float(market.get(k, np.nan)) for k in MARKET_BETA_KEYS})
-            new[p] = {"portfolio_id": p, "as_of": day, **{k: row[k] for k in SNAPSHOT_FIELDS}}
-
-    stored = _stored_snapshots(session, list(portfolios))
-    if priced:
-        stored = stored.loc[stored["as_of"] != day]
-    fresh = pd.DataFrame(list(new.values())).assign(id=None)
+    portfolios = [int(p) for p in portfolio_index(layer)[1]]
+    days = sessions_window(day, backfill + 1)
+    inputs = layer.inputs_for(history_sessions(layer.params)["snapshot"] + backfill)
+    priced = [d for d in days if pd.Timestamp(d) in inputs.levels.index]
+    stored = _stored_snapshots(session, portfolios)
+    pairs, unpriced = plan_snapshot_days(
+        portfolios, days, set(zip(stored["portfolio_id"], stored["as_of"], strict=True)), priced
+    )
+    figures = snapshot_figures(layer.held, pairs, inputs, layer.equity, layer.params)
+    fresh = figures.reset_index().assign(id=None)
+    replaced = pd.MultiIndex.from_frame(stored[["portfolio_id", "as_of"]]).isin(pairs)
+    stored = stored.loc[~replaced]
     history = pd.concat([stored, fresh], ignore_index=True) if len(fresh) else stored
     history = history.sort_values(["portfolio_id", "as_of"], kind="stable")
     latest = history.groupby("portfolio_id")["as_of"].transform("max")
     cutoff = latest - dt.timedelta(days=retention)
-    keep = (history["as_of"] >= cutoff) | (history["as_of"] == day)
+    keep = (history["as_of"] >= cutoff) | (history["as_of"] == day) | history["id"].isna()
     dropped = history.loc[~keep, "id"].astype(int).tolist()
     history = history.loc[keep].copy()
     history["cumulative_pnl_usd"] = (
@@ -718,26 +712,24 @@ def layer_snapshot(layer: SecurityLayer, session: Session) -> LayerRun:
     )
     columns = ["as_of", *SNAPSHOT_COLUMNS]
     counts = history.groupby("portfolio_id").size()
+    written = pairs.get_level_values("portfolio_id").value_counts()
     today_rows = {
         int(r["portfolio_id"]): {c: r[c] for c in columns}
         for r in history.loc[history["as_of"] == day, ["portfolio_id", *columns]].to_dict("records")
     }
-    summaries: dict[int, dict] = {}
-    for p in portfolios:
-        p = int(p)
-        summaries[p] = {
+    summaries = {
+        p: {
             **today_rows.get(p, {}),
             "history_days": int(counts.get(p, 0)),
-            "written_days": int(p in new),
+            "written_days": int(written.get(p, 0)),
         }
-    if priced:
-        notes = dict(layer.notes)
-    else:
-        notes = {int(p): (f"{day}: no prices in the cache, no snapshot",) for p in portfolios}
-    rows = pd.DataFrame(
-        [{**r, "cumulative_pnl_usd": np.nan} for r in new.values()],
-        columns=["portfolio_id", "as_of", *SNAPSHOT_COLUMNS],
-    )
+        for p in portfolios
+    }
+    as_of_notes = layer.notes if day in priced else {}
+    notes = {p: (*unpriced[p], *as_of_notes.get(p, ())) for p in portfolios}
+    rows = fresh.drop(columns="id").assign(cumulative_pnl_usd=np.nan)[
+        ["portfolio_id", "as_of", *SNAPSHOT_COLUMNS]
+    ]
     cumulative = history[["id", "portfolio_id", "as_of", "cumulative_pnl_usd"]]
     changed = cumulative.loc[cumulative["id"].notna()]
     before = stored.set_index("id")["cumulative_pnl_usd"]
@@ -749,11 +741,11 @@ def layer_snapshot(layer: SecurityLayer, session: Session) -> LayerRun:
     def save(session: Session, batch_run_id: int | None, ids: list[int]) -> int:
         wanted = set(ids)
         now = dt.datetime.now(dt.UTC)
-        final = cumulative.loc[cumulative["id"].isna()].set_index("portfolio_id")
+        final = cumulative.loc[cumulative["id"].isna()].set_index(["portfolio_id", "as_of"])
         upserts = [
-            {**r, "cumulative_pnl_usd": float(final.at[r["portfolio_id"], "cumulative_pnl_usd"]),
+            {**r, "cumulative_pnl_usd": float(final.at[(r["portfolio_id"], r["as_of"]), "cumulative_pnl_usd"]),
              "batch_run_id": batch_run_id, "computed_at": now}
-            for r in new.values() if r["portfolio_id"] in wanted
+            for r in rows.to_dict("records") if r["portfolio_id"] in wanted
         ]  # fmt: skip
         store.upsert(session, PortfolioSnapshot, upserts, key=("portfolio_id", "as_of"))
         gone = [int(i) for p, g in dropped_by for i in g if p in wanted]
@@ -898,8 +890,9 @@ def layer_stress(layer: SecurityLayer) -> LayerRun:
     return replace(run, saver=save)
 
 
-LayerEngine = Callable[[SecurityLayer, Session], LayerRun]
-"""A layered engine: (security layer, session for what it reads stored) -> :class:`LayerRun`."""
+LayerEngine = Callable[..., LayerRun]
+"""A layered engine: (security layer, session for what it reads stored) -> :class:`LayerRun`;
+the snapshot also takes its ``backfill`` (keyword)."""
 
 
 def _reads_nothing(engine: Callable[[SecurityLayer], LayerRun]) -> LayerEngine:

@@ -48,7 +48,7 @@ from sigmasight_lib.engines.market_risk import (
     pnl_backtest,
 )
 from sigmasight_lib.engines.risk_metrics import factor_risk, performance_stats
-from sigmasight_lib.engines.snapshot import SNAPSHOT_COLUMNS, cumulative_pnl, snapshot_row
+from sigmasight_lib.engines.snapshot import SNAPSHOT_COLUMNS, cumulative_pnl
 from sigmasight_lib.engines.valuation import value_totals
 from sigmasight_lib.jsonable import jsonable
 from sigmasight_lib.marketdata import MarketDataProvider, get_provider
@@ -67,7 +67,6 @@ from sigmasight_lib.runs.inputs import (
     with_expiry_closes,
 )
 from sigmasight_lib.runs.portfolio import (
-    compute_factor_exposures,
     compute_stress_inputs,
     equity_factor_exposures,
     load_position_analytics,
@@ -86,10 +85,11 @@ from sigmasight_lib.runs.portfolio_risk import (
 )
 from sigmasight_lib.runs.result import EngineRun
 from sigmasight_lib.runs.securities import (
-    compute_position_analytics,
     fit_rate_betas,
+    position_notes,
     rate_beta_summary,
 )
+from sigmasight_lib.runs.snapshots import plan_snapshot_days, snapshot_figures
 
 
 def _context(
@@ -472,48 +472,33 @@ def run_snapshot(
         p, day = resolve_portfolio(session, portfolio, as_of)
         portfolio_id, portfolio_name = p.id, p.name
         days = sessions_window(day, backfill + 1)
-        held = {d: store.load_positions(session, p.id, d) for d in days}
-        proxies, na, ids = factor_proxies(session, provider.name, params.factors.factor_types)
-        symbols = sorted({u for frame in held.values() for u in frame["underlying"]}
-                         | set(proxy_tickers(proxies)))  # fmt: skip
+        held = store.load_positions_on_days(session, [p.id], days)
+        equity = factor_proxies(session, provider.name, params.factors.factor_types)
+        symbols = sorted({*held["underlying"].unique(), *proxy_tickers(equity[0])})
         history_start = sessions_window(days[0], params.factors.window + 1)[0]
-        last = held[day]
+        last = held.loc[held["as_of"] == day].drop(columns="as_of")
         inputs = load_market_inputs(
             session, provider, symbols, history_start, day,
             option_symbols=last.loc[last["option_type"].isin(["C", "P"]), "symbol"].tolist(),
         )  # fmt: skip
-        every = pd.concat(list(held.values()))
-        inputs = with_expiry_closes(
-            session, provider, inputs, every[~every.index.duplicated()], day
-        )
-        notes: list[str] = []
-        rows = []
-        stored_days = set(
-            session.scalars(
-                select(PortfolioSnapshot.as_of).where(
-                    PortfolioSnapshot.portfolio_id == p.id, PortfolioSnapshot.as_of.in_(days)
-                )
+        inputs = with_expiry_closes(session, provider, inputs, held[~held.index.duplicated()], day)
+        stored_days = session.scalars(
+            select(PortfolioSnapshot.as_of).where(
+                PortfolioSnapshot.portfolio_id == p.id, PortfolioSnapshot.as_of.in_(days)
             )
         )
-        for d in days:
-            if d != day and d in stored_days:
-                continue  # backfill fills missing days; the as-of day is always recomputed
-            if pd.Timestamp(d) not in inputs.levels.index:
-                notes.append(f"{d}: no prices in the cache, no snapshot")
-                continue
-            positions = held[d]
-            valuation, greeks, day_notes = compute_position_analytics(positions, inputs, d, params)
-            if d == day:
-                notes.extend(day_notes)
-            joined = positions.join(valuation).join(
-                greeks.drop(columns=["underlying_price", "reason"])
-            )
-            market: dict[str, float] = {}
-            if not joined.empty:
-                fx = compute_factor_exposures(joined, inputs, d, proxies, na, ids, params)
-                market = market_betas(fx.portfolio)
-            rows.append({"portfolio_id": p.id, "as_of": d, "batch_run_id": batch_run_id,
-                         "computed_at": dt.datetime.now(dt.UTC), **snapshot_row(joined, market)})  # fmt: skip
+        priced = [d for d in days if pd.Timestamp(d) in inputs.levels.index]
+        pairs, unpriced = plan_snapshot_days([p.id], days, {(p.id, d) for d in stored_days}, priced)
+        figures = snapshot_figures(held, pairs, inputs, equity, params)
+        notes = list(unpriced[p.id])
+        if day in priced:
+            notes += position_notes(last, inputs, day, params)
+        now = dt.datetime.now(dt.UTC)
+        rows = [
+            {"portfolio_id": pid, "as_of": d, "batch_run_id": batch_run_id, "computed_at": now,
+             **{k: float(v) for k, v in r.items()}, "position_count": int(r["position_count"])}
+            for (pid, d), r in figures.to_dict("index").items()
+        ]  # fmt: skip
         store.upsert(session, PortfolioSnapshot, rows, key=("portfolio_id", "as_of"))
         latest = session.scalar(
             select(func.max(PortfolioSnapshot.as_of)).where(PortfolioSnapshot.portfolio_id == p.id)

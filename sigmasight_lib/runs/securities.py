@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sigmasight_lib.engines.factors import MARKET_FACTOR, FactorBetas, factor_betas, macro_betas
-from sigmasight_lib.engines.greeks import position_greeks, realized_volatility
+from sigmasight_lib.engines.greeks import position_greeks, realized_volatility_on
 from sigmasight_lib.engines.market_risk import RATE_FACTOR, interest_rate_betas
 from sigmasight_lib.engines.valuation import value_positions
 from sigmasight_lib.exceptions import MarketDataError
@@ -28,7 +28,9 @@ from sigmasight_lib.runs.inputs import (
     FactorSeries,
     MarketInputs,
     expiry_closes,
+    factor_choices,
     factor_returns_from,
+    factor_series,
 )
 
 
@@ -37,69 +39,121 @@ def compute_position_analytics(
 ) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
     """Valuation and Greeks of ``positions`` on ``day`` from preloaded market data.
 
-    Returns ``(valuation, greeks, notes)``. Options are priced from the
-    provider's quote on the last day of ``inputs`` when one exists, else by BSM
-    (flagged ``model``); the previous-session price of an option is its model
-    price on that session. An option is marked at intrinsic value on its expiry
-    date (``intrinsic``) and settled after it (``settled``, flagged ``expired``)
-    from its underlying's close on the settlement session, which ``inputs.levels``
-    must hold (see :func:`~sigmasight_lib.runs.inputs.with_expiry_closes`).
+    Returns ``(valuation, greeks, notes)``: :func:`position_analytics_on_days` of
+    every position on ``day`` and its :func:`position_notes`.
     """
-    prev_day = previous_session(day)
-    spot, spot_prev = inputs.row(inputs.levels, day), inputs.row(inputs.levels, prev_day)
-    vol_sessions = params.greeks.realized_vol_sessions
-    rvol = pd.Series(dtype=float)
-    if not inputs.returns.empty:
-        history = inputs.returns.loc[inputs.returns.index <= pd.Timestamp(day)]
-        rvol = realized_volatility(history, vol_sessions)
-    curve = inputs.curve_on(day, params.data.max_staleness_sessions)
+    on = pd.Series(pd.Timestamp(day), index=positions.index)
+    valuation, greeks = position_analytics_on_days(positions, on, inputs, params)
+    return valuation, greeks, position_notes(positions, inputs, day, params)
+
+
+def position_analytics_on_days(
+    positions: pd.DataFrame, days: pd.Series, inputs: MarketInputs, params: EngineParams
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Valuation and Greeks of each row of ``positions`` on its own day.
+
+    Parameters
+    ----------
+    positions : DataFrame with a unique index
+        :func:`~sigmasight_lib.db.store.load_positions`' columns; a position held
+        on several days is one row per day.
+    days : Series of Timestamps aligned with ``positions``
+        Each row's valuation day (an NYSE session).
+    inputs : MarketInputs
+        Covering every day of ``days`` with the history the realized vol needs.
+    params : EngineParams
+
+    Returns
+    -------
+    (valuation, greeks) : DataFrames indexed like ``positions``
+        :func:`~sigmasight_lib.engines.valuation.value_positions` and
+        :func:`~sigmasight_lib.engines.greeks.position_greeks`. Options are priced
+        from the provider's quote on the last day of ``inputs`` when one exists,
+        else by BSM (flagged ``model``); the previous-session price of an option is
+        its model price on that session (with the day's vol and curve). An option
+        is marked at intrinsic value on its expiry date (``intrinsic``) and settled
+        after it (``settled``, flagged ``expired``) from its underlying's close on
+        the settlement session, which ``inputs.levels`` must hold (see
+        :func:`~sigmasight_lib.runs.inputs.with_expiry_closes`).
+    """
+    sessions = pd.DatetimeIndex(days.unique()).sort_values()
+    day_of = sessions.get_indexer(days)
+    previous = pd.DatetimeIndex([previous_session(d.date()) for d in sessions])
+    underlying = positions["underlying"]
+    spot = _at(inputs.levels, sessions, day_of, underlying)
+    spot_prev = _at(inputs.levels, previous, day_of, underlying)
     is_option = positions["option_type"].isin(["C", "P"])
-    implied, quote_price = _option_quotes(inputs, day)
-    notes = position_notes(positions, inputs, day, params)
+    rvol = pd.Series(np.nan, index=positions.index)
+    held = sorted(underlying[is_option].unique())
+    if held and not inputs.returns.empty:
+        returns = inputs.returns.reindex(columns=held)
+        vol = realized_volatility_on(returns, sessions, params.greeks.realized_vol_sessions)
+        rvol = _at(vol, sessions, day_of, underlying)
+    stale = params.data.max_staleness_sessions
+    curves = [inputs.curve_on(d.date(), stale) for d in sessions]
+    quoted = inputs.levels.index.max() if not inputs.levels.empty else None
+    implied, quote_price = _option_quotes(inputs, quoted)
+    on_quote_day = (days == quoted).to_numpy()
+    implied_vol = (
+        positions["symbol"].map(implied).where(on_quote_day) if implied is not None else None
+    )
+    option_market = (
+        positions["symbol"].map(quote_price).where(on_quote_day)
+        if not quote_price.empty
+        else pd.Series(np.nan, index=positions.index)
+    )
     greek_kwargs = dict(
         realized_vol=rvol,
-        implied_vol=implied,
-        curve=curve,
+        implied_vol=implied_vol,
+        curve=curves,
+        curve_of=day_of,
         fallback_rate=params.greeks.risk_free_rate,
         dividend_yield=params.greeks.dividend_yield,
         backend=params.greeks.greeks_backend,
     )
-    greeks = position_greeks(positions, as_of=day, underlying_price=spot, **greek_kwargs)
+    greeks = position_greeks(positions, as_of=days, underlying_price=spot, **greek_kwargs)
+    prev_days = pd.Series(previous[day_of], index=positions.index)
     greeks_prev = position_greeks(
-        positions, as_of=prev_day, underlying_price=spot_prev, **greek_kwargs
-    )
-
-    option_market = (
-        positions["symbol"].map(quote_price)
-        if not quote_price.empty
-        else pd.Series(np.nan, index=positions.index)
+        positions, as_of=prev_days, underlying_price=spot_prev, **greek_kwargs
     )
     has_quote = is_option & option_market.notna()
-    price = (
-        positions["underlying"]
-        .map(spot)
-        .where(~is_option, option_market.where(has_quote, greeks["model_price"]))
-    )
-    previous = positions["underlying"].map(spot_prev).where(~is_option, greeks_prev["model_price"])
-    expiring = is_option & (pd.to_datetime(positions["expiry"]) == pd.Timestamp(day))
+    price = spot.where(~is_option, option_market.where(has_quote, greeks["model_price"]))
+    previous_price = spot_prev.where(~is_option, greeks_prev["model_price"])
+    expiring = is_option & (pd.to_datetime(positions["expiry"]) == days)
     source = pd.Series(np.where(is_option & ~has_quote, "model", "market"), index=positions.index)
     source[expiring & ~has_quote] = "intrinsic"
     valuation = value_positions(
         positions,
         price=price,
-        previous_price=previous,
+        previous_price=previous_price,
         price_source=source,
-        underlying_price=positions["underlying"].map(spot),
-        as_of=day,
-        expiry_close=expiry_closes(positions, inputs.levels, day),
+        underlying_price=spot,
+        as_of=days,
+        expiry_close=expiry_closes(positions, inputs.levels, days),
     )
-    return valuation, greeks, notes
+    return valuation, greeks
 
 
-def _option_quotes(inputs: MarketInputs, day: dt.date) -> tuple[pd.Series | None, pd.Series]:
+def _at(
+    frame: pd.DataFrame, dates: pd.DatetimeIndex, date_of: np.ndarray, symbols: pd.Series
+) -> pd.Series:
+    """``frame`` (dates × symbols) at each row's (``dates[date_of]``, symbol), aligned with
+    ``symbols``; NaN where the frame lacks the date or the symbol."""
+    rows = frame.index.get_indexer(dates)[date_of]
+    codes, uniques = pd.factorize(symbols)
+    columns = np.append(frame.columns.get_indexer(uniques), -1)[codes]  # code -1: missing
+    found = (rows >= 0) & (columns >= 0)
+    values = np.full(len(symbols), np.nan)
+    values[found] = frame.to_numpy(dtype=float)[rows[found], columns[found]]
+    return pd.Series(values, index=symbols.index)
+
+
+def _option_quotes(
+    inputs: MarketInputs, day: dt.date | pd.Timestamp | None
+) -> tuple[pd.Series | None, pd.Series]:
     """Implied vol and market price per contract symbol on ``day`` (None, empty without quotes)."""
     quoted_day = inputs.levels.index.max() if not inputs.levels.empty else None
-    if inputs.quotes is None or quoted_day != pd.Timestamp(day):
+    if inputs.quotes is None or day is None or quoted_day != pd.Timestamp(day):
         return None, pd.Series(dtype=float)
     q = inputs.quotes.set_index("contract_symbol")
     mid = (q["bid"] + q["ask"]) / 2
@@ -251,21 +305,49 @@ def usable_factor_returns(
     MarketDataError
         When no factor has a usable proxy at ``day``.
     """
-    fp = params.factors
-    chosen = factor_returns_from(inputs, proxies, day, params)
-    factor_rets = chosen.returns
-    na = {**na_reasons, **chosen.na_reasons}
-    if fp.mode == "spread" and MARKET_FACTOR not in factor_rets and not factor_rets.empty:
+    [(used, na)] = factor_choices(inputs, proxies, [day], params)
+    used, na = usable_factors(used, {**na_reasons, **na}, day, params)
+    return factor_series(inputs, used, na, day).returns, used, na
+
+
+def usable_factors(
+    used: dict[str, str], na: dict[str, str], day: dt.date, params: EngineParams
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The factors :func:`fit_factor_model` regresses on at ``day`` among those with a usable
+    proxy: all of them, but none in ``spread`` mode without a usable Market (the style
+    factors are spreads over it).
+
+    Parameters
+    ----------
+    used : dict
+        Factor -> its usable proxy (:func:`~sigmasight_lib.runs.inputs.factor_choices`).
+    na : dict
+        Factor -> why it is N/A.
+    day : date
+    params : EngineParams
+
+    Returns
+    -------
+    (used, na)
+        The factors regressed on, and every N/A factor's reason.
+
+    Raises
+    ------
+    MarketDataError
+        When no factor is left.
+    """
+    na = dict(na)
+    if params.factors.mode == "spread" and MARKET_FACTOR not in used and used:
         why = na.get(MARKET_FACTOR, "not configured")
-        for name in factor_rets.columns:
+        for name in used:
             na[name] = f"spread over {MARKET_FACTOR} needs {MARKET_FACTOR}, which is N/A ({why})"
-        factor_rets = factor_rets.iloc[:, :0]
-    if factor_rets.empty:
+        used = {}
+    if not used:
         raise MarketDataError(
             f"no factor has usable proxy data at {day}: "
             + "; ".join(f"{n}: {r}" for n, r in na.items())
         )
-    return factor_rets, chosen.proxies_used, na
+    return dict(used), na
 
 
 def fit_macro_betas(

@@ -3,7 +3,9 @@
 :meth:`SecurityLayer.build` loads, for a set of portfolios and one as-of date, every
 position held (one query), the market data of the union of their underlyings and
 the factor proxies (once, with the longest history any engine needs) and the
-settlement closes of expired options; then computes once, for all positions and
+settlement closes of expired options (for a snapshot backfill, also the positions held
+on the sessions before the as-of it covers, their underlyings' prices and the longer
+history their fits need); then computes once, for all positions and
 all underlyings: valuation and Greeks (vectorized over positions), factor betas and
 residual variances, realized volatilities. The portfolio layer
 (:mod:`~sigmasight_lib.runs.portfolio_layer`) aggregates every portfolio from it.
@@ -16,7 +18,8 @@ Equality with the per-portfolio path (``run_<engine>``): an engine that loads
 price rows as a load of ``h`` sessions, returns recomputed from them (the first
 observation of each symbol has no return, exactly as a fresh load), curves sliced
 the same way. Price *levels* are the full loaded levels for every ``h``: engines
-only look levels up at the as-of, the previous session and settlement sessions.
+only look levels up at the days they value (the as-of, or the days of a snapshot
+backfill), the sessions before them and settlement sessions.
 """
 
 from __future__ import annotations
@@ -136,6 +139,14 @@ class SecurityLayer:
         Each portfolio's position-analytics notes (what ``run_valuation`` reports).
     scenario_set : ScenarioSet or None
         The stress scenarios (their file text is part of :attr:`key`); None: no stress.
+    snapshot_backfill : int
+        Sessions before the as-of the layer has the data of a snapshot backfill for:
+        :attr:`held` over them, the prices of every underlying held then and the
+        history their factor fits need.
+    held : DataFrame
+        :func:`~sigmasight_lib.db.store.load_positions_on_days` of the
+        ``snapshot_backfill`` sessions before the as-of and the as-of (the rows of the
+        as-of are :attr:`positions`).
     """
 
     key: SecurityLayerKey
@@ -153,6 +164,8 @@ class SecurityLayer:
     _table: pd.DataFrame = field(repr=False)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
     scenario_set: ScenarioSet | None = None
+    snapshot_backfill: int = 0
+    held: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
     @classmethod
     def build(
@@ -164,6 +177,7 @@ class SecurityLayer:
         portfolio_ids: list[int],
         *,
         scenario_set: ScenarioSet | None = None,
+        snapshot_backfill: int = 0,
     ) -> SecurityLayer:
         """Load and compute the layer of ``portfolio_ids`` at ``as_of`` (a resolved session).
 
@@ -172,6 +186,11 @@ class SecurityLayer:
         scenario_set : ScenarioSet, optional
             The stress scenarios (:func:`~sigmasight_lib.runs.inputs.load_scenario_set`):
             its file text enters the key; the layered stress engine reads its scenarios.
+        snapshot_backfill : int, default=0
+            Sessions before ``as_of`` a layered snapshot may backfill: the positions
+            held on them are loaded too, with their underlyings' prices (and the
+            settlement closes of their options), and the history reaches
+            ``factors.window + 1`` sessions before the first of them.
         """
         ids = sorted({int(i) for i in portfolio_ids})
         names = {
@@ -181,7 +200,10 @@ class SecurityLayer:
                 Portfolio.id.in_(ids[chunk : chunk + store.IN_CHUNK])
             )
         }
-        positions = store.load_positions_many(session, ids, as_of)
+        held = store.load_positions_on_days(
+            session, ids, sessions_window(as_of, snapshot_backfill + 1)
+        )
+        positions = held.loc[held["as_of"] == as_of].drop(columns="as_of")
         equity = factor_proxies(session, provider.name, params.factors.factor_types)
         macro = factor_proxies(session, provider.name, ("macro", "rates"))
         rates = factor_proxies(session, provider.name, ("rates",))
@@ -194,11 +216,14 @@ class SecurityLayer:
             provider.name,
             params_hash(params, definitions, scenario_set.text if scenario_set else ""),
         )
+        sessions = history_sessions(params)
         longest = max(
-            max(history_sessions(params).values()), params.greeks.realized_vol_sessions + 1
+            *sessions.values(),
+            sessions["snapshot"] + snapshot_backfill,
+            params.greeks.realized_vol_sessions + 1,
         )
         start = sessions_window(as_of, longest)[0]
-        symbols = sorted({*positions["underlying"], *proxy_tickers(equity[0], macro[0])})
+        symbols = sorted({*held["underlying"].unique(), *proxy_tickers(equity[0], macro[0])})
         is_option = positions["option_type"].isin(["C", "P"])
         option_symbols = sorted(set(positions.loc[is_option, "symbol"]))
         table = store.load_price_table(session, symbols, start, as_of)
@@ -213,11 +238,13 @@ class SecurityLayer:
             quotes=quotes if quotes is not None and not quotes.empty else None,
             last_observed=store.load_last_observations(session, symbols, as_of),
         )
-        inputs = with_expiry_closes(session, provider, inputs, positions, as_of)
+        inputs = with_expiry_closes(
+            session, provider, inputs, held[~held.index.duplicated()], as_of
+        )
         layer = cls(
             key, as_of, params, {i: names[i] for i in ids if i in names}, positions,
             pd.DataFrame(), pd.DataFrame(), inputs, equity, macro, rates, {}, table,
-            scenario_set=scenario_set,
+            scenario_set=scenario_set, snapshot_backfill=snapshot_backfill, held=held,
         )  # fmt: skip
         valuation, greeks = layer._position_analytics()
         object.__setattr__(layer, "valuation", valuation)
@@ -413,6 +440,7 @@ class SecurityLayer:
         portfolio_ids: list[int],
         *,
         scenario_set: ScenarioSet | None = None,
+        snapshot_backfill: int = 0,
         save: bool = True,
     ) -> SecurityLayer:
         """:meth:`build`, reusing the factor fit of a stored layer with the same key that
@@ -420,8 +448,9 @@ class SecurityLayer:
         computed and, with ``save``, the layer stored (replacing one of the same key),
         in the caller's transaction."""
         layer = cls.build(
-            session, provider, params, as_of, portfolio_ids, scenario_set=scenario_set
-        )
+            session, provider, params, as_of, portfolio_ids, scenario_set=scenario_set,
+            snapshot_backfill=snapshot_backfill,
+        )  # fmt: skip
         stored = cls.load(session, layer.key)
         if stored is not None and stored.covers(layer.underlyings):
             if stored.fit is not None:

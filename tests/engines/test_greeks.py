@@ -500,8 +500,8 @@ def _position_greeks(book: pd.DataFrame, as_of: str, spot: float) -> pd.DataFram
     return position_greeks(
         book,
         as_of=as_of,
-        underlying_price=pd.Series({"JPM": spot}),
-        realized_vol=pd.Series({"JPM": 0.17}),
+        underlying_price=pd.Series(spot, index=book.index),
+        realized_vol=pd.Series(0.17, index=book.index),
     )
 
 

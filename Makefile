@@ -69,7 +69,6 @@ bench: dev
 	$(BIN)/python tests/benchmarks/bench_import.py
 	$(BIN)/python tests/benchmarks/bench_store.py
 	$(BIN)/python tests/benchmarks/bench_scale.py
-	$(BIN)/python tests/benchmarks/bench_portfolio_risk.py
 
 lint: dev
 	$(BIN)/ruff check sigmasight_lib tests scripts

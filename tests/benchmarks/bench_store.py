@@ -9,7 +9,10 @@ database and on PostgreSQL (``pgserver``, as ``tests/conftest.py`` starts it; sk
 when it cannot start, or with ``--no-postgres``).
 
 Before: SQLAlchemy Core executemany of dicts, 5,000 rows per call (the store until
-this change, kept below as :func:`replace_before`). Goal: at least 4× on SQLite.
+this change, kept below as :func:`replace_before`). The ratio is printed without a
+goal (issue 15 sets none for bulk writes): the ≥ 4× once set here rested on a 4.9×
+measured while another job shared the cores and slowed the reference more; on a quiet
+machine the writer of that commit and today's both measure 3.0–3.3× on SQLite.
 """
 
 from __future__ import annotations
@@ -46,7 +49,6 @@ AS_OF = dt.date(2017, 3, 29)
 PORTFOLIOS = 1_000
 POSITIONS = 50
 FACTORS = 6
-GOAL_SQLITE = 4.0
 TEXT_COLUMNS = ("price_source", "expired", "reason")
 
 
@@ -137,9 +139,8 @@ def bench(settings, label: str, repeats: int) -> list[Row]:  # noqa: ANN001
         before = measure(lambda w=write: w(replace_before), repeats=repeats)
         after = measure(lambda w=write: w(store.replace_results_many), repeats=repeats)
         name = f"{label} {model.__tablename__} ({len(frame):,} rows)"
-        goal = GOAL_SQLITE if label == "sqlite" else None
         rows.append(Row(f"{name}, rows/s", len(frame) / after.median,
-                        len(frame) / before.median, goal, unit="/s"))  # fmt: skip
+                        len(frame) / before.median, None, unit="/s"))  # fmt: skip
         rows.append(info_row(f"{name}, seconds after", after.median, "s"))
         rows.append(info_row(f"{name}, seconds before", before.median, "s"))
     return rows

@@ -788,30 +788,18 @@ def _risk_run(
 ) -> LayerRun:
     """A :class:`LayerRun` of per-portfolio :class:`PortfolioRisk` results: ``models`` maps
     each table name of ``PortfolioRisk.rows`` to the model its rows are saved in."""
-    records = {
-        name: [{**r, "portfolio_id": pid} for pid, res in results.items() for r in res.rows[name]]
-        for name in models
-    }
-
-    def save(session: Session, batch_run_id: int | None, ids: list[int]) -> int:
-        keep = set(ids)
-        return sum(
-            store.replace_results_many(
-                session,
-                model,
-                layer.as_of,
-                ids,
-                [r for r in records[name] if r["portfolio_id"] in keep],
-                batch_run_id,
-            )  # fmt: skip
-            for name, model in models.items()
-        )
+    frames = {}
+    for name in models:  # one frame per table, built once (the bulk writer's fast input)
+        counts = [len(res.rows[name]) for res in results.values()]
+        frame = pd.DataFrame([r for res in results.values() for r in res.rows[name]])
+        frame.insert(0, "portfolio_id", np.repeat(np.array(list(results), dtype=int), counts))
+        frames[name] = frame
 
     return LayerRun(
         engine, layer.as_of, layer.portfolio_names,
-        tuple((model, pd.DataFrame(records[name])) for name, model in models.items()),
+        tuple((model, frames[name]) for name, model in models.items()),
         {pid: r.summary for pid, r in results.items()},
-        {pid: r.notes for pid, r in results.items()}, tables, save,
+        {pid: r.notes for pid, r in results.items()}, tables,
     )  # fmt: skip
 
 
